@@ -1,0 +1,49 @@
+/* comm.h - checked MPI wrappers and chunked transfers.
+ *
+ * Every MPI call in the project goes through MPI_CHECK so that a failure becomes a
+ * TR_EMPI error naming the call, the MPI error string, the file and line. Transfers of
+ * arbitrary size are split into chunks so that counts stay within int.
+ * MPI's error handler is set to MPI_ERRORS_RETURN by comm_init().
+ */
+#ifndef TRICE_COMM_COMM_H
+#define TRICE_COMM_COMM_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util/err.h"
+
+/* Tags of the coordinator <-> worker protocol. */
+enum comm_tag {
+    TAG_HELLO = 1,        /* worker -> coord: WorkerHello */
+    TAG_COMMAND = 2,      /* coord -> worker: Command */
+    TAG_STEP = 3,         /* training-step traffic */
+    TAG_BYE = 4,          /* worker -> coord: leaving (signal received) */
+};
+
+#define COMM_PROTOCOL_VERSION 1
+#define COMM_CHUNK_BYTES ((size_t)1 << 28)   /* 256 MiB per MPI call: well within int */
+
+int comm_check_at(int mpi_rc, const char *call, tr_error *err, const char *file, int line);
+#define MPI_CHECK(call, err) comm_check_at((call), #call, (err), __FILE__, __LINE__)
+
+/* MPI_Init_thread(FUNNELED) + MPI_ERRORS_RETURN; fills rank and size. */
+int comm_init(int *argc, char ***argv, int *rank, int *size, tr_error *err);
+int comm_finalize(tr_error *err);
+
+/* Point-to-point message of any length: a uint64 length, then chunks. */
+int comm_send_bytes(const void *buf, size_t len, int dest, int tag, tr_error *err);
+/* Receives from src (may be MPI_ANY_SOURCE; *from gets the sender). Caller frees *buf. */
+int comm_recv_bytes(uint8_t **buf, size_t *len, int src, int tag, int *from, tr_error *err);
+
+/* Wait for a message (src/tag) while calling should_stop() every poll_ms; returns
+ * TR_ECANCELED if it said stop, TR_EMPI if timeout_ms (> 0) passed. */
+int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*should_stop)(void), int *from, tr_error *err);
+
+/* Broadcast n bytes from root in chunks. */
+int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err);
+/* Sum n floats onto root in chunks (MPI_SUM; in-place at root). */
+int comm_reduce_sum_f32(float *buf, size_t n, int root, int rank, tr_error *err);
+
+#endif

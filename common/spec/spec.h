@@ -1,0 +1,90 @@
+/* spec.h - the experiment spec: what to train, how, and for how long.
+ *
+ * Users write it as JSON (see README "Experiment spec"); spec_parse_json() reads it into
+ * this struct. Every error names the field (dotted path), the line in the file, the bad
+ * value and what is allowed; unknown fields are errors (a typo must not silently fall
+ * back to a default). Fields left out take the defaults of spec_defaults().
+ */
+#ifndef TRICE_SPEC_SPEC_H
+#define TRICE_SPEC_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util/err.h"
+
+#define SPEC_PATH_MAX 1024
+#define SPEC_NAME_MAX 128
+
+typedef enum { METHOD_TRICE = 0, METHOD_TRICE_NOCV, METHOD_SFT, METHOD_DIRECT, METHOD_RS, METHOD_STAR, METHOD_COUNT } spec_method;
+typedef enum { TUNABLE_FULL = 0, TUNABLE_PROMPT, TUNABLE_COUNT } spec_tunable;
+typedef enum { MEMINIT_HINT = 0, MEMINIT_SAMPLE, MEMINIT_GIVEN, MEMINIT_COUNT } spec_meminit;
+typedef enum { SCHEDULE_CONSTANT = 0, SCHEDULE_COSINE, SCHEDULE_COUNT } spec_schedule;
+
+typedef struct spec_task {
+    char name[SPEC_NAME_MAX];      /* built-in generator (e.g. "multistep_arithmetic_two") or "bbh", "gsm8k", "jsonl" */
+    char path[SPEC_PATH_MAX];      /* data file for bbh / gsm8k / jsonl (train file for gsm8k) */
+    char test_path[SPEC_PATH_MAX]; /* held-out file (gsm8k test); empty = split path by train_fraction */
+    int difficulty;                /* generator knob; 0 = the task's target (BBH) setting */
+    int n_train;                   /* generator: examples to make; file: cap (0 = all) */
+    int n_eval;                    /* held-out examples used for evaluation (0 = all) */
+    double train_fraction;         /* share of examples for training when splitting one file (BBH: 0.6) */
+} spec_task;
+
+typedef struct spec_model {
+    char init[SPEC_PATH_MAX];      /* llm.c GPT-2 checkpoint to start from; empty = random init */
+    int layers, heads, channels, context;  /* used for random init */
+} spec_model;
+
+typedef struct spec_optim {
+    double lr, weight_decay, beta1, beta2, eps, grad_clip;
+    spec_schedule schedule;
+    int warmup_steps;
+    double min_lr_ratio;           /* cosine ends at lr * min_lr_ratio */
+} spec_optim;
+
+typedef struct experiment_spec {
+    char name[SPEC_NAME_MAX];
+    uint64_t seed;
+    spec_task task;
+    spec_model model;
+    spec_method method;
+    spec_tunable tunable;
+    int prompt_len;                /* P soft-prompt vectors (tunable = prompt) */
+    int steps;                     /* optimiser steps (star: per outer iteration) */
+    int batch_size;                /* M examples per step */
+    int subsample;                 /* L gradient terms; 0 = no subsampling (all 2M) */
+    spec_meminit memory_init;
+    int init_tries;                /* K for memory_init = sample */
+    int particles;                 /* K for rs */
+    int star_iterations;           /* outer iterations for star */
+    int max_new_tokens;            /* rationale length limit */
+    double temperature;            /* proposals; 1.0 keeps the estimator exact */
+    int top_k;                     /* 0 = off; changes the proposal distribution */
+    double top_p;                  /* 1.0 = off; changes the proposal distribution */
+    spec_optim optim;
+    int eval_every;                /* steps between held-out evaluations; 0 = only at start and end */
+    int maj_k;                     /* samples for maj@k; 0 = skip */
+    int checkpoint_every;          /* steps; 0 = only at the end and on signals */
+    int keep_checkpoints;          /* keep the last N */
+    char out_dir[SPEC_PATH_MAX];   /* experiment folder; empty = runs/<name> */
+} experiment_spec;
+
+void spec_defaults(experiment_spec *s);
+
+/* Parse JSON text (source names the file in messages). Fills *s starting from defaults. */
+int spec_parse_json(const char *text, const char *source, experiment_spec *s, tr_error *err);
+int spec_load_file(const char *path, experiment_spec *s, tr_error *err);
+
+/* Cross-field checks (also called by spec_parse_json). */
+int spec_validate(const experiment_spec *s, tr_error *err);
+
+/* Canonical JSON (every field); caller frees. */
+char *spec_to_json(const experiment_spec *s, tr_error *err);
+
+const char *spec_method_name(spec_method m);
+const char *spec_tunable_name(spec_tunable t);
+const char *spec_meminit_name(spec_meminit m);
+const char *spec_schedule_name(spec_schedule s);
+
+#endif

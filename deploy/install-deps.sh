@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install every build, test and run dependency of trice on Debian 12 (apt).
+# Idempotent: when everything is present it only checks (about a second) and exits.
+# Usage: deploy/install-deps.sh [--with-dev-tools]
+#   --with-dev-tools  also install what only maintainers need: PyTorch and numpy
+#                     (fixture generation, benchmark comparison), Chromium (page
+#                     screenshot test), clang (fuzzers), matplotlib (plots).
+set -euo pipefail
+
+pkgs=(
+  build-essential pkg-config meson ninja-build cmake
+  libnng-dev protobuf-c-compiler libprotobuf-c-dev
+  openmpi-bin libopenmpi-dev
+  libuv1-dev libcriterion-dev
+  libopenblas-dev libjansson-dev libsqlite3-dev
+  python3 procps
+)
+if [[ "${1:-}" == "--with-dev-tools" ]]; then
+  pkgs+=(python3-torch python3-numpy python3-matplotlib chromium clang libclang-rt-14-dev)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,58 @@
+#include "worker/worker.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/comm/wire.h"
+#include "common/util/log.h"
+#include "common/util/sig.h"
+#include "trice_config.h"
+
+static int send_hello(int rank, tr_error *err) {
+    Trice__WorkerHello h = TRICE__WORKER_HELLO__INIT;
+    char host[HOST_NAME_MAX + 1] = "?";
+    gethostname(host, sizeof host);
+    host[HOST_NAME_MAX] = '\0';
+    h.rank = rank;
+    h.host = host;
+    h.pid = (int64_t)getpid();
+    h.version = (char *)TRICE_VERSION;
+    h.cores = (int32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    h.backend = (char *)"cpu-openblas";
+    h.protocol = COMM_PROTOCOL_VERSION;
+    return wire_send(&h.base, 0, TAG_HELLO, err);
+}
+
+int worker_run(int rank, int size, tr_error *err) {
+    TR_TRY(send_hello(rank, err));
+    LOG_D("registered with the coordinator (world of %d ranks)", size);
+    int told_bye = 0;
+    for (;;) {
+        /* Poll so that a signal to this rank is noticed: tell the coordinator once, then
+         * keep waiting for its SHUTDOWN so that every rank leaves MPI together. */
+        int rc = comm_wait_message(0, TAG_COMMAND, 5, 0, sig_stop_requested, NULL, err);
+        if (rc == TR_ECANCELED) {
+            if (!told_bye) {
+                int bye = sig_stop_requested();
+                TR_TRY(MPI_CHECK(MPI_Send(&bye, 1, MPI_INT, 0, TAG_BYE, MPI_COMM_WORLD), err));
+                told_bye = 1;
+                LOG_I("signal %d received; asked the coordinator to shut the job down", bye);
+            }
+            TR_TRY(comm_wait_message(0, TAG_COMMAND, 5, 0, NULL, NULL, err));
+        } else if (rc) {
+            return rc;
+        }
+        Trice__Command *cmd;
+        TR_TRY(wire_recv_command(&cmd, 0, err));
+        Trice__Command__Kind kind = cmd->kind;
+        if (kind == TRICE__COMMAND__KIND__SHUTDOWN) {
+            LOG_D("shutdown: %s", cmd->reason);
+            trice__command__free_unpacked(cmd, NULL);
+            return 0;
+        }
+        LOG_W("ignoring command kind %d this worker does not know", (int)kind);
+        trice__command__free_unpacked(cmd, NULL);
+    }
+}
