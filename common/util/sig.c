@@ -14,6 +14,7 @@ void sig_install(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards USR1 to every rank: the launcher turns TERM/INT into it */
     signal(SIGPIPE, SIG_IGN);
 }
 

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Launch a trice job on this machine: one coordinator and W workers under mpirun.
+#
+#   deploy/launch-local.sh [-n W] [--max-restarts N] [--build DIR] [--] [coordinator options...]
+#
+# SIGTERM or SIGINT to this script stops the job cleanly (exit 0): mpirun itself treats
+# TERM/INT as an abort (exit 1), so the script hands the ranks SIGUSR1 instead, which
+# mpirun forwards to every rank and trice treats as "stop and checkpoint".
+# With --max-restarts N, a job that fails (a rank died, a node vanished) is started
+# again with --resume from its latest checkpoint, up to N times, like torchrun's
+# max-restarts; every restart is logged here.
+set -uo pipefail
+
+W=2
+MAX_RESTARTS=0
+BUILD=build
+here=$(cd "$(dirname "$0")/.." && pwd)
+args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -n|--workers) W="$2"; shift 2 ;;
+    --max-restarts) MAX_RESTARTS="$2"; shift 2 ;;
+    --build) BUILD="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --) shift; args+=("$@"); break ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+[[ "$W" =~ ^[0-9]+$ && "$W" -ge 1 ]] || { echo "launch-local: -n wants a worker count >= 1, got '$W'" >&2; exit 2; }
+[[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]] || { echo "launch-local: --max-restarts wants a count, got '$MAX_RESTARTS'" >&2; exit 2; }
+[[ "$BUILD" = /* ]] || BUILD="$here/$BUILD"
+coord="$BUILD/coordinator/trice-coordinator"
+worker="$BUILD/worker/trice-worker"
+for b in "$coord" "$worker"; do
+  [[ -x "$b" ]] || { echo "launch-local: $b not found; build first: meson setup build && ninja -C build" >&2; exit 2; }
+done
+
+log() { printf '%s [launcher] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+
+mpi_opts=(--oversubscribe)
+[[ $(id -u) -eq 0 ]] && mpi_opts+=(--allow-run-as-root)
+export OMPI_MCA_pml="${OMPI_MCA_pml:-ob1}" OMPI_MCA_btl="${OMPI_MCA_btl:-self,vader}"
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+
+stopping=0
+pid=0
+on_signal() {
+  stopping=1
+  log "received $1: asking every rank to stop cleanly"
+  [[ $pid -gt 0 ]] && kill -USR1 "$pid" 2>/dev/null
+}
+trap 'on_signal SIGTERM' TERM
+trap 'on_signal SIGINT' INT
+
+attempt=0
+extra=()
+while :; do
+  mpirun "${mpi_opts[@]}" -n 1 "$coord" "${args[@]}" "${extra[@]}" : -n "$W" "$worker" &
+  pid=$!
+  # wait returns early when a trapped signal arrives; keep waiting for mpirun itself
+  while :; do
+    wait "$pid"; rc=$?
+    kill -0 "$pid" 2>/dev/null || break
+  done
+  pid=0
+  if [[ $rc -eq 0 || $stopping -eq 1 ]]; then exit "$rc"; fi
+  if [[ $attempt -ge $MAX_RESTARTS ]]; then
+    [[ $MAX_RESTARTS -gt 0 ]] && log "job failed (exit $rc) and all $MAX_RESTARTS restarts are used up; giving up"
+    exit "$rc"
+  fi
+  attempt=$((attempt + 1))
+  log "job failed (exit $rc); restart $attempt of $MAX_RESTARTS, resuming from the latest checkpoint"
+  extra=(--resume-latest)
+done

@@ -1,0 +1,21 @@
+# Shared helpers for the MPI integration tests (sourced, not run).
+set -uo pipefail
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1
+export OPENBLAS_NUM_THREADS=1
+: "${BUILD:?BUILD must point at the build folder}"
+COORD="$BUILD/coordinator/trice-coordinator"
+WORKER="$BUILD/worker/trice-worker"
+LAUNCH="$TRICE_SOURCE_ROOT/deploy/launch-local.sh"
+TMP=$(mktemp -d /tmp/trice-it.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+ok()   { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+finish() { [[ $fails -eq 0 ]] && { echo "all checks passed"; exit 0; } || { echo "$fails check(s) failed"; exit 1; }; }
+# wait_for FILE PATTERN SECONDS: poll until PATTERN appears in FILE
+wait_for() {
+  local f=$1 pat=$2 secs=$3 i
+  for ((i = 0; i < secs * 10; i++)); do grep -q -- "$pat" "$f" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
