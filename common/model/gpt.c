@@ -1,0 +1,459 @@
+/* gpt.c - parameter layout, forward, loss and backward of the GPT-2 model (see gpt.h). */
+#include "common/model/gpt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util/rng.h"
+
+/* Views into g->acts for one (B, Tt) call; Tt = P + T positions per sequence, N = B * Tt.
+ * Each role's slab is sized for the maxima; inside it the layers are packed by the current N. */
+struct gpt_acts {
+    float *encoded;                     /* (N, C) */
+    float *ln1, *ln1_mean, *ln1_rstd;   /* (L, N, C), (L, N), (L, N) */
+    float *qkv;                         /* (L, N, 3C) */
+    float *atty;                        /* (L, N, C) */
+    float *att;                         /* (L, B, NH, Tt, Tt) */
+    float *residual2;                   /* (L, N, C) */
+    float *ln2, *ln2_mean, *ln2_rstd;   /* (L, N, C), (L, N), (L, N) */
+    float *fch, *fch_gelu;              /* (L, N, 4C) */
+    float *residual3;                   /* (L, N, C) */
+    float *lnf, *lnf_mean, *lnf_rstd;   /* (N, C), (N), (N) */
+    float *logits;                      /* (B, T, Vp): token positions only */
+    float *lse;                         /* (B, T) log-sum-exp of each logits row over the real vocab */
+    float *scratch;                     /* (N, C) projection outputs before the residual add */
+};
+
+enum { A_ENC, A_LN1, A_LN1M, A_LN1R, A_QKV, A_ATTY, A_ATT, A_RES2, A_LN2, A_LN2M, A_LN2R,
+       A_FCH, A_FCHG, A_RES3, A_LNF, A_LNFM, A_LNFR, A_LOGITS, A_LSE, A_SCRATCH, A_COUNT };
+
+static void act_sizes(const gpt_config *c, size_t B, size_t T, size_t sizes[A_COUNT])
+{
+    size_t L = (size_t)c->num_layers, C = (size_t)c->channels, NH = (size_t)c->num_heads;
+    size_t Vp = (size_t)c->padded_vocab_size, N = B * T;
+    sizes[A_ENC] = N * C;
+    sizes[A_LN1] = L * N * C;   sizes[A_LN1M] = L * N;  sizes[A_LN1R] = L * N;
+    sizes[A_QKV] = L * N * 3 * C;
+    sizes[A_ATTY] = L * N * C;
+    sizes[A_ATT] = L * B * NH * T * T;
+    sizes[A_RES2] = L * N * C;
+    sizes[A_LN2] = L * N * C;   sizes[A_LN2M] = L * N;  sizes[A_LN2R] = L * N;
+    sizes[A_FCH] = L * N * 4 * C; sizes[A_FCHG] = L * N * 4 * C;
+    sizes[A_RES3] = L * N * C;
+    sizes[A_LNF] = N * C;       sizes[A_LNFM] = N;      sizes[A_LNFR] = N;
+    sizes[A_LOGITS] = N * Vp;   sizes[A_LSE] = N;
+    sizes[A_SCRATCH] = N * C;
+}
+
+/* Backward scratch views for one (B, Tt). */
+typedef struct {
+    float *dres;   /* (N, C) gradient of the residual stream */
+    float *dc;     /* (N, C) */
+    float *dc2;    /* (N, C) */
+    float *d3c;    /* (N, 3C) */
+    float *d4c;    /* (N, 4C) */
+    float *datt;   /* (Tt, Tt) */
+} gpt_dacts;
+
+static size_t dact_size(const gpt_config *c, size_t B, size_t T)
+{
+    size_t N = B * T, C = (size_t)c->channels;
+    return N * C * 3 + N * 3 * C + N * 4 * C + T * T;
+}
+
+static void dact_views(const gpt *g, int B, int Tt, gpt_dacts *d)
+{
+    size_t N = (size_t)B * Tt, C = (size_t)g->config.channels;
+    float *p = g->dacts;
+    d->dres = p; p += N * C;
+    d->dc = p;   p += N * C;
+    d->dc2 = p;  p += N * C;
+    d->d3c = p;  p += N * 3 * C;
+    d->d4c = p;  p += N * 4 * C;
+    d->datt = p;
+}
+
+static void act_views(const gpt *g, int B, int Tt, struct gpt_acts *a)
+{
+    size_t maxs[A_COUNT];
+    act_sizes(&g->config, (size_t)g->max_batch, (size_t)g->config.max_seq_len, maxs);
+    float *ptr[A_COUNT];
+    float *p = g->acts;
+    for (int i = 0; i < A_COUNT; i++) { ptr[i] = p; p += maxs[i]; }
+    (void)B; (void)Tt;
+    a->encoded = ptr[A_ENC];
+    a->ln1 = ptr[A_LN1]; a->ln1_mean = ptr[A_LN1M]; a->ln1_rstd = ptr[A_LN1R];
+    a->qkv = ptr[A_QKV]; a->atty = ptr[A_ATTY]; a->att = ptr[A_ATT];
+    a->residual2 = ptr[A_RES2];
+    a->ln2 = ptr[A_LN2]; a->ln2_mean = ptr[A_LN2M]; a->ln2_rstd = ptr[A_LN2R];
+    a->fch = ptr[A_FCH]; a->fch_gelu = ptr[A_FCHG]; a->residual3 = ptr[A_RES3];
+    a->lnf = ptr[A_LNF]; a->lnf_mean = ptr[A_LNFM]; a->lnf_rstd = ptr[A_LNFR];
+    a->logits = ptr[A_LOGITS]; a->lse = ptr[A_LSE]; a->scratch = ptr[A_SCRATCH];
+}
+
+int gpt_padded_vocab(int vocab_size) { return ((vocab_size + 127) / 128) * 128; }
+
+int gpt_config_check(const gpt_config *c, tr_error *err)
+{
+    if (c->max_seq_len <= 0 || c->vocab_size <= 0 || c->num_layers <= 0 || c->num_heads <= 0 ||
+        c->channels <= 0)
+        return TR_FAIL(err, TR_EINVAL,
+                       "model config: all sizes must be positive (max_seq_len %d, vocab_size %d, "
+                       "num_layers %d, num_heads %d, channels %d)", c->max_seq_len, c->vocab_size,
+                       c->num_layers, c->num_heads, c->channels);
+    if (c->channels % c->num_heads != 0)
+        return TR_FAIL(err, TR_EINVAL, "model config: channels %d not divisible by num_heads %d",
+                       c->channels, c->num_heads);
+    if (c->padded_vocab_size < c->vocab_size)
+        return TR_FAIL(err, TR_EINVAL, "model config: padded_vocab_size %d < vocab_size %d",
+                       c->padded_vocab_size, c->vocab_size);
+    if (c->max_seq_len > 65536 || c->channels > 65536 || c->padded_vocab_size > (1 << 24) ||
+        c->num_layers > 4096)
+        return TR_FAIL(err, TR_EINVAL, "model config: implausibly large (max_seq_len %d, channels %d,"
+                       " padded_vocab_size %d, num_layers %d)", c->max_seq_len, c->channels,
+                       c->padded_vocab_size, c->num_layers);
+    return 0;
+}
+
+static void param_sizes(const gpt_config *c, size_t s[GPT_NUM_TENSORS])
+{
+    size_t Vp = (size_t)c->padded_vocab_size, C = (size_t)c->channels;
+    size_t maxT = (size_t)c->max_seq_len, L = (size_t)c->num_layers;
+    s[GPT_T_WTE] = Vp * C;
+    s[GPT_T_WPE] = maxT * C;
+    s[GPT_T_LN1W] = L * C;
+    s[GPT_T_LN1B] = L * C;
+    s[GPT_T_QKVW] = L * 3 * C * C;
+    s[GPT_T_QKVB] = L * 3 * C;
+    s[GPT_T_ATTPROJW] = L * C * C;
+    s[GPT_T_ATTPROJB] = L * C;
+    s[GPT_T_LN2W] = L * C;
+    s[GPT_T_LN2B] = L * C;
+    s[GPT_T_FCW] = L * 4 * C * C;
+    s[GPT_T_FCB] = L * 4 * C;
+    s[GPT_T_FCPROJW] = L * C * 4 * C;
+    s[GPT_T_FCPROJB] = L * C;
+    s[GPT_T_LNFW] = C;
+    s[GPT_T_LNFB] = C;
+}
+
+int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr_error *err)
+{
+    memset(g, 0, sizeof *g);
+    g->config = *config;
+    if (g->config.padded_vocab_size == 0)
+        g->config.padded_vocab_size = gpt_padded_vocab(g->config.vocab_size);
+    TR_TRY(gpt_config_check(&g->config, err));
+    if (max_batch <= 0)
+        return TR_FAIL(err, TR_EINVAL, "gpt_init: max_batch %d must be positive", max_batch);
+    if (prompt_len < 0 || prompt_len >= g->config.max_seq_len)
+        return TR_FAIL(err, TR_EINVAL, "gpt_init: prompt_len %d must be in [0, max_seq_len %d)",
+                       prompt_len, g->config.max_seq_len);
+    g->max_batch = max_batch;
+    g->prompt_len = prompt_len;
+    g->be = gpt_backend_cpu();
+
+    param_sizes(&g->config, g->param_sizes);
+    size_t off = 0;
+    for (int i = 0; i < GPT_NUM_TENSORS; i++) { g->param_offsets[i] = off; off += g->param_sizes[i]; }
+    g->num_params = off;
+
+    size_t as[A_COUNT];
+    act_sizes(&g->config, (size_t)max_batch, (size_t)g->config.max_seq_len, as);
+    g->num_acts = 0;
+    for (int i = 0; i < A_COUNT; i++) g->num_acts += as[i];
+    g->num_dacts = dact_size(&g->config, (size_t)max_batch, (size_t)g->config.max_seq_len);
+    size_t ntok = (size_t)max_batch * g->config.max_seq_len;
+    size_t C = (size_t)g->config.channels;
+
+    /* params/grads zeroed: a fresh model is all zeros until initialised or loaded */
+    if (!(g->params = tr_calloc(g->num_params, sizeof(float), err)) ||
+        !(g->grads = tr_calloc(g->num_params, sizeof(float), err)) ||
+        !(g->acts = tr_malloc(g->num_acts * sizeof(float), err)) ||
+        !(g->dacts = tr_malloc(g->num_dacts * sizeof(float), err)) ||
+        !(g->tokens = tr_malloc(ntok * sizeof(int), err)) ||
+        !(g->targets = tr_malloc(ntok * sizeof(int), err)) ||
+        !(g->weights = tr_malloc(ntok * sizeof(float), err))) {
+        int rc = err ? err->code : TR_ENOMEM;
+        gpt_free(g);
+        return rc ? rc : TR_ENOMEM;
+    }
+    if (prompt_len > 0) {
+        if (!(g->prompt = tr_calloc((size_t)prompt_len * C, sizeof(float), err)) ||
+            !(g->prompt_grad = tr_calloc((size_t)prompt_len * C, sizeof(float), err))) {
+            gpt_free(g);
+            return TR_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void gpt_free(gpt *g)
+{
+    free(g->params); free(g->grads); free(g->acts); free(g->dacts);
+    free(g->tokens); free(g->targets); free(g->weights);
+    free(g->prompt); free(g->prompt_grad);
+    memset(g, 0, sizeof *g);
+}
+
+size_t gpt_num_params(const gpt *g) { return g->num_params; }
+float *gpt_param(const gpt *g, int i) { return g->params + g->param_offsets[i]; }
+float *gpt_grad(const gpt *g, int i) { return g->grads + g->param_offsets[i]; }
+
+void gpt_init_random(gpt *g, uint64_t seed)
+{
+    rng r;
+    rng_init(&r, seed, RNG_PURPOSE_INIT_WEIGHTS, 0);
+    const gpt_config *c = &g->config;
+    float resid_std = 0.02f / sqrtf(2.0f * (float)c->num_layers);
+    for (int i = 0; i < GPT_NUM_TENSORS; i++) {
+        float *p = gpt_param(g, i);
+        size_t n = g->param_sizes[i];
+        float std = 0.0f;
+        switch (i) {
+        case GPT_T_WTE: case GPT_T_WPE: case GPT_T_QKVW: case GPT_T_FCW: std = 0.02f; break;
+        case GPT_T_ATTPROJW: case GPT_T_FCPROJW: std = resid_std; break;
+        case GPT_T_LN1W: case GPT_T_LN2W: case GPT_T_LNFW:
+            for (size_t k = 0; k < n; k++) p[k] = 1.0f;
+            continue;
+        default:
+            memset(p, 0, n * sizeof(float));
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) p[k] = std * (float)rng_normal(&r);
+    }
+    /* padded vocabulary rows are never predicted and never looked up: keep them zero */
+    size_t C = (size_t)c->channels;
+    memset(gpt_param(g, GPT_T_WTE) + (size_t)c->vocab_size * C, 0,
+           (size_t)(c->padded_vocab_size - c->vocab_size) * C * sizeof(float));
+    if (g->prompt_len > 0) {
+        rng_init(&r, seed, RNG_PURPOSE_INIT_WEIGHTS, 1); /* id 1: the soft prompt */
+        for (size_t k = 0; k < (size_t)g->prompt_len * C; k++) g->prompt[k] = 0.02f * (float)rng_normal(&r);
+    }
+}
+
+void gpt_zero_grad(gpt *g)
+{
+    memset(g->grads, 0, g->num_params * sizeof(float));
+    if (g->prompt_grad)
+        memset(g->prompt_grad, 0, (size_t)g->prompt_len * g->config.channels * sizeof(float));
+}
+
+const float *gpt_logits(const gpt *g)
+{
+    if (!g->logits_valid) return NULL;
+    struct gpt_acts a;
+    act_views(g, g->B, g->prompt_len + g->T, &a);
+    return a.logits;
+}
+
+/* Pointers to layer l's slice of each parameter tensor. */
+typedef struct {
+    const float *ln1w, *ln1b, *qkvw, *qkvb, *apw, *apb, *ln2w, *ln2b, *fcw, *fcb, *fpw, *fpb;
+} layer_params;
+
+static layer_params layer_of(const gpt *g, const float *base, int l)
+{
+    size_t C = (size_t)g->config.channels, L = (size_t)l;
+    const size_t *o = g->param_offsets;
+    layer_params p = {
+        base + o[GPT_T_LN1W] + L * C, base + o[GPT_T_LN1B] + L * C,
+        base + o[GPT_T_QKVW] + L * 3 * C * C, base + o[GPT_T_QKVB] + L * 3 * C,
+        base + o[GPT_T_ATTPROJW] + L * C * C, base + o[GPT_T_ATTPROJB] + L * C,
+        base + o[GPT_T_LN2W] + L * C, base + o[GPT_T_LN2B] + L * C,
+        base + o[GPT_T_FCW] + L * 4 * C * C, base + o[GPT_T_FCB] + L * 4 * C,
+        base + o[GPT_T_FCPROJW] + L * 4 * C * C, base + o[GPT_T_FCPROJB] + L * C,
+    };
+    return p;
+}
+
+int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weights, int B, int T,
+                double *loss, double *logprob, tr_error *err)
+{
+    const gpt_config *c = &g->config;
+    int P = g->prompt_len, Tt = P + T;
+    int C = c->channels, L = c->num_layers, NH = c->num_heads, V = c->vocab_size;
+    int Vp = c->padded_vocab_size;
+    g->have_targets = 0;
+    g->logits_valid = 0;
+    if (B <= 0 || B > g->max_batch)
+        return TR_FAIL(err, TR_EINVAL, "gpt_forward: batch %d not in [1, max_batch %d]", B, g->max_batch);
+    if (T <= 0 || Tt > c->max_seq_len)
+        return TR_FAIL(err, TR_EINVAL, "gpt_forward: length %d not in [1, max_seq_len %d - prompt_len %d]",
+                       T, c->max_seq_len, P);
+    size_t NT = (size_t)B * T;
+    for (size_t i = 0; i < NT; i++) {
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return TR_FAIL(err, TR_EINVAL, "gpt_forward: token %d at sequence %zu position %zu not in [0, %d)",
+                           tokens[i], i / (size_t)T, i % (size_t)T, V);
+        if (targets && (targets[i] < 0 || targets[i] >= V))
+            return TR_FAIL(err, TR_EINVAL, "gpt_forward: target %d at sequence %zu position %zu not in [0, %d)",
+                           targets[i], i / (size_t)T, i % (size_t)T, V);
+    }
+    memcpy(g->tokens, tokens, NT * sizeof(int));
+    if (targets) memcpy(g->targets, targets, NT * sizeof(int));
+    for (size_t i = 0; i < NT; i++) g->weights[i] = weights ? weights[i] : 1.0f;
+    g->B = B;
+    g->T = T;
+
+    struct gpt_acts a;
+    act_views(g, B, Tt, &a);
+    const gpt_backend *be = g->be;
+    const float *wte = gpt_param(g, GPT_T_WTE), *wpe = gpt_param(g, GPT_T_WPE);
+    size_t N = (size_t)B * Tt, NC = N * (size_t)C;
+
+    /* embeddings: soft prompt (positions 0..P-1) then tokens, each plus its position */
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < Tt; t++) {
+            float *x = a.encoded + ((size_t)b * Tt + t) * C;
+            const float *e = t < P ? g->prompt + (size_t)t * C
+                                   : wte + (size_t)tokens[(size_t)b * T + (t - P)] * C;
+            const float *pe = wpe + (size_t)t * C;
+            for (int i = 0; i < C; i++) x[i] = e[i] + pe[i];
+        }
+    }
+
+    for (int l = 0; l < L; l++) {
+        layer_params w = layer_of(g, g->params, l);
+        const float *res_in = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * NC;
+        float *ln1 = a.ln1 + l * NC, *ln1m = a.ln1_mean + l * N, *ln1r = a.ln1_rstd + l * N;
+        float *qkv = a.qkv + l * NC * 3, *atty = a.atty + l * NC;
+        float *att = a.att + (size_t)l * B * NH * Tt * Tt;
+        float *res2 = a.residual2 + l * NC;
+        float *ln2 = a.ln2 + l * NC, *ln2m = a.ln2_mean + l * N, *ln2r = a.ln2_rstd + l * N;
+        float *fch = a.fch + l * NC * 4, *fchg = a.fch_gelu + l * NC * 4;
+        float *res3 = a.residual3 + l * NC;
+
+        be->layernorm_forward(ln1, ln1m, ln1r, res_in, w.ln1w, w.ln1b, (int)N, C);
+        be->matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)N, C, 3 * C);
+        be->attention_forward(atty, att, qkv, B, Tt, C, NH);
+        be->matmul_forward(a.scratch, atty, w.apw, w.apb, (int)N, C, C);
+        be->residual_forward(res2, res_in, a.scratch, NC);
+        be->layernorm_forward(ln2, ln2m, ln2r, res2, w.ln2w, w.ln2b, (int)N, C);
+        be->matmul_forward(fch, ln2, w.fcw, w.fcb, (int)N, C, 4 * C);
+        be->gelu_forward(fchg, fch, NC * 4);
+        be->matmul_forward(a.scratch, fchg, w.fpw, w.fpb, (int)N, 4 * C, C);
+        be->residual_forward(res3, res2, a.scratch, NC);
+    }
+    be->layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (size_t)(L - 1) * NC,
+                          gpt_param(g, GPT_T_LNFW), gpt_param(g, GPT_T_LNFB), (int)N, C);
+    /* LM head on the token positions only (the prompt positions predict nothing) */
+    if (P == 0) {
+        be->matmul_forward(a.logits, a.lnf, wte, NULL, B * T, C, Vp);
+    } else {
+        for (int b = 0; b < B; b++)
+            be->matmul_forward(a.logits + (size_t)b * T * Vp, a.lnf + ((size_t)b * Tt + P) * C, wte,
+                               NULL, T, C, Vp);
+    }
+    g->logits_valid = 1;
+
+    /* log-sum-exp over the real vocabulary; loss and per-sequence log-probabilities */
+    double total = 0.0;
+    if (logprob) for (int b = 0; b < B; b++) logprob[b] = 0.0;
+    for (size_t i = 0; i < NT; i++) {
+        const float *row = a.logits + i * Vp;
+        float mx = row[0];
+        for (int v = 1; v < V; v++) if (row[v] > mx) mx = row[v];
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += exp((double)(row[v] - mx));
+        a.lse[i] = mx + (float)log(s);
+        if (targets) {
+            double lp = (double)row[targets[i]] - (double)mx - log(s);
+            total -= (double)g->weights[i] * lp;
+            if (logprob && g->weights[i] != 0.0f) logprob[i / (size_t)T] += lp;
+        }
+    }
+    if (loss) *loss = total;
+    g->have_targets = targets != NULL;
+    return 0;
+}
+
+int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
+{
+    if (!g->have_targets)
+        return TR_FAIL(err, TR_ESTATE, "gpt_backward: needs a gpt_forward with targets just before "
+                       "(each forward allows one backward)");
+    if (mode == GPT_GRAD_PROMPT && g->prompt_len == 0)
+        return TR_FAIL(err, TR_EINVAL, "gpt_backward: prompt-only mode but the model has no soft prompt");
+    g->have_targets = 0;
+    g->logits_valid = 0;
+    int full = mode == GPT_GRAD_FULL;
+    const gpt_config *c = &g->config;
+    int B = g->B, T = g->T, P = g->prompt_len, Tt = P + T;
+    int C = c->channels, L = c->num_layers, NH = c->num_heads, V = c->vocab_size;
+    int Vp = c->padded_vocab_size;
+    size_t N = (size_t)B * Tt, NC = N * (size_t)C, NT = (size_t)B * T;
+    struct gpt_acts a;
+    act_views(g, B, Tt, &a);
+    gpt_dacts d;
+    dact_views(g, B, Tt, &d);
+    const gpt_backend *be = g->be;
+    const float *wte = gpt_param(g, GPT_T_WTE);
+    float *dwte = full ? gpt_grad(g, GPT_T_WTE) : NULL;
+
+    /* dlogits in place: weight * (softmax - onehot(target)) on the real vocabulary */
+    for (size_t i = 0; i < NT; i++) {
+        float *row = a.logits + i * Vp;
+        float w = g->weights[i];
+        if (w == 0.0f) { memset(row, 0, (size_t)Vp * sizeof(float)); continue; }
+        float lse = a.lse[i];
+        for (int v = 0; v < V; v++) row[v] = w * expf(row[v] - lse);
+        for (int v = V; v < Vp; v++) row[v] = 0.0f;
+        row[g->targets[i]] -= w;
+    }
+    /* LM head backward into dc = d lnf (prompt rows get zero) */
+    if (P == 0) {
+        be->matmul_backward(d.dc, dwte, NULL, a.logits, a.lnf, wte, B * T, C, Vp, 0);
+    } else {
+        for (int b = 0; b < B; b++) {
+            memset(d.dc + (size_t)b * Tt * C, 0, (size_t)P * C * sizeof(float));
+            be->matmul_backward(d.dc + ((size_t)b * Tt + P) * C, dwte, NULL, a.logits + (size_t)b * T * Vp,
+                                a.lnf + ((size_t)b * Tt + P) * C, wte, T, C, Vp, 0);
+        }
+    }
+    memset(d.dres, 0, NC * sizeof(float));
+    be->layernorm_backward(d.dres, full ? gpt_grad(g, GPT_T_LNFW) : NULL, full ? gpt_grad(g, GPT_T_LNFB) : NULL,
+                           d.dc, a.residual3 + (size_t)(L - 1) * NC, gpt_param(g, GPT_T_LNFW),
+                           a.lnf_mean, a.lnf_rstd, (int)N, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        layer_params w = layer_of(g, g->params, l);
+        layer_params dw = layer_of(g, g->grads, l);
+        const float *res_in = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * NC;
+        const float *ln1 = a.ln1 + l * NC, *ln1m = a.ln1_mean + l * N, *ln1r = a.ln1_rstd + l * N;
+        const float *qkv = a.qkv + l * NC * 3, *atty = a.atty + l * NC;
+        const float *att = a.att + (size_t)l * B * NH * Tt * Tt;
+        const float *res2 = a.residual2 + l * NC;
+        const float *ln2 = a.ln2 + l * NC, *ln2m = a.ln2_mean + l * N, *ln2r = a.ln2_rstd + l * N;
+        const float *fch = a.fch + l * NC * 4, *fchg = a.fch_gelu + l * NC * 4;
+#define DW(x) (full ? (float *)dw.x : NULL)
+        /* MLP: dres is the gradient of residual3 and (through the skip) of residual2 */
+        be->matmul_backward(d.d4c, DW(fpw), DW(fpb), d.dres, fchg, w.fpw, (int)N, 4 * C, C, 0);
+        be->gelu_backward(d.d4c, fch, d.d4c, NC * 4);
+        be->matmul_backward(d.dc, DW(fcw), DW(fcb), d.d4c, ln2, w.fcw, (int)N, C, 4 * C, 0);
+        be->layernorm_backward(d.dres, DW(ln2w), DW(ln2b), d.dc, res2, w.ln2w, ln2m, ln2r, (int)N, C);
+        /* attention: dres is now the gradient of residual2 and (through the skip) of res_in */
+        be->matmul_backward(d.dc2, DW(apw), DW(apb), d.dres, atty, w.apw, (int)N, C, C, 0);
+        be->attention_backward(d.d3c, d.datt, d.dc2, qkv, att, B, Tt, C, NH);
+        be->matmul_backward(d.dc, DW(qkvw), DW(qkvb), d.d3c, ln1, w.qkvw, (int)N, C, 3 * C, 0);
+        be->layernorm_backward(d.dres, DW(ln1w), DW(ln1b), d.dc, res_in, w.ln1w, ln1m, ln1r, (int)N, C);
+#undef DW
+    }
+
+    /* embeddings */
+    float *dwpe = full ? gpt_grad(g, GPT_T_WPE) : NULL;
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < Tt; t++) {
+            const float *dx = d.dres + ((size_t)b * Tt + t) * C;
+            float *de = t < P ? g->prompt_grad + (size_t)t * C
+                              : (dwte ? dwte + (size_t)g->tokens[(size_t)b * T + (t - P)] * C : NULL);
+            if (de) for (int i = 0; i < C; i++) de[i] += dx[i];
+            if (dwpe) {
+                float *dp = dwpe + (size_t)t * C;
+                for (int i = 0; i < C; i++) dp[i] += dx[i];
+            }
+        }
+    }
+    return 0;
+}

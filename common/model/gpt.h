@@ -1,0 +1,144 @@
+/* gpt.h - a GPT-2-architecture transformer: parameters, forward with per-position loss
+ * weights, backward, and the optional soft prompt.
+ *
+ * Architecture (GPT-2 exactly): learned position embeddings, pre-LayerNorm (eps 1e-5, with
+ * bias), fused QKV with bias, causal multi-head attention, GELU (tanh form), MLP 4C, final
+ * LayerNorm, LM head tied to the token embeddings, vocabulary padded to padded_vocab_size
+ * (a multiple of 128; the padded rows are never predicted).
+ *
+ * Memory: one flat buffer per role, cut by offsets from one size table:
+ *   params, grads        num_params floats, the 16 tensors in llm.c's order (GPT_T_*), so that
+ *                        llm.c checkpoints load and save byte-compatibly (see ckpt.h);
+ *   acts                 activations for max_batch x max_seq_len positions;
+ *   dacts                backward scratch (per-layer, reused across layers);
+ *   prompt, prompt_grad  P x C soft-prompt vectors (only when prompt_len > 0).
+ * Adam moments live in the optimiser (optim.h), owned by whoever steps. Batch size and length
+ * vary per call up to the maxima without reallocation.
+ *
+ * Soft prompt: with prompt_len P > 0, every sequence is laid out as
+ *   positions 0..P-1:      prompt[p] + wpe[p]
+ *   positions P..P+T-1:    wte[token[t]] + wpe[P+t]
+ * so T <= max_seq_len - P. Logits, targets and weights refer to the T token positions only.
+ *
+ * Not thread-safe: one gpt is used by one thread at a time (BLAS may use several inside).
+ */
+#ifndef TRICE_MODEL_GPT_H
+#define TRICE_MODEL_GPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/model/backend.h"
+#include "common/util/err.h"
+
+typedef struct gpt_config {
+    int max_seq_len;       /* context length, positions incl. the soft prompt */
+    int vocab_size;        /* real tokens (257 for the byte tokenizer) */
+    int padded_vocab_size; /* vocab_size rounded up to a multiple of 128 (0 in gpt_init = derive) */
+    int num_layers;
+    int num_heads;
+    int channels;
+} gpt_config;
+
+/* llm.c's 16 parameter tensors, in file order. */
+enum {
+    GPT_T_WTE = 0,  /* (Vp, C) token embeddings, also the LM head */
+    GPT_T_WPE,      /* (maxT, C) */
+    GPT_T_LN1W,     /* (L, C) */
+    GPT_T_LN1B,     /* (L, C) */
+    GPT_T_QKVW,     /* (L, 3C, C) */
+    GPT_T_QKVB,     /* (L, 3C) */
+    GPT_T_ATTPROJW, /* (L, C, C) */
+    GPT_T_ATTPROJB, /* (L, C) */
+    GPT_T_LN2W,     /* (L, C) */
+    GPT_T_LN2B,     /* (L, C) */
+    GPT_T_FCW,      /* (L, 4C, C) */
+    GPT_T_FCB,      /* (L, 4C) */
+    GPT_T_FCPROJW,  /* (L, C, 4C) */
+    GPT_T_FCPROJB,  /* (L, C) */
+    GPT_T_LNFW,     /* (C) */
+    GPT_T_LNFB,     /* (C) */
+    GPT_NUM_TENSORS
+};
+
+/* What gpt_backward computes. */
+typedef enum {
+    GPT_GRAD_FULL = 0,   /* gradients of all 16 parameter tensors (and the prompt when P > 0) */
+    GPT_GRAD_PROMPT = 1, /* only the soft-prompt gradient: weight-gradient GEMMs are skipped */
+} gpt_grad_mode;
+
+typedef struct gpt_acts gpt_acts; /* activation views for the current (B, T); see gpt.c */
+
+typedef struct gpt {
+    gpt_config config;
+    int max_batch;
+    int prompt_len;                       /* P */
+    const gpt_backend *be;
+
+    size_t param_sizes[GPT_NUM_TENSORS];  /* floats per tensor */
+    size_t param_offsets[GPT_NUM_TENSORS];
+    size_t num_params;
+    float *params;                        /* (num_params) */
+    float *grads;                         /* (num_params), accumulated by gpt_backward */
+
+    float *prompt;                        /* (P, C) or NULL */
+    float *prompt_grad;                   /* (P, C) or NULL, accumulated by gpt_backward */
+
+    float *acts;                          /* activation buffer, num_acts floats */
+    size_t num_acts;
+    float *dacts;                         /* backward scratch, num_dacts floats */
+    size_t num_dacts;
+    int *tokens;                          /* (max_batch * max_seq_len) copy of the last inputs */
+    int *targets;
+    float *weights;
+
+    /* state of the last forward */
+    int B, T;                             /* T = token positions (excluding the prompt) */
+    int have_targets;                     /* the last forward had targets: backward allowed */
+    int logits_valid;                     /* logits hold the forward's values (backward overwrites) */
+} gpt;
+
+/* Allocate everything for batches of up to max_batch sequences and prompt_len soft-prompt
+ * vectors (0 = none). config->padded_vocab_size 0 means round vocab_size up to 128.
+ * Parameters start at zero; call gpt_init_random or load a checkpoint. */
+int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr_error *err);
+void gpt_free(gpt *g);
+
+/* GPT-2 initialisation from the stream (seed, RNG_PURPOSE_INIT_WEIGHTS, 0): weights normal(0,
+ * 0.02), residual projections (attproj, fcproj) normal(0, 0.02/sqrt(2L)), biases 0, LayerNorm
+ * weights 1, padded vocabulary rows 0; soft-prompt vectors normal(0, 0.02). */
+void gpt_init_random(gpt *g, uint64_t seed);
+
+size_t gpt_num_params(const gpt *g);
+/* Pointer to tensor i (GPT_T_*) inside params (or grads). */
+float *gpt_param(const gpt *g, int i);
+float *gpt_grad(const gpt *g, int i);
+
+/* Forward over B sequences of T token positions (B <= max_batch, T <= max_seq_len - P).
+ *   tokens   (B, T) input token ids in [0, vocab_size)
+ *   targets  (B, T) next-token ids in [0, vocab_size), or NULL for logits only
+ *   weights  (B, T) per-position loss weight (0 = position ignored: prompts, padding); NULL = all 1
+ *   loss     out: -sum_{b,t} weights[b,t] * log p(targets[b,t])  (a plain weighted sum; NULL ok)
+ *   logprob  out (B): sum over positions with weights != 0 of log p(target)  (NULL ok)
+ * Ragged batches: right-pad with any valid token and weight 0; causal attention makes the
+ * padding invisible to earlier positions. */
+int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weights, int B, int T,
+                double *loss, double *logprob, tr_error *err);
+
+/* Logits of the last forward, (B, T, padded_vocab_size) row-major; entries >= vocab_size are
+ * meaningless. NULL after gpt_backward (which reuses the buffer). */
+const float *gpt_logits(const gpt *g);
+
+/* Backward of the last forward's loss (which must have had targets). Accumulates into grads
+ * (and prompt_grad); call gpt_zero_grad first when a fresh gradient is wanted, so several
+ * micro-batches can be summed. mode GPT_GRAD_PROMPT needs prompt_len > 0. */
+int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err);
+void gpt_zero_grad(gpt *g);
+
+/* The config that llm.c's GPT-2 files use for a vocabulary: padded to a multiple of 128. */
+int gpt_padded_vocab(int vocab_size);
+
+/* Check a config: positive sizes, channels divisible by heads, padded >= vocab. */
+int gpt_config_check(const gpt_config *c, tr_error *err);
+
+#endif

@@ -1,0 +1,318 @@
+/* sample.c - KV-cache forward for prefill and decode, token sampling, generation loop. */
+#include "common/model/sample.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+gpt_sample_opts gpt_sample_opts_default(void)
+{
+    gpt_sample_opts o = {.temperature = 1.0f, .top_k = 0, .top_p = 0.0f, .max_new_tokens = 64, .eot = 256};
+    return o;
+}
+
+int gpt_sampler_init(gpt_sampler *s, const gpt *g, int max_seqs, tr_error *err)
+{
+    memset(s, 0, sizeof *s);
+    if (max_seqs <= 0)
+        return TR_FAIL(err, TR_EINVAL, "gpt_sampler_init: max_seqs %d must be positive", max_seqs);
+    const gpt_config *c = &g->config;
+    s->max_seqs = max_seqs;
+    s->max_len = c->max_seq_len;
+    s->C = c->channels;
+    s->L = c->num_layers;
+    s->Vp = c->padded_vocab_size;
+    /* prefill works on groups of sequences so the scratch stays bounded: at least one full
+     * context, at most 4096 positions unless one context is longer */
+    size_t rows = (size_t)max_seqs * s->max_len;
+    if (rows > 4096) rows = 4096;
+    if (rows < (size_t)s->max_len) rows = (size_t)s->max_len;
+    s->rows = (int)rows;
+    size_t C = (size_t)s->C;
+    size_t cache = (size_t)s->L * max_seqs * s->max_len * C;
+    size_t nidx = rows;
+    /* prefill token grid (rows), or the active list plus a sort index (max_seqs + Vp) */
+    if ((size_t)max_seqs + (size_t)s->Vp > nidx) nidx = (size_t)max_seqs + (size_t)s->Vp;
+    if (!(s->kcache = tr_malloc(cache * sizeof(float), err)) ||
+        !(s->vcache = tr_malloc(cache * sizeof(float), err)) ||
+        !(s->pos = tr_calloc((size_t)max_seqs, sizeof(int), err)) ||
+        !(s->x = tr_malloc(rows * C * sizeof(float), err)) ||
+        !(s->ln = tr_malloc(rows * C * sizeof(float), err)) ||
+        !(s->qkv = tr_malloc(rows * 3 * C * sizeof(float), err)) ||
+        !(s->atty = tr_malloc(rows * C * sizeof(float), err)) ||
+        !(s->tmp = tr_malloc(rows * C * sizeof(float), err)) ||
+        !(s->fch = tr_malloc(rows * 4 * C * sizeof(float), err)) ||
+        !(s->scores = tr_malloc((size_t)s->max_len * sizeof(float), err)) ||
+        !(s->lastln = tr_malloc((size_t)max_seqs * C * sizeof(float), err)) ||
+        !(s->logits = tr_malloc((size_t)max_seqs * s->Vp * sizeof(float), err)) ||
+        !(s->itmp = tr_malloc(nidx * sizeof(int), err)) ||
+        !(s->slots_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
+        !(s->start_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
+        !(s->last_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
+        !(s->tok_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
+        !(s->pwork = tr_malloc((size_t)s->Vp * sizeof(double), err))) {
+        gpt_sampler_free(s);
+        return TR_ENOMEM;
+    }
+    return 0;
+}
+
+void gpt_sampler_free(gpt_sampler *s)
+{
+    free(s->kcache); free(s->vcache); free(s->pos);
+    free(s->x); free(s->ln); free(s->qkv); free(s->atty); free(s->tmp); free(s->fch);
+    free(s->scores); free(s->lastln); free(s->logits); free(s->itmp); free(s->slots_tmp);
+    free(s->start_tmp); free(s->last_tmp); free(s->tok_tmp);
+    free(s->pwork);
+    memset(s, 0, sizeof *s);
+}
+
+/* Run Tc positions of n sequences through the model with the KV cache.
+ *   slots (n): cache slot of each sequence; start (n): its first position;
+ *   tokens (n, Tc): input ids (ignored at positions < P, which take the soft prompt);
+ *   last (n): index in 0..Tc-1 of the row whose logits are wanted; logits (n, Vp) out.
+ * Rows past a sequence's real end (ragged prefill) are computed and cached but are overwritten
+ * by decode before any later position can attend to them. */
+static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *start, int Tc,
+                       const int *tokens, const int *last, float *logits)
+{
+    const gpt_backend *be = g->be;
+    const gpt_config *c = &g->config;
+    int C = c->channels, NH = c->num_heads, hs = C / NH, L = c->num_layers, P = g->prompt_len;
+    int rows = n * Tc;
+    size_t Cz = (size_t)C;
+    float scale = 1.0f / sqrtf((float)hs);
+    const float *wte = gpt_param(g, GPT_T_WTE), *wpe = gpt_param(g, GPT_T_WPE);
+
+    for (int i = 0; i < n; i++) {
+        for (int t = 0; t < Tc; t++) {
+            int p = start[i] + t;
+            float *x = s->x + ((size_t)i * Tc + t) * Cz;
+            const float *e = p < P ? g->prompt + (size_t)p * Cz : wte + (size_t)tokens[(size_t)i * Tc + t] * Cz;
+            const float *pe = wpe + (size_t)p * Cz;
+            for (int k = 0; k < C; k++) x[k] = e[k] + pe[k];
+        }
+    }
+    for (int l = 0; l < L; l++) {
+        size_t lz = (size_t)l;
+        const float *ln1w = gpt_param(g, GPT_T_LN1W) + lz * Cz, *ln1b = gpt_param(g, GPT_T_LN1B) + lz * Cz;
+        const float *qkvw = gpt_param(g, GPT_T_QKVW) + lz * 3 * Cz * Cz, *qkvb = gpt_param(g, GPT_T_QKVB) + lz * 3 * Cz;
+        const float *apw = gpt_param(g, GPT_T_ATTPROJW) + lz * Cz * Cz, *apb = gpt_param(g, GPT_T_ATTPROJB) + lz * Cz;
+        const float *ln2w = gpt_param(g, GPT_T_LN2W) + lz * Cz, *ln2b = gpt_param(g, GPT_T_LN2B) + lz * Cz;
+        const float *fcw = gpt_param(g, GPT_T_FCW) + lz * 4 * Cz * Cz, *fcb = gpt_param(g, GPT_T_FCB) + lz * 4 * Cz;
+        const float *fpw = gpt_param(g, GPT_T_FCPROJW) + lz * 4 * Cz * Cz, *fpb = gpt_param(g, GPT_T_FCPROJB) + lz * Cz;
+
+        be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
+        be->matmul_forward(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
+        for (int i = 0; i < n; i++) {
+            size_t base = (lz * s->max_seqs + (size_t)slots[i]) * s->max_len;
+            float *kc = s->kcache + base * Cz, *vc = s->vcache + base * Cz;
+            for (int t = 0; t < Tc; t++) {
+                const float *q = s->qkv + ((size_t)i * Tc + t) * 3 * Cz;
+                size_t p = (size_t)(start[i] + t);
+                memcpy(kc + p * Cz, q + Cz, Cz * sizeof(float));
+                memcpy(vc + p * Cz, q + 2 * Cz, Cz * sizeof(float));
+            }
+            for (int t = 0; t < Tc; t++) {
+                const float *q = s->qkv + ((size_t)i * Tc + t) * 3 * Cz;
+                float *out = s->atty + ((size_t)i * Tc + t) * Cz;
+                int np = start[i] + t + 1; /* causal: keys 0..p */
+                for (int h = 0; h < NH; h++) {
+                    const float *qh = q + (size_t)h * hs;
+                    float mx = -INFINITY;
+                    for (int j = 0; j < np; j++) {
+                        const float *kj = kc + (size_t)j * Cz + (size_t)h * hs;
+                        float dot = 0.0f;
+                        for (int d = 0; d < hs; d++) dot += qh[d] * kj[d];
+                        dot *= scale;
+                        s->scores[j] = dot;
+                        if (dot > mx) mx = dot;
+                    }
+                    float sum = 0.0f;
+                    for (int j = 0; j < np; j++) { s->scores[j] = expf(s->scores[j] - mx); sum += s->scores[j]; }
+                    float inv = 1.0f / sum;
+                    float *oh = out + (size_t)h * hs;
+                    for (int d = 0; d < hs; d++) oh[d] = 0.0f;
+                    for (int j = 0; j < np; j++) {
+                        const float *vj = vc + (size_t)j * Cz + (size_t)h * hs;
+                        float a = s->scores[j] * inv;
+                        for (int d = 0; d < hs; d++) oh[d] += a * vj[d];
+                    }
+                }
+            }
+        }
+        be->matmul_forward(s->tmp, s->atty, apw, apb, rows, C, C);
+        be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
+        be->layernorm_forward(s->ln, NULL, NULL, s->x, ln2w, ln2b, rows, C);
+        be->matmul_forward(s->fch, s->ln, fcw, fcb, rows, C, 4 * C);
+        be->gelu_forward(s->fch, s->fch, (size_t)rows * 4 * Cz);
+        be->matmul_forward(s->tmp, s->fch, fpw, fpb, rows, 4 * C, C);
+        be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
+    }
+    for (int i = 0; i < n; i++)
+        memcpy(s->tmp + (size_t)i * Cz, s->x + ((size_t)i * Tc + last[i]) * Cz, Cz * sizeof(float));
+    be->layernorm_forward(s->lastln, NULL, NULL, s->tmp, gpt_param(g, GPT_T_LNFW), gpt_param(g, GPT_T_LNFB), n, C);
+    be->matmul_forward(logits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
+}
+
+int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *prompts,
+                        const int *prompt_lens, float *logits, tr_error *err)
+{
+    int P = g->prompt_len, V = g->config.vocab_size, Vp = g->config.padded_vocab_size;
+    if (n <= 0 || n > s->max_seqs)
+        return TR_FAIL(err, TR_EINVAL, "gpt_sampler_prefill: %d sequences not in [1, max_seqs %d]", n, s->max_seqs);
+    if (s->C != g->config.channels || s->L != g->config.num_layers || s->max_len != g->config.max_seq_len)
+        return TR_FAIL(err, TR_EINVAL, "gpt_sampler_prefill: sampler was made for another model config");
+    int maxlen = 0;
+    for (int i = 0; i < n; i++) {
+        if (prompt_lens[i] < 1 || P + prompt_lens[i] > s->max_len)
+            return TR_FAIL(err, TR_EINVAL, "gpt_sampler_prefill: prompt %d has %d tokens; allowed 1..%d "
+                           "(max_seq_len %d minus soft prompt %d)", i, prompt_lens[i], s->max_len - P, s->max_len, P);
+        for (int t = 0; t < prompt_lens[i]; t++)
+            if (prompts[i][t] < 0 || prompts[i][t] >= V)
+                return TR_FAIL(err, TR_EINVAL, "gpt_sampler_prefill: prompt %d token %d is %d, not in [0, %d)",
+                               i, t, prompts[i][t], V);
+        if (prompt_lens[i] > maxlen) maxlen = prompt_lens[i];
+    }
+    int Tc = P + maxlen;
+    int group = s->rows / Tc;
+    int *tok = s->itmp; /* (group, Tc) */
+    for (int i0 = 0; i0 < n; i0 += group) {
+        int m = n - i0 < group ? n - i0 : group;
+        for (int i = 0; i < m; i++) {
+            const int *pr = prompts[i0 + i];
+            for (int t = 0; t < Tc; t++) {
+                int k = t - P;
+                /* positions before P take the soft prompt; padding repeats the last token */
+                tok[(size_t)i * Tc + t] = k < 0 ? 0 : pr[k < prompt_lens[i0 + i] ? k : prompt_lens[i0 + i] - 1];
+            }
+            s->slots_tmp[i] = i0 + i;
+            s->start_tmp[i] = 0;
+            s->last_tmp[i] = P + prompt_lens[i0 + i] - 1;
+        }
+        kv_forward(s, g, m, s->slots_tmp, s->start_tmp, Tc, tok, s->last_tmp, logits + (size_t)i0 * Vp);
+        for (int i = 0; i < m; i++) s->pos[i0 + i] = P + prompt_lens[i0 + i];
+    }
+    return 0;
+}
+
+int gpt_sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens,
+                       float *logits, tr_error *err)
+{
+    int V = g->config.vocab_size;
+    if (n <= 0 || n > s->max_seqs)
+        return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: %d sequences not in [1, max_seqs %d]", n, s->max_seqs);
+    for (int i = 0; i < n; i++) {
+        if (slots[i] < 0 || slots[i] >= s->max_seqs)
+            return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: slot %d not in [0, %d)", slots[i], s->max_seqs);
+        if (s->pos[slots[i]] < 1 || s->pos[slots[i]] >= s->max_len)
+            return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: slot %d is at position %d; decode needs a "
+                           "prefilled slot with room (max_seq_len %d)", slots[i], s->pos[slots[i]], s->max_len);
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: token %d for slot %d not in [0, %d)",
+                           tokens[i], slots[i], V);
+    }
+    for (int i = 0; i < n; i++) {
+        s->start_tmp[i] = s->pos[slots[i]];
+        s->last_tmp[i] = 0;
+    }
+    kv_forward(s, g, n, slots, s->start_tmp, 1, tokens, s->last_tmp, logits);
+    for (int i = 0; i < n; i++) s->pos[slots[i]]++;
+    return 0;
+}
+
+/* qsort has no context argument: the key array goes through a thread-local */
+static __thread const double *tl_key;
+static int by_prob_desc(const void *a, const void *b)
+{
+    double pa = tl_key[*(const int *)a], pb = tl_key[*(const int *)b];
+    if (pa != pb) return pa < pb ? 1 : -1;
+    return *(const int *)a - *(const int *)b; /* ties: lower id first, so the order is total */
+}
+
+int gpt_sample_token(const float *logits, int V, const gpt_sample_opts *opts, rng *r,
+                     double *work, int *idx, double *logp)
+{
+    float mx = logits[0];
+    int arg = 0;
+    for (int v = 1; v < V; v++) if (logits[v] > mx) { mx = logits[v]; arg = v; }
+    if (opts->temperature <= 0.0f) {
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += exp((double)logits[v] - mx);
+        *logp = (double)logits[arg] - mx - log(s);
+        return arg;
+    }
+    double invT = 1.0 / opts->temperature, total = 0.0;
+    for (int v = 0; v < V; v++) { work[v] = exp(((double)logits[v] - mx) * invT); total += work[v]; }
+    int truncate = (opts->top_k > 0 && opts->top_k < V) || (opts->top_p > 0.0f && opts->top_p < 1.0f);
+    double u = rng_uniform(r);
+    if (!truncate) {
+        double target = u * total, cum = 0.0;
+        int pick = V - 1;
+        for (int v = 0; v < V; v++) {
+            cum += work[v];
+            if (cum > target) { pick = v; break; }
+        }
+        while (work[pick] == 0.0 && pick > 0) pick--; /* rounding at the very end: never a zero-mass token */
+        *logp = log(work[pick] / total);
+        return pick;
+    }
+    for (int v = 0; v < V; v++) idx[v] = v;
+    tl_key = work;
+    qsort(idx, (size_t)V, sizeof(int), by_prob_desc);
+    int keep = V;
+    if (opts->top_k > 0 && opts->top_k < keep) keep = opts->top_k;
+    if (opts->top_p > 0.0f && opts->top_p < 1.0f) {
+        double cum = 0.0;
+        for (int k = 0; k < keep; k++) {
+            cum += work[idx[k]] / total;
+            if (cum >= opts->top_p) { keep = k + 1; break; }
+        }
+    }
+    double kept = 0.0;
+    for (int k = 0; k < keep; k++) kept += work[idx[k]];
+    double target = u * kept, cum = 0.0;
+    int pick = idx[keep - 1];
+    for (int k = 0; k < keep; k++) {
+        cum += work[idx[k]];
+        if (cum > target) { pick = idx[k]; break; }
+    }
+    *logp = log(work[pick] / kept);
+    return pick;
+}
+
+int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, const int *prompt_lens,
+               rng *const *rngs, const gpt_sample_opts *opts, int *out_tokens, int *out_lens,
+               double *out_logprob, tr_error *err)
+{
+    int V = g->config.vocab_size, Vp = g->config.padded_vocab_size, M = opts->max_new_tokens;
+    if (M <= 0)
+        return TR_FAIL(err, TR_EINVAL, "gpt_sample: max_new_tokens %d must be positive", M);
+    if (opts->temperature < 0.0f || opts->top_k < 0 || opts->top_p < 0.0f || opts->top_p > 1.0f)
+        return TR_FAIL(err, TR_EINVAL, "gpt_sample: temperature %g, top_k %d, top_p %g: need temperature >= 0, "
+                       "top_k >= 0, top_p in [0, 1]", (double)opts->temperature, opts->top_k, (double)opts->top_p);
+    TR_TRY(gpt_sampler_prefill(s, g, n, prompts, prompt_lens, s->logits, err));
+    /* active[k] = sequence index of the k-th row of s->logits */
+    int *active = s->itmp, na = n;
+    for (int i = 0; i < n; i++) { active[i] = i; out_lens[i] = 0; out_logprob[i] = 0.0; }
+    while (na > 0) {
+        int nn = 0;
+        for (int k = 0; k < na; k++) {
+            int i = active[k];
+            double lp;
+            int tok = gpt_sample_token(s->logits + (size_t)k * Vp, V, opts, rngs[i], s->pwork,
+                                       s->itmp + s->max_seqs, &lp);
+            out_logprob[i] += lp;
+            if (tok == opts->eot) continue;
+            out_tokens[(size_t)i * M + out_lens[i]++] = tok;
+            if (out_lens[i] >= M || s->pos[i] >= s->max_len) continue;
+            active[nn] = i;
+            s->tok_tmp[nn] = tok;
+            nn++;
+        }
+        na = nn;
+        if (na == 0) break;
+        TR_TRY(gpt_sampler_decode(s, g, na, active, s->tok_tmp, s->logits, err));
+    }
+    return 0;
+}

@@ -1,0 +1,128 @@
+/* bench_model - throughput of the C model; prints one JSON object on stdout.
+ * Usage: OPENBLAS_CORETYPE= bench_model [iters]   (run tests/bench/model_torch_bench.py for PyTorch)
+ * Per config (tiny, small) and thread count (1, 2): training tokens/s (forward + backward +
+ * AdamW, batch 4 x 256), sampling tokens/s at batch 1 and 64 (1-token prompts, 64 new tokens,
+ * no end-of-text), the sgemm rate of OpenBLAS on a training-shaped product measured in the same
+ * run, training FLOP/s / sgemm FLOP/s, and peak RSS against the summed buffer sizes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <cblas.h>
+
+#include "common/model/gpt.h"
+#include "common/model/optim.h"
+#include "common/model/sample.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double sgemm_flops(int M, int N, int K, int reps)
+{
+    float *a = calloc((size_t)M * K, 4), *b = calloc((size_t)K * N, 4), *c = calloc((size_t)M * N, 4);
+    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)(i % 5) * 0.1f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+    double t0 = now();
+    for (int r = 0; r < reps; r++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+    double dt = now() - t0;
+    free(a); free(b); free(c);
+    return 2.0 * M * N * K * reps / dt;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+int main(int argc, char **argv)
+{
+    int iters = argc > 1 ? atoi(argv[1]) : 3;
+    struct { const char *name; int L, C, NH; } cfgs[2] = {{"tiny", 4, 128, 4}, {"small", 6, 384, 6}};
+    const int B = 4, T = 256, NEW = 64;
+    printf("{\"iters\": %d, \"train_batch\": [%d, %d], \"sample_new_tokens\": %d, \"results\": [\n", iters, B, T, NEW);
+    int first = 1;
+    for (int ci = 0; ci < 2; ci++) {
+        gpt_config c = {.max_seq_len = T, .vocab_size = 257, .num_layers = cfgs[ci].L, .num_heads = cfgs[ci].NH,
+                        .channels = cfgs[ci].C};
+        gpt g;
+        tr_error err;
+        if (gpt_init(&g, &c, B, 0, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        gpt_init_random(&g, 1);
+        optim_state s;
+        optim_init(&s, g.num_params, &err);
+        gpt_sampler sp;
+        if (gpt_sampler_init(&sp, &g, 64, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        int *tok = malloc(sizeof(int) * B * T), *tgt = malloc(sizeof(int) * B * T);
+        for (int i = 0; i < B * T; i++) { tok[i] = (i * 31) % 256; tgt[i] = (i * 17) % 256; }
+        optim_group gr[GPT_NUM_TENSORS];
+        gpt_param_groups(&g, gr);
+        optim_hparams hp = optim_hparams_default();
+        double Cd = c.channels, Ld = c.num_layers;
+        /* FLOPs per token: 6 x (non-embedding weights + LM head) + attention 6*2*L*T*C (llm.c's count) */
+        double nonemb = Ld * 12 * Cd * Cd + (double)g.config.padded_vocab_size * Cd;
+        double flop_per_tok = 6 * nonemb + 12 * Ld * T * Cd;
+        for (int th = 1; th <= 2; th++) {
+            gpt_backend_cpu_set_threads(th);
+            double gemm = sgemm_flops(B * T, 4 * c.channels, c.channels, 20);
+            gpt_zero_grad(&g);
+            gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
+            gpt_backward(&g, GPT_GRAD_FULL, &err);
+            double t0 = now();
+            for (int it = 0; it < iters; it++) {
+                gpt_zero_grad(&g);
+                gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
+                gpt_backward(&g, GPT_GRAD_FULL, &err);
+                optim_clip_grad_norm(g.grads, g.num_params, 1.0);
+                optim_adamw_step(&s, g.params, g.grads, gr, GPT_NUM_TENSORS, 1e-4f, &hp, &err);
+            }
+            double train_tps = (double)iters * B * T / (now() - t0);
+            double samp[2];
+            int bs[2] = {1, 64};
+            for (int k = 0; k < 2; k++) {
+                int n = bs[k];
+                int one[1] = {65};
+                const int **pr = malloc(sizeof(int *) * n);
+                int *pl = malloc(sizeof(int) * n), *out = malloc(sizeof(int) * n * NEW), *lens = malloc(sizeof(int) * n);
+                double *lp = malloc(sizeof(double) * n);
+                rng *rs = malloc(sizeof(rng) * n);
+                rng **rp = malloc(sizeof(rng *) * n);
+                for (int i = 0; i < n; i++) { pr[i] = one; pl[i] = 1; rng_init(&rs[i], 1, RNG_PURPOSE_PROPOSAL, (uint64_t)i); rp[i] = &rs[i]; }
+                gpt_sample_opts o = gpt_sample_opts_default();
+                o.max_new_tokens = NEW;
+                o.eot = -1;
+                double t1 = now();
+                long produced = 0;
+                for (int it = 0; it < iters; it++) {
+                    gpt_sample(&sp, &g, n, pr, pl, rp, &o, out, lens, lp, &err);
+                    for (int i = 0; i < n; i++) produced += lens[i];
+                }
+                samp[k] = (double)produced / (now() - t1);
+                free(pr); free(pl); free(out); free(lens); free(lp); free(rs); free(rp);
+            }
+            double bufs = 4.0 * (2 * g.num_params + g.num_acts + g.num_dacts + 2 * s.n) +
+                          4.0 * 2 * (double)c.num_layers * 64 * T * c.channels;
+            printf("%s  {\"config\": \"%s\", \"threads\": %d, \"params\": %zu, \"train_tokens_per_s\": %.1f, "
+                   "\"train_gflops\": %.3f, \"sgemm_gflops\": %.3f, \"train_over_sgemm\": %.3f, "
+                   "\"sample_tokens_per_s_b1\": %.1f, \"sample_tokens_per_s_b64\": %.1f, "
+                   "\"peak_rss_mb\": %.1f, \"buffers_mb\": %.1f}",
+                   first ? "" : ",\n", cfgs[ci].name, th, g.num_params, train_tps, train_tps * flop_per_tok / 1e9,
+                   gemm / 1e9, train_tps * flop_per_tok / gemm, samp[0], samp[1], peak_rss_kb() / 1024.0, bufs / 1048576.0);
+            first = 0;
+            fflush(stdout);
+        }
+        free(tok); free(tgt);
+        gpt_sampler_free(&sp);
+        optim_free(&s);
+        gpt_free(&g);
+    }
+    printf("\n]}\n");
+    return 0;
+}

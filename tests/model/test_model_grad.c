@@ -1,0 +1,198 @@
+/* Finite-difference checks of gpt_backward: every parameter tensor, and the soft-prompt path. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "common/model/gpt.h"
+#include "common/util/rng.h"
+
+#define B 2
+#define T 5
+
+static const gpt_config tiny = {
+    .max_seq_len = 8, .vocab_size = 11, .padded_vocab_size = 128,
+    .num_layers = 2, .num_heads = 2, .channels = 8,
+};
+
+static int toks[B * T], tgts[B * T];
+static float wts[B * T];
+
+static void make_batch(int V)
+{
+    rng r;
+    rng_init(&r, 3, RNG_PURPOSE_TEST, 0);
+    for (int i = 0; i < B * T; i++) {
+        toks[i] = (int)rng_below(&r, (uint64_t)V);
+        tgts[i] = (int)rng_below(&r, (uint64_t)V);
+        /* mixed signs and zeros, like estimator coefficients with masked prompt positions */
+        wts[i] = (i % 4 == 0) ? 0.0f : (float)(rng_uniform(&r) * 2.0 - 0.6);
+    }
+}
+
+static double loss_of(gpt *g)
+{
+    double loss;
+    tr_error err;
+    cr_assert_eq(gpt_forward(g, toks, tgts, wts, B, T, &loss, NULL, &err), 0, "%s", err.msg);
+    return loss;
+}
+
+/* Larger weights than GPT-2's init so that every path carries a gradient that finite
+ * differences can resolve in float32. */
+static void init_big(gpt *g)
+{
+    gpt_init_random(g, 7);
+    rng r;
+    rng_init(&r, 8, RNG_PURPOSE_TEST, 1);
+    for (size_t i = 0; i < g->num_params; i++) g->params[i] += 0.3f * (float)rng_normal(&r);
+    for (int i = 0; i < g->prompt_len * g->config.channels; i++) g->prompt[i] = 0.5f * (float)rng_normal(&r);
+}
+
+/* Compare analytic gradient ga (n) against central differences on p (n), at `count` entries
+ * including the largest-magnitude one. */
+static void check_entries(gpt *g, float *p, const float *ga, size_t n, const char *name, int count)
+{
+    size_t imax = 0;
+    for (size_t i = 0; i < n; i++) if (fabsf(ga[i]) > fabsf(ga[imax])) imax = i;
+    rng r;
+    rng_init(&r, 11, RNG_PURPOSE_TEST, n);
+    double maxabs = 0;
+    for (size_t i = 0; i < n; i++) if (fabs(ga[i]) > maxabs) maxabs = fabs(ga[i]);
+    cr_assert(maxabs > 1e-4, "%s: gradient is all (near) zero (max %g): nothing flows to it", name, maxabs);
+    for (int k = 0; k < count; k++) {
+        size_t i = k == 0 ? imax : (size_t)rng_below(&r, n);
+        float old = p[i];
+        const float h = 1e-2f;
+        p[i] = old + h;
+        double lp = loss_of(g);
+        p[i] = old - h;
+        double lm = loss_of(g);
+        p[i] = old;
+        double num = (lp - lm) / (2.0 * h);
+        double diff = fabs(num - ga[i]);
+        cr_assert(diff <= 2e-2 * fabs(num) + 2e-3 * maxabs + 1e-4,
+                  "%s[%zu]: analytic %.6g, numeric %.6g (tensor max |g| %.3g)", name, i, (double)ga[i], num, maxabs);
+    }
+}
+
+static const char *names[GPT_NUM_TENSORS] = {
+    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+
+Test(model_grad, every_tensor_matches_finite_differences)
+{
+    gpt g;
+    tr_error err;
+    cr_assert_eq(gpt_init(&g, &tiny, B, 0, &err), 0, "%s", err.msg);
+    init_big(&g);
+    make_batch(tiny.vocab_size);
+    gpt_zero_grad(&g);
+    loss_of(&g);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    float *ga = malloc(g.num_params * sizeof(float));
+    memcpy(ga, g.grads, g.num_params * sizeof(float));
+    for (int t = 0; t < GPT_NUM_TENSORS; t++) {
+        size_t n = g.param_sizes[t];
+        if (t == GPT_T_WTE) n = (size_t)tiny.vocab_size * tiny.channels; /* padded rows: zero grad */
+        if (t == GPT_T_WPE) n = (size_t)T * tiny.channels;               /* positions used */
+        check_entries(&g, gpt_param(&g, t), ga + g.param_offsets[t], n, names[t], 12);
+    }
+    /* the padded vocabulary rows and unused positions receive exactly zero */
+    const float *dwte = ga + g.param_offsets[GPT_T_WTE];
+    for (size_t i = (size_t)tiny.vocab_size * tiny.channels; i < g.param_sizes[GPT_T_WTE]; i++)
+        cr_assert_eq(dwte[i], 0.0f);
+    free(ga);
+    gpt_free(&g);
+}
+
+Test(model_grad, soft_prompt_matches_finite_differences_and_skips_weights)
+{
+    gpt g;
+    tr_error err;
+    cr_assert_eq(gpt_init(&g, &tiny, B, 3, &err), 0, "%s", err.msg);
+    init_big(&g);
+    make_batch(tiny.vocab_size);
+    gpt_zero_grad(&g);
+    loss_of(&g);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_PROMPT, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < g.num_params; i++)
+        cr_assert_eq(g.grads[i], 0.0f, "prompt-only backward wrote weight gradient %zu", i);
+    size_t n = (size_t)g.prompt_len * tiny.channels;
+    float *ga = malloc(n * sizeof(float));
+    memcpy(ga, g.prompt_grad, n * sizeof(float));
+    check_entries(&g, g.prompt, ga, n, "prompt", 24);
+
+    /* full mode gives the same prompt gradient plus weight gradients */
+    gpt_zero_grad(&g);
+    loss_of(&g);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) cr_assert_float_eq(g.prompt_grad[i], ga[i], 1e-5f * (1 + fabsf(ga[i])));
+    float *ga2 = malloc(g.num_params * sizeof(float));
+    memcpy(ga2, g.grads, g.num_params * sizeof(float));
+    check_entries(&g, gpt_param(&g, GPT_T_QKVW), ga2 + g.param_offsets[GPT_T_QKVW],
+                  g.param_sizes[GPT_T_QKVW], "qkvw(with prompt)", 8);
+    check_entries(&g, gpt_param(&g, GPT_T_WPE), ga2 + g.param_offsets[GPT_T_WPE],
+                  (size_t)(3 + T) * tiny.channels, "wpe(with prompt)", 8);
+    free(ga2);
+    free(ga);
+    gpt_free(&g);
+}
+
+Test(model_grad, backward_accumulates_and_needs_forward)
+{
+    gpt g;
+    tr_error err;
+    cr_assert_eq(gpt_init(&g, &tiny, B, 0, &err), 0, "%s", err.msg);
+    init_big(&g);
+    make_batch(tiny.vocab_size);
+    gpt_zero_grad(&g);
+    loss_of(&g);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), TR_ESTATE, "second backward without forward accepted");
+    cr_assert(strstr(err.msg, "forward") != NULL, "%s", err.msg);
+    float *once = malloc(g.num_params * sizeof(float));
+    memcpy(once, g.grads, g.num_params * sizeof(float));
+    loss_of(&g);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0);
+    for (size_t i = 0; i < g.num_params; i++)
+        cr_assert_float_eq(g.grads[i], 2.0f * once[i], 1e-5f * (1 + fabsf(once[i])), "grad %zu", i);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_PROMPT, &err), TR_ESTATE);
+    free(once);
+    gpt_free(&g);
+}
+
+/* logprob[b] sums log p(target) where weight != 0; loss is the plain weighted sum; right
+ * padding of a shorter sequence does not change its log-probability. */
+Test(model_grad, logprob_and_loss_semantics_with_ragged_padding)
+{
+    gpt g;
+    tr_error err;
+    cr_assert_eq(gpt_init(&g, &tiny, B, 0, &err), 0, "%s", err.msg);
+    init_big(&g);
+    int tk[B * T] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    int tg[B * T] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 0};
+    float w1[B * T] = {0, 1, 1, 0, 0, 1, 1, 1, 1, 1}; /* seq 0: 3 real tokens + 2 padding */
+    double loss, lp[B];
+    cr_assert_eq(gpt_forward(&g, tk, tg, w1, B, T, &loss, lp, &err), 0, "%s", err.msg);
+    const float *logits = gpt_logits(&g);
+    double want[B] = {0, 0};
+    for (int i = 0; i < B * T; i++) {
+        const float *row = logits + (size_t)i * tiny.padded_vocab_size;
+        double s = 0;
+        for (int v = 0; v < tiny.vocab_size; v++) s += exp(row[v]);
+        if (w1[i] != 0) want[i / T] += row[tg[i]] - log(s);
+    }
+    cr_assert_float_eq(lp[0], want[0], 1e-4);
+    cr_assert_float_eq(lp[1], want[1], 1e-4);
+    cr_assert_float_eq(loss, -(want[0] + want[1]), 1e-4, "unit weights: loss is -sum logprob");
+    /* change the padding tokens of sequence 0: its logprob is unchanged */
+    tk[3] = 9; tk[4] = 0;
+    double lp2[B];
+    cr_assert_eq(gpt_forward(&g, tk, tg, w1, B, T, &loss, lp2, &err), 0);
+    cr_assert_float_eq(lp2[0], lp[0], 1e-6);
+    /* bad token ids are rejected with the position */
+    tk[7] = tiny.vocab_size;
+    cr_assert_eq(gpt_forward(&g, tk, tg, w1, B, T, &loss, lp2, &err), TR_EINVAL);
+    cr_assert(strstr(err.msg, "sequence 1 position 2") != NULL, "%s", err.msg);
+    gpt_free(&g);
+}
