@@ -1,0 +1,461 @@
+/* control.c - the control thread (libuv loop) and the training loop's side of the API.
+ *
+ * Threads: the training loop calls the control_* functions (they only touch the snapshot
+ * under st.mu and queue registry writes); nng's threads run the RPC aio callback and the
+ * HTTP handlers; the control thread (uv loop) owns the registry: it runs each received
+ * RPC request through rpc_handle() and applies queued writes. The RPC socket uses one
+ * REP context, so requests are handled one at a time in arrival order.
+ */
+#include "coordinator/control/control.h"
+
+#include <math.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/util/afile.h"
+#include "common/util/log.h"
+#include "common/util/sig.h"
+#include "coordinator/control/http.h"
+#include "coordinator/control/rpc.h"
+#include "coordinator/control/state.h"
+
+enum { RPC_IDLE, RPC_RECV, RPC_PENDING, RPC_SEND };
+
+struct control {
+    ctl_core core;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t tick;
+    uv_thread_t thread;
+    int loop_ready, thread_running, stop_flag, stopped, handle_signals;
+    int alive_prev;                 /* workers alive at the last tick, to log changes once */
+    /* RPC transport */
+    pthread_mutex_t rpc_mu;
+    int sock_open, ctx_open, rpc_state, rpc_closing;
+    nng_socket sock;
+    nng_ctx ctx;
+    nng_aio *aio;
+    nng_msg *pending;
+    char rpc_url[512];
+    http_srv *http;
+    int http_port;
+};
+
+static void wake_loop(control *c) {
+    pthread_mutex_lock(&c->core.st.mu);
+    int run = c->thread_running;
+    pthread_mutex_unlock(&c->core.st.mu);
+    if (run) uv_async_send(&c->wake);
+}
+
+/* ---- RPC transport (nng thread side) ---- */
+
+static void rpc_cb(void *arg) {
+    control *c = arg;
+    int rv = nng_aio_result(c->aio);
+    pthread_mutex_lock(&c->rpc_mu);
+    if (c->rpc_state == RPC_SEND && rv) nng_msg_free(nng_aio_get_msg(c->aio));
+    if (c->rpc_closing) { c->rpc_state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
+    if (c->rpc_state == RPC_RECV && rv == 0) {
+        c->pending = nng_aio_get_msg(c->aio);
+        c->rpc_state = RPC_PENDING;
+        pthread_mutex_unlock(&c->rpc_mu);
+        uv_async_send(&c->wake);
+        return;
+    }
+    if (rv && rv != NNG_ECLOSED && rv != NNG_ECANCELED) LOG_W("RPC transport: %s (still serving)", nng_strerror(rv));
+    if (rv == NNG_ECLOSED) { c->rpc_state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
+    c->rpc_state = RPC_RECV;
+    pthread_mutex_unlock(&c->rpc_mu);
+    nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* ---- control thread ---- */
+
+static void serve_pending(control *c) {
+    pthread_mutex_lock(&c->rpc_mu);
+    nng_msg *m = c->rpc_state == RPC_PENDING ? c->pending : NULL;
+    c->pending = NULL;
+    pthread_mutex_unlock(&c->rpc_mu);
+    if (!m) return;
+    uint8_t *out = NULL;
+    size_t n = 0;
+    if (rpc_handle(&c->core, nng_msg_body(m), nng_msg_len(m), &out, &n) != 0) {
+        LOG_E("out of memory answering an RPC request; replying with an empty message");
+        out = NULL;
+        n = 0;
+    }
+    nng_msg_clear(m);
+    if (n && nng_msg_append(m, out, n) != 0) nng_msg_clear(m);
+    free(out);
+    pthread_mutex_lock(&c->rpc_mu);
+    if (c->rpc_closing) { nng_msg_free(m); pthread_mutex_unlock(&c->rpc_mu); return; }
+    c->rpc_state = RPC_SEND;
+    nng_aio_set_msg(c->aio, m);
+    pthread_mutex_unlock(&c->rpc_mu);
+    nng_ctx_send(c->ctx, c->aio);
+}
+
+static void close_cb(uv_handle_t *h) { (void)h; }
+
+static void begin_close(control *c) {
+    pthread_mutex_lock(&c->rpc_mu);
+    c->rpc_closing = 1;
+    nng_msg *m = c->pending;
+    c->pending = NULL;
+    pthread_mutex_unlock(&c->rpc_mu);
+    if (m) nng_msg_free(m);
+    if (c->aio) nng_aio_stop(c->aio);   /* waits for a callback in progress; none start after */
+    ctl_apply_ops(&c->core);
+    uv_close((uv_handle_t *)&c->wake, close_cb);
+    uv_close((uv_handle_t *)&c->tick, close_cb);
+    if (c->handle_signals) {
+        uv_close((uv_handle_t *)&c->sig_term, close_cb);
+        uv_close((uv_handle_t *)&c->sig_int, close_cb);
+    }
+}
+
+static void on_wake(uv_async_t *h) {
+    control *c = h->data;
+    ctl_apply_ops(&c->core);
+    serve_pending(c);
+    pthread_mutex_lock(&c->core.st.mu);
+    int stop = c->stop_flag;
+    pthread_mutex_unlock(&c->core.st.mu);
+    if (stop) begin_close(c);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+    control *c = h->data;
+    LOG_I("signal %d received: shutdown requested (the running experiment checkpoints first)", signum);
+    pthread_mutex_lock(&c->core.st.mu);
+    c->core.st.shutdown = 1;
+    pthread_mutex_unlock(&c->core.st.mu);
+    sig_request_stop();   /* code that polls sig.h sees it too */
+}
+
+static void on_tick(uv_timer_t *h) {
+    control *c = h->data;
+    ctl_apply_ops(&c->core);
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    int alive = ctl_workers_alive(s, ctl_now()), n = s->nworkers;
+    pthread_mutex_unlock(&s->mu);
+    if (n && alive < n && alive != c->alive_prev) LOG_W("%d of %d workers silent for more than %.0f s", n - alive, n, s->heartbeat_timeout_s);
+    c->alive_prev = alive;
+}
+
+static void loop_main(void *arg) {
+    control *c = arg;
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    /* Every handle is closed; close the loop on the thread that ran it. */
+    if (uv_loop_close(&c->loop) != 0) LOG_W("control loop closed with handles still open");
+}
+
+/* ---- start / stop ---- */
+
+static void folder_of(const char *path, char *out, size_t cap) {
+    const char *sl = strrchr(path, '/');
+    if (!sl) snprintf(out, cap, ".");
+    else if (sl == path) snprintf(out, cap, "/");
+    else snprintf(out, cap, "%.*s", (int)(sl - path), path);
+}
+
+static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *err) {
+    nng_url *u = NULL;
+    int rv = nng_url_parse(&u, url);
+    if (rv) return TR_FAIL(err, TR_EINVAL, "RPC address '%s': %s (want e.g. %s)", url, nng_strerror(rv), CONTROL_DEFAULT_RPC_URL);
+    int is_tcp = strncmp(u->u_scheme, "tcp", 3) == 0;
+    int ok = !is_tcp || allow_remote || control_host_is_loopback(u->u_hostname);
+    char host[256];
+    snprintf(host, sizeof host, "%s", u->u_hostname);
+    nng_url_free(u);
+    if (!ok)
+        return TR_FAIL(err, TR_EINVAL, "RPC address '%s' is not loopback; binding beyond 127.0.0.1 needs the explicit allow-remote option", url);
+    if ((rv = nng_rep0_open(&c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC socket: %s", nng_strerror(rv));
+    c->sock_open = 1;
+    /* Requests between RPC_MAX_REQUEST and this get a clear error reply; beyond it nng drops the connection. */
+    nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_SOCKET_MAX);
+    nng_listener l;
+    if ((rv = nng_listen(c->sock, url, &l, 0)) != 0)
+        return TR_FAIL(err, TR_EIO, "RPC listen on %s: %s%s", url, nng_strerror(rv),
+                       rv == NNG_EADDRINUSE ? " (another process uses the port: is a daemon already running?)" : "");
+    int port = 0;
+    if (is_tcp && nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
+        snprintf(c->rpc_url, sizeof c->rpc_url, "tcp://%s:%d", host, port);
+    else
+        snprintf(c->rpc_url, sizeof c->rpc_url, "%s", url);
+    if ((rv = nng_ctx_open(&c->ctx, c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC context: %s", nng_strerror(rv));
+    c->ctx_open = 1;
+    if ((rv = nng_aio_alloc(&c->aio, rpc_cb, c)) != 0) return TR_FAIL(err, TR_ENOMEM, "RPC aio: %s", nng_strerror(rv));
+    LOG_I("RPC on %s", c->rpc_url);
+    return 0;
+}
+
+int control_start(const control_opts *o, control **out, tr_error *err) {
+    *out = NULL;
+    if (!o || !o->db_path || !o->db_path[0]) return TR_FAIL(err, TR_EINVAL, "control_start: db_path is required");
+    control *c = tr_calloc(1, sizeof *c, err);
+    if (!c) return TR_ENOMEM;
+    pthread_mutex_init(&c->rpc_mu, NULL);
+    char dir[1024], token_path[1100], root[1100];
+    folder_of(o->db_path, dir, sizeof dir);
+    snprintf(token_path, sizeof token_path, "%s", o->token_file ? o->token_file : "");
+    if (!token_path[0]) snprintf(token_path, sizeof token_path, "%s/token", dir);
+    snprintf(root, sizeof root, "%s", o->experiments_root ? o->experiments_root : "");
+    if (!root[0]) snprintf(root, sizeof root, "%s/runs", dir);
+    char token[TOKEN_HEX_LEN + 1];
+    int rc = token_load_or_create(token_path, token, err);
+    if (!rc) rc = ctl_core_init(&c->core, o->db_path, token, root, err);
+    if (rc) { pthread_mutex_destroy(&c->rpc_mu); free(c); return rc; }
+    memset(token, 0, sizeof token);
+    c->core.reads_need_token = o->allow_remote;
+    if (o->heartbeat_timeout_s > 0) c->core.st.heartbeat_timeout_s = o->heartbeat_timeout_s;
+    c->handle_signals = o->handle_signals;
+    const char *rpc_url = o->rpc_url ? o->rpc_url : CONTROL_DEFAULT_RPC_URL;
+    const char *http_addr = o->http_addr ? o->http_addr : CONTROL_DEFAULT_HTTP_ADDR;
+    if (rpc_url[0]) rc = rpc_listen(c, rpc_url, o->allow_remote, err);
+    if (!rc && http_addr[0]) rc = http_start(&c->core, http_addr, o->allow_remote, &c->http, &c->http_port, err);
+    if (!rc && uv_loop_init(&c->loop) != 0) rc = TR_FAIL(err, TR_EIO, "libuv loop init failed");
+    if (!rc) {
+        c->loop_ready = 1;
+        c->wake.data = c->tick.data = c->sig_term.data = c->sig_int.data = c;
+        uv_async_init(&c->loop, &c->wake, on_wake);
+        uv_timer_init(&c->loop, &c->tick);
+        uv_timer_start(&c->tick, on_tick, 1000, 1000);
+        if (c->handle_signals) {
+            uv_signal_init(&c->loop, &c->sig_term);
+            uv_signal_init(&c->loop, &c->sig_int);
+            uv_signal_start(&c->sig_term, on_signal, SIGTERM);
+            uv_signal_start(&c->sig_int, on_signal, SIGINT);
+        }
+        c->thread_running = 1;
+        if (uv_thread_create(&c->thread, loop_main, c) != 0) {
+            c->thread_running = 0;
+            rc = TR_FAIL(err, TR_EIO, "cannot start the control thread");
+        }
+    }
+    if (rc) { control_free(c); return rc; }
+    if (c->aio) {
+        pthread_mutex_lock(&c->rpc_mu);
+        c->rpc_state = RPC_RECV;
+        pthread_mutex_unlock(&c->rpc_mu);
+        nng_ctx_recv(c->ctx, c->aio);
+    }
+    *out = c;
+    return 0;
+}
+
+void control_stop(control *c) {
+    if (!c || c->stopped) return;
+    c->stopped = 1;
+    pthread_mutex_lock(&c->core.st.mu);
+    int run = c->thread_running;
+    c->stop_flag = 1;
+    pthread_mutex_unlock(&c->core.st.mu);
+    if (run) {
+        uv_async_send(&c->wake);
+        uv_thread_join(&c->thread);
+        pthread_mutex_lock(&c->core.st.mu);
+        c->thread_running = 0;
+        pthread_mutex_unlock(&c->core.st.mu);
+    } else if (c->loop_ready) {
+        /* The thread never ran: close the handles here. */
+        begin_close(c);
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&c->loop);
+    } else if (c->aio) {
+        c->rpc_closing = 1;
+        nng_aio_stop(c->aio);
+    }
+    http_stop(c->http);
+    c->http = NULL;
+    if (c->ctx_open) nng_ctx_close(c->ctx);
+    if (c->sock_open) nng_close(c->sock);
+    c->ctx_open = c->sock_open = 0;
+    if (c->aio) nng_aio_free(c->aio);
+    c->aio = NULL;
+    ctl_apply_ops(&c->core);   /* writes the training loop queued after the thread ended */
+}
+
+void control_free(control *c) {
+    if (!c) return;
+    control_stop(c);
+    ctl_core_free(&c->core);
+    pthread_mutex_destroy(&c->rpc_mu);
+    free(c);
+}
+
+const char *control_rpc_url(const control *c) { return c->rpc_url; }
+int control_http_port(const control *c) { return c->http_port; }
+
+/* ---- the training loop's side ---- */
+
+int control_set_world(control *c, const control_worker *workers, int n, tr_error *err) {
+    if (n < 0) return TR_FAIL(err, TR_EINVAL, "control_set_world: n = %d", n);
+    control_worker *w = tr_calloc((size_t)(n ? n : 1), sizeof *w, err);
+    double *hb = tr_calloc((size_t)(n ? n : 1), sizeof *hb, err);
+    if (!w || !hb) { free(w); free(hb); return TR_ENOMEM; }
+    double now = ctl_now();
+    for (int i = 0; i < n; i++) { w[i] = workers[i]; hb[i] = now; }
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    free(s->workers);
+    free(s->last_heartbeat);
+    s->workers = w;
+    s->last_heartbeat = hb;
+    s->nworkers = n;
+    s->world_set = 1;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+void control_worker_heartbeat(control *c, int rank) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->workers[i].rank == rank) s->last_heartbeat[i] = ctl_now();
+    pthread_mutex_unlock(&s->mu);
+}
+
+void control_set_fatal(control *c, const char *reason) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->fatal, sizeof s->fatal, "%s", reason ? reason : "");
+    pthread_mutex_unlock(&s->mu);
+}
+
+int control_next_experiment(control *c, control_claim *claim) {
+    ctl_state *s = &c->core.st;
+    for (;;) {
+        char id[CONTROL_ID_MAX], *json = NULL;
+        pthread_mutex_lock(&s->mu);
+        ctl_exp *e = NULL;
+        if (!ctl_running(s))   /* one experiment at a time across the world */
+            for (int i = 0; i < s->nexps && !e; i++)
+                if (s->exps[i].state == EXP_QUEUED) e = &s->exps[i];
+        if (!e) { pthread_mutex_unlock(&s->mu); return 0; }
+        e->state = EXP_RUNNING;
+        e->started_at = ctl_now();
+        e->cancel_requested = 0;
+        if (!e->resume) e->has_progress = 0;
+        snprintf(id, sizeof id, "%s", e->id);
+        memset(claim, 0, sizeof *claim);
+        snprintf(claim->id, sizeof claim->id, "%s", e->id);
+        snprintf(claim->out_dir, sizeof claim->out_dir, "%s", e->out_dir);
+        claim->resume = e->resume;
+        json = strdup(e->spec_json ? e->spec_json : "");
+        snprintf(s->ring_id, sizeof s->ring_id, "%s", e->id);
+        s->ring_n = s->ring_head = 0;
+        ctl_push_op(s, e->id, EXP_RUNNING, e->started_at, 0, NULL, NULL, e->resume);
+        pthread_mutex_unlock(&s->mu);
+        tr_error err = {0};
+        int rc = json ? spec_parse_json(json, id, &claim->spec, &err) : TR_FAIL(&err, TR_ENOMEM, "out of memory");
+        free(json);
+        if (!rc) {
+            snprintf(claim->spec.out_dir, sizeof claim->spec.out_dir, "%s", claim->out_dir);
+            rc = afile_mkdirs(claim->out_dir, &err);
+        }
+        if (!rc) {
+            LOG_I("starting experiment %s%s (folder %s)", id, claim->resume ? " (resuming)" : "", claim->out_dir);
+            wake_loop(c);
+            return 1;
+        }
+        LOG_E("experiment %s cannot start: %s", id, err.msg);
+        control_finish(c, id, CONTROL_FAILED, err.msg, NULL);
+    }
+}
+
+void control_progress_post(control *c, const char *id, const control_progress *p) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    ctl_exp *e = ctl_find(s, id);
+    if (e && e->state == EXP_RUNNING) {
+        double now = ctl_now();
+        e->progress = *p;
+        e->has_progress = 1;
+        e->progress_at = now;
+        if (strcmp(s->ring_id, id) == 0) {
+            ctl_point *q = &s->ring[s->ring_head];
+            q->step = p->step;
+            q->proposal_acc = p->proposal_acc;
+            q->memory_acc = p->memory_acc;
+            q->beta = p->beta;
+            q->loss = p->loss;
+            q->eval_acc = p->eval_acc;
+            q->t = now;
+            s->ring_head = (s->ring_head + 1) % CTL_RING;
+            if (s->ring_n < CTL_RING) s->ring_n++;
+        }
+        s->steps_total += 1;
+        if (p->tokens > 0) s->tokens_total += (double)p->tokens;
+        const double ph[CTL_NPHASES] = {p->sample_s, p->grad_s, p->reduce_s, p->optim_s};
+        for (int i = 0; i < CTL_NPHASES; i++)
+            if (isfinite(ph[i]) && ph[i] > 0) s->phase_total[i] += ph[i];
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void control_checkpoint_saved(control *c, const char *id) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    s->last_checkpoint_at = ctl_now();
+    pthread_mutex_unlock(&s->mu);
+    (void)id;
+}
+
+int control_cancel_requested(control *c, const char *id) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    ctl_exp *e = ctl_find(s, id);
+    int r = e && e->cancel_requested;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+int control_finish(control *c, const char *id, control_outcome outcome, const char *detail, tr_error *err) {
+    static const exp_state map[] = {EXP_SUCCEEDED, EXP_FAILED, EXP_CANCELLED};
+    if ((unsigned)outcome > CONTROL_CANCELLED) return TR_FAIL(err, TR_EINVAL, "control_finish: outcome %d", (int)outcome);
+    exp_state st = map[outcome];
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    ctl_exp *e = ctl_find(s, id);
+    int rc = 0;
+    if (!e) rc = TR_FAIL(err, TR_ENOTFOUND, "control_finish: no experiment '%s'", id);
+    else if (e->state != EXP_RUNNING)
+        rc = TR_FAIL(err, TR_ESTATE, "control_finish: experiment '%s' is %s, not running", id, exp_state_name(e->state));
+    else {
+        char *d = detail ? strdup(detail) : NULL;
+        e->state = st;
+        e->finished_at = ctl_now();
+        e->cancel_requested = 0;
+        e->resume = 0;
+        if (st == EXP_SUCCEEDED) { free(e->result_json); e->result_json = d; }
+        else { free(e->error); e->error = d; }
+        s->finished_total[st]++;
+        ctl_push_op(s, id, st, e->started_at, e->finished_at, st == EXP_SUCCEEDED ? detail : NULL,
+                    st == EXP_SUCCEEDED ? NULL : detail, 0);
+        LOG_I("experiment %s %s", id, exp_state_name(st));
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!rc) wake_loop(c);
+    return rc;
+}
+
+int control_shutdown_requested(control *c) {
+    pthread_mutex_lock(&c->core.st.mu);
+    int r = c->core.st.shutdown;
+    pthread_mutex_unlock(&c->core.st.mu);
+    return r || sig_stop_requested();
+}
+
+void control_request_shutdown(control *c) {
+    pthread_mutex_lock(&c->core.st.mu);
+    c->core.st.shutdown = 1;
+    pthread_mutex_unlock(&c->core.st.mu);
+}

@@ -1,0 +1,111 @@
+/* control.h - the coordinator's control plane, as the training loop sees it.
+ *
+ * control_start() opens the registry (SQLite), loads the token, and starts the control
+ * thread: a libuv loop (SIGTERM/SIGINT, a 1 s timer, wake-ups) that serves RPC (nng REP,
+ * protobuf-c; see rpc.h) and the HTTP status endpoint (nng's HTTP server; see http.h).
+ *
+ * The training loop (main thread, owner of MPI) talks to it only through the functions
+ * below. None of them blocks on the network or the database: they update a mutex-protected
+ * snapshot and queue registry writes for the control thread. This header does not
+ * depend on MPI.
+ *
+ * Life of an experiment: Submit (RPC) -> queued -> control_next_experiment() claims it
+ * (running) -> control_progress() per step -> control_finish(succeeded|failed|cancelled).
+ * Shutdown with an experiment running leaves it 'running' in the registry; the next
+ * control_start() re-queues it at the head with resume = 1 and its out_dir.
+ */
+#ifndef TRICE_CONTROL_CONTROL_H
+#define TRICE_CONTROL_CONTROL_H
+
+#include <stdint.h>
+
+#include "common/spec/spec.h"
+#include "common/util/err.h"
+
+#define CONTROL_DEFAULT_RPC_URL   "tcp://127.0.0.1:7870"
+#define CONTROL_DEFAULT_HTTP_ADDR "127.0.0.1:7871"
+#define CONTROL_ID_MAX 64
+
+typedef struct control_opts {
+    const char *db_path;         /* SQLite registry file (created if absent); required */
+    const char *rpc_url;         /* NULL = CONTROL_DEFAULT_RPC_URL; "tcp://127.0.0.1:0" picks a free port; "" = no RPC */
+    const char *http_addr;       /* "HOST:PORT"; NULL = CONTROL_DEFAULT_HTTP_ADDR; port 0 picks; "" = no HTTP */
+    const char *token_file;      /* NULL = "<folder of db_path>/token"; created (0600) if absent */
+    const char *experiments_root;/* folder for experiments without spec.out_dir; NULL = "<folder of db_path>/runs" */
+    int allow_remote;            /* 1 = may bind a non-loopback address (then reads need the token too) */
+    int handle_signals;          /* 1 = the loop watches SIGTERM/SIGINT and requests shutdown */
+    double heartbeat_timeout_s;  /* a worker silent this long is not alive; 0 = 30 */
+} control_opts;
+
+typedef struct control control;
+
+/* One MPI worker as registered (mirrors coordinator/world.h without depending on it). */
+typedef struct control_worker {
+    int rank;
+    char host[256];
+    int64_t pid;
+    char version[32];
+    int cores;
+    char backend[32];
+} control_worker;
+
+/* What the training loop should run next. */
+typedef struct control_claim {
+    char id[CONTROL_ID_MAX];
+    experiment_spec spec;        /* parsed and validated; spec.out_dir = out_dir */
+    char out_dir[SPEC_PATH_MAX]; /* experiment folder (created); checkpoints live here */
+    int resume;                  /* 1 = was running when the daemon stopped: resume from out_dir's latest checkpoint */
+} control_claim;
+
+/* One training step's numbers. Fields the loop does not know yet: NAN (doubles) or -1. */
+typedef struct control_progress {
+    int64_t step;                /* steps done (1-based after the first step) */
+    int64_t total_steps;
+    double proposal_acc;         /* share of proposals accepted this step, [0,1] */
+    double memory_acc;           /* share of memory rationales with a correct answer, [0,1] */
+    double beta;                 /* mean control-variate weight this step */
+    double loss;                 /* training loss (nats per token) */
+    double eval_acc;             /* latest held-out accuracy, [0,1]; NAN before the first eval */
+    int64_t tokens;              /* tokens sampled this step (added to a counter) */
+    double sample_s, grad_s, reduce_s, optim_s; /* seconds per phase this step (added to counters) */
+    double eta_s;                /* estimated seconds left */
+} control_progress;
+
+typedef enum { CONTROL_SUCCEEDED = 0, CONTROL_FAILED, CONTROL_CANCELLED } control_outcome;
+
+/* Start the control plane. On success *out is owned by the caller (control_free). */
+int control_start(const control_opts *o, control **out, tr_error *err);
+
+/* Record the world (copied). Every worker counts as just heard from. */
+int control_set_world(control *c, const control_worker *workers, int n, tr_error *err);
+void control_worker_heartbeat(control *c, int rank);
+/* A fatal condition (e.g. a worker vanished): /readyz turns 503 with this reason. NULL clears. */
+void control_set_fatal(control *c, const char *reason);
+
+/* Claim the head of the queue: 1 = claimed (state is now running, *claim filled),
+ * 0 = queue empty, < 0 never; a spec that no longer parses is marked failed and skipped.
+ * Non-blocking. */
+int control_next_experiment(control *c, control_claim *claim);
+/* Post a step's numbers for experiment id (ignored if id is not the running one). */
+void control_progress_post(control *c, const char *id, const control_progress *p);
+/* A checkpoint of id was written (for /metrics' last checkpoint time). */
+void control_checkpoint_saved(control *c, const char *id);
+/* 1 if the user cancelled id: stop, checkpoint, then control_finish(CANCELLED). */
+int control_cancel_requested(control *c, const char *id);
+/* End experiment id. detail: result JSON (succeeded) or an error message (failed/cancelled); may be NULL. */
+int control_finish(control *c, const char *id, control_outcome outcome, const char *detail, tr_error *err);
+/* 1 after RPC Shutdown or SIGTERM/SIGINT: checkpoint the running experiment, then control_stop. */
+int control_shutdown_requested(control *c);
+/* Ask for shutdown from code (same effect as the RPC). */
+void control_request_shutdown(control *c);
+
+/* Where the servers actually listen (useful with port 0). */
+const char *control_rpc_url(const control *c);   /* "" when RPC is off */
+int control_http_port(const control *c);         /* 0 when HTTP is off */
+
+/* Stop the servers and the thread, flush pending registry writes. Idempotent. */
+void control_stop(control *c);
+/* control_stop, then free everything. NULL is fine. */
+void control_free(control *c);
+
+#endif

@@ -1,0 +1,328 @@
+#include "coordinator/control/http.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util/log.h"
+#include "coordinator/control/rpc.h"
+#include "trice_config.h"
+
+struct http_srv {
+    nng_http_server *srv;
+    nng_url *url;
+};
+
+int control_host_is_loopback(const char *host) {
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "[::1]") == 0;
+}
+
+int http_ready(ctl_core *c, char *reason, size_t cap) {
+    ctl_state *s = &c->st;
+    pthread_mutex_lock(&s->mu);
+    int alive = ctl_workers_alive(s, ctl_now()), ok = 0;
+    if (s->fatal[0]) snprintf(reason, cap, "fatal: %s", s->fatal);
+    else if (!s->world_set) snprintf(reason, cap, "the workers have not registered yet");
+    else if (alive < s->nworkers) snprintf(reason, cap, "%d of %d workers heard from in the last %.0f s", alive, s->nworkers, s->heartbeat_timeout_s);
+    else if (s->shutdown) snprintf(reason, cap, "shutting down");
+    else ok = 1;
+    pthread_mutex_unlock(&s->mu);
+    if (ok) snprintf(reason, cap, "ready");
+    return ok;
+}
+
+/* JSON has no NaN: unknown numbers become null. */
+static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+static json_t *exp_json(const ctl_state *s, const ctl_exp *e) {
+    json_t *o = json_pack("{s:s,s:s,s:s,s:f,s:f,s:f,s:s,s:b,s:b,s:i}", "id", e->id, "name", e->name, "state",
+                          exp_state_name(e->state), "created_at", e->created_at, "started_at", e->started_at,
+                          "finished_at", e->finished_at, "out_dir", e->out_dir, "resume", e->resume,
+                          "cancel_requested", e->cancel_requested, "queue_position", ctl_queue_position(s, e));
+    if (!o) return NULL;
+    if (e->error) json_object_set_new(o, "error", json_string(e->error));
+    if (e->result_json) {
+        json_t *r = json_loads(e->result_json, 0, NULL);
+        json_object_set_new(o, "result", r ? r : json_string(e->result_json));
+    }
+    if (e->has_progress) {
+        const control_progress *p = &e->progress;
+        json_t *g = json_object();
+        json_object_set_new(g, "step", json_integer(p->step));
+        json_object_set_new(g, "total_steps", json_integer(p->total_steps));
+        json_object_set_new(g, "proposal_acc", jnum(p->proposal_acc));
+        json_object_set_new(g, "memory_acc", jnum(p->memory_acc));
+        json_object_set_new(g, "beta", jnum(p->beta));
+        json_object_set_new(g, "loss", jnum(p->loss));
+        json_object_set_new(g, "eval_acc", jnum(p->eval_acc));
+        json_object_set_new(g, "tokens", json_integer(p->tokens));
+        json_object_set_new(g, "step_seconds", jnum(p->sample_s + p->grad_s + p->reduce_s + p->optim_s));
+        json_object_set_new(g, "eta_seconds", jnum(p->eta_s));
+        json_object_set_new(g, "updated_at", json_real(e->progress_at));
+        json_object_set_new(o, "progress", g);
+    }
+    return o;
+}
+
+char *http_render_status(ctl_core *c) {
+    char reason[600];
+    int ready = http_ready(c, reason, sizeof reason);
+    ctl_state *s = &c->st;
+    pthread_mutex_lock(&s->mu);
+    double now = ctl_now();
+    json_t *root = json_object();
+    json_object_set_new(root, "version", json_string(TRICE_VERSION));
+    json_object_set_new(root, "now", json_real(now));
+    json_object_set_new(root, "started_at", json_real(s->started_at));
+    json_object_set_new(root, "ready", json_boolean(ready));
+    json_object_set_new(root, "ready_reason", json_string(reason));
+    json_object_set_new(root, "fatal", s->fatal[0] ? json_string(s->fatal) : json_null());
+    json_object_set_new(root, "shutdown_requested", json_boolean(s->shutdown));
+    json_object_set_new(root, "world", json_pack("{s:i,s:i,s:b,s:f}", "workers", s->nworkers, "alive",
+                                                 ctl_workers_alive(s, now), "registered", s->world_set,
+                                                 "heartbeat_timeout_s", s->heartbeat_timeout_s));
+    json_t *ws = json_array();
+    for (int i = 0; i < s->nworkers; i++) {
+        const control_worker *w = &s->workers[i];
+        json_array_append_new(ws, json_pack("{s:i,s:s,s:I,s:s,s:i,s:s,s:f,s:b}", "rank", w->rank, "host", w->host,
+                                            "pid", (json_int_t)w->pid, "version", w->version, "cores", w->cores,
+                                            "backend", w->backend, "last_heartbeat", s->last_heartbeat[i], "alive",
+                                            now - s->last_heartbeat[i] <= s->heartbeat_timeout_s));
+    }
+    json_object_set_new(root, "workers", ws);
+    ctl_exp *cur = ctl_running(s);
+    json_object_set_new(root, "current", cur ? exp_json(s, cur) : json_null());
+    /* The newest finished experiment, so that the page still shows a result after the end. */
+    ctl_exp *last = NULL;
+    for (int i = 0; i < s->nexps; i++)
+        if (exp_state_final(s->exps[i].state) && (!last || s->exps[i].finished_at >= last->finished_at)) last = &s->exps[i];
+    json_object_set_new(root, "last_finished", last ? exp_json(s, last) : json_null());
+    json_t *rec = json_array();
+    ctl_point *pts = malloc(CTL_RING * sizeof *pts);
+    int n = pts ? ctl_ring_copy(s, pts) : 0;
+    for (int i = 0; i < n; i++) {
+        json_t *p = json_object();
+        json_object_set_new(p, "step", json_integer(pts[i].step));
+        json_object_set_new(p, "proposal_acc", jnum(pts[i].proposal_acc));
+        json_object_set_new(p, "memory_acc", jnum(pts[i].memory_acc));
+        json_object_set_new(p, "beta", jnum(pts[i].beta));
+        json_object_set_new(p, "loss", jnum(pts[i].loss));
+        json_object_set_new(p, "eval_acc", jnum(pts[i].eval_acc));
+        json_object_set_new(p, "t", json_real(pts[i].t));
+        json_array_append_new(rec, p);
+    }
+    free(pts);
+    json_object_set_new(root, "recent_id", json_string(s->ring_id));
+    json_object_set_new(root, "recent", rec);
+    json_t *q = json_array();
+    int counts[EXP_NSTATES] = {0};
+    for (int i = 0; i < s->nexps; i++) {
+        counts[s->exps[i].state]++;
+        if (s->exps[i].state == EXP_QUEUED && json_array_size(q) < 100) json_array_append_new(q, exp_json(s, &s->exps[i]));
+    }
+    json_object_set_new(root, "queue", q);
+    json_object_set_new(root, "queue_length", json_integer(counts[EXP_QUEUED]));
+    json_t *cn = json_object();
+    for (int i = 0; i < EXP_NSTATES; i++) json_object_set_new(cn, exp_state_name((exp_state)i), json_integer(counts[i]));
+    json_object_set_new(root, "counts", cn);
+    pthread_mutex_unlock(&s->mu);
+    char *out = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return out;
+}
+
+/* Prometheus label values escape backslash, double quote and newline. */
+static void label_esc(FILE *f, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\') fputs("\\\\", f);
+        else if (*v == '"') fputs("\\\"", f);
+        else if (*v == '\n') fputs("\\n", f);
+        else fputc(*v, f);
+    }
+}
+
+static void head(FILE *f, const char *name, const char *type, const char *help) {
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void val(FILE *f, double v) {
+    if (isnan(v)) fputs(" NaN\n", f);
+    else if (isinf(v)) fputs(v > 0 ? " +Inf\n" : " -Inf\n", f);
+    else fprintf(f, " %.17g\n", v);
+}
+
+static void gauge(FILE *f, const char *name, const char *help, double v) {
+    head(f, name, "gauge", help);
+    fputs(name, f);
+    val(f, v);
+}
+
+char *http_render_metrics(ctl_core *c) {
+    char reason[600];
+    int ready = http_ready(c, reason, sizeof reason);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    ctl_state *s = &c->st;
+    pthread_mutex_lock(&s->mu);
+    double now = ctl_now();
+    head(f, "trice_build_info", "gauge", "Build of the daemon (always 1; the labels carry the version).");
+    fprintf(f, "trice_build_info{version=\"%s\"} 1\n", TRICE_VERSION);
+    gauge(f, "trice_start_time_seconds", "Unix time the control plane started.", s->started_at);
+    gauge(f, "trice_ready", "1 when every worker is registered and alive and nothing is fatal.", ready);
+    gauge(f, "trice_workers", "Workers registered in the MPI world.", s->nworkers);
+    gauge(f, "trice_workers_alive", "Workers heard from within the heartbeat timeout.", ctl_workers_alive(s, now));
+    head(f, "trice_worker_last_heartbeat_timestamp_seconds", "gauge", "Unix time of each worker's last heartbeat.");
+    for (int i = 0; i < s->nworkers; i++) {
+        fprintf(f, "trice_worker_last_heartbeat_timestamp_seconds{rank=\"%d\",host=\"", s->workers[i].rank);
+        label_esc(f, s->workers[i].host);
+        fputs("\"}", f);
+        val(f, s->last_heartbeat[i]);
+    }
+    int counts[EXP_NSTATES] = {0};
+    for (int i = 0; i < s->nexps; i++) counts[s->exps[i].state]++;
+    head(f, "trice_experiments", "gauge", "Experiments in the registry by state.");
+    for (int i = 0; i < EXP_NSTATES; i++) fprintf(f, "trice_experiments{state=\"%s\"} %d\n", exp_state_name((exp_state)i), counts[i]);
+    head(f, "trice_experiments_submitted_total", "counter", "Experiments accepted by Submit since the daemon started.");
+    fprintf(f, "trice_experiments_submitted_total %llu\n", (unsigned long long)s->submitted_total);
+    head(f, "trice_experiments_finished_total", "counter", "Experiments that ended since the daemon started, by outcome.");
+    for (int i = EXP_SUCCEEDED; i < EXP_NSTATES; i++)
+        fprintf(f, "trice_experiments_finished_total{state=\"%s\"} %llu\n", exp_state_name((exp_state)i), (unsigned long long)s->finished_total[i]);
+    head(f, "trice_rpc_requests_total", "counter", "RPC requests received, by kind.");
+    for (int i = 0; i < CTL_RPC_KINDS; i++) fprintf(f, "trice_rpc_requests_total{kind=\"%s\"} %llu\n", rpc_kind_name(i), (unsigned long long)s->rpc_requests[i]);
+    head(f, "trice_rpc_errors_total", "counter", "RPC requests answered with an error.");
+    fprintf(f, "trice_rpc_errors_total %llu\n", (unsigned long long)s->rpc_errors);
+    head(f, "trice_http_requests_total", "counter", "HTTP requests served by the status endpoint.");
+    fprintf(f, "trice_http_requests_total %llu\n", (unsigned long long)s->http_requests);
+    ctl_exp *cur = ctl_running(s);
+    control_progress p;
+    memset(&p, 0, sizeof p);
+    p.proposal_acc = p.memory_acc = p.beta = p.loss = p.eval_acc = p.eta_s = NAN;
+    if (cur && cur->has_progress) p = cur->progress;
+    gauge(f, "trice_running", "1 while an experiment is running.", cur != NULL);
+    gauge(f, "trice_step", "Optimiser steps done in the running experiment.", (double)p.step);
+    gauge(f, "trice_total_steps", "Optimiser steps the running experiment will take.", (double)p.total_steps);
+    gauge(f, "trice_proposal_acceptance_ratio", "Share of proposals accepted in the last step.", p.proposal_acc);
+    gauge(f, "trice_memory_accuracy_ratio", "Share of memory rationales with a correct answer.", p.memory_acc);
+    gauge(f, "trice_beta", "Mean control-variate weight beta in the last step.", p.beta);
+    gauge(f, "trice_loss", "Training loss in the last step (nats per token).", p.loss);
+    gauge(f, "trice_eval_accuracy_ratio", "Latest held-out accuracy.", p.eval_acc);
+    gauge(f, "trice_eta_seconds", "Estimated seconds until the running experiment ends.", p.eta_s);
+    head(f, "trice_steps_total", "counter", "Optimiser steps taken since the daemon started.");
+    fprintf(f, "trice_steps_total %.17g\n", s->steps_total);
+    head(f, "trice_tokens_total", "counter", "Tokens sampled since the daemon started.");
+    fprintf(f, "trice_tokens_total %.17g\n", s->tokens_total);
+    static const char *phases[CTL_NPHASES] = {"sample", "grad", "reduce", "optim"};
+    head(f, "trice_phase_seconds_total", "counter", "Seconds spent per training-step phase since the daemon started.");
+    for (int i = 0; i < CTL_NPHASES; i++) fprintf(f, "trice_phase_seconds_total{phase=\"%s\"} %.17g\n", phases[i], s->phase_total[i]);
+    gauge(f, "trice_last_checkpoint_timestamp_seconds", "Unix time of the last checkpoint written (0 = none yet).", s->last_checkpoint_at);
+    pthread_mutex_unlock(&s->mu);
+    fclose(f);
+    return buf;
+}
+
+static void respond(nng_aio *aio, uint16_t status, const char *ctype, const char *body) {
+    nng_http_res *res;
+    if (!body || nng_http_res_alloc(&res) != 0) { nng_aio_finish(aio, NNG_ENOMEM); return; }
+    nng_http_res_set_status(res, status);
+    nng_http_res_set_header(res, "Content-Type", ctype);
+    nng_http_res_set_header(res, "Cache-Control", "no-store");
+    nng_http_res_copy_data(res, body, strlen(body));
+    nng_aio_set_output(aio, 0, res);
+    nng_aio_finish(aio, 0);
+}
+
+static ctl_core *core_of(nng_aio *aio) {
+    ctl_core *c = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
+    pthread_mutex_lock(&c->st.mu);
+    c->st.http_requests++;
+    pthread_mutex_unlock(&c->st.mu);
+    return c;
+}
+
+static void on_healthz(nng_aio *aio) { core_of(aio); respond(aio, 200, "text/plain; charset=utf-8", "ok\n"); }
+
+static void on_readyz(nng_aio *aio) {
+    ctl_core *c = core_of(aio);
+    char reason[600], body[640];
+    int ok = http_ready(c, reason, sizeof reason);
+    snprintf(body, sizeof body, "%s\n", reason);
+    respond(aio, ok ? 200 : 503, "text/plain; charset=utf-8", body);
+}
+
+static void on_status(nng_aio *aio) {
+    char *b = http_render_status(core_of(aio));
+    respond(aio, 200, "application/json", b);
+    free(b);
+}
+
+static void on_metrics(nng_aio *aio) {
+    char *b = http_render_metrics(core_of(aio));
+    respond(aio, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+    free(b);
+}
+
+static void on_page(nng_aio *aio) { core_of(aio); respond(aio, 200, "text/html; charset=utf-8", control_page_html); }
+
+int http_start(ctl_core *c, const char *addr, int allow_remote, http_srv **out, int *port, tr_error *err) {
+    *out = NULL;
+    *port = 0;
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof host || !colon[1])
+        return TR_FAIL(err, TR_EINVAL, "HTTP address '%s': want HOST:PORT, e.g. 127.0.0.1:7871", addr);
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    if (!allow_remote && !control_host_is_loopback(host))
+        return TR_FAIL(err, TR_EINVAL, "HTTP address '%s' is not loopback; binding beyond 127.0.0.1 needs the explicit allow-remote option", addr);
+    http_srv *h = tr_calloc(1, sizeof *h, err);
+    if (!h) return TR_ENOMEM;
+    char url[300];
+    snprintf(url, sizeof url, "http://%s", addr);
+    int rv = nng_url_parse(&h->url, url);
+    if (rv) { free(h); return TR_FAIL(err, TR_EINVAL, "HTTP address '%s': %s", addr, nng_strerror(rv)); }
+    rv = nng_http_server_hold(&h->srv, h->url);
+    if (rv) { nng_url_free(h->url); free(h); return TR_FAIL(err, TR_EIO, "HTTP server on %s: %s", addr, nng_strerror(rv)); }
+    static const struct { const char *path; void (*cb)(nng_aio *); } routes[] = {
+        {"/healthz", on_healthz}, {"/readyz", on_readyz}, {"/status", on_status}, {"/metrics", on_metrics}, {"/", on_page},
+    };
+    for (size_t i = 0; !rv && i < sizeof routes / sizeof routes[0]; i++) {
+        nng_http_handler *hd;
+        rv = nng_http_handler_alloc(&hd, routes[i].path, routes[i].cb);
+        if (!rv) nng_http_handler_collect_body(hd, true, 0);   /* GET only: no request bodies */
+        if (!rv) nng_http_handler_set_data(hd, c, NULL);
+        if (!rv && (rv = nng_http_server_add_handler(h->srv, hd)) != 0) nng_http_handler_free(hd);
+    }
+    if (!rv) rv = nng_http_server_start(h->srv);
+    if (rv) {
+        int rc = TR_FAIL(err, TR_EIO, "HTTP server on %s: %s%s", addr, nng_strerror(rv),
+                         rv == NNG_EADDRINUSE ? " (another process uses the port; pick another)" : "");
+        http_stop(h);
+        return rc;
+    }
+    nng_sockaddr sa;
+    if (nng_http_server_get_addr(h->srv, &sa) == 0) {
+        if (sa.s_family == NNG_AF_INET) *port = ((sa.s_in.sa_port & 0xff) << 8) | (sa.s_in.sa_port >> 8);
+        else if (sa.s_family == NNG_AF_INET6) *port = ((sa.s_in6.sa_port & 0xff) << 8) | (sa.s_in6.sa_port >> 8);
+    }
+    if (!*port) *port = atoi(colon + 1);
+    LOG_I("status endpoint on http://%s:%d/", host, *port);
+    *out = h;
+    return 0;
+}
+
+void http_stop(http_srv *h) {
+    if (!h) return;
+    if (h->srv) {
+        nng_http_server_stop(h->srv);
+        nng_http_server_release(h->srv);
+    }
+    if (h->url) nng_url_free(h->url);
+    free(h);
+}

@@ -1,0 +1,319 @@
+#include "coordinator/control/rpc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util/log.h"
+#include "rpc.pb-c.h"
+
+typedef Trice__Rpc__Request Req;
+typedef Trice__Rpc__Response Resp;
+typedef Trice__Rpc__Experiment Exp;
+typedef Trice__Rpc__Progress Prog;
+
+static const char *kind_names[CTL_RPC_KINDS] = {"none", "submit", "list", "get", "cancel", "shutdown"};
+
+/* Everything a response points at, freed after packing. */
+typedef struct reply {
+    Resp r;
+    tr_error err;
+    Exp *exps;
+    Exp **exp_ptrs;
+    Prog *progs;
+    Prog **prog_ptrs;
+    Exp one;
+    Prog one_prog;
+    char id[CONTROL_ID_MAX];
+    char msg[TR_ERRMSG_MAX];
+} reply;
+
+static int fail(reply *rp, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(reply *rp, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rp->msg, sizeof rp->msg, fmt, ap);
+    va_end(ap);
+    rp->r.code = code;
+    return code;
+}
+
+static int fail_err(reply *rp, const tr_error *e) {
+    return fail(rp, e->code ? e->code : TR_EINTERNAL, "%s", e->msg);
+}
+
+static int check_file(const char *field, const char *path, tr_error *err) {
+    if (!path[0]) return 0;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return TR_FAIL(err, TR_EINVAL, "field '%s': file '%s' %s (the path is read on the daemon's machine)", field, path,
+                       errno == ENOENT ? "does not exist" : strerror(errno));
+    if (!S_ISREG(st.st_mode)) return TR_FAIL(err, TR_EINVAL, "field '%s': '%s' is not a regular file", field, path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return TR_FAIL(err, TR_EINVAL, "field '%s': file '%s' is not readable by the daemon: %s", field, path, strerror(errno));
+    close(fd);
+    return 0;
+}
+
+int rpc_check_spec_files(const experiment_spec *s, tr_error *err) {
+    TR_TRY(check_file("task.path", s->task.path, err));
+    TR_TRY(check_file("task.test_path", s->task.test_path, err));
+    TR_TRY(check_file("model.init", s->model.init, err));
+    return 0;
+}
+
+static int check_token(ctl_core *c, reply *rp, const Req *q) {
+    size_t n = strlen(q->token);
+    if (n == 0)
+        return fail(rp, TR_EAUTH, "this call needs the daemon's token: pass --token-file (the file the daemon created with mode 0600)");
+    if (n > TOKEN_MAX) return fail(rp, TR_EAUTH, "token is %zu characters; at most %d", n, TOKEN_MAX);
+    if (!token_equal(c->token, q->token, n)) return fail(rp, TR_EAUTH, "token does not match the daemon's token file");
+    return 0;
+}
+
+static int check_id(reply *rp, const Req *q) {
+    size_t n = strlen(q->id);
+    if (n == 0) return fail(rp, TR_EINVAL, "field 'id' is required (see 'trice list')");
+    if (n >= CONTROL_ID_MAX) return fail(rp, TR_EINVAL, "field 'id': %zu characters; ids are shorter than %d", n, CONTROL_ID_MAX);
+    return 0;
+}
+
+static void fill_progress(Prog *p, const ctl_exp *e) {
+    trice__rpc__progress__init(p);
+    const control_progress *g = &e->progress;
+    p->step = g->step;
+    p->total_steps = g->total_steps;
+    p->proposal_acc = g->proposal_acc;
+    p->memory_acc = g->memory_acc;
+    p->beta = g->beta;
+    p->loss = g->loss;
+    p->eval_acc = g->eval_acc;
+    p->tokens = g->tokens;
+    p->step_seconds = g->sample_s + g->grad_s + g->reduce_s + g->optim_s;
+    p->eta_seconds = g->eta_s;
+    p->updated_at = e->progress_at;
+}
+
+static void fill_exp(Exp *x, Prog *p, const ctl_state *s, const ctl_exp *e, int with_spec) {
+    trice__rpc__experiment__init(x);
+    x->id = (char *)e->id;
+    x->name = (char *)e->name;
+    x->state = (char *)exp_state_name(e->state);
+    x->created_at = e->created_at;
+    x->started_at = e->started_at;
+    x->finished_at = e->finished_at;
+    x->out_dir = (char *)e->out_dir;
+    if (e->result_json) x->result_json = e->result_json;
+    if (e->error) x->error = e->error;
+    if (with_spec && e->spec_json) x->spec_json = e->spec_json;
+    x->resume = e->resume;
+    x->queue_position = ctl_queue_position(s, e);
+    x->cancel_requested = e->cancel_requested;
+    if (e->has_progress) {
+        fill_progress(p, e);
+        x->progress = p;
+    }
+}
+
+static int do_submit(ctl_core *c, reply *rp, const Req *q) {
+    TR_TRY(check_token(c, rp, q));
+    size_t n = strlen(q->spec_json);
+    if (n == 0) return fail(rp, TR_EINVAL, "field 'spec_json' is empty: send the experiment spec as JSON text");
+    if (n > RPC_MAX_SPEC) return fail(rp, TR_EINVAL, "spec is %zu bytes; the limit is %u", n, RPC_MAX_SPEC);
+    char source[RPC_MAX_SOURCE + 1];
+    if (strlen(q->source) > RPC_MAX_SOURCE) return fail(rp, TR_EINVAL, "field 'source' is longer than %d characters", RPC_MAX_SOURCE);
+    snprintf(source, sizeof source, "%s", q->source[0] ? q->source : "spec");
+    experiment_spec *s = malloc(sizeof *s);
+    if (!s) return fail(rp, TR_ENOMEM, "out of memory");
+    tr_error e = {0};
+    int rc = spec_parse_json(q->spec_json, source, s, &e);
+    if (!rc) rc = rpc_check_spec_files(s, &e);
+    if (rc) { free(s); return fail_err(rp, &e); }
+    reg_row row;
+    memset(&row, 0, sizeof row);
+    unsigned char rnd[2];
+    if ((rc = token_random_bytes(rnd, sizeof rnd, &e))) { free(s); return fail_err(rp, &e); }
+    /* seq is re-read inside the insert; the id only needs to be unique, and the random
+     * suffix keeps it unique even if the registry file is deleted and numbering restarts. */
+    snprintf(row.id, sizeof row.id, "exp-%06lld-%02x%02x", (long long)(registry_max_seq(c->reg) + 1), rnd[0], rnd[1]);
+    snprintf(row.name, sizeof row.name, "%s", s->name);
+    if (s->out_dir[0]) snprintf(row.out_dir, sizeof row.out_dir, "%s", s->out_dir);
+    else if (snprintf(row.out_dir, sizeof row.out_dir, "%s/%s", c->exp_root, row.id) >= (int)sizeof row.out_dir) {
+        free(s);
+        return fail(rp, TR_EINVAL, "experiment folder under '%s' would be longer than %zu characters", c->exp_root, sizeof row.out_dir - 1);
+    }
+    row.spec_json = spec_to_json(s, &e);
+    free(s);
+    if (!row.spec_json) return fail_err(rp, &e);
+    row.state = EXP_QUEUED;
+    row.created_at = ctl_now();
+    if ((rc = registry_insert(c->reg, &row, &e))) { reg_row_free(&row); return fail_err(rp, &e); }
+    pthread_mutex_lock(&c->st.mu);
+    rc = ctl_add(&c->st, &row, &e);
+    if (!rc) c->st.submitted_total++;
+    pthread_mutex_unlock(&c->st.mu);
+    reg_row_free(&row);
+    if (rc) return fail_err(rp, &e);
+    snprintf(rp->id, sizeof rp->id, "%s", row.id);
+    rp->r.id = rp->id;
+    LOG_I("queued experiment %s ('%s')", row.id, row.name);
+    return 0;
+}
+
+static int do_list(ctl_core *c, reply *rp, const Req *q) {
+    if (c->reads_need_token) TR_TRY(check_token(c, rp, q));
+    if (q->limit < 0 || q->limit > RPC_LIST_MAX) return fail(rp, TR_EINVAL, "field 'limit': %d; allowed 0 (default %d) to %d", q->limit, RPC_LIST_DEFAULT, RPC_LIST_MAX);
+    int limit = q->limit ? q->limit : RPC_LIST_DEFAULT;
+    ctl_state *s = &c->st;
+    int n = s->nexps < limit ? s->nexps : limit, first = s->nexps - n;
+    if (n == 0) return 0;
+    rp->exps = calloc((size_t)n, sizeof *rp->exps);
+    rp->exp_ptrs = calloc((size_t)n, sizeof *rp->exp_ptrs);
+    rp->progs = calloc((size_t)n, sizeof *rp->progs);
+    if (!rp->exps || !rp->exp_ptrs || !rp->progs) return fail(rp, TR_ENOMEM, "out of memory listing %d experiments", n);
+    for (int i = 0; i < n; i++) {
+        fill_exp(&rp->exps[i], &rp->progs[i], s, &s->exps[first + i], 0);
+        rp->exp_ptrs[i] = &rp->exps[i];
+    }
+    rp->r.n_experiments = (size_t)n;
+    rp->r.experiments = rp->exp_ptrs;
+    return 0;
+}
+
+static int do_get(ctl_core *c, reply *rp, const Req *q) {
+    if (c->reads_need_token) TR_TRY(check_token(c, rp, q));
+    TR_TRY(check_id(rp, q));
+    ctl_state *s = &c->st;
+    ctl_exp *e = ctl_find(s, q->id);
+    if (!e) return fail(rp, TR_ENOTFOUND, "no experiment with id '%s' (see 'trice list')", q->id);
+    fill_exp(&rp->one, &rp->one_prog, s, e, 1);
+    rp->r.experiment = &rp->one;
+    if (strcmp(s->ring_id, e->id) == 0 && s->ring_n > 0) {
+        ctl_point pts[CTL_RING];
+        int n = ctl_ring_copy(s, pts);
+        rp->progs = calloc((size_t)n, sizeof *rp->progs);
+        rp->prog_ptrs = calloc((size_t)n, sizeof *rp->prog_ptrs);
+        if (!rp->progs || !rp->prog_ptrs) return fail(rp, TR_ENOMEM, "out of memory");
+        for (int i = 0; i < n; i++) {
+            Prog *p = &rp->progs[i];
+            trice__rpc__progress__init(p);
+            p->step = pts[i].step;
+            p->proposal_acc = pts[i].proposal_acc;
+            p->memory_acc = pts[i].memory_acc;
+            p->beta = pts[i].beta;
+            p->loss = pts[i].loss;
+            p->eval_acc = pts[i].eval_acc;
+            p->updated_at = pts[i].t;
+            rp->prog_ptrs[i] = p;
+        }
+        rp->r.n_recent = (size_t)n;
+        rp->r.recent = rp->prog_ptrs;
+    }
+    return 0;
+}
+
+static int do_cancel(ctl_core *c, reply *rp, const Req *q) {
+    TR_TRY(check_token(c, rp, q));
+    TR_TRY(check_id(rp, q));
+    ctl_state *s = &c->st;
+    pthread_mutex_lock(&s->mu);
+    ctl_exp *e = ctl_find(s, q->id);
+    int rc = 0;
+    if (!e) rc = fail(rp, TR_ENOTFOUND, "no experiment with id '%s' (see 'trice list')", q->id);
+    else if (exp_state_final(e->state))
+        rc = fail(rp, TR_ESTATE, "experiment '%s' has already %s; nothing to cancel", e->id,
+                  e->state == EXP_SUCCEEDED ? "succeeded" : e->state == EXP_FAILED ? "failed" : "been cancelled");
+    else if (e->state == EXP_QUEUED) {
+        e->state = EXP_CANCELLED;
+        e->finished_at = ctl_now();
+        free(e->error);
+        e->error = strdup("cancelled by the user before it started");
+        s->finished_total[EXP_CANCELLED]++;
+        ctl_push_op(s, e->id, EXP_CANCELLED, e->started_at, e->finished_at, NULL, e->error, 0);
+    } else {
+        e->cancel_requested = 1;   /* the training loop stops at its next step and checkpoints */
+    }
+    if (!rc) LOG_I("cancel requested for %s", q->id);
+    pthread_mutex_unlock(&s->mu);
+    ctl_apply_ops(c);
+    return rc;
+}
+
+static int do_shutdown(ctl_core *c, reply *rp, const Req *q) {
+    TR_TRY(check_token(c, rp, q));
+    pthread_mutex_lock(&c->st.mu);
+    c->st.shutdown = 1;
+    pthread_mutex_unlock(&c->st.mu);
+    LOG_I("shutdown requested over RPC");
+    return 0;
+}
+
+static int dispatch(ctl_core *c, reply *rp, const uint8_t *buf, size_t len, int *locked) {
+    *locked = 0;
+    if (len > RPC_MAX_REQUEST) return fail(rp, TR_EINVAL, "request is %zu bytes; the limit is %u", len, RPC_MAX_REQUEST);
+    Req *q = trice__rpc__request__unpack(NULL, len, buf);
+    if (!q) return fail(rp, TR_EFORMAT, "malformed request: %zu bytes that are not a trice.rpc.Request protobuf message", len);
+    int rc = 0, kind = (int)q->kind;
+    pthread_mutex_lock(&c->st.mu);
+    c->st.rpc_requests[(unsigned)kind < CTL_RPC_KINDS ? kind : 0]++;
+    pthread_mutex_unlock(&c->st.mu);
+    if (q->protocol != 0 && q->protocol != RPC_PROTOCOL_VERSION) {
+        rc = fail(rp, TR_EINVAL, "protocol version %d; this daemon speaks %d (update the client)", q->protocol, RPC_PROTOCOL_VERSION);
+    } else {
+        switch (q->kind) {
+        case TRICE__RPC__REQUEST__KIND__SUBMIT: rc = do_submit(c, rp, q); break;
+        case TRICE__RPC__REQUEST__KIND__CANCEL: rc = do_cancel(c, rp, q); break;
+        case TRICE__RPC__REQUEST__KIND__SHUTDOWN: rc = do_shutdown(c, rp, q); break;
+        case TRICE__RPC__REQUEST__KIND__LIST:
+        case TRICE__RPC__REQUEST__KIND__GET:
+            /* Reads copy pointers into the snapshot: keep the lock until the reply is packed. */
+            pthread_mutex_lock(&c->st.mu);
+            *locked = 1;   /* rpc_handle unlocks after packing */
+            rc = q->kind == TRICE__RPC__REQUEST__KIND__LIST ? do_list(c, rp, q) : do_get(c, rp, q);
+            break;
+        default:
+            rc = fail(rp, TR_EINVAL, "unknown request kind %d (allowed: 1 submit, 2 list, 3 get, 4 cancel, 5 shutdown)", kind);
+        }
+    }
+    /* The reply may point into q only for ids, which it copies; free q now. */
+    trice__rpc__request__free_unpacked(q, NULL);
+    return rc;
+}
+
+int rpc_handle(ctl_core *c, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
+    reply *rp = calloc(1, sizeof *rp);
+    if (!rp) return TR_ENOMEM;
+    trice__rpc__response__init(&rp->r);
+    int locked = 0;
+    (void)dispatch(c, rp, req, len, &locked);
+    if (rp->r.code) {
+        rp->r.error = rp->msg;
+        rp->r.code_name = (char *)tr_code_name(rp->r.code);
+    }
+    size_t n = trice__rpc__response__get_packed_size(&rp->r);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf) trice__rpc__response__pack(&rp->r, buf);
+    if (locked) pthread_mutex_unlock(&c->st.mu);
+    if (rp->r.code) {
+        pthread_mutex_lock(&c->st.mu);
+        c->st.rpc_errors++;
+        pthread_mutex_unlock(&c->st.mu);
+        LOG_D("rpc error reply: %s", rp->msg);
+    }
+    free(rp->exps);
+    free(rp->exp_ptrs);
+    free(rp->progs);
+    free(rp->prog_ptrs);
+    free(rp);
+    if (!buf) return TR_ENOMEM;
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
+const char *rpc_kind_name(int kind) { return (unsigned)kind < CTL_RPC_KINDS ? kind_names[kind] : "unknown"; }

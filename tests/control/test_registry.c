@@ -1,0 +1,128 @@
+/* The registry across daemon restarts, and the token file. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util/log.h"
+#include "coordinator/control/registry.h"
+#include "coordinator/control/token.h"
+#include "helpers.h"
+
+static void quiet(void) { log_init(-1, "test", LOG_ERROR); }
+
+Test(registry, restart_keeps_queue_and_resumes_the_running_one_first, .init = quiet) {
+    char dir[256], tok[300], ids[4][64];
+    th_tmpdir(dir);
+    control *c = th_start(dir, 0);
+    th_token(dir, tok, sizeof tok);
+    for (int i = 0; i < 4; i++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "{\"name\": \"r%d\", \"steps\": %d}", i, 10 + i);
+        Trice__Rpc__Response *r = th_submit(control_rpc_url(c), tok, spec);
+        cr_assert_eq(r->code, 0, "%s", r->error);
+        snprintf(ids[i], 64, "%s", r->id);
+        trice__rpc__response__free_unpacked(r, NULL);
+    }
+    control_claim *cl = malloc(sizeof *cl);
+    cr_assert_eq(control_next_experiment(c, cl), 1);          /* r0 succeeds */
+    control_finish(c, ids[0], CONTROL_SUCCEEDED, "{\"eval_acc\": 0.5}", NULL);
+    cr_assert_eq(control_next_experiment(c, cl), 1);          /* r1 is running when the daemon stops */
+    cr_assert_str_eq(cl->id, ids[1]);
+    char out1[1024];
+    snprintf(out1, sizeof out1, "%s", cl->out_dir);
+    control_free(c);                                          /* "crash"/stop with r1 running */
+
+    c = th_start(dir, 0);
+    Trice__Rpc__Response *r = th_list(control_rpc_url(c));
+    cr_assert_eq(r->n_experiments, 4);
+    cr_assert_str_eq(r->experiments[0]->id, ids[1], "the resumed experiment is at the head");
+    cr_assert_str_eq(r->experiments[0]->state, "queued");
+    cr_assert(r->experiments[0]->resume);
+    cr_assert_eq(r->experiments[0]->queue_position, 1);
+    int found0 = 0;
+    for (size_t i = 0; i < r->n_experiments; i++)
+        if (strcmp(r->experiments[i]->id, ids[0]) == 0) {
+            found0 = 1;
+            cr_assert_str_eq(r->experiments[i]->state, "succeeded");
+            cr_assert_str_eq(r->experiments[i]->result_json, "{\"eval_acc\": 0.5}");
+        }
+    cr_assert(found0);
+    trice__rpc__response__free_unpacked(r, NULL);
+
+    cr_assert_eq(control_next_experiment(c, cl), 1);
+    cr_assert_str_eq(cl->id, ids[1]);
+    cr_assert_eq(cl->resume, 1);
+    cr_assert_str_eq(cl->out_dir, out1, "resumes in the same folder");
+    cr_assert_eq(cl->spec.steps, 11);
+    control_finish(c, cl->id, CONTROL_SUCCEEDED, "{}", NULL);
+    for (int i = 2; i < 4; i++) {
+        cr_assert_eq(control_next_experiment(c, cl), 1);
+        cr_assert_str_eq(cl->id, ids[i], "FIFO order after the resumed one");
+        cr_assert_eq(cl->resume, 0);
+        control_finish(c, cl->id, CONTROL_FAILED, "boom", NULL);
+    }
+    cr_assert_eq(control_next_experiment(c, cl), 0);
+    control_free(c);
+
+    c = th_start(dir, 0);
+    r = th_get(control_rpc_url(c), ids[3]);
+    cr_assert_str_eq(r->experiment->state, "failed");
+    cr_assert_str_eq(r->experiment->error, "boom");
+    cr_assert_gt(r->experiment->finished_at, 0);
+    trice__rpc__response__free_unpacked(r, NULL);
+    free(cl);
+    control_free(c);
+}
+
+Test(registry, uses_wal_and_rejects_a_damaged_file, .init = quiet) {
+    char dir[256], db[400], cmd[1200], out[256];
+    th_tmpdir(dir);
+    snprintf(db, sizeof db, "%s/x.db", dir);
+    registry *r = NULL;
+    tr_error err = {0};
+    cr_assert_eq(registry_open(db, &r, &err), 0, "%s", err.msg);
+    registry_close(r);
+    snprintf(cmd, sizeof cmd, "sqlite3 %s 'PRAGMA journal_mode;'", db);
+    if (th_run("command -v sqlite3 >/dev/null", out, sizeof out) == 0) {
+        th_run(cmd, out, sizeof out);
+        cr_assert(strstr(out, "wal"), "journal mode: %s", out);
+    }
+    FILE *f = fopen(db, "w");
+    fputs("this is not a database, just text that is long enough to look like a header..........", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "rm -f %s-wal %s-shm", db, db);
+    th_run(cmd, out, sizeof out);
+    cr_assert_neq(registry_open(db, &r, &err), 0);
+    cr_assert(strstr(err.msg, db), "names the file: %s", err.msg);
+}
+
+Test(token, created_with_mode_0600_and_stable, .init = quiet) {
+    char dir[256], p[400], a[TOKEN_HEX_LEN + 1], b[TOKEN_HEX_LEN + 1];
+    th_tmpdir(dir);
+    snprintf(p, sizeof p, "%s/tok", dir);
+    tr_error err = {0};
+    cr_assert_eq(token_load_or_create(p, a, &err), 0, "%s", err.msg);
+    struct stat st;
+    cr_assert_eq(stat(p, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    cr_assert_eq(strlen(a), TOKEN_HEX_LEN);
+    cr_assert_eq(strspn(a, "0123456789abcdef"), TOKEN_HEX_LEN);
+    cr_assert_eq(token_load_or_create(p, b, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(a, b, "an existing token is kept");
+    char q[400];
+    snprintf(q, sizeof q, "%s/tok2", dir);
+    cr_assert_eq(token_load_or_create(q, b, &err), 0);
+    cr_assert_str_neq(a, b, "fresh random tokens differ");
+}
+
+Test(token, compare_rejects_prefixes_and_extensions) {
+    const char *s = "abcdef0123456789";
+    cr_assert(token_equal(s, "abcdef0123456789", 16));
+    cr_assert_not(token_equal(s, "abcdef012345678", 15));
+    cr_assert_not(token_equal(s, "abcdef01234567890", 17));
+    cr_assert_not(token_equal(s, "abcdef0123456788", 16));
+    cr_assert_not(token_equal(s, "", 0));
+    cr_assert_not(token_equal("", "", 0), "an empty secret never matches");
+}
