@@ -52,6 +52,15 @@ int worker_run(int rank, int size, tr_error *err) {
             trice__command__free_unpacked(cmd, NULL);
             return 0;
         }
+        if (kind == TRICE__COMMAND__KIND__RUN && cmd->spec) {
+            char *json = tr_strdup(cmd->spec->json, err);
+            trice__command__free_unpacked(cmd, NULL);
+            if (!json) return TR_ENOMEM;
+            int trc = worker_train(rank, size, json, err);
+            free(json);
+            if (trc) return trc;
+            continue;
+        }
         LOG_W("ignoring command kind %d this worker does not know", (int)kind);
         trice__command__free_unpacked(cmd, NULL);
     }

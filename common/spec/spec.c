@@ -64,7 +64,7 @@ void spec_defaults(experiment_spec *s) {
     s->keep_checkpoints = 3;
 }
 
-typedef enum { F_STR, F_INT, F_U64, F_DBL, F_ENUM, F_TASK } field_type;
+typedef enum { F_STR, F_INT, F_U64, F_I64, F_DBL, F_ENUM, F_TASK } field_type;
 
 typedef struct field {
     const char *path;      /* dotted JSON path */
@@ -123,6 +123,9 @@ static const field fields[] = {
     DBL("optim.min_lr_ratio", optim.min_lr_ratio, 0.0, 1.0, "final lr / lr for cosine"),
     INT("eval_every", eval_every, 0, 100000000, "steps between evaluations"),
     INT("maj_k", maj_k, 0, 1000, "samples for maj@k"),
+    {"max_sampled_tokens", F_I64, OFF(max_sampled_tokens), 0, 0, 1e15, NULL, 0, "sampled-token budget (0 = off)"},
+    INT("warmup_sft_steps", warmup_sft_steps, 0, 100000000, "supervised warm-up steps"),
+    INT("warmup_difficulty", warmup_difficulty, 0, 100, "warm-up generator difficulty"),
     INT("checkpoint_every", checkpoint_every, 0, 100000000, "steps between checkpoints"),
     INT("keep_checkpoints", keep_checkpoints, 1, 1000, "checkpoints kept"),
     STR("out_dir", out_dir, "experiment folder"),
@@ -173,12 +176,14 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, const char *
         return 0;
     }
     case F_INT:
+    case F_I64:
     case F_U64: {
         if (!json_is_integer(v)) return field_fail(err, text, source, f->path, "must be an integer (%s)", f->help);
         json_int_t x = json_integer_value(v);
         if ((double)x < f->min || (double)x > f->max)
             return field_fail(err, text, source, f->path, "value %lld is out of range (allowed %.0f..%.0f)", (long long)x, f->min, f->max);
         if (f->type == F_INT) *(int *)base = (int)x;
+        else if (f->type == F_I64) *(int64_t *)base = (int64_t)x;
         else *(uint64_t *)base = (uint64_t)x;
         return 0;
     }
@@ -302,6 +307,8 @@ int spec_validate(const experiment_spec *s, tr_error *err) {
         return TR_FAIL(err, TR_EINVAL, "field 'optim.warmup_steps': %d is more than steps = %d", s->optim.warmup_steps, s->steps);
     if ((s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV) && s->subsample > 2 * s->batch_size)
         return TR_FAIL(err, TR_EINVAL, "field 'subsample': L = %d exceeds the 2M = %d terms; use 0 for no subsampling", s->subsample, 2 * s->batch_size);
+    if (s->warmup_sft_steps > 0 && is_file)
+        return TR_FAIL(err, TR_EINVAL, "field 'warmup_sft_steps': the warm-up uses program-written rationales, which only the built-in generators have (task '%s' is a file)", s->task.name);
     if (s->temperature == 0.0 && (s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV || s->method == METHOD_RS))
         return TR_FAIL(err, TR_EINVAL, "field 'temperature': %s needs samples (temperature > 0; 1 keeps the estimator exact)", spec_method_name(s->method));
     return 0;
@@ -317,6 +324,7 @@ char *spec_to_json(const experiment_spec *s, tr_error *err) {
         case F_STR: case F_TASK: v = json_string(base); break;
         case F_INT: v = json_integer(*(const int *)base); break;
         case F_U64: v = json_integer((json_int_t)*(const uint64_t *)base); break;
+        case F_I64: v = json_integer((json_int_t)*(const int64_t *)base); break;
         case F_DBL: v = json_real(*(const double *)base); break;
         case F_ENUM: v = json_string(f->names[*(const int *)base]); break;
         }

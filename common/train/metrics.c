@@ -42,6 +42,11 @@ json_t *metrics_row_json(const metrics_row *r) {
     bad |= json_object_set_new(ph, "gradient", num(r->phases.gradient));
     bad |= json_object_set_new(ph, "comm", num(r->phases.comm));
     bad |= json_object_set_new(ph, "update", num(r->phases.update));
+    bad |= json_object_set_new(ph, "resample", num(r->phases.resample));
+    bad |= json_object_set_new(ph, "reduce", num(r->phases.reduce));
+    bad |= json_object_set_new(ph, "broadcast", num(r->phases.broadcast));
+    bad |= json_object_set_new(ph, "eval", num(r->phases.eval));
+    bad |= json_object_set_new(ph, "total", num(r->phases.total));
     bad |= json_object_set_new(o, "phases", ph);
     if (r->has_eval) bad |= json_object_set_new(o, "eval_acc", num(r->eval_acc));
     if (r->has_maj) {
@@ -89,6 +94,11 @@ int metrics_row_parse(const json_t *o, metrics_row *r, tr_error *err) {
         r->phases.gradient = get_num(ph, "gradient");
         r->phases.comm = get_num(ph, "comm");
         r->phases.update = get_num(ph, "update");
+        r->phases.resample = get_num(ph, "resample");
+        r->phases.reduce = get_num(ph, "reduce");
+        r->phases.broadcast = get_num(ph, "broadcast");
+        r->phases.eval = get_num(ph, "eval");
+        r->phases.total = get_num(ph, "total");
     }
     if (json_object_get(o, "eval_acc")) {
         r->has_eval = 1;

@@ -24,6 +24,11 @@
 
 typedef struct metrics_phases {
     double sample, check, gradient, comm, update;   /* seconds spent in each phase */
+    double resample;   /* beta, weights and systematic resampling (coordinator) */
+    double reduce;     /* gradient reduction (part of comm) */
+    double broadcast;  /* parameter broadcast (part of comm) */
+    double eval;       /* held-out evaluation */
+    double total;      /* wall time of the whole step */
 } metrics_phases;
 
 typedef struct metrics_row {

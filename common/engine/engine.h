@@ -1,0 +1,123 @@
+/* engine.h - the example side of a TRICE step: what runs where the examples live.
+ *
+ * ALGORITHM.md §4-6 split in two (DESIGN.md "One training step"):
+ *   example side (this file; a worker, or the single process): holds a shard of the training
+ *     examples, their rationale memory and a model replica; proposes, checks, accepts, and
+ *     computes the gradient of the terms it is told to differentiate; evaluates held-out items;
+ *   coordinator side (common/train/estimator.h + common/engine/update.h): beta, weights,
+ *     resampling, the optimiser step.
+ * Between them travel plain arrays: minibatch ids, (a_i, mask_i) per example, and
+ * (minibatch index, which rationale, coefficient) triples. A single-process run
+ * (common/engine/local.h) calls exactly these functions with one side owning every example.
+ *
+ * Random streams: the proposals for example id at step t come from the stream
+ * (seed, RNG_PURPOSE_PROPOSAL, id) skipped to block t * 2^24, so they depend neither on which
+ * worker holds the example nor on the batch it is sampled in, and resuming at step t needs
+ * no saved generator state.
+ */
+#ifndef TRICE_ENGINE_ENGINE_H
+#define TRICE_ENGINE_ENGINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/data/task.h"
+#include "common/model/gpt.h"
+#include "common/model/sample.h"
+#include "common/model/tokenizer.h"
+#include "common/spec/spec.h"
+#include "common/train/estimator.h"
+#include "common/train/memory.h"
+
+#define ENGINE_EOT TOK_EOT          /* byte tokenizer: 256 byte tokens, then end-of-text */
+#define ENGINE_VOCAB TOK_BYTE_VOCAB
+#define ENGINE_MAX_BATCH 16   /* sequences per forward/backward micro-batch */
+#define ENGINE_MAX_SAMPLE 64  /* sequences sampled at once */
+
+/* Per-step counters an example side reports (summed over workers by the coordinator). */
+typedef struct engine_counts {
+    int64_t tokens_sampled;   /* generated tokens, proposals and evaluation alike */
+    int64_t tokens_trained;   /* positions through forward+backward */
+    double sample_s, check_s, grad_s, eval_s;  /* wall time per phase */
+    double reduce_s, bcast_s, comm_s;          /* filled by an MPI fleet: reduction, broadcast, other messages */
+    int64_t bytes_moved;                       /* filled by an MPI fleet: bytes sent and received by the coordinator */
+} engine_counts;
+
+typedef struct engine_side {
+    experiment_spec spec;
+    task task;                /* whole task (every process loads the same); see engine_task_load */
+    int max_tokens;           /* token positions per sequence: context - prompt_len */
+    gpt model;
+    gpt_sampler sampler;
+    memory mem;               /* one entry per training example this side owns */
+
+    /* the current step's examples held here (set by eside_propose / eside_set_step) */
+    int n;
+    int64_t *ids;             /* [cap] global ids */
+    int *mem_idx;             /* [cap] index into mem */
+    int K;                    /* proposals per example: particles for rs, else 1 */
+    int32_t *prop;            /* [cap * K * max_new] proposal tokens */
+    int *prop_len;            /* [cap * K] */
+    uint8_t *prop_ok;         /* [cap * K] c(proposal, y) */
+    int cap;
+
+    /* scratch */
+    int *seq_tok, *seq_tgt;   /* [ENGINE_MAX_BATCH * max_tokens] */
+    float *seq_w;
+    char *text;               /* [max_tokens + 1] decoded text */
+    engine_counts counts;     /* since the last eside_take_counts */
+} engine_side;
+
+/* Load the spec's task and drop examples whose rationale prompt (or, for direct, prompt and
+ * target) cannot fit the context with max_new_tokens to spare, identically in every process.
+ * Logs how many were dropped. */
+int engine_task_load(const experiment_spec *spec, task *out, tr_error *err);
+
+/* A side that owns the training ids with shard_owner(seed, id, nworkers) == index (0-based),
+ * or every training id when nworkers = 1. The model is random-initialised from the seed or
+ * loaded from spec->model.init; soft-prompt mode adds prompt_len vectors. */
+int eside_init(engine_side *e, const experiment_spec *spec, int index, int nworkers, tr_error *err);
+void eside_free(engine_side *e);
+
+/* Fill the memory of every owned example per spec->memory_init (hint, sample, given).
+ * *n_valid gets the number of valid entries. */
+int eside_memory_init(engine_side *e, int *n_valid, tr_error *err);
+
+/* Propose for the step's examples held here (ids: [n], every one owned): K samples each at the
+ * spec's temperature, check, and (trice, trice-nocv) the MCMC update. Outputs per example:
+ * a[n] = accepted (rs: number of correct particles, capped at 255), mask[n] = memory valid
+ * after the update. sft/direct: no sampling; a = 0 and mask = 1 (sft: memory valid). */
+int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask,
+                  tr_error *err);
+
+/* Gradient of loss = -sum_k coef_k log p(rationale_k | x_k) for terms whose ex indexes this
+ * side's current step examples (0..n-1): which = EST_MEMORY / EST_PROPOSAL, or the particle
+ * index for rs, or 0 for sft/direct (given rationale / direct target). Accumulates into the
+ * model's grads (full) or prompt_grad (soft prompt); call gpt_zero_grad first.
+ * *loss gets this side's share of the loss. */
+int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err);
+
+/* Held-out evaluation of ids[n]: greedy accuracy and, with maj_k > 0, maj@k (majority answer
+ * of k samples at temperature 1 from (seed, RNG_PURPOSE_EVAL, id)). Adds to *correct and
+ * *maj_correct. per_example (may be NULL) gets one JSON line per example. */
+int eside_eval(engine_side *e, const int64_t *ids, int n, int maj_k, int *correct, int *maj_correct,
+               FILE *per_example, tr_error *err);
+
+/* Ids of held-out examples this side evaluates: the same shard rule as training. */
+int eside_eval_ids(const engine_side *e, int index, int nworkers, int64_t **ids, int *n, tr_error *err);
+
+/* STaR collection for outer iteration iter: for every owned training example, sample one
+ * rationale from the current model (spec temperature; 0 = greedy); when it is wrong, sample
+ * with the hinted prompt (rationalisation); the memory becomes the correct one or is marked
+ * invalid. *n_valid gets the number of examples kept. iter < 0 only counts (after a resume). */
+int eside_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err);
+
+/* Counters since the last call, then reset. */
+engine_counts eside_take_counts(engine_side *e);
+
+/* Byte tokenizer helpers (common/model/tokenizer.h is the general one). */
+int engine_encode(const char *text, int *out, int cap);
+/* tokens -> text (EOT and non-byte ids dropped), NUL-terminated, at most cap-1 bytes. */
+void engine_decode(const int32_t *tok, int n, char *out, size_t cap);
+
+#endif

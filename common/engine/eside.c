@@ -1,0 +1,418 @@
+/* eside.c - the example side: init, memory initialisation, proposals, term gradients. */
+#include "common/engine/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/model/ckpt.h"
+#include "common/util/log.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int engine_encode(const char *text, int *out, int cap) {
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (n >= cap) return -1;
+        out[n++] = *p;
+    }
+    return n;
+}
+
+void engine_decode(const int32_t *tok, int n, char *out, size_t cap) {
+    size_t k = 0;
+    for (int i = 0; i < n && k + 1 < cap; i++)
+        if (tok[i] >= 0 && tok[i] < 256) out[k++] = (char)tok[i];
+    out[k] = '\0';
+}
+
+/* The prompt an example is trained and sampled with under this spec's method. */
+static int prompt_for(const engine_side *e, const task_example *ex, int hinted, char **out, tr_error *err) {
+    if (e->spec.method == METHOD_DIRECT) return task_direct_prompt(&e->task, ex, out, err);
+    if (hinted) return task_hinted_prompt(&e->task, ex, out, err);
+    return task_rationale_prompt(&e->task, ex, out, err);
+}
+
+/* Does the example fit: prompt + max_new_tokens + eot within the token budget? */
+static int example_fits(const experiment_spec *spec, const task *t, const task_example *ex, int max_tokens) {
+    char *p = NULL;
+    int rc = spec->method == METHOD_DIRECT ? task_direct_prompt(t, ex, &p, NULL)
+                                           : task_hinted_prompt(t, ex, &p, NULL); /* the longer of the two */
+    if (rc) return 0;
+    int need = (int)strlen(p) + 1;
+    free(p);
+    if (spec->method == METHOD_SFT && ex->rationale) {
+        int r = (int)strlen(ex->rationale) + 1;
+        return need + (r > spec->max_new_tokens ? r : spec->max_new_tokens) <= max_tokens;
+    }
+    return need + spec->max_new_tokens <= max_tokens;
+}
+
+static void filter_ids(const experiment_spec *spec, const task *t, int64_t *ids, int64_t *n, int max_tokens, int64_t *dropped) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < *n; i++) {
+        const task_example *ex = task_get(t, ids[i]);
+        if (ex && example_fits(spec, t, ex, max_tokens)) ids[k++] = ids[i];
+        else (*dropped)++;
+    }
+    *n = k;
+}
+
+int engine_task_load(const experiment_spec *spec, task *out, tr_error *err) {
+    TR_TRY(task_load(&spec->task, spec->seed, out, err));
+    int max_tokens = spec->model.context - spec->prompt_len;
+    int64_t dropped = 0;
+    filter_ids(spec, out, out->train_ids, &out->n_train, max_tokens, &dropped);
+    filter_ids(spec, out, out->eval_ids, &out->n_eval, max_tokens, &dropped);
+    if (dropped)
+        LOG_W("task %s: %lld examples do not fit a context of %d tokens with %d new tokens; left out",
+              out->name, (long long)dropped, max_tokens, spec->max_new_tokens);
+    if (out->n_train < 1) {
+        task_free(out);
+        return TR_FAIL(err, TR_EINVAL, "task %s: no training example fits the context (%d tokens); raise model.context or lower max_new_tokens",
+                       spec->task.name, max_tokens);
+    }
+    if (spec->method == METHOD_SFT || spec->memory_init == MEMINIT_GIVEN) {
+        for (int64_t i = 0; i < out->n_train; i++)
+            if (!task_get(out, out->train_ids[i])->rationale) {
+                int64_t id = out->train_ids[i];
+                task_free(out);
+                return TR_FAIL(err, TR_EINVAL, "task %s: example %lld has no rationale, but %s needs given rationales",
+                               spec->task.name, (long long)id, spec->method == METHOD_SFT ? "method sft" : "memory_init 'given'");
+            }
+    }
+    return 0;
+}
+
+int eside_init(engine_side *e, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
+    memset(e, 0, sizeof *e);
+    e->spec = *spec;
+    int rc = engine_task_load(spec, &e->task, err);
+    if (rc) return rc;
+    e->max_tokens = spec->model.context - spec->prompt_len;
+    gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = ENGINE_VOCAB, .padded_vocab_size = 0,
+                      .num_layers = spec->model.layers, .num_heads = spec->model.heads, .channels = spec->model.channels};
+    if (spec->model.init[0]) {
+        int version = 0;
+        rc = gpt_ckpt_read_config(spec->model.init, &cfg, &version, err);
+        if (rc) goto fail;
+        if (cfg.vocab_size != ENGINE_VOCAB) {
+            rc = TR_FAIL(err, TR_EINVAL, "model.init '%s' has a vocabulary of %d tokens; this build trains the byte-level tokenizer (%d)",
+                         spec->model.init, cfg.vocab_size, ENGINE_VOCAB);
+            goto fail;
+        }
+        if (cfg.max_seq_len < spec->model.context) {
+            rc = TR_FAIL(err, TR_EINVAL, "model.init '%s' has context %d, the spec asks for %d", spec->model.init, cfg.max_seq_len, spec->model.context);
+            goto fail;
+        }
+        e->spec.model.layers = cfg.num_layers;
+        e->spec.model.heads = cfg.num_heads;
+        e->spec.model.channels = cfg.channels;
+    }
+    rc = gpt_init(&e->model, &cfg, ENGINE_MAX_BATCH, spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0, err);
+    if (rc) goto fail;
+    gpt_init_random(&e->model, spec->seed);
+    if (spec->model.init[0] && (rc = gpt_ckpt_load(&e->model, spec->model.init, err))) goto fail;
+    rc = gpt_sampler_init(&e->sampler, &e->model, ENGINE_MAX_SAMPLE, err);
+    if (rc) goto fail;
+
+    /* the shard: training ids this side owns */
+    int64_t *own = tr_malloc((size_t)e->task.n_train * sizeof *own, err);
+    if (!own) { rc = TR_ENOMEM; goto fail; }
+    int nown = 0;
+    for (int64_t i = 0; i < e->task.n_train; i++)
+        if (nworkers <= 1 || shard_owner(spec->seed, e->task.train_ids[i], nworkers) == index) own[nown++] = e->task.train_ids[i];
+    rc = memory_init(&e->mem, nown, own, err);
+    free(own);
+    if (rc) goto fail;
+
+    e->K = spec->method == METHOD_RS ? spec->particles : 1;
+    e->cap = spec->batch_size;
+    if (e->cap < ENGINE_MAX_SAMPLE) e->cap = ENGINE_MAX_SAMPLE;
+    size_t nk = (size_t)e->cap * (size_t)e->K;
+    e->ids = tr_malloc((size_t)e->cap * sizeof *e->ids, err);
+    e->mem_idx = tr_malloc((size_t)e->cap * sizeof *e->mem_idx, err);
+    e->prop = tr_malloc(nk * (size_t)spec->max_new_tokens * sizeof *e->prop, err);
+    e->prop_len = tr_calloc(nk, sizeof *e->prop_len, err);
+    e->prop_ok = tr_calloc(nk, 1, err);
+    size_t bt = (size_t)ENGINE_MAX_BATCH * (size_t)e->max_tokens;
+    e->seq_tok = tr_malloc(bt * sizeof(int), err);
+    e->seq_tgt = tr_malloc(bt * sizeof(int), err);
+    e->seq_w = tr_malloc(bt * sizeof(float), err);
+    e->text = tr_malloc((size_t)e->max_tokens * 4 + 16, err);
+    if (!e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text) {
+        rc = TR_ENOMEM;
+        goto fail;
+    }
+    return 0;
+fail:
+    eside_free(e);
+    return rc;
+}
+
+void eside_free(engine_side *e) {
+    task_free(&e->task);
+    gpt_free(&e->model);
+    gpt_sampler_free(&e->sampler);
+    memory_free(&e->mem);
+    free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_ok);
+    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text);
+    memset(e, 0, sizeof *e);
+}
+
+engine_counts eside_take_counts(engine_side *e) {
+    engine_counts c = e->counts;
+    memset(&e->counts, 0, sizeof e->counts);
+    return c;
+}
+
+/* Sample one continuation for each of n examples (prompt text per example) with per-example
+ * streams, in chunks of the sampler's capacity. out: [n * max_new], lens [n]. */
+static int sample_texts(engine_side *e, char **prompts, int n, rng *rngs, float temperature,
+                        int32_t *out, int *lens, tr_error *err) {
+    const int maxnew = e->spec.max_new_tokens;
+    gpt_sample_opts o = gpt_sample_opts_default();
+    o.temperature = temperature;
+    o.top_k = e->spec.top_k;
+    o.top_p = (float)e->spec.top_p;
+    o.max_new_tokens = maxnew;
+    o.eot = ENGINE_EOT;
+    int rc = 0;
+    int *ptok = tr_malloc((size_t)ENGINE_MAX_SAMPLE * (size_t)e->max_tokens * sizeof(int), err);
+    int *otok = tr_malloc((size_t)ENGINE_MAX_SAMPLE * (size_t)maxnew * sizeof(int), err);
+    if (!ptok || !otok) { free(ptok); free(otok); return TR_ENOMEM; }
+    const int *pp[ENGINE_MAX_SAMPLE];
+    int plen[ENGINE_MAX_SAMPLE], olen[ENGINE_MAX_SAMPLE];
+    rng *rp[ENGINE_MAX_SAMPLE];
+    double lp[ENGINE_MAX_SAMPLE];
+    double t0 = now_s();
+    for (int start = 0; start < n && !rc; start += ENGINE_MAX_SAMPLE) {
+        int m = n - start < ENGINE_MAX_SAMPLE ? n - start : ENGINE_MAX_SAMPLE;
+        for (int i = 0; i < m; i++) {
+            int *dst = ptok + (size_t)i * (size_t)e->max_tokens;
+            plen[i] = engine_encode(prompts[start + i], dst, e->max_tokens - maxnew);
+            if (plen[i] < 1) { rc = TR_FAIL(err, TR_EINTERNAL, "prompt of %zu bytes does not fit", strlen(prompts[start + i])); break; }
+            pp[i] = dst;
+            rp[i] = &rngs[start + i];
+        }
+        if (rc) break;
+        rc = gpt_sample(&e->sampler, &e->model, m, pp, plen, rp, &o, otok, olen, lp, err);
+        for (int i = 0; i < m && !rc; i++) {
+            lens[start + i] = olen[i];
+            for (int t = 0; t < olen[i]; t++) out[(size_t)(start + i) * (size_t)maxnew + (size_t)t] = otok[(size_t)i * (size_t)maxnew + (size_t)t];
+            e->counts.tokens_sampled += olen[i] + 1;
+        }
+    }
+    e->counts.sample_s += now_s() - t0;
+    free(ptok);
+    free(otok);
+    return rc;
+}
+
+static int check_tokens(engine_side *e, const task_example *ex, const int32_t *tok, int len) {
+    double t0 = now_s();
+    engine_decode(tok, len, e->text, (size_t)e->max_tokens * 4 + 16);
+    int ok = task_check(&e->task, e->text, ex->answer);
+    e->counts.check_s += now_s() - t0;
+    return ok;
+}
+
+/* Per-example proposal stream for (step, particle). */
+static void proposal_rng(const engine_side *e, int64_t id, int64_t step, int k, rng *r) {
+    rng_init(r, e->spec.seed, RNG_PURPOSE_PROPOSAL, (uint64_t)id);
+    rng_skip_blocks(r, ((uint64_t)step << 24) + ((uint64_t)k << 16));
+}
+
+int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
+    const int n = e->mem.n, maxnew = e->spec.max_new_tokens;
+    int rc = 0;
+    if (e->spec.memory_init == MEMINIT_GIVEN || e->spec.method == METHOD_SFT) {
+        int32_t *tok = tr_malloc((size_t)e->max_tokens * sizeof *tok, err);
+        if (!tok) return TR_ENOMEM;
+        for (int i = 0; i < n && !rc; i++) {
+            const task_example *ex = task_get(&e->task, e->mem.ids[i]);
+            int len = engine_encode(ex->rationale, (int *)tok, e->max_tokens);
+            if (len < 0) { rc = TR_FAIL(err, TR_EINVAL, "example %lld: rationale longer than the context", (long long)ex->id); break; }
+            rc = memory_set(&e->mem, i, tok, len, task_check(&e->task, ex->rationale, ex->answer), err);
+        }
+        free(tok);
+    } else if (e->spec.method == METHOD_TRICE || e->spec.method == METHOD_TRICE_NOCV) {
+        /* hint: one draw from the hinted prompt; sample: up to K draws, keep the first correct */
+        int tries = e->spec.memory_init == MEMINIT_SAMPLE ? e->spec.init_tries : 1;
+        char **prompts = tr_calloc((size_t)(n ? n : 1), sizeof *prompts, err);
+        rng *rngs = tr_malloc((size_t)(n ? n : 1) * sizeof *rngs, err);
+        int32_t *out = tr_malloc((size_t)(n ? n : 1) * (size_t)maxnew * sizeof *out, err);
+        int *lens = tr_malloc((size_t)(n ? n : 1) * sizeof *lens, err);
+        if (!prompts || !rngs || !out || !lens) rc = TR_ENOMEM;
+        for (int i = 0; i < n && !rc; i++) {
+            const task_example *ex = task_get(&e->task, e->mem.ids[i]);
+            rc = prompt_for(e, ex, e->spec.memory_init == MEMINIT_HINT, &prompts[i], err);
+            rng_init(&rngs[i], e->spec.seed, RNG_PURPOSE_MEMORY_INIT, (uint64_t)ex->id);
+        }
+        for (int t = 0; t < tries && !rc; t++) {
+            rc = sample_texts(e, prompts, n, rngs, (float)e->spec.temperature, out, lens, err);
+            for (int i = 0; i < n && !rc; i++) {
+                if (memory_valid(&e->mem, i)) continue;
+                const task_example *ex = task_get(&e->task, e->mem.ids[i]);
+                const int32_t *tok = out + (size_t)i * (size_t)maxnew;
+                int ok = check_tokens(e, ex, tok, lens[i]);
+                int cur_len = 0;
+                memory_tokens(&e->mem, i, &cur_len);
+                if (ok || t == 0) rc = memory_set(&e->mem, i, tok, lens[i], ok, err);
+            }
+        }
+        if (prompts) for (int i = 0; i < n; i++) free(prompts[i]);
+        free(prompts); free(rngs); free(out); free(lens);
+    }
+    if (n_valid) *n_valid = memory_count_valid(&e->mem);
+    return rc;
+}
+
+int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask, tr_error *err) {
+    if (n > e->cap) return TR_FAIL(err, TR_EINTERNAL, "step has %d examples here, capacity %d", n, e->cap);
+    e->n = n;
+    for (int i = 0; i < n; i++) {
+        e->ids[i] = ids[i];
+        e->mem_idx[i] = memory_find(&e->mem, ids[i]);
+        if (e->mem_idx[i] < 0) return TR_FAIL(err, TR_EINTERNAL, "example %lld is not in this shard", (long long)ids[i]);
+    }
+    const spec_method m = e->spec.method;
+    if (m == METHOD_SFT || m == METHOD_DIRECT || m == METHOD_STAR) {
+        for (int i = 0; i < n; i++) {
+            a[i] = 0;
+            mask[i] = m == METHOD_DIRECT ? 1 : (uint8_t)memory_valid(&e->mem, e->mem_idx[i]);
+        }
+        return 0;
+    }
+    const int K = e->K, maxnew = e->spec.max_new_tokens;
+    const int nk = n * K;
+    char **prompts = tr_calloc((size_t)(nk ? nk : 1), sizeof *prompts, err);
+    rng *rngs = tr_malloc((size_t)(nk ? nk : 1) * sizeof *rngs, err);
+    int rc = (!prompts || !rngs) ? TR_ENOMEM : 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const task_example *ex = task_get(&e->task, ids[i]);
+        for (int k = 0; k < K && !rc; k++) {
+            rc = prompt_for(e, ex, 0, &prompts[i * K + k], err);
+            proposal_rng(e, ids[i], step, k, &rngs[i * K + k]);
+        }
+    }
+    if (!rc) rc = sample_texts(e, prompts, nk, rngs, (float)e->spec.temperature, e->prop, e->prop_len, err);
+    for (int i = 0; i < n && !rc; i++) {
+        const task_example *ex = task_get(&e->task, ids[i]);
+        int correct = 0;
+        for (int k = 0; k < K; k++) {
+            const int32_t *tok = e->prop + (size_t)(i * K + k) * (size_t)maxnew;
+            e->prop_ok[i * K + k] = (uint8_t)check_tokens(e, ex, tok, e->prop_len[i * K + k]);
+            correct += e->prop_ok[i * K + k];
+        }
+        if (m == METHOD_RS) {
+            a[i] = (uint8_t)(correct > 255 ? 255 : correct);
+            mask[i] = correct > 0;
+            continue;
+        }
+        /* independence MH with the posterior as target: accept exactly the correct proposals */
+        a[i] = e->prop_ok[i * K];
+        rc = memory_update(&e->mem, e->mem_idx[i], e->prop + (size_t)(i * K) * (size_t)maxnew, e->prop_len[i * K], a[i], NULL, err);
+        mask[i] = (uint8_t)memory_valid(&e->mem, e->mem_idx[i]);
+    }
+    if (prompts) for (int i = 0; i < nk; i++) free(prompts[i]);
+    free(prompts);
+    free(rngs);
+    return rc;
+}
+
+/* Build the (prompt, rationale) sequence of one term into row r of the micro-batch. */
+static int build_row(engine_side *e, const est_coef *t, int r, int *T_row, tr_error *err) {
+    const int i = t->ex;
+    const task_example *ex = task_get(&e->task, e->ids[i]);
+    const spec_method m = e->spec.method;
+    char *prompt = NULL, *target_text = NULL;
+    const int32_t *rat = NULL;
+    int rlen = 0;
+    int rc = prompt_for(e, ex, 0, &prompt, err);
+    if (rc) return rc;
+    int32_t *tmp = NULL;
+    if (m == METHOD_DIRECT) {
+        rc = task_direct_target(&e->task, ex, &target_text, err);
+        if (rc) { free(prompt); return rc; }
+        tmp = tr_malloc((size_t)e->max_tokens * sizeof *tmp, err);
+        if (!tmp) { free(prompt); free(target_text); return TR_ENOMEM; }
+        rlen = engine_encode(target_text, (int *)tmp, e->max_tokens);
+        rat = tmp;
+    } else if (m == METHOD_RS) {
+        rat = e->prop + (size_t)(i * e->K + t->which) * (size_t)e->spec.max_new_tokens;
+        rlen = e->prop_len[i * e->K + t->which];
+    } else if (t->which == EST_PROPOSAL) {
+        rat = e->prop + (size_t)(i * e->K) * (size_t)e->spec.max_new_tokens;
+        rlen = e->prop_len[i * e->K];
+    } else {
+        rat = memory_tokens(&e->mem, e->mem_idx[i], &rlen);
+    }
+    int *tok = e->seq_tok + (size_t)r * (size_t)e->max_tokens;
+    int *tgt = e->seq_tgt + (size_t)r * (size_t)e->max_tokens;
+    float *w = e->seq_w + (size_t)r * (size_t)e->max_tokens;
+    /* sequence s = prompt ++ rationale ++ eot; inputs s[0..L-2], targets s[1..L-1] */
+    int plen = (int)strlen(prompt);
+    int L = plen + rlen + 1;
+    if (rlen < 0 || L > e->max_tokens + 1) {
+        free(prompt); free(target_text); free(tmp);
+        return TR_FAIL(err, TR_EINTERNAL, "example %lld: sequence of %d tokens exceeds %d", (long long)ex->id, L, e->max_tokens);
+    }
+    for (int p = 0; p < L - 1; p++) {
+        int cur = p < plen ? (unsigned char)prompt[p] : rat[p - plen];
+        int nxt = p + 1 < plen ? (unsigned char)prompt[p + 1] : (p + 1 - plen < rlen ? rat[p + 1 - plen] : ENGINE_EOT);
+        tok[p] = cur;
+        tgt[p] = nxt;
+        w[p] = p + 1 >= plen ? 1.0f : 0.0f; /* loss on rationale and eot targets only */
+    }
+    *T_row = L - 1;
+    free(prompt); free(target_text); free(tmp);
+    return 0;
+}
+
+int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err) {
+    double t0 = now_s();
+    *loss = 0;
+    const gpt_grad_mode mode = e->spec.tunable == TUNABLE_PROMPT ? GPT_GRAD_PROMPT : GPT_GRAD_FULL;
+    int rowT[ENGINE_MAX_BATCH];
+    float coef[ENGINE_MAX_BATCH];
+    for (int start = 0; start < nterms; start += ENGINE_MAX_BATCH) {
+        int B = nterms - start < ENGINE_MAX_BATCH ? nterms - start : ENGINE_MAX_BATCH;
+        int T = 1;
+        for (int r = 0; r < B; r++) {
+            if (terms[start + r].ex < 0 || terms[start + r].ex >= e->n)
+                return TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[start + r].ex, e->n);
+            TR_TRY(build_row(e, &terms[start + r], r, &rowT[r], err));
+            coef[r] = (float)terms[start + r].coef;
+            if (rowT[r] > T) T = rowT[r];
+        }
+        /* repack rows from stride max_tokens to stride T, padding with weight 0 */
+        for (int r = 0; r < B; r++) {
+            int *tok = e->seq_tok + (size_t)r * (size_t)e->max_tokens;
+            int *tgt = e->seq_tgt + (size_t)r * (size_t)e->max_tokens;
+            float *w = e->seq_w + (size_t)r * (size_t)e->max_tokens;
+            for (int p = 0; p < rowT[r]; p++) {
+                e->seq_tok[r * T + p] = tok[p];
+                e->seq_tgt[r * T + p] = tgt[p];
+                e->seq_w[r * T + p] = w[p] * coef[r];
+            }
+            for (int p = rowT[r]; p < T; p++) {
+                e->seq_tok[r * T + p] = 0;
+                e->seq_tgt[r * T + p] = 0;
+                e->seq_w[r * T + p] = 0.0f;
+            }
+        }
+        double l = 0;
+        TR_TRY(gpt_forward(&e->model, e->seq_tok, e->seq_tgt, e->seq_w, B, T, &l, NULL, err));
+        TR_TRY(gpt_backward(&e->model, mode, err));
+        *loss += l;
+        e->counts.tokens_trained += (int64_t)B * T;
+    }
+    e->counts.grad_s += now_s() - t0;
+    return 0;
+}

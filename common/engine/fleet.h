@@ -1,0 +1,54 @@
+/* fleet.h - the example sides as the training loop sees them.
+ *
+ * The training loop (trainer.h) is written once against this table. fleet_local() drives one
+ * in-process engine_side that owns every example (the single-process run, `trice eval`, the
+ * tests); coordinator/fleet_mpi.c implements the same table by talking to W worker ranks.
+ * Every call is collective over the fleet: it returns when every side is done.
+ */
+#ifndef TRICE_ENGINE_FLEET_H
+#define TRICE_ENGINE_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/engine/engine.h"
+
+typedef struct fleet fleet;
+
+typedef struct fleet_ops {
+    /* Fill every side's memory per spec (hint/sample/given); *n_valid summed. */
+    int (*memory_init)(fleet *f, int *n_valid, tr_error *err);
+    /* Propose/check/accept for the minibatch ids[M] (each side takes the ids it owns).
+     * a[M], mask[M] in minibatch order; correct[M*K] per particle (rs) or NULL. */
+    int (*propose)(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t *a, uint8_t *mask,
+                   uint8_t *correct, tr_error *err);
+    /* Gradient of the coefficient list (ex = minibatch index) summed over sides into
+     * grads[n_tunable] (overwritten); *loss summed. */
+    int (*gradient)(fleet *f, const est_coef *coefs, int n, float *grads, double *loss, tr_error *err);
+    /* New tunable parameters for every side (full: all weights; prompt: the P x C vectors). */
+    int (*set_params)(fleet *f, const float *tunable, size_t n, tr_error *err);
+    /* Held-out evaluation over every side's share; counts summed. */
+    int (*eval)(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, const char *per_example_path,
+                tr_error *err);
+    /* STaR collection; *valid_ids (malloc'ed, sorted) gets the kept training ids. */
+    int (*star_collect)(fleet *f, int iter, int64_t **valid_ids, int *n_valid, tr_error *err);
+    /* Gather every side's memory into one buffer (memory.h format); caller frees. */
+    int (*memory_gather)(fleet *f, uint8_t **buf, size_t *len, tr_error *err);
+    /* Hand a gathered buffer to every side; each keeps the ids it owns (re-shard). */
+    int (*memory_scatter)(fleet *f, const uint8_t *buf, size_t len, tr_error *err);
+    /* Counters since the last call, summed (wall times: the max over sides). */
+    int (*take_counts)(fleet *f, engine_counts *c, tr_error *err);
+    void (*free)(fleet *f);
+} fleet_ops;
+
+struct fleet {
+    const fleet_ops *ops;
+    int nsides;
+};
+
+/* One in-process side owning every example (the caller's spec is copied). */
+int fleet_local(const experiment_spec *spec, fleet **out, tr_error *err);
+/* The side inside a fleet made by fleet_local (for `trice eval` and tests). */
+engine_side *fleet_local_side(fleet *f);
+
+#endif

@@ -1,0 +1,392 @@
+/* trainer.c - the training loop: schedule, estimator, update, evaluation, metrics, progress. */
+#include "common/engine/trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/engine/ckptdir.h"
+#include "common/engine/schedule.h"
+#include "common/model/optim.h"
+#include "common/util/afile.h"
+#include "common/util/log.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Everything the loop owns; freed in one place. */
+typedef struct run {
+    const experiment_spec *spec;
+    const char *out_dir;
+    fleet *f;
+    const trainer_hooks *hooks;
+    gpt master;                 /* authoritative parameters (and soft prompt) */
+    float *tunable;             /* master.params or master.prompt */
+    float *base;                /* star: the parameters every iteration restarts from */
+    size_t n_tunable;
+    float *grads;               /* [n_tunable] summed gradient */
+    optim_state opt;
+    optim_group groups[GPT_NUM_TENSORS];
+    int ngroups;
+    optim_hparams hp;
+    optim_schedule sched;
+    task task;                  /* for the training ids */
+    schedule sch;
+    metrics_log log;
+    ckpt_extras x;              /* step, tokens, before-accuracies, star iteration */
+    int M, K;
+    int64_t total_steps;
+    uint8_t *a, *mask, *correct;
+    double *beta;
+    est_term *terms;
+    int *counts;
+    est_coef *coefs;
+    int64_t *ids;
+} run;
+
+static void run_free(run *r) {
+    gpt_free(&r->master);
+    free(r->grads);
+    free(r->base);
+    optim_free(&r->opt);
+    task_free(&r->task);
+    schedule_free(&r->sch);
+    metrics_close(&r->log);
+    free(r->a); free(r->mask); free(r->correct); free(r->beta); free(r->terms); free(r->counts); free(r->coefs); free(r->ids);
+}
+
+static int stop_requested(const run *r) { return r->hooks && r->hooks->should_stop && r->hooks->should_stop(r->hooks->ctx); }
+
+static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fleet *f, const trainer_hooks *hooks, tr_error *err) {
+    memset(r, 0, sizeof *r);
+    r->spec = spec;
+    r->out_dir = out_dir;
+    r->f = f;
+    r->hooks = hooks;
+    r->M = spec->batch_size;
+    r->K = spec->method == METHOD_RS ? spec->particles : 1;
+    r->total_steps = spec->method == METHOD_STAR ? (int64_t)spec->steps * spec->star_iterations : spec->steps;
+    gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = ENGINE_VOCAB, .num_layers = spec->model.layers,
+                      .num_heads = spec->model.heads, .channels = spec->model.channels};
+    int P = spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0;
+    if (spec->model.init[0]) {
+        int version;
+        TR_TRY(gpt_ckpt_read_config(spec->model.init, &cfg, &version, err));
+    }
+    TR_TRY(gpt_init(&r->master, &cfg, 1, P, err));
+    gpt_init_random(&r->master, spec->seed);   /* the same draw as every side's (eside_init) */
+    if (spec->model.init[0]) TR_TRY(gpt_ckpt_load(&r->master, spec->model.init, err));
+    r->tunable = P ? r->master.prompt : r->master.params;
+    r->n_tunable = P ? (size_t)P * (size_t)cfg.channels : r->master.num_params;
+    r->grads = tr_calloc(r->n_tunable, sizeof(float), err);
+    if (!r->grads) return TR_ENOMEM;
+    TR_TRY(optim_init(&r->opt, r->n_tunable, err));
+    if (P) {
+        r->groups[0] = (optim_group){0, r->n_tunable, 0};  /* soft prompt: plain Adam */
+        r->ngroups = 1;
+    } else {
+        r->ngroups = gpt_param_groups(&r->master, r->groups);
+    }
+    r->hp = (optim_hparams){(float)spec->optim.beta1, (float)spec->optim.beta2, (float)spec->optim.eps,
+                            (float)spec->optim.weight_decay};
+    r->sched = (optim_schedule){spec->optim.schedule == SCHEDULE_COSINE ? OPTIM_SCHED_COSINE : OPTIM_SCHED_CONSTANT,
+                                (float)spec->optim.lr, spec->optim.warmup_steps, spec->steps, (float)spec->optim.min_lr_ratio};
+    if (spec->method == METHOD_STAR) {
+        r->base = tr_malloc(r->n_tunable * sizeof(float), err);
+        if (!r->base) return TR_ENOMEM;
+        memcpy(r->base, r->tunable, r->n_tunable * sizeof(float));
+    }
+    TR_TRY(engine_task_load(spec, &r->task, err));
+    TR_TRY(schedule_init(&r->sch, r->task.train_ids, r->task.n_train, spec->seed, err));
+    size_t M = (size_t)r->M, MK = M * (size_t)r->K;
+    r->a = tr_calloc(M, 1, err);
+    r->mask = tr_calloc(M, 1, err);
+    r->correct = tr_calloc(MK, 1, err);
+    r->beta = tr_calloc(M, sizeof(double), err);
+    r->terms = tr_calloc(2 * MK, sizeof(est_term), err);
+    r->counts = tr_calloc(2 * MK, sizeof(int), err);
+    r->coefs = tr_calloc(2 * MK, sizeof(est_coef), err);
+    r->ids = tr_calloc(M, sizeof(int64_t), err);
+    if (!r->a || !r->mask || !r->correct || !r->beta || !r->terms || !r->counts || !r->coefs || !r->ids) return TR_ENOMEM;
+    return 0;
+}
+
+/* Held-out evaluation; writes per-example lines to out_dir/<name> when name is given. */
+static int run_eval(run *r, const char *name, double *acc, double *maj, double *secs, tr_error *err) {
+    double t0 = now_s();
+    char path[4200];
+    if (name) snprintf(path, sizeof path, "%s/%s", r->out_dir, name);
+    int n = 0, c = 0, mc = 0;
+    TR_TRY(r->f->ops->eval(r->f, r->spec->maj_k, &n, &c, &mc, name ? path : NULL, err));
+    r->x.n_eval = n;
+    *acc = n ? (double)c / n : NAN;
+    *maj = (n && r->spec->maj_k) ? (double)mc / n : NAN;
+    if (secs) *secs = now_s() - t0;
+    return 0;
+}
+
+static int run_checkpoint(run *r, int64_t steps_done, tr_error *err) {
+    r->x.step = steps_done;
+    uint8_t *mem = NULL;
+    size_t mlen = 0;
+    TR_TRY(r->f->ops->memory_gather(r->f, &mem, &mlen, err));
+    char dir[4200];
+    int rc = ckpt_write(r->out_dir, &r->master, &r->opt, &r->x, mem, mlen, r->spec->keep_checkpoints, dir, sizeof dir, err);
+    free(mem);
+    if (rc) return rc;
+    LOG_I("checkpoint: %s (%lld steps done)", dir, (long long)steps_done);
+    if (r->hooks && r->hooks->checkpointed) r->hooks->checkpointed(r->hooks->ctx, dir, steps_done);
+    return 0;
+}
+
+static int run_resume(run *r, tr_error *err) {
+    uint8_t *mem = NULL;
+    size_t mlen = 0;
+    char dir[4200];
+    TR_TRY(ckpt_read(r->out_dir, &r->master, &r->opt, &r->x, &mem, &mlen, dir, sizeof dir, err));
+    int rc = r->f->ops->memory_scatter(r->f, mem, mlen, err);
+    free(mem);
+    if (rc) return rc;
+    char mpath[4200];
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", r->out_dir);
+    int kept = 0;
+    TR_TRY(metrics_truncate_to_step(mpath, r->x.step - 1, &kept, err));
+    LOG_I("resumed from %s at step %lld (%d metric lines kept)", dir, (long long)r->x.step, kept);
+    return 0;
+}
+
+static void fmt_eta(double s, char *out, size_t cap) {
+    if (!isfinite(s) || s < 0) { snprintf(out, cap, "?"); return; }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(out, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60) snprintf(out, cap, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(out, cap, "%lds", t);
+}
+
+/* The coefficient list of one step from the proposals' outcome. */
+static int step_coefs(run *r, int64_t step, est_stats *st, tr_error *err) {
+    const experiment_spec *s = r->spec;
+    const int M = r->M;
+    int n = 0;
+    memset(st, 0, sizeof *st);
+    switch (s->method) {
+    case METHOD_TRICE:
+    case METHOD_TRICE_NOCV: {
+        int cv = s->method == METHOD_TRICE;
+        int S = cv ? est_beta(r->a, r->mask, M, r->beta) : 0;
+        S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
+        rng u;
+        rng_init(&u, s->seed, RNG_PURPOSE_RESAMPLE, (uint64_t)step);
+        n = est_select(r->terms, 2 * M, s->subsample, S, rng_uniform(&u), r->counts, r->coefs);
+        if (n < 0) return TR_FAIL(err, TR_EINTERNAL, "est_select rejected the step's weights");
+        est_stats_compute(r->a, r->mask, cv ? r->beta : NULL, M, r->terms, st);
+        break;
+    }
+    case METHOD_RS:
+        n = est_rs_coefs(r->correct, M, r->K, r->coefs);
+        est_stats_compute(r->mask, r->mask, NULL, M, NULL, st);
+        st->proposal_acc = 0;
+        for (int i = 0; i < M * r->K; i++) st->proposal_acc += r->correct[i];
+        st->proposal_acc /= (double)(M * r->K);
+        st->nonzero_terms = n;
+        break;
+    default: /* sft, direct, star: every example's one target with 1/M */
+        n = est_uniform_coefs(M, EST_MEMORY, r->coefs);
+        est_stats_compute(r->a, r->mask, NULL, M, NULL, st);
+        st->nonzero_terms = n;
+        break;
+    }
+    return n;
+}
+
+/* One optimiser step: propose, select, gradient, update, broadcast. */
+static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_error *err) {
+    const experiment_spec *s = r->spec;
+    double t0 = now_s();
+    TR_TRY(r->f->ops->propose(r->f, step, r->ids, r->M, r->a, r->mask, s->method == METHOD_RS ? r->correct : NULL, err));
+    double t1 = now_s();
+    est_stats st;
+    int n = step_coefs(r, step, &st, err);
+    if (n < 0) return err ? err->code : TR_EINTERNAL;
+    double t2 = now_s();
+    double loss = 0, norm = 0;
+    float lr = optim_lr(&r->sched, lr_step);
+    double t3 = t2, t4 = t2;
+    if (n > 0) {
+        TR_TRY(r->f->ops->gradient(r->f, r->coefs, n, r->grads, &loss, err));
+        t3 = now_s();
+        norm = optim_clip_grad_norm(r->grads, r->n_tunable, s->optim.grad_clip);
+        TR_TRY(optim_adamw_step(&r->opt, r->tunable, r->grads, r->groups, r->ngroups, lr, &r->hp, err));
+        t4 = now_s();
+        TR_TRY(r->f->ops->set_params(r->f, r->tunable, r->n_tunable, err));
+    } /* S = 0: no correct rationale in the minibatch, so no gradient and no update */
+    double t5 = now_s();
+    engine_counts c;
+    TR_TRY(r->f->ops->take_counts(r->f, &c, err));
+    r->x.tokens_sampled += c.tokens_sampled;
+    memset(row, 0, sizeof *row);
+    row->step = step;
+    row->proposal_acc = st.proposal_acc;
+    row->memory_acc = st.memory_acc;
+    row->beta_mean = st.beta_mean;
+    row->nonzero_terms = st.nonzero_terms;
+    row->L = s->subsample;
+    row->loss = loss;
+    row->grad_norm = norm;
+    row->tokens_sampled = c.tokens_sampled;
+    row->phases.sample = c.sample_s;
+    row->phases.check = c.check_s;
+    row->phases.gradient = c.grad_s;
+    row->phases.resample = t2 - t1;
+    row->phases.reduce = c.reduce_s;
+    row->phases.broadcast = c.bcast_s;
+    row->phases.comm = c.comm_s + c.reduce_s + c.bcast_s;
+    row->phases.update = t4 - t3;
+    row->phases.total = t5 - t0;
+    row->lr = n > 0 ? lr : 0;
+    row->time = wall_s();
+    (void)t0;
+    return 0;
+}
+
+static void report(run *r, metrics_row *row, double t_start, int64_t steps_this_run, double tok_this_run, double last_eval) {
+    double el = now_s() - t_start;
+    double per_step = steps_this_run ? el / (double)steps_this_run : NAN;
+    double eta = per_step * (double)(r->total_steps - row->step - 1);
+    char etas[32], ev[32] = "";
+    fmt_eta(eta, etas, sizeof etas);
+    if (!isnan(last_eval)) snprintf(ev, sizeof ev, " | held-out %.3f", last_eval);
+    LOG_I("step %lld/%lld | prop acc %.3f | mem acc %.3f | beta %.3f | loss %.4f%s | %.0f tok/s | ETA %s",
+          (long long)row->step + 1, (long long)r->total_steps, row->proposal_acc, row->memory_acc, row->beta_mean,
+          row->loss, ev, el > 0 ? tok_this_run / el : 0.0, etas);
+    if (r->hooks && r->hooks->progress) r->hooks->progress(r->hooks->ctx, row, r->total_steps, eta);
+}
+
+int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int resume,
+                const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
+    memset(res, 0, sizeof *res);
+    run r;
+    int rc = run_init(&r, spec, out_dir, f, hooks, err);
+    if (rc) goto done;
+    char mpath[4200];
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", out_dir);
+    r.x.acc_before = r.x.maj_before = NAN;
+    if (resume) {
+        if ((rc = run_resume(&r, err))) goto done;
+    } else {
+        int nv = 0;
+        double t0 = now_s();
+        if ((rc = f->ops->memory_init(f, &nv, err))) goto done;
+        engine_counts c;
+        if ((rc = f->ops->take_counts(f, &c, err))) goto done;
+        r.x.tokens_sampled += c.tokens_sampled;
+        if (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_SFT)
+            LOG_I("memory initialised (%s): %d of %lld training examples valid (%.1fs)",
+                  spec->method == METHOD_SFT ? "given" : spec_meminit_name(spec->memory_init), nv, (long long)r.task.n_train, now_s() - t0);
+        if ((rc = run_eval(&r, "eval-before.jsonl", &r.x.acc_before, &r.x.maj_before, NULL, err))) goto done;
+        LOG_I("held-out accuracy before training: %.4f on %d examples", r.x.acc_before, r.x.n_eval);
+        (void)remove(mpath); /* a fresh run starts a fresh log */
+    }
+    if ((rc = metrics_open(&r.log, mpath, err))) goto done;
+    res->acc_before = r.x.acc_before;
+    res->maj_before = r.x.maj_before;
+
+    double t_start = now_s(), tok_run = 0, last_eval = NAN;
+    int64_t steps_run = 0;
+    int64_t step = r.x.step;
+    int64_t *valid = NULL;
+    int nvalid = 0;
+    while (step < r.total_steps) {
+        if (stop_requested(&r)) { res->stopped = 1; break; }
+        int64_t lr_step = step;
+        if (spec->method == METHOD_STAR) {
+            int64_t iter = step / spec->steps, in_iter = step % spec->steps;
+            lr_step = in_iter;
+            if (in_iter == 0 || !valid) {
+                if (in_iter == 0) { /* a new outer iteration: collect, then fine-tune from the base model */
+                    memcpy(r.tunable, r.base, r.n_tunable * sizeof(float));
+                    memset(r.opt.m, 0, r.n_tunable * sizeof(float));
+                    memset(r.opt.v, 0, r.n_tunable * sizeof(float));
+                    r.opt.step = 0;
+                }
+                free(valid);
+                valid = NULL;
+                /* the collection samples from the current model (the sides still hold the last
+                 * iteration's fine-tune); after a resume mid-iteration, only list what memory kept */
+                if ((rc = f->ops->star_collect(f, in_iter == 0 ? (int)iter : -1, &valid, &nvalid, err))) goto done;
+                if ((rc = f->ops->set_params(f, r.tunable, r.n_tunable, err))) goto done;
+                LOG_I("STaR iteration %lld: %d of %lld training examples have a correct rationale",
+                      (long long)iter + 1, nvalid, (long long)r.task.n_train);
+                schedule_free(&r.sch);
+                if (nvalid == 0) {
+                    rc = TR_FAIL(err, TR_EINVAL, "STaR iteration %lld kept no rationale: the model never reaches a correct answer, even with hints (hint: warm the model up first: warmup_sft_steps)", (long long)iter + 1);
+                    goto done;
+                }
+                if ((rc = schedule_init(&r.sch, valid, nvalid, spec->seed + (uint64_t)iter, err))) goto done;
+            }
+            schedule_batch(&r.sch, in_iter, r.M, r.ids);
+        } else {
+            schedule_batch(&r.sch, step, r.M, r.ids);
+        }
+        metrics_row row;
+        if ((rc = run_step(&r, step, lr_step, &row, err))) goto done;
+        steps_run++;
+        tok_run += (double)row.tokens_sampled;
+        step++;
+        int last = step == r.total_steps;
+        int budget_hit = spec->max_sampled_tokens > 0 && r.x.tokens_sampled >= spec->max_sampled_tokens;
+        if (spec->eval_every > 0 && step % spec->eval_every == 0 && !last && !budget_hit) {
+            double acc, maj, secs;
+            if ((rc = run_eval(&r, NULL, &acc, &maj, &secs, err))) goto done;
+            row.has_eval = 1;
+            row.eval_acc = acc;
+            if (spec->maj_k) { row.has_maj = 1; row.maj_acc = maj; row.maj_k = spec->maj_k; }
+            row.phases.eval = secs;
+            last_eval = acc;
+        }
+        if ((rc = metrics_append(&r.log, &row, err))) goto done;
+        report(&r, &row, t_start, steps_run, tok_run, last_eval);
+        if (spec->checkpoint_every > 0 && step % spec->checkpoint_every == 0 && !last)
+            if ((rc = run_checkpoint(&r, step, err))) goto done;
+        if (budget_hit) {
+            LOG_I("sampled-token budget reached (%lld >= %lld): stopping after %lld steps",
+                  (long long)r.x.tokens_sampled, (long long)spec->max_sampled_tokens, (long long)step);
+            break;
+        }
+    }
+    free(valid);
+    res->steps_done = step;
+    res->tokens_sampled = r.x.tokens_sampled;
+    if (res->stopped) {
+        LOG_I("stop requested: checkpointing after %lld steps", (long long)step);
+        if ((rc = run_checkpoint(&r, step, err))) goto done;
+        rc = TR_FAIL(err, TR_ECANCELED, "stopped after %lld of %lld steps; resume with --resume", (long long)step, (long long)r.total_steps);
+        goto done;
+    }
+    if ((rc = run_eval(&r, "eval-after.jsonl", &res->acc_after, &res->maj_after, NULL, err))) goto done;
+    res->n_eval = r.x.n_eval;
+    if ((rc = run_checkpoint(&r, step, err))) goto done;
+    /* the final model also at the top of the folder, for `trice eval` and for the next stage */
+    char mp[4200];
+    snprintf(mp, sizeof mp, "%s/model.bin", out_dir);
+    if ((rc = gpt_ckpt_save(&r.master, mp, err))) goto done;
+    if (spec->tunable == TUNABLE_PROMPT) {
+        snprintf(mp, sizeof mp, "%s/prompt.bin", out_dir);
+        if ((rc = ckpt_prompt_save(mp, &r.master, err))) goto done;
+    }
+    LOG_I("held-out accuracy: before %.4f, after %.4f (%d examples, %lld steps, %lld tokens sampled)",
+          res->acc_before, res->acc_after, res->n_eval, (long long)step, (long long)r.x.tokens_sampled);
+done:
+    run_free(&r);
+    return rc;
+}

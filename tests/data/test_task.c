@@ -1,0 +1,237 @@
+/* task_load, splits, prompts and shards. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/data/task.h"
+
+static spec_task gen_spec(const char *name, int difficulty, int n_train, int n_eval) {
+    spec_task st;
+    memset(&st, 0, sizeof st);
+    snprintf(st.name, sizeof st.name, "%s", name);
+    st.difficulty = difficulty;
+    st.n_train = n_train;
+    st.n_eval = n_eval;
+    st.train_fraction = 0.6;
+    return st;
+}
+
+static spec_task file_spec(const char *name, const char *fixture, const char *test_fixture) {
+    spec_task st = gen_spec(name, 0, 0, 0);
+    const char *root = getenv("TRICE_SOURCE_ROOT");
+    snprintf(st.path, sizeof st.path, "%s/tests/data/fixtures/%s", root ? root : ".", fixture);
+    if (test_fixture) snprintf(st.test_path, sizeof st.test_path, "%s/tests/data/fixtures/%s", root ? root : ".", test_fixture);
+    return st;
+}
+
+static int contains(const int64_t *a, int64_t n, int64_t v) {
+    for (int64_t i = 0; i < n; i++) if (a[i] == v) return 1;
+    return 0;
+}
+
+static void assert_disjoint_and_known(const task *t) {
+    for (int64_t i = 0; i < t->n_eval; i++) {
+        cr_assert(!contains(t->train_ids, t->n_train, t->eval_ids[i]), "id %lld is both train and held-out", (long long)t->eval_ids[i]);
+        cr_assert_not_null(task_get(t, t->eval_ids[i]));
+    }
+    for (int64_t i = 0; i < t->n_train; i++) cr_assert_not_null(task_get(t, t->train_ids[i]));
+}
+
+Test(task, generator_train_and_eval_are_disjoint) {
+    const char *names[] = {"multistep_arithmetic_two", "boolean_expressions", "dyck_languages", "navigate"};
+    for (int k = 0; k < 4; k++) {
+        spec_task st = gen_spec(names[k], 0, 400, 100);
+        task t;
+        tr_error err;
+        cr_assert_eq(task_load(&st, 9, &t, &err), 0, "%s", err.msg);
+        cr_assert_eq(t.n_train, 400);
+        cr_assert_eq(t.n_eval, 100);
+        cr_assert_eq(t.source, TASK_SRC_GENERATOR);
+        assert_disjoint_and_known(&t);
+        /* no held-out question text equals a training question */
+        for (int64_t i = 0; i < t.n_eval; i++) {
+            const char *q = task_get(&t, t.eval_ids[i])->question;
+            for (int64_t j = 0; j < t.n_train; j++)
+                cr_assert_str_neq(q, task_get(&t, t.train_ids[j])->question, "%s: held-out question is a training question", names[k]);
+            cr_assert_geq(t.eval_ids[i], TASK_TEST_ID_BASE);
+        }
+        task_free(&t);
+    }
+}
+
+Test(task, generator_too_small_for_request_is_an_error) {
+    /* difficulty 1 of boolean_expressions has about a thousand distinct questions */
+    spec_task st = gen_spec("boolean_expressions", 1, 20000, 500);
+    task t;
+    tr_error err;
+    cr_assert_neq(task_load(&st, 1, &t, &err), 0);
+    cr_assert(strstr(err.msg, "boolean_expressions") && strstr(err.msg, "n_train"), "%s", err.msg);
+    cr_assert_null(t.ex);
+}
+
+Test(task, load_is_reproducible) {
+    spec_task st = gen_spec("navigate", 2, 50, 20);
+    task a, b;
+    cr_assert_eq(task_load(&st, 4, &a, NULL), 0);
+    cr_assert_eq(task_load(&st, 4, &b, NULL), 0);
+    cr_assert_eq(a.n_ex, b.n_ex);
+    for (int64_t i = 0; i < a.n_ex; i++) {
+        cr_assert_eq(a.ex[i].id, b.ex[i].id);
+        cr_assert_str_eq(a.ex[i].question, b.ex[i].question);
+    }
+    task_free(&a);
+    task_free(&b);
+}
+
+Test(task, split_is_seeded_disjoint_and_complete) {
+    int64_t ids[250];
+    for (int i = 0; i < 250; i++) ids[i] = 1000 + 3 * i;
+    int64_t *tr, *ev, ntr, nev;
+    cr_assert_eq(task_split(ids, 250, 0.6, 5, &tr, &ntr, &ev, &nev, NULL), 0);
+    cr_assert_eq(ntr, 150);
+    cr_assert_eq(nev, 100);
+    for (int i = 0; i < 250; i++)
+        cr_assert_eq(contains(tr, ntr, ids[i]) + contains(ev, nev, ids[i]), 1, "id %lld must be in exactly one side", (long long)ids[i]);
+    /* same seed, shuffled input order: same split; another seed: another split */
+    int64_t rev[250];
+    for (int i = 0; i < 250; i++) rev[i] = ids[249 - i];
+    int64_t *tr2, *ev2, ntr2, nev2;
+    cr_assert_eq(task_split(rev, 250, 0.6, 5, &tr2, &ntr2, &ev2, &nev2, NULL), 0);
+    cr_assert_eq(memcmp(tr, tr2, (size_t)ntr * sizeof *tr), 0);
+    free(tr2); free(ev2);
+    cr_assert_eq(task_split(ids, 250, 0.6, 6, &tr2, &ntr2, &ev2, &nev2, NULL), 0);
+    cr_assert_neq(memcmp(tr, tr2, (size_t)ntr * sizeof *tr), 0);
+    free(tr2); free(ev2);
+    free(tr); free(ev);
+    tr_error err;
+    cr_assert_neq(task_split(ids, 1, 0.6, 5, &tr, &ntr, &ev, &nev, &err), 0);
+}
+
+Test(task, bbh_file_split_and_kind) {
+    spec_task st = file_spec("bbh", "bbh_mini.json", NULL);
+    task t;
+    tr_error err;
+    cr_assert_eq(task_load(&st, 1, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.n_ex, 6);
+    cr_assert_eq(t.n_train, 4);   /* round(0.6 * 6) */
+    cr_assert_eq(t.n_eval, 2);
+    cr_assert_eq(t.kind, ANSWER_TEXT);
+    assert_disjoint_and_known(&t);
+    task_free(&t);
+}
+
+Test(task, gsm8k_uses_its_own_test_file) {
+    spec_task st = file_spec("gsm8k", "gsm8k_mini.jsonl", "gsm8k_mini.jsonl");
+    task t;
+    tr_error err;
+    cr_assert_eq(task_load(&st, 1, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.kind, ANSWER_INT);
+    cr_assert_eq(t.n_train, 4);
+    cr_assert_eq(t.n_eval, 4);
+    assert_disjoint_and_known(&t);
+    cr_assert_eq(t.eval_ids[0], TASK_TEST_ID_BASE);
+    cr_assert_str_eq(task_get(&t, TASK_TEST_ID_BASE + 2)->answer, "1080");
+    task_free(&t);
+    /* caps take a subset */
+    st.n_train = 2;
+    st.n_eval = 1;
+    cr_assert_eq(task_load(&st, 1, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.n_train, 2);
+    cr_assert_eq(t.n_eval, 1);
+    task_free(&t);
+}
+
+Test(task, jsonl_integer_answers_become_int_kind) {
+    spec_task st = file_spec("jsonl", "generic.jsonl", NULL);
+    task t;
+    tr_error err;
+    cr_assert_eq(task_load(&st, 1, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.kind, ANSWER_INT);
+    cr_assert_str_eq(task_get(&t, 2)->answer, "1000");
+    cr_assert_eq(task_check(&t, "So the answer is 1,000.", "1000"), 1);
+    task_free(&t);
+}
+
+Test(task, jsonl_rationale_must_state_the_answer) {
+    char path[] = "/tmp/trice_test_data_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("{\"question\": \"a\", \"answer\": \"x\", \"rationale\": \"So the answer is y.\"}\n"
+          "{\"question\": \"b\", \"answer\": \"z\"}\n", f);
+    fclose(f);
+    spec_task st = gen_spec("jsonl", 0, 0, 0);
+    snprintf(st.path, sizeof st.path, "%s", path);
+    task t;
+    tr_error err;
+    cr_assert_neq(task_load(&st, 1, &t, &err), 0);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "id 0"), "%s", err.msg);
+    remove(path);
+}
+
+Test(task, unknown_task_and_missing_path) {
+    spec_task st = gen_spec("word_sorting", 0, 10, 10);
+    task t;
+    tr_error err;
+    cr_assert_neq(task_load(&st, 1, &t, &err), 0);
+    cr_assert(strstr(err.msg, "word_sorting"), "%s", err.msg);
+    st = gen_spec("bbh", 0, 0, 0);
+    cr_assert_neq(task_load(&st, 1, &t, &err), 0);
+    cr_assert(strstr(err.msg, "path"), "%s", err.msg);
+}
+
+Test(task, prompts_are_byte_exact) {
+    task t;
+    memset(&t, 0, sizeof t);
+    char q[] = "not True is", a[] = "False", r[] = "not True = False. So the answer is False.";
+    task_example e = {3, q, a, r};
+    char *p;
+    cr_assert_eq(task_rationale_prompt(&t, &e, &p, NULL), 0);
+    cr_assert_str_eq(p, "Q: not True is\nA: Let's think step by step.\n");
+    free(p);
+    cr_assert_eq(task_hinted_prompt(&t, &e, &p, NULL), 0);
+    cr_assert_str_eq(p, "Q: not True is\nA: The answer is False. Let's think step by step.\n");
+    free(p);
+    cr_assert_eq(task_direct_prompt(&t, &e, &p, NULL), 0);
+    cr_assert_str_eq(p, "Q: not True is\nA:");
+    free(p);
+    cr_assert_eq(task_direct_target(&t, &e, &p, NULL), 0);
+    cr_assert_str_eq(p, " So the answer is False.");
+    cr_assert_eq(task_check(&t, p, e.answer), 1, "the direct target passes c(z, y)");
+    free(p);
+    char out[64];
+    cr_assert_eq(task_extract_answer(&t, e.rationale, out, sizeof out), 0);
+    cr_assert_str_eq(out, "False");
+}
+
+Test(task, shards_are_reproducible_and_cover_workers) {
+    int count[4] = {0};
+    for (int64_t id = 0; id < 4000; id++) {
+        int w = shard_owner(11, id, 4);
+        cr_assert(w >= 0 && w < 4);
+        cr_assert_eq(w, shard_owner(11, id, 4), "same (seed, id) gives the same owner");
+        count[w]++;
+    }
+    for (int w = 0; w < 4; w++) cr_assert(count[w] > 800 && count[w] < 1200, "worker %d owns %d of 4000", w, count[w]);
+    int moved = 0;
+    for (int64_t id = 0; id < 400; id++) moved += shard_owner(11, id, 4) != shard_owner(12, id, 4);
+    cr_assert_gt(moved, 100, "another seed shards differently");
+    cr_assert_eq(shard_owner(11, 5, 1), 0);
+}
+
+Test(task, real_bbh_split_is_60_40) {
+    const char *root = getenv("TRICE_SHARED_DATA");
+    spec_task st = gen_spec("bbh", 0, 0, 0);
+    snprintf(st.path, sizeof st.path, "%s/bbh/date_understanding.json", root ? root : "");
+    FILE *f = root ? fopen(st.path, "r") : NULL;
+    if (!f) cr_skip_test("../shared/data is absent (no %s): real BBH split test skipped", st.path);
+    fclose(f);
+    task t;
+    tr_error err;
+    cr_assert_eq(task_load(&st, 1, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.n_train, 150);
+    cr_assert_eq(t.n_eval, 100);
+    assert_disjoint_and_known(&t);
+    task_free(&t);
+}
