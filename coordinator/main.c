@@ -8,22 +8,30 @@
 #include "common/comm/wire.h"
 #include "common/util/log.h"
 #include "common/util/sig.h"
+#include "coordinator/daemon.h"
 #include "coordinator/world.h"
 #include "trice_config.h"
-
-typedef struct coord_opts {
-    int check_world;          /* register, log the world, shut down */
-    int register_timeout_ms;
-} coord_opts;
 
 static void usage(void) {
     fprintf(stderr,
             "usage: mpirun -n 1 trice-coordinator [options] : -n W trice-worker\n"
+            "One experiment (batch job):\n"
+            "  --run SPEC.json          run it on the workers, then exit (0 = done or stopped and checkpointed)\n"
+            "  --out DIR                experiment folder (default: the spec's out_dir, else runs/NAME)\n"
+            "  --resume-latest          with --run: continue from DIR's latest checkpoint when there is one\n"
+            "  --resume DIR             continue the experiment in DIR (its experiment.json) from its latest checkpoint\n"
+            "Daemon (without --run/--resume): serve experiments submitted with `trice submit`\n"
+            "  --db PATH                registry (SQLite; default trice-state/registry.db)\n"
+            "  --rpc URL                RPC endpoint (default tcp://127.0.0.1:7870)\n"
+            "  --http HOST:PORT         status endpoint (default 127.0.0.1:7871)\n"
+            "  --token-file PATH        secret for mutating calls (default: next to the db; created 0600)\n"
+            "  --runs DIR               experiment folders (default: next to the db)\n"
+            "  --allow-remote           allow binding RPC/HTTP to a non-loopback address\n"
+            "Other:\n"
             "  --check-world            register the workers, log the world, shut down (exit 0)\n"
             "  --register-timeout S     seconds to wait for every worker to register (default 60)\n"
             "  --log-level LEVEL        debug, info, warn, error (default info)\n"
-            "  --log-file PATH          also append the log to PATH\n"
-            "Without --check-world the coordinator waits until SIGTERM or SIGINT.\n");
+            "  --log-file PATH          also append the log to PATH\n");
 }
 
 static int parse_args(int argc, char **argv, coord_opts *o, tr_error *err) {
@@ -32,7 +40,18 @@ static int parse_args(int argc, char **argv, coord_opts *o, tr_error *err) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
+        const char **str = NULL;
         if (strcmp(a, "--check-world") == 0) o->check_world = 1;
+        else if (strcmp(a, "--resume-latest") == 0) o->resume_latest = 1;
+        else if (strcmp(a, "--allow-remote") == 0) o->allow_remote = 1;
+        else if (strcmp(a, "--run") == 0) str = &o->run_spec;
+        else if (strcmp(a, "--out") == 0) str = &o->out_dir;
+        else if (strcmp(a, "--resume") == 0) str = &o->resume_dir;
+        else if (strcmp(a, "--db") == 0) str = &o->db_path;
+        else if (strcmp(a, "--rpc") == 0) str = &o->rpc_url;
+        else if (strcmp(a, "--http") == 0) str = &o->http_addr;
+        else if (strcmp(a, "--token-file") == 0) str = &o->token_file;
+        else if (strcmp(a, "--runs") == 0) str = &o->runs_dir;
         else if (strcmp(a, "--register-timeout") == 0 && has_val) {
             char *end;
             double s = strtod(argv[++i], &end);
@@ -51,28 +70,14 @@ static int parse_args(int argc, char **argv, coord_opts *o, tr_error *err) {
         } else {
             return TR_FAIL(err, TR_EINVAL, "unknown option or missing value: '%s' (see --help)", a);
         }
-    }
-    return 0;
-}
-
-/* Daemon idle loop: until a signal here or a worker's BYE (a signal there). */
-static int serve_until_stop(const world *w, tr_error *err) {
-    for (;;) {
-        int sig = sig_stop_requested();
-        if (sig) { LOG_I("signal %d received: shutting the job down", sig); return 0; }
-        int flag = 0;
-        MPI_Status st;
-        TR_TRY(MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, TAG_BYE, MPI_COMM_WORLD, &flag, &st), err));
-        if (flag) {
-            int s = 0;
-            TR_TRY(MPI_CHECK(MPI_Recv(&s, 1, MPI_INT, st.MPI_SOURCE, TAG_BYE, MPI_COMM_WORLD, MPI_STATUS_IGNORE), err));
-            LOG_I("worker rank %d received signal %d: shutting the job down", st.MPI_SOURCE, s);
-            return 0;
+        if (str) {
+            if (!has_val) return TR_FAIL(err, TR_EINVAL, "option %s needs a value (see --help)", a);
+            *str = argv[++i];
         }
-        struct timespec d = {0, 10 * 1000000L};
-        nanosleep(&d, NULL);
     }
-    (void)w;
+    if (o->resume_latest && !o->run_spec)
+        return TR_FAIL(err, TR_EINVAL, "--resume-latest goes with --run SPEC (or use --resume DIR)");
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -101,17 +106,23 @@ int main(int argc, char **argv) {
     }
     if (rc) { LOG_E("registration failed: %s", err.msg); MPI_Abort(MPI_COMM_WORLD, 1); }
     world_log(&w);
-    if (!o.check_world) {
-        LOG_I("no experiment to run (training arrives with the engine); waiting for SIGTERM or SIGINT");
-        rc = serve_until_stop(&w, &err);
-        if (rc) { LOG_E("%s", err.msg); MPI_Abort(MPI_COMM_WORLD, 1); }
+    int exit_code = 0;
+    if (o.run_spec || o.resume_dir) {
+        rc = coord_run_once(&o, &w, &err);
+        if (rc == TR_ECANCELED) LOG_I("%s", err.msg);
+        else if (rc == TR_EMPI) { LOG_E("%s", err.msg); MPI_Abort(MPI_COMM_WORLD, 1); }
+        else if (rc) { LOG_E("experiment failed: %s", err.msg); exit_code = 1; }
+    } else if (!o.check_world) {
+        rc = coord_daemon(&o, &w, &err);
+        if (rc == TR_EMPI) { LOG_E("%s", err.msg); MPI_Abort(MPI_COMM_WORLD, 1); }
+        else if (rc) { LOG_E("daemon: %s", err.msg); exit_code = 1; }
     }
-    if (world_shutdown(&w, o.check_world ? "world checked" : "signal", &err)) {
+    if (world_shutdown(&w, o.check_world ? "world checked" : "done", &err)) {
         LOG_E("%s", err.msg);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     world_free(&w);
     comm_finalize(NULL);
-    LOG_I("coordinator exiting cleanly");
-    return 0;
+    LOG_I("coordinator exiting %s", exit_code ? "after a failure" : "cleanly");
+    return exit_code;
 }

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/comm/wire.h"
@@ -29,20 +30,31 @@ int worker_run(int rank, int size, tr_error *err) {
     TR_TRY(send_hello(rank, err));
     LOG_D("registered with the coordinator (world of %d ranks)", size);
     int told_bye = 0;
+    struct timespec last_beat;
+    clock_gettime(CLOCK_MONOTONIC, &last_beat);
     for (;;) {
-        /* Poll so that a signal to this rank is noticed: tell the coordinator once, then
-         * keep waiting for its SHUTDOWN so that every rank leaves MPI together. */
-        int rc = comm_wait_message(0, TAG_COMMAND, 5, 0, sig_stop_requested, NULL, err);
-        if (rc == TR_ECANCELED) {
-            if (!told_bye) {
-                int bye = sig_stop_requested();
-                TR_TRY(MPI_CHECK(MPI_Send(&bye, 1, MPI_INT, 0, TAG_BYE, MPI_COMM_WORLD), err));
+        /* Poll so that a signal to this rank is noticed (tell the coordinator once, then keep
+         * waiting for its SHUTDOWN so that every rank leaves MPI together), and send a
+         * heartbeat every 2 s while idle so that the status endpoint can show liveness. */
+        int flag = 0;
+        TR_TRY(MPI_CHECK(MPI_Iprobe(0, TAG_COMMAND, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE), err));
+        if (!flag) {
+            int sig = sig_stop_requested();
+            if (sig && !told_bye) {
+                TR_TRY(MPI_CHECK(MPI_Send(&sig, 1, MPI_INT, 0, TAG_BYE, MPI_COMM_WORLD), err));
                 told_bye = 1;
-                LOG_I("signal %d received; asked the coordinator to shut the job down", bye);
+                LOG_I("signal %d received; asked the coordinator to shut the job down", sig);
             }
-            TR_TRY(comm_wait_message(0, TAG_COMMAND, 5, 0, NULL, NULL, err));
-        } else if (rc) {
-            return rc;
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - last_beat.tv_sec >= 2) {
+                int one = 1;
+                TR_TRY(MPI_CHECK(MPI_Send(&one, 1, MPI_INT, 0, TAG_HEARTBEAT, MPI_COMM_WORLD), err));
+                last_beat = now;
+            }
+            struct timespec d = {0, 5 * 1000000L};
+            nanosleep(&d, NULL);
+            continue;
         }
         Trice__Command *cmd;
         TR_TRY(wire_recv_command(&cmd, 0, err));

@@ -20,6 +20,7 @@ enum comm_tag {
     TAG_COMMAND = 2,      /* coord -> worker: Command */
     TAG_STEP = 3,         /* training-step traffic */
     TAG_BYE = 4,          /* worker -> coord: leaving (signal received) */
+    TAG_HEARTBEAT = 5,    /* worker -> coord: alive, while idle between experiments */
 };
 
 #define COMM_PROTOCOL_VERSION 1

@@ -23,8 +23,8 @@ typedef struct fleet_ops {
     int (*propose)(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t *a, uint8_t *mask,
                    uint8_t *correct, tr_error *err);
     /* Gradient of the coefficient list (ex = minibatch index) summed over sides into
-     * grads[n_tunable] (overwritten); *loss summed. */
-    int (*gradient)(fleet *f, const est_coef *coefs, int n, float *grads, double *loss, tr_error *err);
+     * grads[n_grads] (overwritten; n_grads = the tunable count); *loss summed. */
+    int (*gradient)(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err);
     /* New tunable parameters for every side (full: all weights; prompt: the P x C vectors). */
     int (*set_params)(fleet *f, const float *tunable, size_t n, tr_error *err);
     /* Held-out evaluation over every side's share; counts summed. */

@@ -27,8 +27,9 @@ static size_t tunable_count(const engine_side *e) {
                                              : e->model.num_params;
 }
 
-static int l_gradient(fleet *f, const est_coef *coefs, int n, float *grads, double *loss, tr_error *err) {
+static int l_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
     engine_side *e = side_of(f);
+    if (n_grads != tunable_count(e)) return TR_FAIL(err, TR_EINTERNAL, "gradient of %zu floats asked, side has %zu", n_grads, tunable_count(e));
     gpt_zero_grad(&e->model);
     TR_TRY(eside_gradient(e, coefs, n, loss, err));
     const float *src = e->spec.tunable == TUNABLE_PROMPT ? e->model.prompt_grad : e->model.grads;

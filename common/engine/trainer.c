@@ -157,6 +157,8 @@ static int run_resume(run *r, tr_error *err) {
     int rc = r->f->ops->memory_scatter(r->f, mem, mlen, err);
     free(mem);
     if (rc) return rc;
+    /* the sides were built from the spec: give them the checkpoint's parameters */
+    TR_TRY(r->f->ops->set_params(r->f, r->tunable, r->n_tunable, err));
     char mpath[4200];
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", r->out_dir);
     int kept = 0;
@@ -223,7 +225,7 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     float lr = optim_lr(&r->sched, lr_step);
     double t3 = t2, t4 = t2;
     if (n > 0) {
-        TR_TRY(r->f->ops->gradient(r->f, r->coefs, n, r->grads, &loss, err));
+        TR_TRY(r->f->ops->gradient(r->f, r->coefs, n, r->grads, r->n_tunable, &loss, err));
         t3 = now_s();
         norm = optim_clip_grad_norm(r->grads, r->n_tunable, s->optim.grad_clip);
         TR_TRY(optim_adamw_step(&r->opt, r->tunable, r->grads, r->groups, r->ngroups, lr, &r->hp, err));

@@ -325,6 +325,11 @@ int memory_deserialize_merge(memory *mem, const uint8_t *buf, size_t len, const 
     return 0;
 }
 
+static int cmp_ent_id(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;  /* id is each entry's first field */
+    return (x > y) - (x < y);
+}
+
 int memory_concat(const uint8_t *const *bufs, const size_t *lens, int nbuf, uint8_t **out,
                   size_t *out_len, tr_error *err) {
     *out = NULL;
@@ -349,12 +354,27 @@ int memory_concat(const uint8_t *const *bufs, const size_t *lens, int nbuf, uint
     put_u64(o + 16, n);
     put_u64(o + 24, ntok);
     put_u64(o + 32, (uint64_t)total);
-    size_t off = HDR_BYTES;
+    /* entries sorted by id, so that the gathered memory (and a checkpoint) has the same
+     * bytes whatever the number of workers and the shard layout */
+    typedef struct { int64_t id; const uint8_t *p; size_t len; } ent;
+    ent *es = tr_malloc((size_t)(n ? n : 1) * sizeof *es, err);
+    if (!es) { free(o); return TR_ENOMEM; }
+    size_t k = 0;
     for (int b = 0; b < nbuf; b++) {
-        size_t bl = lens[b] - HDR_BYTES - TRAILER_BYTES;
-        memcpy(o + off, bufs[b] + HDR_BYTES, bl);
-        off += bl;
+        const uint8_t *p = bufs[b] + HDR_BYTES, *end = bufs[b] + lens[b] - TRAILER_BYTES;
+        while (p < end) {
+            size_t el = 16 + 4 * (size_t)get_u32(p + 8);
+            es[k++] = (ent){(int64_t)get_u64(p), p, el};
+            p += el;
+        }
     }
+    qsort(es, k, sizeof *es, cmp_ent_id);
+    size_t off = HDR_BYTES;
+    for (size_t i = 0; i < k; i++) {
+        memcpy(o + off, es[i].p, es[i].len);
+        off += es[i].len;
+    }
+    free(es);
     put_u64(o + off, fnv1a64(o, off));
     /* an id held by two workers means the sharding was wrong: refuse to write it */
     int rc = check_full(o, total, "gathered memory", NULL, NULL, err);

@@ -77,7 +77,8 @@ int memory_check_buffer(const uint8_t *buf, size_t len, const char *what, uint64
 int memory_deserialize_merge(memory *mem, const uint8_t *buf, size_t len, const char *what,
                              int *n_taken, tr_error *err);
 
-/* Gather: concatenate nbuf serialised buffers (one per worker) into one, checking each and
+/* Gather: merge nbuf serialised buffers (one per worker) into one with entries sorted by id
+ * (the same bytes whatever the sharding), checking each and
  * refusing an id that appears in two of them. *out is allocated (caller frees). */
 int memory_concat(const uint8_t *const *bufs, const size_t *lens, int nbuf, uint8_t **out,
                   size_t *out_len, tr_error *err);

@@ -1,0 +1,179 @@
+/* daemon.c - rank 0 after registration: --run mode and the daemon loop. */
+#include "coordinator/daemon.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/comm/wire.h"
+#include "common/engine/trainer.h"
+#include "common/util/afile.h"
+#include "common/util/log.h"
+#include "common/util/sig.h"
+#include "coordinator/control/control.h"
+#include "coordinator/fleet_mpi.h"
+
+static int stop_on_signal(void *ctx) { (void)ctx; return sig_stop_requested() != 0; }
+
+int coord_run_once(const coord_opts *o, const world *w, tr_error *err) {
+    experiment_spec spec;
+    char dir[SPEC_PATH_MAX + 64];
+    int resume = o->resume_latest;
+    if (o->resume_dir) {
+        char p[SPEC_PATH_MAX + 80];
+        snprintf(p, sizeof p, "%s/experiment.json", o->resume_dir);
+        TR_TRY(spec_load_file(o->run_spec ? o->run_spec : p, &spec, err));
+        snprintf(dir, sizeof dir, "%s", o->resume_dir);
+        resume = 1;
+    } else {
+        TR_TRY(spec_load_file(o->run_spec, &spec, err));
+        if (o->out_dir) snprintf(dir, sizeof dir, "%s", o->out_dir);
+        else if (spec.out_dir[0]) snprintf(dir, sizeof dir, "%s", spec.out_dir);
+        else snprintf(dir, sizeof dir, "runs/%s", spec.name);
+    }
+    LOG_I("experiment '%s': %s on %s with %d workers -> %s%s", spec.name, spec_method_name(spec.method), spec.task.name,
+          w->nworkers, dir, resume ? " (resuming if a checkpoint exists)" : "");
+    fleet_mpi_ctx ctx = {w->size, NULL, NULL};
+    trainer_hooks hooks = {NULL, stop_on_signal, NULL, NULL};
+    trainer_result r;
+    int rc = experiment_run(&spec, dir, fleet_mpi_make, &ctx, resume, &hooks, &r, err);
+    if (rc) return rc;
+    LOG_I("done: held-out accuracy before %.4f, after %.4f on %d examples (%s/result.json)", r.acc_before, r.acc_after, r.n_eval, dir);
+    return 0;
+}
+
+/* ---- daemon ---- */
+
+typedef struct dctx {
+    control *c;
+    const char *id;
+} dctx;
+
+static int daemon_should_stop(void *p) {
+    dctx *d = p;
+    return sig_stop_requested() || control_shutdown_requested(d->c) || control_cancel_requested(d->c, d->id);
+}
+
+static void daemon_progress(void *p, const metrics_row *row, int64_t total, double eta) {
+    dctx *d = p;
+    control_progress cp;
+    memset(&cp, 0, sizeof cp);
+    cp.step = row->step + 1;
+    cp.total_steps = total;
+    cp.proposal_acc = row->proposal_acc;
+    cp.memory_acc = row->memory_acc;
+    cp.beta = row->beta_mean;
+    cp.loss = row->loss;
+    cp.eval_acc = row->has_eval ? row->eval_acc : NAN;
+    cp.tokens = row->tokens_sampled;
+    cp.sample_s = row->phases.sample;
+    cp.grad_s = row->phases.gradient;
+    cp.reduce_s = row->phases.reduce;
+    cp.optim_s = row->phases.update;
+    cp.eta_s = eta;
+    control_progress_post(d->c, d->id, &cp);
+}
+
+static void daemon_checkpointed(void *p, const char *dir, int64_t step) {
+    dctx *d = p;
+    (void)dir; (void)step;
+    control_checkpoint_saved(d->c, d->id);
+}
+
+static void hb(void *p, int rank) { control_worker_heartbeat((control *)p, rank); }
+
+/* Drain worker heartbeats and notice a worker's BYE (a signal on its node). */
+static int poll_workers(control *c, int *bye, tr_error *err) {
+    for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        TR_TRY(MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st), err));
+        if (!flag) return 0;
+        int v = 0;
+        if (st.MPI_TAG != TAG_HEARTBEAT && st.MPI_TAG != TAG_BYE)
+            return TR_FAIL(err, TR_EMPI, "unexpected message (tag %d) from rank %d while idle", st.MPI_TAG, st.MPI_SOURCE);
+        TR_TRY(MPI_CHECK(MPI_Recv(&v, 1, MPI_INT, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE), err));
+        if (st.MPI_TAG == TAG_HEARTBEAT) control_worker_heartbeat(c, st.MPI_SOURCE);
+        else {
+            LOG_I("worker rank %d received signal %d: shutting the daemon down", st.MPI_SOURCE, v);
+            *bye = 1;
+        }
+    }
+}
+
+int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
+    control_opts co;
+    memset(&co, 0, sizeof co);
+    co.db_path = o->db_path ? o->db_path : "trice-state/registry.db";
+    co.rpc_url = o->rpc_url;
+    co.http_addr = o->http_addr;
+    co.token_file = o->token_file;
+    co.experiments_root = o->runs_dir;
+    co.allow_remote = o->allow_remote;
+    co.handle_signals = 0;  /* this thread polls sig.h; the control thread must not steal the signals */
+    char dbdir[SPEC_PATH_MAX];
+    snprintf(dbdir, sizeof dbdir, "%s", co.db_path);
+    char *slash = strrchr(dbdir, '/');
+    if (slash) { *slash = '\0'; TR_TRY(afile_mkdirs(dbdir, err)); }
+    control *c = NULL;
+    TR_TRY(control_start(&co, &c, err));
+    control_worker *cw = tr_calloc((size_t)w->nworkers, sizeof *cw, err);
+    if (!cw) { control_free(c); return TR_ENOMEM; }
+    for (int i = 0; i < w->nworkers; i++) {
+        cw[i].rank = w->workers[i].rank;
+        snprintf(cw[i].host, sizeof cw[i].host, "%s", w->workers[i].host);
+        cw[i].pid = w->workers[i].pid;
+        snprintf(cw[i].version, sizeof cw[i].version, "%s", w->workers[i].version);
+        cw[i].cores = w->workers[i].cores;
+        snprintf(cw[i].backend, sizeof cw[i].backend, "%s", w->workers[i].backend);
+    }
+    int rc = control_set_world(c, cw, w->nworkers, err);
+    free(cw);
+    if (rc) { control_free(c); return rc; }
+    LOG_I("daemon ready: RPC %s, HTTP 127.0.0.1:%d (status page at /), registry %s",
+          control_rpc_url(c), control_http_port(c), co.db_path);
+    int bye = 0;
+    while (!rc) {
+        if (sig_stop_requested()) { LOG_I("signal %d received: shutting the daemon down", sig_stop_requested()); break; }
+        if (control_shutdown_requested(c)) { LOG_I("shutdown requested over RPC"); break; }
+        if ((rc = poll_workers(c, &bye, err)) || bye) break;
+        control_claim claim;
+        if (control_next_experiment(c, &claim)) {
+            LOG_I("experiment %s ('%s'): %s%s", claim.id, claim.spec.name, claim.resume ? "resuming in " : "starting in ", claim.out_dir);
+            dctx d = {c, claim.id};
+            fleet_mpi_ctx fctx = {w->size, hb, c};
+            trainer_hooks hooks = {&d, daemon_should_stop, daemon_progress, daemon_checkpointed};
+            trainer_result r;
+            tr_error e2 = {0};
+            int erc = experiment_run(&claim.spec, claim.out_dir, fleet_mpi_make, &fctx, claim.resume, &hooks, &r, &e2);
+            char detail[TR_ERRMSG_MAX + 64];
+            if (erc == 0) {
+                snprintf(detail, sizeof detail, "{\"acc_before\":%.6g,\"acc_after\":%.6g,\"n_eval\":%d,\"steps\":%lld,\"tokens_sampled\":%lld}",
+                         isnan(r.acc_before) ? -1.0 : r.acc_before, isnan(r.acc_after) ? -1.0 : r.acc_after, r.n_eval,
+                         (long long)r.steps_done, (long long)r.tokens_sampled);
+                rc = control_finish(c, claim.id, CONTROL_SUCCEEDED, detail, err);
+                LOG_I("experiment %s succeeded: held-out accuracy %.4f -> %.4f", claim.id, r.acc_before, r.acc_after);
+            } else if (erc == TR_ECANCELED && control_cancel_requested(c, claim.id)) {
+                rc = control_finish(c, claim.id, CONTROL_CANCELLED, "cancelled by request (checkpointed)", err);
+                LOG_I("experiment %s cancelled", claim.id);
+            } else if (erc == TR_ECANCELED) {
+                /* daemon shutdown: the registry keeps it 'running', so the next start resumes it */
+                LOG_I("experiment %s checkpointed for shutdown; it resumes on the next start", claim.id);
+            } else if (erc == TR_EMPI) {
+                /* a peer is gone: the world is broken, nothing more can run */
+                control_set_fatal(c, e2.msg);
+                rc = TR_FAIL(err, TR_EMPI, "experiment %s: %s", claim.id, e2.msg);
+            } else {
+                LOG_E("experiment %s failed: %s", claim.id, e2.msg);
+                rc = control_finish(c, claim.id, CONTROL_FAILED, e2.msg, err);
+            }
+            continue;
+        }
+        struct timespec d = {0, 20 * 1000000L};
+        nanosleep(&d, NULL);
+    }
+    control_stop(c);
+    control_free(c);
+    return rc;
+}

@@ -1,0 +1,316 @@
+/* fleet_mpi.c - the coordinator's end of the fleet protocol (common/comm/ops.h). */
+#include "coordinator/fleet_mpi.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/comm/ops.h"
+#include "common/comm/wire.h"
+#include "common/util/afile.h"
+#include "common/util/log.h"
+
+typedef struct mpi_fleet {
+    fleet base;
+    fleet_mpi_ctx ctx;
+    experiment_spec spec;
+    int W, K;
+    /* the current step: minibatch index -> (worker index, local index) */
+    int M;
+    int *owner, *local;
+    engine_counts comm;       /* the coordinator's own communication counters */
+} mpi_fleet;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static mpi_fleet *mf_of(fleet *f) { return (mpi_fleet *)f; }
+
+static void beat_all(mpi_fleet *m) {
+    if (!m->ctx.heartbeat) return;
+    for (int r = 1; r <= m->W; r++) m->ctx.heartbeat(m->ctx.hb_ctx, r);
+}
+
+static int send_op(mpi_fleet *m, int64_t op, int64_t a, int64_t b, int64_t c, tr_error *err) {
+    int64_t h[4] = {op, a, b, c};
+    m->comm.bytes_moved += (int64_t)sizeof h * m->W;
+    return MPI_CHECK(MPI_Bcast(h, 4, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
+}
+
+static int recv_from(mpi_fleet *m, int rank, uint8_t **buf, size_t *len, tr_error *err) {
+    int rc = comm_recv_bytes(buf, len, rank, TAG_STEP, NULL, err);
+    if (rc) return tr_error_wrap(err, "from worker rank %d", rank);
+    m->comm.bytes_moved += (int64_t)*len + 8;
+    return 0;
+}
+
+static int m_memory_init(fleet *f, int *n_valid, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    TR_TRY(send_op(m, OP_MEMORY_INIT, 0, 0, 0, err));
+    int zero = 0;
+    *n_valid = 0;
+    TR_TRY(MPI_CHECK(MPI_Reduce(&zero, n_valid, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err));
+    beat_all(m);
+    return 0;
+}
+
+static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t *a, uint8_t *mask, uint8_t *correct, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    if (M > m->M) {
+        int *o = realloc(m->owner, (size_t)M * sizeof *o), *l = o ? realloc(m->local, (size_t)M * sizeof *l) : NULL;
+        if (!o || !l) { if (o) m->owner = o; return TR_FAIL(err, TR_ENOMEM, "out of memory for %d examples", M); }
+        m->owner = o; m->local = l;
+    }
+    m->M = M;
+    int *cnt = tr_calloc((size_t)m->W, sizeof *cnt, err);
+    if (!cnt) return TR_ENOMEM;
+    for (int i = 0; i < M; i++) {
+        m->owner[i] = shard_owner(m->spec.seed, ids[i], m->W);
+        m->local[i] = cnt[m->owner[i]]++;
+    }
+    double t0 = now_s();
+    int rc = send_op(m, OP_PROPOSE, step, M, 0, err);
+    if (!rc) rc = MPI_CHECK(MPI_Bcast((void *)ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
+    m->comm.bytes_moved += (int64_t)M * 8 * m->W;
+    double t1 = now_s();
+    const size_t rec = 6 + (size_t)m->K;
+    for (int r = 1; r <= m->W && !rc; r++) {
+        uint8_t *buf;
+        size_t len;
+        rc = recv_from(m, r, &buf, &len, err);
+        if (rc) break;
+        if (len != (size_t)cnt[r - 1] * rec) {
+            rc = TR_FAIL(err, TR_EMPI, "worker rank %d reported %zu bytes for %d examples (protocol mismatch)", r, len, cnt[r - 1]);
+            free(buf);
+            break;
+        }
+        for (int k = 0; k < cnt[r - 1]; k++) {
+            const uint8_t *p = buf + (size_t)k * rec;
+            int32_t pos;
+            memcpy(&pos, p, 4);
+            if (pos < 0 || pos >= M || m->owner[pos] != r - 1) { rc = TR_FAIL(err, TR_EMPI, "worker rank %d answered for example position %d it does not own", r, pos); break; }
+            a[pos] = p[4];
+            mask[pos] = p[5];
+            if (correct) memcpy(correct + (size_t)pos * (size_t)m->K, p + 6, (size_t)m->K);
+        }
+        free(buf);
+    }
+    /* the wait for results is mostly the workers' sampling; only the sends count as comm */
+    m->comm.comm_s += t1 - t0;
+    free(cnt);
+    if (!rc) beat_all(m);
+    return rc;
+}
+
+static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    TR_TRY(send_op(m, OP_GRADIENT, n, 0, 0, err));
+    wire_term *t = tr_malloc((size_t)(n ? n : 1) * sizeof *t, err);
+    if (!t) return TR_ENOMEM;
+    int rc = 0;
+    double t0 = now_s();
+    for (int r = 1; r <= m->W && !rc; r++) {
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (coefs[i].ex < 0 || coefs[i].ex >= m->M) { rc = TR_FAIL(err, TR_EINTERNAL, "term for minibatch index %d of %d", coefs[i].ex, m->M); break; }
+            if (m->owner[coefs[i].ex] == r - 1) t[k++] = (wire_term){m->local[coefs[i].ex], coefs[i].which, coefs[i].coef};
+        }
+        if (!rc) rc = comm_send_bytes(t, (size_t)k * sizeof *t, r, TAG_STEP, err);
+        m->comm.bytes_moved += (int64_t)k * (int64_t)sizeof *t + 8;
+    }
+    free(t);
+    if (rc) return rc;
+    double t1 = now_s();
+    memset(grads, 0, n_grads * sizeof(float));
+    TR_TRY(comm_reduce_sum_f32(grads, n_grads, 0, 0, err));
+    double zero = 0;
+    *loss = 0;
+    TR_TRY(MPI_CHECK(MPI_Reduce(&zero, loss, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err));
+    double t2 = now_s();
+    m->comm.comm_s += t1 - t0;
+    /* the reduce waits for the slowest worker's backward passes first: workers report their
+     * gradient time separately, so subtract nothing here but record the whole wait */
+    m->comm.reduce_s += t2 - t1;
+    m->comm.bytes_moved += (int64_t)(n_grads * sizeof(float)) * m->W;
+    beat_all(m);
+    return 0;
+}
+
+static int m_set_params(fleet *f, const float *tunable, size_t n, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    double t0 = now_s();
+    TR_TRY(send_op(m, OP_SET_PARAMS, (int64_t)n, 0, 0, err));
+    TR_TRY(comm_bcast_bytes((void *)tunable, n * sizeof(float), 0, err));
+    m->comm.bcast_s += now_s() - t0;
+    m->comm.bytes_moved += (int64_t)(n * sizeof(float)) * m->W;
+    return 0;
+}
+
+static int m_eval(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, const char *path, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    TR_TRY(send_op(m, OP_EVAL, maj_k, path ? 1 : 0, 0, err));
+    int zero[3] = {0, 0, 0}, sum[3] = {0, 0, 0};
+    TR_TRY(MPI_CHECK(MPI_Reduce(zero, sum, 3, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err));
+    *n = sum[0];
+    *correct = sum[1];
+    *maj_correct = sum[2];
+    if (!path) { beat_all(m); return 0; }
+    afile af;
+    int rc = afile_open(&af, path, err);
+    int opened = !rc;
+    for (int r = 1; r <= m->W; r++) {
+        uint8_t *buf;
+        size_t len;
+        int rrc = recv_from(m, r, &buf, &len, err);  /* always drain every rank */
+        if (!rrc && opened && !rc) rc = afile_put(&af, buf, len, err);
+        if (rrc && !rc) rc = rrc;
+        if (!rrc) free(buf);
+    }
+    if (opened) { if (rc) afile_abort(&af); else rc = afile_commit(&af, err); }
+    if (!rc) beat_all(m);
+    return rc;
+}
+
+static int cmp_i64(const void *x, const void *y) {
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int m_star_collect(fleet *f, int iter, int64_t **valid, int *n_valid, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    TR_TRY(send_op(m, OP_STAR, iter, 0, 0, err));
+    int64_t *all = NULL;
+    size_t total = 0;
+    int rc = 0;
+    for (int r = 1; r <= m->W; r++) {
+        uint8_t *buf;
+        size_t len;
+        int rrc = recv_from(m, r, &buf, &len, err);
+        if (rrc) { if (!rc) rc = rrc; continue; }
+        size_t k = len / sizeof(int64_t);
+        int64_t *na = realloc(all, (total + k + 1) * sizeof *na);
+        if (!na) { free(buf); if (!rc) rc = TR_FAIL(err, TR_ENOMEM, "out of memory"); continue; }
+        all = na;
+        memcpy(all + total, buf, k * sizeof(int64_t));
+        total += k;
+        free(buf);
+    }
+    if (rc) { free(all); return rc; }
+    if (!all) all = malloc(sizeof *all);
+    qsort(all, total, sizeof *all, cmp_i64);
+    *valid = all;
+    *n_valid = (int)total;
+    beat_all(m);
+    return 0;
+}
+
+static int m_memory_gather(fleet *f, uint8_t **out, size_t *out_len, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    TR_TRY(send_op(m, OP_MEM_GATHER, 0, 0, 0, err));
+    uint8_t **bufs = tr_calloc((size_t)m->W, sizeof *bufs, err);
+    size_t *lens = tr_calloc((size_t)m->W, sizeof *lens, err);
+    int rc = (!bufs || !lens) ? TR_ENOMEM : 0;
+    for (int r = 1; r <= m->W; r++) {
+        int rrc = bufs ? recv_from(m, r, &bufs[r - 1], &lens[r - 1], err) : TR_ENOMEM;
+        if (rrc && !rc) rc = rrc;
+    }
+    if (!rc) rc = memory_concat((const uint8_t *const *)bufs, lens, m->W, out, out_len, err);
+    for (int r = 0; bufs && r < m->W; r++) free(bufs[r]);
+    free(bufs);
+    free(lens);
+    return rc;
+}
+
+static int m_memory_scatter(fleet *f, const uint8_t *buf, size_t len, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    TR_TRY(send_op(m, OP_MEM_SCATTER, (int64_t)len, 0, 0, err));
+    TR_TRY(comm_bcast_bytes((void *)buf, len, 0, err));
+    m->comm.bytes_moved += (int64_t)len * m->W;
+    return 0;
+}
+
+static int m_take_counts(fleet *f, engine_counts *c, tr_error *err) {
+    mpi_fleet *m = mf_of(f);
+    TR_TRY(send_op(m, OP_COUNTS, 0, 0, 0, err));
+    memset(c, 0, sizeof *c);
+    for (int r = 1; r <= m->W; r++) {
+        uint8_t *buf;
+        size_t len;
+        TR_TRY(recv_from(m, r, &buf, &len, err));
+        engine_counts w;
+        if (len != sizeof w) { free(buf); return TR_FAIL(err, TR_EMPI, "worker rank %d sent %zu bytes of counters, expected %zu", r, len, sizeof w); }
+        memcpy(&w, buf, sizeof w);
+        free(buf);
+        c->tokens_sampled += w.tokens_sampled;
+        c->tokens_trained += w.tokens_trained;
+        /* phases run in parallel on the workers: the step waits for the slowest */
+        if (w.sample_s > c->sample_s) c->sample_s = w.sample_s;
+        if (w.check_s > c->check_s) c->check_s = w.check_s;
+        if (w.grad_s > c->grad_s) c->grad_s = w.grad_s;
+        if (w.eval_s > c->eval_s) c->eval_s = w.eval_s;
+    }
+    c->reduce_s = m->comm.reduce_s;
+    c->bcast_s = m->comm.bcast_s;
+    c->comm_s = m->comm.comm_s;
+    c->bytes_moved = m->comm.bytes_moved;
+    memset(&m->comm, 0, sizeof m->comm);
+    return 0;
+}
+
+static void m_free(fleet *f) {
+    mpi_fleet *m = mf_of(f);
+    tr_error err = {0};
+    if (send_op(m, OP_END, 0, 0, 0, &err)) LOG_W("ending the experiment on the workers: %s", err.msg);
+    free(m->owner);
+    free(m->local);
+    free(m);
+}
+
+static const fleet_ops mpi_ops = {
+    m_memory_init, m_propose, m_gradient, m_set_params, m_eval, m_star_collect,
+    m_memory_gather, m_memory_scatter, m_take_counts, m_free,
+};
+
+int fleet_mpi_make(void *vctx, const experiment_spec *spec, fleet **out, tr_error *err) {
+    const fleet_mpi_ctx *ctx = vctx;
+    mpi_fleet *m = tr_calloc(1, sizeof *m, err);
+    if (!m) return TR_ENOMEM;
+    m->ctx = *ctx;
+    m->spec = *spec;
+    m->W = ctx->size - 1;
+    m->K = spec->method == METHOD_RS ? spec->particles : 1;
+    m->base.ops = &mpi_ops;
+    m->base.nsides = m->W;
+    char *json = spec_to_json(spec, err);
+    if (!json) { free(m); return TR_ENOMEM; }
+    int rc = 0;
+    for (int r = 1; r <= m->W && !rc; r++) rc = wire_send_command(r, TRICE__COMMAND__KIND__RUN, spec->name, json, "run", err);
+    free(json);
+    if (rc) { free(m); return rc; }
+    /* every worker says "ok" or why it cannot start; collect all before deciding */
+    char first[TR_ERRMSG_MAX] = "";
+    int failed = 0;
+    for (int r = 1; r <= m->W; r++) {
+        uint8_t *buf;
+        size_t len;
+        rc = recv_from(m, r, &buf, &len, err);
+        if (rc) { free(m); return rc; }
+        if (len != 2 || memcmp(buf, "ok", 2) != 0) {
+            if (!failed) snprintf(first, sizeof first, "worker rank %d cannot start the experiment: %.*s", r, (int)(len > 900 ? 900 : len), (const char *)buf);
+            failed++;
+        }
+        free(buf);
+    }
+    if (failed) {
+        tr_error e2 = {0};
+        send_op(m, OP_END, 0, 0, 0, &e2);
+        free(m);
+        return TR_FAIL(err, TR_EINVAL, "%s%s", first, failed > 1 ? " (and others)" : "");
+    }
+    beat_all(m);
+    *out = &m->base;
+    return 0;
+}
