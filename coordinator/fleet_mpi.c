@@ -124,8 +124,12 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     free(t);
     if (rc) return rc;
     double t1 = now_s();
-    memset(grads, 0, n_grads * sizeof(float));
-    TR_TRY(comm_reduce_sum_f32(grads, n_grads, 0, 0, err));
+    double *acc = tr_calloc(n_grads, sizeof *acc, err);
+    if (!acc) return TR_ENOMEM;
+    int rrc = comm_reduce_sum_f64(acc, n_grads, 0, 0, err);
+    for (size_t i = 0; i < n_grads && !rrc; i++) grads[i] = (float)acc[i];
+    free(acc);
+    if (rrc) return rrc;
     double zero = 0;
     *loss = 0;
     TR_TRY(MPI_CHECK(MPI_Reduce(&zero, loss, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err));
@@ -134,7 +138,7 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     /* the reduce waits for the slowest worker's backward passes first: workers report their
      * gradient time separately, so subtract nothing here but record the whole wait */
     m->comm.reduce_s += t2 - t1;
-    m->comm.bytes_moved += (int64_t)(n_grads * sizeof(float)) * m->W;
+    m->comm.bytes_moved += (int64_t)(n_grads * sizeof(double)) * m->W;
     beat_all(m);
     return 0;
 }

@@ -64,13 +64,11 @@ static int op_gradient(wstate *w, tr_error *err) {
         terms[i] = (est_coef){t.ex, t.which, t.coef};
     }
     free(buf);
-    gpt_zero_grad(&w->e.model);
     double loss = 0;
     int rc = eside_gradient(&w->e, terms, (int)nt, &loss, err);
     free(terms);
     if (rc) return rc;
-    float *g = w->e.spec.tunable == TUNABLE_PROMPT ? w->e.model.prompt_grad : w->e.model.grads;
-    TR_TRY(comm_reduce_sum_f32(g, tunable_count(&w->e), 0, w->rank, err));
+    TR_TRY(comm_reduce_sum_f64(w->e.gacc, w->e.n_tunable, 0, w->rank, err));
     return MPI_CHECK(MPI_Reduce(&loss, NULL, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
 }
 

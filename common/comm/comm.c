@@ -99,3 +99,15 @@ int comm_reduce_sum_f32(float *buf, size_t n, int root, int rank, tr_error *err)
     }
     return 0;
 }
+
+int comm_reduce_sum_f64(double *buf, size_t n, int root, int rank, tr_error *err) {
+    const size_t chunk = COMM_CHUNK_BYTES / sizeof(double);
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t c = n - off < chunk ? n - off : chunk;
+        if (rank == root)
+            TR_TRY(MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, buf + off, (int)c, MPI_DOUBLE, MPI_SUM, root, MPI_COMM_WORLD), err));
+        else
+            TR_TRY(MPI_CHECK(MPI_Reduce(buf + off, NULL, (int)c, MPI_DOUBLE, MPI_SUM, root, MPI_COMM_WORLD), err));
+    }
+    return 0;
+}

@@ -46,5 +46,7 @@ int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*shoul
 int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err);
 /* Sum n floats onto root in chunks (MPI_SUM; in-place at root). */
 int comm_reduce_sum_f32(float *buf, size_t n, int root, int rank, tr_error *err);
+/* The same for doubles (the gradient reduction: see engine.h, eside_gradient). */
+int comm_reduce_sum_f64(double *buf, size_t n, int root, int rank, tr_error *err);
 
 #endif

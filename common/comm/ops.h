@@ -9,7 +9,7 @@
  *   OP_PROPOSE   a=step b=M    bcast(ids[M]); each worker sends its results (p2p bytes:
  *                              per owned example int32 pos, u8 a, u8 mask, u8 correct[K])
  *   OP_GRADIENT  a=n           the coordinator sends each worker its terms (p2p bytes of
- *                              wire_term); reduce(float grads[n_tunable]) in chunks;
+ *                              wire_term); reduce(double grads[n_tunable]) in chunks;
  *                              reduce(double loss)
  *   OP_SET_PARAMS a=n          bcast(float[n]) in chunks
  *   OP_EVAL      a=maj_k b=lines  reduce(int[3] n, correct, maj); lines: p2p bytes

@@ -65,6 +65,8 @@ typedef struct engine_side {
     int *seq_tok, *seq_tgt;   /* [ENGINE_MAX_BATCH * max_tokens] */
     float *seq_w;
     char *text;               /* [max_tokens + 1] decoded text */
+    double *gacc;             /* [n_tunable] the step's gradient, accumulated in double */
+    size_t n_tunable;         /* all weights (full) or the P x C soft prompt */
     engine_counts counts;     /* since the last eside_take_counts */
 } engine_side;
 
@@ -92,9 +94,14 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
 
 /* Gradient of loss = -sum_k coef_k log p(rationale_k | x_k) for terms whose ex indexes this
  * side's current step examples (0..n-1): which = EST_MEMORY / EST_PROPOSAL, or the particle
- * index for rs, or 0 for sft/direct (given rationale / direct target). Accumulates into the
- * model's grads (full) or prompt_grad (soft prompt); call gpt_zero_grad first.
- * *loss gets this side's share of the loss. */
+ * index for rs, or 0 for sft/direct (given rationale / direct target). The result is in
+ * e->gacc (n_tunable doubles, overwritten). *loss gets this side's share of the loss.
+ *
+ * Why one term per backward pass, summed in double: a term's float gradient then has the
+ * same bits whichever worker computes it and whatever else is in its batch, and the double
+ * sums over terms and workers differ only at 1e-16. Batched float sums would differ at 1e-7,
+ * and Adam turns such noise on near-zero gradients into full-size updates, so runs with
+ * different W would drift apart. */
 int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err);
 
 /* Held-out evaluation of ids[n]: greedy accuracy and, with maj_k > 0, maj@k (majority answer

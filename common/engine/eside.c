@@ -145,7 +145,9 @@ int eside_init(engine_side *e, const experiment_spec *spec, int index, int nwork
     e->seq_tgt = tr_malloc(bt * sizeof(int), err);
     e->seq_w = tr_malloc(bt * sizeof(float), err);
     e->text = tr_malloc((size_t)e->max_tokens * 4 + 16, err);
-    if (!e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text) {
+    e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
+    e->gacc = tr_calloc(e->n_tunable, sizeof *e->gacc, err);
+    if (!e->gacc || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text) {
         rc = TR_ENOMEM;
         goto fail;
     }
@@ -161,7 +163,7 @@ void eside_free(engine_side *e) {
     gpt_sampler_free(&e->sampler);
     memory_free(&e->mem);
     free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_ok);
-    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text);
+    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->gacc);
     memset(e, 0, sizeof *e);
 }
 
@@ -379,39 +381,22 @@ int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *lo
     double t0 = now_s();
     *loss = 0;
     const gpt_grad_mode mode = e->spec.tunable == TUNABLE_PROMPT ? GPT_GRAD_PROMPT : GPT_GRAD_FULL;
-    int rowT[ENGINE_MAX_BATCH];
-    float coef[ENGINE_MAX_BATCH];
-    for (int start = 0; start < nterms; start += ENGINE_MAX_BATCH) {
-        int B = nterms - start < ENGINE_MAX_BATCH ? nterms - start : ENGINE_MAX_BATCH;
-        int T = 1;
-        for (int r = 0; r < B; r++) {
-            if (terms[start + r].ex < 0 || terms[start + r].ex >= e->n)
-                return TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[start + r].ex, e->n);
-            TR_TRY(build_row(e, &terms[start + r], r, &rowT[r], err));
-            coef[r] = (float)terms[start + r].coef;
-            if (rowT[r] > T) T = rowT[r];
-        }
-        /* repack rows from stride max_tokens to stride T, padding with weight 0 */
-        for (int r = 0; r < B; r++) {
-            int *tok = e->seq_tok + (size_t)r * (size_t)e->max_tokens;
-            int *tgt = e->seq_tgt + (size_t)r * (size_t)e->max_tokens;
-            float *w = e->seq_w + (size_t)r * (size_t)e->max_tokens;
-            for (int p = 0; p < rowT[r]; p++) {
-                e->seq_tok[r * T + p] = tok[p];
-                e->seq_tgt[r * T + p] = tgt[p];
-                e->seq_w[r * T + p] = w[p] * coef[r];
-            }
-            for (int p = rowT[r]; p < T; p++) {
-                e->seq_tok[r * T + p] = 0;
-                e->seq_tgt[r * T + p] = 0;
-                e->seq_w[r * T + p] = 0.0f;
-            }
-        }
+    const float *g = mode == GPT_GRAD_PROMPT ? e->model.prompt_grad : e->model.grads;
+    memset(e->gacc, 0, e->n_tunable * sizeof *e->gacc);
+    for (int k = 0; k < nterms; k++) {
+        if (terms[k].ex < 0 || terms[k].ex >= e->n)
+            return TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[k].ex, e->n);
+        int T = 0;
+        TR_TRY(build_row(e, &terms[k], 0, &T, err));
+        const float c = (float)terms[k].coef;
+        for (int p = 0; p < T; p++) e->seq_w[p] *= c;
         double l = 0;
-        TR_TRY(gpt_forward(&e->model, e->seq_tok, e->seq_tgt, e->seq_w, B, T, &l, NULL, err));
+        gpt_zero_grad(&e->model);
+        TR_TRY(gpt_forward(&e->model, e->seq_tok, e->seq_tgt, e->seq_w, 1, T, &l, NULL, err));
         TR_TRY(gpt_backward(&e->model, mode, err));
+        for (size_t i = 0; i < e->n_tunable; i++) e->gacc[i] += g[i];
         *loss += l;
-        e->counts.tokens_trained += (int64_t)B * T;
+        e->counts.tokens_trained += T;
     }
     e->counts.grad_s += now_s() - t0;
     return 0;

@@ -43,11 +43,11 @@ static int write_result(const char *dir, const experiment_spec *s, const trainer
     return rc;
 }
 
-static int write_spec(const char *dir, const experiment_spec *s, tr_error *err) {
+static int write_spec(const char *dir, const char *name, const experiment_spec *s, tr_error *err) {
     char *text = spec_to_json(s, err);
     if (!text) return TR_ENOMEM;
     char p[4200];
-    snprintf(p, sizeof p, "%s/spec.json", dir);
+    snprintf(p, sizeof p, "%s/%s", dir, name);
     int rc = afile_write(p, text, strlen(text), err);
     free(text);
     return rc;
@@ -59,7 +59,7 @@ static int run_stage(const experiment_spec *s, const char *dir, fleet_factory ma
     char latest[4200];
     int can_resume = resume && trainer_latest_checkpoint(dir, latest, sizeof latest, NULL) == 0;
     if (resume && !can_resume) LOG_I("%s: no checkpoint yet; starting the stage from the beginning", dir);
-    TR_TRY(write_spec(dir, s, err));
+    TR_TRY(write_spec(dir, "spec.json", s, err));
     fleet *f = NULL;
     TR_TRY(make(ctx, s, &f, err));
     int rc = trainer_run(s, dir, f, can_resume, hooks, res, err);
@@ -71,6 +71,8 @@ static int run_stage(const experiment_spec *s, const char *dir, fleet_factory ma
 int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
                    int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
     TR_TRY(afile_mkdirs(out_dir, err));
+    /* the experiment as submitted, all stages: what `--resume DIR` restarts from */
+    TR_TRY(write_spec(out_dir, "experiment.json", spec, err));
     experiment_spec main_spec = *spec;
     if (spec->warmup_sft_steps > 0) {
         experiment_spec w = *spec;

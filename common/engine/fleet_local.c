@@ -30,10 +30,8 @@ static size_t tunable_count(const engine_side *e) {
 static int l_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
     engine_side *e = side_of(f);
     if (n_grads != tunable_count(e)) return TR_FAIL(err, TR_EINTERNAL, "gradient of %zu floats asked, side has %zu", n_grads, tunable_count(e));
-    gpt_zero_grad(&e->model);
     TR_TRY(eside_gradient(e, coefs, n, loss, err));
-    const float *src = e->spec.tunable == TUNABLE_PROMPT ? e->model.prompt_grad : e->model.grads;
-    memcpy(grads, src, tunable_count(e) * sizeof(float));
+    for (size_t i = 0; i < n_grads; i++) grads[i] = (float)e->gacc[i];
     return 0;
 }
 

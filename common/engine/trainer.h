@@ -6,7 +6,8 @@
  * here; the fleet's sides get the parameters after every update.
  *
  * Experiment folder (out_dir):
- *   spec.json                 the canonical spec
+ *   experiment.json           the spec as submitted (all stages; what --resume DIR restarts)
+ *   spec.json                 the canonical spec of this stage
  *   metrics.jsonl             one line per step (common/train/metrics.h)
  *   checkpoints/step-NNNNNNNN/{model.bin, state.bin, memory.bin}
  *   checkpoints/latest        the name of the newest complete checkpoint, written last

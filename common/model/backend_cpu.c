@@ -1,23 +1,90 @@
-/* backend_cpu.c - CPU kernels: CBLAS for matrix multiplies, plain loops (auto-vectorised) for
- * the rest. Formulas follow llm.c's reference CPU code so that results match PyTorch's GPT-2. */
+/* backend_cpu.c - CPU kernels: CBLAS for matrix multiplies, vectorised loops for the rest.
+ * Formulas follow llm.c's reference CPU code so that results match PyTorch's GPT-2.
+ *
+ * Speed notes (measured with tests/bench/bench_model): the element-wise kernels are compiled
+ * with an AVX2 clone (GPT_SIMD_CLONES) and use fastmath.h's exp/tanh; reductions keep 8 partial
+ * sums so they vectorise without -ffast-math; attention works on causal row blocks so that the
+ * masked upper triangle is (mostly) never computed. Everything here is single-threaded and its
+ * results do not depend on the BLAS thread count except through OpenBLAS itself. */
 #include "common/model/backend.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "common/model/fastmath.h"
+
 #define LN_EPS 1e-5f
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+/* attention row block: 64 rows keep each GEMM large enough for OpenBLAS while skipping
+ * 3/8 of the T x T work at T = 256 */
+#define ATT_BLOCK 64
+
+/* 8-float vectors (GNU C vector extension; see sample.c): macros, so that no function passes
+ * a 32-byte vector by value (that would change the baseline clone's ABI). */
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+#define ld8(p) (*(const v8u *)(p))
+#define hsum8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + (((v)[3] + (v)[7]))))
+
+/* out (OC) = w (OC,C) @ x (C) + bias: one row of input (single-sequence decode). sgemm would
+ * pack the whole weight matrix first, and OpenBLAS's sgemv spreads even small products over
+ * its threads, which loses badly when the other core is busy; four weight rows at a time keep
+ * four independent accumulators. */
+GPT_SIMD_CLONES
+static void gemv_rows(float *out, const float *x, const float *w, const float *bias, int C, int OC)
+{
+    int C8 = C & ~7, o = 0;
+    for (; o + 4 <= OC; o += 4) {
+        const float *w0 = w + (size_t)o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (int i = 0; i < C8; i += 8) {
+            v8f xv = ld8(x + i);
+            a0 += xv * ld8(w0 + i);
+            a1 += xv * ld8(w1 + i);
+            a2 += xv * ld8(w2 + i);
+            a3 += xv * ld8(w3 + i);
+        }
+        float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
+        for (int i = C8; i < C; i++) {
+            s0 += x[i] * w0[i]; s1 += x[i] * w1[i];
+            s2 += x[i] * w2[i]; s3 += x[i] * w3[i];
+        }
+        out[o] = s0 + (bias ? bias[o] : 0.0f);
+        out[o + 1] = s1 + (bias ? bias[o + 1] : 0.0f);
+        out[o + 2] = s2 + (bias ? bias[o + 2] : 0.0f);
+        out[o + 3] = s3 + (bias ? bias[o + 3] : 0.0f);
+    }
+    for (; o < OC; o++) {
+        const float *wr = w + (size_t)o * C;
+        float acc = 0.0f;
+        for (int i = 0; i < C; i++) acc += x[i] * wr[i];
+        out[o] = acc + (bias ? bias[o] : 0.0f);
+    }
+}
 
 static void cpu_matmul_forward(float *out, const float *inp, const float *w, const float *bias,
                                int N, int C, int OC)
 {
+    if (N == 1) {
+        gemv_rows(out, inp, w, bias, C, OC);
+        return;
+    }
     float beta = 0.0f;
     if (bias) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
         beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC);
+}
+
+GPT_SIMD_CLONES
+static void col_sums(float *dbias, const float *dout, int N, int OC)
+{
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * OC;
+        for (int o = 0; o < OC; o++) dbias[o] += d[o];
+    }
 }
 
 static void cpu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
@@ -29,33 +96,72 @@ static void cpu_matmul_backward(float *dinp, float *dw, float *dbias, const floa
     if (dw)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
                     1.0f, dw, C);
-    if (dbias) {
-        for (int n = 0; n < N; n++) {
-            const float *d = dout + (size_t)n * OC;
-            for (int o = 0; o < OC; o++) dbias[o] += d[o];
-        }
-    }
+    if (dbias) col_sums(dbias, dout, N, OC);
 }
 
+/* Sum and maximum with 8 independent lanes: the compiler turns the lane loop into one vector
+ * operation, which it may not do for a single accumulator without -ffast-math. */
+static inline float vsum(const float *x, int n)
+{
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k];
+    float s = 0.0f;
+    for (; i < n; i++) s += x[i];
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
+}
+
+static inline float vdot(const float *x, const float *y, int n)
+{
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k] * y[i + k];
+    float s = 0.0f;
+    for (; i < n; i++) s += x[i] * y[i];
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
+}
+
+static inline float vmax(const float *x, int n)
+{
+    float acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = x[0];
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
+    float m = x[0];
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int k = 0; k < 8; k++) m = acc[k] > m ? acc[k] : m;
+    return m;
+}
+
+GPT_SIMD_CLONES
 static void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                                   const float *weight, const float *bias, int N, int C)
 {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
-        float m = 0.0f;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= (float)C;
+        float m = vsum(x, C) / (float)C;
+        float acc[8] = {0};
+        int i = 0;
+        for (; i + 8 <= C; i += 8)
+            for (int k = 0; k < 8; k++) { float d = x[i + k] - m; acc[k] += d * d; }
         float v = 0.0f;
-        for (int i = 0; i < C; i++) { float d = x[i] - m; v += d * d; }
+        for (; i < C; i++) { float d = x[i] - m; v += d * d; }
+        for (int k = 0; k < 8; k++) v += acc[k];
         v /= (float)C;
         float s = 1.0f / sqrtf(v + LN_EPS);
         float *o = out + (size_t)n * C;
-        for (int i = 0; i < C; i++) o[i] = (s * (x[i] - m)) * weight[i] + bias[i];
+        for (i = 0; i < C; i++) o[i] = (s * (x[i] - m)) * weight[i] + bias[i];
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = s;
     }
 }
 
+GPT_SIMD_CLONES
 static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                    const float *inp, const float *weight, const float *mean,
                                    const float *rstd, int N, int C)
@@ -65,22 +171,63 @@ static void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, co
         const float *x = inp + (size_t)n * C;
         float *di = dinp + (size_t)n * C;
         float m = mean[n], s = rstd[n];
+        float a1[8] = {0}, a2[8] = {0};
+        int i = 0;
+        for (; i + 8 <= C; i += 8)
+            for (int k = 0; k < 8; k++) {
+                float norm = (x[i + k] - m) * s;
+                float dnorm = weight[i + k] * d[i + k];
+                a1[k] += dnorm;
+                a2[k] += dnorm * norm;
+            }
         float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
+        for (; i < C; i++) {
             float norm = (x[i] - m) * s;
             float dnorm = weight[i] * d[i];
             dnorm_mean += dnorm;
             dnorm_norm_mean += dnorm * norm;
         }
+        for (int k = 0; k < 8; k++) { dnorm_mean += a1[k]; dnorm_norm_mean += a2[k]; }
         dnorm_mean /= (float)C;
         dnorm_norm_mean /= (float)C;
-        for (int i = 0; i < C; i++) {
+        if (dbias) for (i = 0; i < C; i++) dbias[i] += d[i];
+        if (dweight) for (i = 0; i < C; i++) dweight[i] += (x[i] - m) * s * d[i];
+        for (i = 0; i < C; i++) {
             float norm = (x[i] - m) * s;
             float dnorm = weight[i] * d[i];
-            if (dbias) dbias[i] += d[i];
-            if (dweight) dweight[i] += norm * d[i];
             di[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
         }
+    }
+}
+
+/* Rows t0..t1-1 of one head's score block (ld T, columns 0..t1-1 filled): causal softmax in
+ * place; columns past t (up to T) become zero, as backward and the att layout expect. */
+GPT_SIMD_CLONES
+static void softmax_rows(float *a, int t0, int t1, int T)
+{
+    for (int t = t0; t < t1; t++) {
+        float *row = a + (size_t)(t - t0) * T;
+        int n = t + 1;
+        float mx = vmax(row, n);
+        for (int j = 0; j < n; j++) row[j] = fm_expf(row[j] - mx);
+        float inv = 1.0f / vsum(row, n);
+        for (int j = 0; j < n; j++) row[j] *= inv;
+        memset(row + n, 0, (size_t)(T - n) * sizeof(float));
+    }
+}
+
+/* Softmax backward on rows t0..t1-1: ds = a * (ds - <a, ds>) * scale over the causal part, zero
+ * after it up to t1 (the GEMMs that follow read columns 0..t1-1). */
+GPT_SIMD_CLONES
+static void softmax_backward_rows(float *ds, const float *a, int t0, int t1, int T, float scale)
+{
+    for (int t = t0; t < t1; t++) {
+        const float *ar = a + (size_t)(t - t0) * T;
+        float *sr = ds + (size_t)(t - t0) * T;
+        int n = t + 1;
+        float dot = vdot(ar, sr, n);
+        for (int j = 0; j < n; j++) sr[j] = ar[j] * (sr[j] - dot) * scale;
+        for (int j = n; j < t1; j++) sr[j] = 0.0f;
     }
 }
 
@@ -95,21 +242,17 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv, int 
             const float *k = q + C;
             const float *v = q + 2 * C;
             float *a = att + ((size_t)b * NH + h) * T * T;
-            /* full T x T product: a causal-blocked kernel would halve it, GEMM speed wins anyway */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3,
-                        0.0f, a, T);
-            for (int t = 0; t < T; t++) {
-                float *row = a + (size_t)t * T;
-                float mx = row[0];
-                for (int j = 1; j <= t; j++) if (row[j] > mx) mx = row[j];
-                float sum = 0.0f;
-                for (int j = 0; j <= t; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
-                float inv = 1.0f / sum;
-                for (int j = 0; j <= t; j++) row[j] *= inv;
-                for (int j = t + 1; j < T; j++) row[j] = 0.0f;
+            float *o = out + (size_t)b * T * C + (size_t)h * hs;
+            /* row block t0..t1-1 sees keys 0..t1-1 only */
+            for (int t0 = 0; t0 < T; t0 += ATT_BLOCK) {
+                int t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T, m = t1 - t0;
+                float *ab = a + (size_t)t0 * T;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, t1, hs, scale,
+                            q + (size_t)t0 * C3, C3, k, C3, 0.0f, ab, T);
+                softmax_rows(ab, t0, t1, T);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hs, t1, 1.0f, ab, T, v, C3,
+                            0.0f, o + (size_t)t0 * C, C);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, v, C3,
-                        0.0f, out + (size_t)b * T * C + (size_t)h * hs, C);
         }
     }
 }
@@ -120,6 +263,7 @@ static void cpu_attention_backward(float *dqkv, float *scratch, const float *dou
     int hs = C / NH;
     int C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
+    int nblk = (T + ATT_BLOCK - 1) / ATT_BLOCK;
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hs;
@@ -130,51 +274,52 @@ static void cpu_attention_backward(float *dqkv, float *scratch, const float *dou
             float *dv = dq + 2 * C;
             const float *a = att + ((size_t)b * NH + h) * T * T;
             const float *d = dout + (size_t)b * T * C + (size_t)h * hs;
-            /* datt = dout @ v^T ; dv = att^T @ dout */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, d, C, v, C3,
-                        0.0f, scratch, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, d, C,
-                        0.0f, dv, C3);
-            /* softmax backward, restricted to the causal triangle, times the 1/sqrt(hs) scale */
-            for (int t = 0; t < T; t++) {
-                const float *ar = a + (size_t)t * T;
-                float *sr = scratch + (size_t)t * T;
-                float dot = 0.0f;
-                for (int j = 0; j <= t; j++) dot += ar[j] * sr[j];
-                for (int j = 0; j <= t; j++) sr[j] = ar[j] * (sr[j] - dot) * scale;
-                for (int j = t + 1; j < T; j++) sr[j] = 0.0f;
+            /* Last block first: its t1 = T covers every key row, so it writes dk and dv whole
+             * (beta 0) and the earlier blocks accumulate into their prefixes (beta 1). */
+            for (int bi = nblk - 1; bi >= 0; bi--) {
+                int t0 = bi * ATT_BLOCK, t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T, m = t1 - t0;
+                float beta = bi == nblk - 1 ? 0.0f : 1.0f;
+                const float *ab = a + (size_t)t0 * T;
+                const float *db = d + (size_t)t0 * C;
+                /* datt = dout @ v^T ; dv += att^T @ dout */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, t1, hs, 1.0f, db, C, v, C3,
+                            0.0f, scratch, T);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t1, hs, m, 1.0f, ab, T, db, C,
+                            beta, dv, C3);
+                softmax_backward_rows(scratch, ab, t0, t1, T, scale);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hs, t1, 1.0f, scratch, T, k, C3,
+                            0.0f, dq + (size_t)t0 * C3, C3);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t1, hs, m, 1.0f, scratch, T,
+                            q + (size_t)t0 * C3, C3, beta, dk, C3);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, scratch, T, k, C3,
-                        0.0f, dq, C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, scratch, T, q, C3,
-                        0.0f, dk, C3);
         }
     }
 }
 
+GPT_SIMD_CLONES
 static void cpu_gelu_forward(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float cube = 0.044715f * x * x * x;
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + cube)));
+        out[i] = 0.5f * x * (1.0f + fm_tanhf(GELU_SCALE * (x + cube)));
     }
 }
 
+GPT_SIMD_CLONES
 static void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float cube = 0.044715f * x * x * x;
-        float arg = GELU_SCALE * (x + cube);
-        float th = tanhf(arg);
-        float ch = coshf(arg);
-        float sech2 = 1.0f / (ch * ch);
+        float th = fm_tanhf(GELU_SCALE * (x + cube));
+        float sech2 = 1.0f - th * th;
         float g = 0.5f * (1.0f + th) + x * 0.5f * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = g * dout[i];
     }
 }
 
+GPT_SIMD_CLONES
 static void cpu_residual_forward(float *out, const float *a, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];

@@ -66,8 +66,8 @@ int gpt_ckpt_read_config(const char *path, gpt_config *config, int *version, tr_
 int gpt_ckpt_load(gpt *g, const char *path, tr_error *err)
 {
     int32_t hdr[256];
-    gpt_config c;
-    int v;
+    gpt_config c = {0}; /* initialised: -O3 cannot see that read_header fills them on success */
+    int v = 0;
     TR_TRY(read_header(path, hdr, &c, &v, err));
     const gpt_config *m = &g->config;
     if (c.max_seq_len != m->max_seq_len || c.vocab_size != m->vocab_size || c.num_layers != m->num_layers ||

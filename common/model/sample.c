@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/model/fastmath.h"
+
 gpt_sample_opts gpt_sample_opts_default(void)
 {
     gpt_sample_opts o = {.temperature = 1.0f, .top_k = 0, .top_p = 0.0f, .max_new_tokens = 64, .eot = 256};
@@ -67,6 +69,77 @@ void gpt_sampler_free(gpt_sampler *s)
     memset(s, 0, sizeof *s);
 }
 
+/* 8-float vectors (GNU C vector extension, as in backend_cpu.c): the AVX2 clone maps them to one register, the
+ * baseline clone to two SSE registers. v8u is the unaligned view used for loads. Macros, not
+ * functions: passing 32-byte vectors by value would change the ABI of the baseline clone. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+#define ld8(p) (*(const v8u *)(p))
+#define hsum8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
+
+/* One query position attending to cached keys/values 0..np-1 of its sequence, all heads.
+ *   out (C) written; q (C): the query row; kc, vc (np, C): the slot's cache; scores (np) scratch.
+ * Keys go four at a time (independent accumulators), and the weighted sum of values keeps an
+ * 8-float output chunk in a register across all keys. */
+GPT_SIMD_CLONES
+static void kv_attend(float *out, const float *q, const float *kc, const float *vc, int np, int C,
+                      int NH, float *scores)
+{
+    int hs = C / NH, hs8 = hs & ~7;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int h = 0; h < NH; h++) {
+        const float *qh = q + (size_t)h * hs;
+        const float *kh = kc + (size_t)h * hs, *vh = vc + (size_t)h * hs;
+        int j = 0;
+        for (; j + 4 <= np; j += 4) {
+            const float *k0 = kh + (size_t)j * C, *k1 = k0 + C, *k2 = k1 + C, *k3 = k2 + C;
+            v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int d = 0; d < hs8; d += 8) {
+                v8f qv = ld8(qh + d);
+                a0 += qv * ld8(k0 + d);
+                a1 += qv * ld8(k1 + d);
+                a2 += qv * ld8(k2 + d);
+                a3 += qv * ld8(k3 + d);
+            }
+            float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
+            for (int d = hs8; d < hs; d++) {
+                s0 += qh[d] * k0[d]; s1 += qh[d] * k1[d];
+                s2 += qh[d] * k2[d]; s3 += qh[d] * k3[d];
+            }
+            scores[j] = s0 * scale;
+            scores[j + 1] = s1 * scale;
+            scores[j + 2] = s2 * scale;
+            scores[j + 3] = s3 * scale;
+        }
+        for (; j < np; j++) {
+            const float *kj = kh + (size_t)j * C;
+            float dot = 0.0f;
+            for (int d = 0; d < hs; d++) dot += qh[d] * kj[d];
+            scores[j] = dot * scale;
+        }
+        float mx = scores[0];
+        for (j = 1; j < np; j++) mx = scores[j] > mx ? scores[j] : mx;
+        for (j = 0; j < np; j++) scores[j] = fm_expf(scores[j] - mx);
+        v8f lanes = {0};
+        float sum = 0.0f;
+        for (j = 0; j + 8 <= np; j += 8) lanes += ld8(scores + j);
+        for (; j < np; j++) sum += scores[j];
+        float inv = 1.0f / (sum + hsum8(lanes));
+        for (j = 0; j < np; j++) scores[j] *= inv;
+        float *oh = out + (size_t)h * hs;
+        for (int d0 = 0; d0 < hs8; d0 += 8) {
+            v8f acc = {0};
+            for (j = 0; j < np; j++) acc += scores[j] * ld8(vh + (size_t)j * C + d0);
+            *(v8u *)(oh + d0) = acc;
+        }
+        for (int d = hs8; d < hs; d++) {
+            float acc = 0.0f;
+            for (j = 0; j < np; j++) acc += scores[j] * vh[(size_t)j * C + d];
+            oh[d] = acc;
+        }
+    }
+}
+
 /* Run Tc positions of n sequences through the model with the KV cache.
  *   slots (n): cache slot of each sequence; start (n): its first position;
  *   tokens (n, Tc): input ids (ignored at positions < P, which take the soft prompt);
@@ -78,10 +151,9 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
 {
     const gpt_backend *be = g->be;
     const gpt_config *c = &g->config;
-    int C = c->channels, NH = c->num_heads, hs = C / NH, L = c->num_layers, P = g->prompt_len;
+    int C = c->channels, NH = c->num_heads, L = c->num_layers, P = g->prompt_len;
     int rows = n * Tc;
     size_t Cz = (size_t)C;
-    float scale = 1.0f / sqrtf((float)hs);
     const float *wte = gpt_param(g, GPT_T_WTE), *wpe = gpt_param(g, GPT_T_WPE);
 
     for (int i = 0; i < n; i++) {
@@ -113,33 +185,9 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
                 memcpy(kc + p * Cz, q + Cz, Cz * sizeof(float));
                 memcpy(vc + p * Cz, q + 2 * Cz, Cz * sizeof(float));
             }
-            for (int t = 0; t < Tc; t++) {
-                const float *q = s->qkv + ((size_t)i * Tc + t) * 3 * Cz;
-                float *out = s->atty + ((size_t)i * Tc + t) * Cz;
-                int np = start[i] + t + 1; /* causal: keys 0..p */
-                for (int h = 0; h < NH; h++) {
-                    const float *qh = q + (size_t)h * hs;
-                    float mx = -INFINITY;
-                    for (int j = 0; j < np; j++) {
-                        const float *kj = kc + (size_t)j * Cz + (size_t)h * hs;
-                        float dot = 0.0f;
-                        for (int d = 0; d < hs; d++) dot += qh[d] * kj[d];
-                        dot *= scale;
-                        s->scores[j] = dot;
-                        if (dot > mx) mx = dot;
-                    }
-                    float sum = 0.0f;
-                    for (int j = 0; j < np; j++) { s->scores[j] = expf(s->scores[j] - mx); sum += s->scores[j]; }
-                    float inv = 1.0f / sum;
-                    float *oh = out + (size_t)h * hs;
-                    for (int d = 0; d < hs; d++) oh[d] = 0.0f;
-                    for (int j = 0; j < np; j++) {
-                        const float *vj = vc + (size_t)j * Cz + (size_t)h * hs;
-                        float a = s->scores[j] * inv;
-                        for (int d = 0; d < hs; d++) oh[d] += a * vj[d];
-                    }
-                }
-            }
+            for (int t = 0; t < Tc; t++)
+                kv_attend(s->atty + ((size_t)i * Tc + t) * Cz, s->qkv + ((size_t)i * Tc + t) * 3 * Cz,
+                          kc, vc, start[i] + t + 1, C, NH, s->scores);
         }
         be->matmul_forward(s->tmp, s->atty, apw, apb, rows, C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);

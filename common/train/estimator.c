@@ -124,11 +124,12 @@ void est_stats_compute(const uint8_t *a, const uint8_t *mask, const double *beta
     for (int i = 0; i < M; i++) {
         sa += a[i] != 0;
         sm += mask[i] != 0;
-        if (beta) sb += beta[i];
+        if (beta && mask[i]) sb += beta[i];
     }
     st->proposal_acc = sa / M;
     st->memory_acc = sm / M;
-    st->beta_mean = sb / M;
+    /* over the examples that carry a gradient (mask_i = 1): beta_i of the others is unused */
+    st->beta_mean = sm > 0 ? sb / sm : 0.0;
     st->S = (int)sm;
     if (terms) {
         for (int k = 0; k < 2 * M; k++) {

@@ -39,7 +39,7 @@ typedef struct est_coef {
 typedef struct est_stats {
     double proposal_acc;  /* mean a_i */
     double memory_acc;    /* mean mask_i */
-    double beta_mean;     /* mean beta_i over the minibatch (0 for no-CV) */
+    double beta_mean;     /* mean beta_i over examples with mask_i = 1 (0 for no-CV or S = 0) */
     int S;                /* sum mask_i: the normaliser */
     int nonzero_terms;    /* terms with w > 0 */
     double W;             /* sum of all term weights */

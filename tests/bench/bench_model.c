@@ -1,5 +1,8 @@
 /* bench_model - throughput of the C model; prints one JSON object on stdout.
- * Usage: OPENBLAS_CORETYPE= bench_model [iters]   (run tests/bench/model_torch_bench.py for PyTorch)
+ * Usage: OPENBLAS_CORETYPE= bench_model [iters [what [config [threads]]]]
+ *   what: all (default), train or sample (the other figures print as 0); config: all, tiny or
+ *   small; threads: 0 = 1 and 2 (default), else only that count. The filters exist for profiling.
+ *   tests/bench/run_model_bench.sh runs this and the PyTorch script and prints both with ratios.
  * Per config (tiny, small) and thread count (1, 2): training tokens/s (forward + backward +
  * AdamW, batch 4 x 256), sampling tokens/s at batch 1 and 64 (1-token prompts, 64 new tokens,
  * no end-of-text), the sgemm rate of OpenBLAS on a training-shaped product measured in the same
@@ -45,11 +48,15 @@ static long peak_rss_kb(void)
 int main(int argc, char **argv)
 {
     int iters = argc > 1 ? atoi(argv[1]) : 3;
+    const char *what = argc > 2 ? argv[2] : "all", *only = argc > 3 ? argv[3] : "all";
+    int only_th = argc > 4 ? atoi(argv[4]) : 0;
+    int do_train = strcmp(what, "sample") != 0, do_sample = strcmp(what, "train") != 0;
     struct { const char *name; int L, C, NH; } cfgs[2] = {{"tiny", 4, 128, 4}, {"small", 6, 384, 6}};
     const int B = 4, T = 256, NEW = 64;
     printf("{\"iters\": %d, \"train_batch\": [%d, %d], \"sample_new_tokens\": %d, \"results\": [\n", iters, B, T, NEW);
     int first = 1;
     for (int ci = 0; ci < 2; ci++) {
+        if (strcmp(only, "all") != 0 && strcmp(only, cfgs[ci].name) != 0) continue;
         gpt_config c = {.max_seq_len = T, .vocab_size = 257, .num_layers = cfgs[ci].L, .num_heads = cfgs[ci].NH,
                         .channels = cfgs[ci].C};
         gpt g;
@@ -70,23 +77,24 @@ int main(int argc, char **argv)
         double nonemb = Ld * 12 * Cd * Cd + (double)g.config.padded_vocab_size * Cd;
         double flop_per_tok = 6 * nonemb + 12 * Ld * T * Cd;
         for (int th = 1; th <= 2; th++) {
+            if (only_th > 0 && th != only_th) continue;
             gpt_backend_cpu_set_threads(th);
             double gemm = sgemm_flops(B * T, 4 * c.channels, c.channels, 20);
             gpt_zero_grad(&g);
             gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
             gpt_backward(&g, GPT_GRAD_FULL, &err);
             double t0 = now();
-            for (int it = 0; it < iters; it++) {
+            for (int it = 0; it < (do_train ? iters : 0); it++) {
                 gpt_zero_grad(&g);
                 gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
                 gpt_backward(&g, GPT_GRAD_FULL, &err);
                 optim_clip_grad_norm(g.grads, g.num_params, 1.0);
                 optim_adamw_step(&s, g.params, g.grads, gr, GPT_NUM_TENSORS, 1e-4f, &hp, &err);
             }
-            double train_tps = (double)iters * B * T / (now() - t0);
-            double samp[2];
+            double train_tps = do_train ? (double)iters * B * T / (now() - t0) : 0.0;
+            double samp[2] = {0.0, 0.0};
             int bs[2] = {1, 64};
-            for (int k = 0; k < 2; k++) {
+            for (int k = 0; k < (do_sample ? 2 : 0); k++) {
                 int n = bs[k];
                 int one[1] = {65};
                 const int **pr = malloc(sizeof(int *) * n);

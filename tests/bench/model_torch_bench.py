@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """PyTorch 1.13 side of bench_model: the same GPT-2 configs, training tokens/s (forward +
 backward + AdamW, batch 4 x 256) and KV-cached sampling tokens/s at batch 1 and 64 (1-token
-prompt, 64 new tokens). Prints JSON. Run: OPENBLAS_CORETYPE= /usr/bin/python3 tests/bench/model_torch_bench.py [iters]"""
+prompt, 64 new tokens). Prints JSON.
+Run: OPENBLAS_CORETYPE= /usr/bin/python3 tests/bench/model_torch_bench.py [iters [threads]]
+threads: 0 (default) = 1 and 2, else only that count. tests/bench/run_model_bench.sh runs this
+side by side with bench_model and prints the ratios."""
 import json
 import math
 import sys
@@ -87,6 +90,7 @@ def bench(name, L, C, NH, threads, iters):
 
 if __name__ == '__main__':
     iters = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    only = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     out = [bench(n, L, C, NH, th, iters) for (n, L, C, NH) in (('tiny', 4, 128, 4), ('small', 6, 384, 6))
-           for th in (1, 2)]
+           for th in (1, 2) if only in (0, th)]
     print(json.dumps(dict(torch=torch.__version__, iters=iters, results=out), indent=1))

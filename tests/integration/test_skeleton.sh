@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The coordinator/worker skeleton under mpirun: registration, clean stop, dead worker.
 source "$(dirname "$0")/lib.sh"
+# the daemon on free loopback ports, its registry in this test's folder
+DAEMON_ARGS="--db $TMP/state/registry.db --rpc tcp://127.0.0.1:0 --http 127.0.0.1:0"
 
 for W in 1 3; do
   out="$TMP/world$W.log"
@@ -13,9 +15,9 @@ done
 
 # SIGTERM to the launcher: every rank stops cleanly and the job exits 0.
 out="$TMP/term.log"
-"$LAUNCH" -n 2 --build "$BUILD" >"$out" 2>&1 &
+"$LAUNCH" -n 2 --build "$BUILD" $DAEMON_ARGS >"$out" 2>&1 &
 pid=$!
-if wait_for "$out" "waiting for SIGTERM" 30; then
+if wait_for "$out" "daemon ready" 30; then
   kill -TERM "$pid"
   wait "$pid"; rc=$?
   if [[ $rc -eq 0 ]] && grep -q "coordinator exiting cleanly" "$out"; then ok "SIGTERM to the launcher: clean exit 0"
@@ -24,9 +26,9 @@ else fail "job did not come up"; cat "$out"; kill -KILL "$pid"; fi
 
 # SIGINT straight to the coordinator rank (as Slurm or a user would): exit 0 too.
 out="$TMP/int.log"
-timeout 60 mpirun -n 1 "$COORD" : -n 2 "$WORKER" >"$out" 2>&1 &
+timeout 60 mpirun -n 1 "$COORD" $DAEMON_ARGS : -n 2 "$WORKER" >"$out" 2>&1 &
 pid=$!
-if wait_for "$out" "waiting for SIGTERM" 30; then
+if wait_for "$out" "daemon ready" 30; then
   kill -INT "$(pgrep -f "^$COORD" | head -1)"
   wait "$pid"; rc=$?
   if [[ $rc -eq 0 ]] && grep -q "coordinator exiting cleanly" "$out"; then ok "SIGINT to the coordinator: clean exit 0"
@@ -35,9 +37,9 @@ else fail "job did not come up"; cat "$out"; kill -KILL "$pid"; fi
 
 # SIGKILL of one worker: the job ends, non-zero, within the bound (30 s), never hangs.
 out="$TMP/kill.log"
-timeout 120 mpirun -n 1 "$COORD" : -n 2 "$WORKER" >"$out" 2>&1 &
+timeout 120 mpirun -n 1 "$COORD" $DAEMON_ARGS : -n 2 "$WORKER" >"$out" 2>&1 &
 pid=$!
-if wait_for "$out" "waiting for SIGTERM" 30; then
+if wait_for "$out" "daemon ready" 30; then
   victim=$(pgrep -f "^$WORKER" | tail -1)
   t0=$(date +%s)
   kill -KILL "$victim"

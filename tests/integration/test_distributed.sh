@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Distributed training under mpirun: W-independence, determinism, stop and exact resume,
+# re-sharding on resume, corrupt checkpoints, a killed worker and the launcher's restart.
+source "$(dirname "$0")/lib.sh"
+CMP="$BUILD/tests/integration/cmp_model"
+RUNCLI="$BUILD/tests/engine/run_cli"
+
+# A small model warmed up once (single process) so that proposals are sometimes right.
+cat >"$TMP/warm.json" <<JSON
+{"name": "warm", "seed": 3, "method": "sft", "memory_init": "given", "steps": 250, "batch_size": 12,
+ "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
+ "model": {"layers": 2, "heads": 2, "channels": 64, "context": 160}, "max_new_tokens": 80,
+ "optim": {"lr": 0.003}}
+JSON
+"$RUNCLI" train "$TMP/warm.json" --out "$TMP/warm" >"$TMP/warm.log" 2>&1 || { cat "$TMP/warm.log"; fail "warm-up"; finish; }
+
+spec() {  # spec STEPS CKPT_EVERY
+  cat <<JSON
+{"name": "dist", "seed": 5, "method": "trice", "memory_init": "sample", "init_tries": 2,
+ "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
+ "model": {"init": "$TMP/warm/model.bin", "context": 160}, "max_new_tokens": 80,
+ "steps": $1, "batch_size": 12, "subsample": 12, "checkpoint_every": $2,
+ "optim": {"lr": 0.0003}}
+JSON
+}
+spec 10 0 >"$TMP/s10.json"
+run() {  # run W OUT [extra coordinator args...]
+  local W=$1 out=$2; shift 2
+  timeout 300 mpirun -n 1 "$COORD" --out "$out" "$@" : -n "$W" "$WORKER" >"$out.log" 2>&1
+}
+
+for W in 1 2 3; do
+  run "$W" "$TMP/w$W" --run "$TMP/s10.json" || { fail "W=$W run failed"; tail -20 "$TMP/w$W.log"; }
+done
+run 2 "$TMP/w2b" --run "$TMP/s10.json" || fail "second W=2 run failed"
+
+acc=$(grep -c '"step"' "$TMP/w1/metrics.jsonl" 2>/dev/null)
+[[ "$acc" == 10 ]] && ok "10 steps logged" || fail "expected 10 metric lines, got $acc"
+grep -q '"proposal_acc":0\.[0-9]*[1-9]' "$TMP/w1/metrics.jsonl" && ok "some proposals were accepted (the test exercises accept/reject)" \
+  || fail "no proposal was ever accepted: the W comparison would be vacuous"
+# identical accept/reject decisions: the gathered memory (sorted by id) is the same bytes
+for W in 2 3; do
+  if cmp -s "$TMP/w1/checkpoints/step-00000010/memory.bin" "$TMP/w$W/checkpoints/step-00000010/memory.bin"; then
+    ok "W=1 and W=$W: identical rationale memory after 10 steps"
+  else fail "W=1 and W=$W: memories differ"; fi
+  if out=$("$CMP" "$TMP/w1/model.bin" "$TMP/w$W/model.bin" 1e-5); then ok "W=1 vs W=$W parameters: $out"
+  else fail "W=1 vs W=$W parameters: $out"; fi
+done
+if "$CMP" "$TMP/w2/model.bin" "$TMP/w2b/model.bin" >/dev/null && cmp -s "$TMP/w2/checkpoints/step-00000010/memory.bin" "$TMP/w2b/checkpoints/step-00000010/memory.bin"; then
+  ok "W=2 twice: bit-identical parameters and memory"
+else fail "W=2 twice differs"; fi
+
+# SIGTERM mid-run, then --resume: bit-identical to the uninterrupted run
+spec 40 0 >"$TMP/s40.json"
+run 2 "$TMP/full" --run "$TMP/s40.json" || fail "uninterrupted 40-step run failed"
+timeout 300 mpirun -n 1 "$COORD" --out "$TMP/stop" --run "$TMP/s40.json" : -n 2 "$WORKER" >"$TMP/stop.log" 2>&1 &
+pid=$!
+if wait_for "$TMP/stop.log" "step 3/40" 120; then
+  kill -TERM "$(pgrep -f "^$COORD" | head -1)"
+  wait "$pid"; rc=$?
+  if [[ $rc -eq 0 ]] && grep -q "stop requested: checkpointing" "$TMP/stop.log"; then ok "SIGTERM: checkpointed and exited 0"
+  else fail "SIGTERM run: rc=$rc"; tail -5 "$TMP/stop.log"; fi
+  steps_done=$(sed -n 's/.*stopped after \([0-9]*\) of 40.*/\1/p' "$TMP/stop.log" | head -1)
+  cp -r "$TMP/stop" "$TMP/stop3"
+  run 2 "$TMP/stop.r" --resume "$TMP/stop" || { fail "resume failed"; tail -5 "$TMP/stop.r.log"; }
+  if [[ -n "$steps_done" && "$steps_done" -lt 40 ]] && "$CMP" "$TMP/full/model.bin" "$TMP/stop/model.bin" >/dev/null \
+     && cmp -s "$TMP/full/checkpoints/step-00000040/memory.bin" "$TMP/stop/checkpoints/step-00000040/memory.bin"; then
+    ok "stopped after $steps_done steps, resumed: final parameters and memory bit-identical to the uninterrupted run"
+  else fail "resume is not bit-identical (stopped after '$steps_done')"; "$CMP" "$TMP/full/model.bin" "$TMP/stop/model.bin"; fi
+  # the same checkpoint resumed with another W: re-shards the memory by id and finishes
+  if run 3 "$TMP/stop3.r" --resume "$TMP/stop3" && out=$("$CMP" "$TMP/full/model.bin" "$TMP/stop3/model.bin" 1e-5); then
+    ok "resumed with W=3 instead of 2: $out"
+  else fail "resume with another W: $out"; tail -5 "$TMP/stop3.r.log"; fi
+else fail "the run never reached step 3"; kill -KILL "$pid"; fi
+
+# a truncated or corrupt checkpoint is refused with a message saying what is wrong
+cp -r "$TMP/full" "$TMP/bad"
+mem="$TMP/bad/checkpoints/step-00000040/memory.bin"
+truncate -s -7 "$mem"
+run 1 "$TMP/bad.r" --resume "$TMP/bad"; rc=$?
+if [[ $rc -ne 0 ]] && grep -q "memory.bin" "$TMP/bad.r.log"; then ok "truncated memory.bin refused: $(grep -o 'memory.bin[^"]*' "$TMP/bad.r.log" | head -1 | cut -c1-120)"
+else fail "truncated checkpoint: rc=$rc"; tail -3 "$TMP/bad.r.log"; fi
+echo "step-9999" >"$TMP/bad/checkpoints/latest"
+run 1 "$TMP/bad.r2" --resume "$TMP/bad"; rc=$?
+[[ $rc -ne 0 ]] && grep -q "step-9999" "$TMP/bad.r2.log" && ok "a latest marker naming a missing checkpoint is refused" \
+  || { fail "bad latest marker: rc=$rc"; tail -3 "$TMP/bad.r2.log"; }
+
+# SIGKILL of a worker mid-run: the job ends non-zero within the bound; the launcher restarts
+# it from the latest checkpoint and it finishes
+spec 300 5 >"$TMP/s60.json"
+"$LAUNCH" -n 2 --build "$BUILD" --max-restarts 1 --run "$TMP/s60.json" --out "$TMP/kill" >"$TMP/kill.log" 2>&1 &
+lpid=$!
+if wait_for "$TMP/kill.log" "checkpoint: .*step-00000005" 120; then
+  t0=$(date +%s)
+  kill -KILL "$(pgrep -f "^$BUILD/worker/trice-worker" | tail -1)"
+  if wait_for "$TMP/kill.log" "restart 1 of 1" 60; then
+    dt=$(( $(date +%s) - t0 )); ok "killed worker: the job ended and the launcher restarted it after ${dt}s"
+  else fail "no restart after the worker was killed"; fi
+  wait "$lpid"; rc=$?
+  if [[ $rc -eq 0 ]] && grep -q "resumed from" "$TMP/kill.log" && [[ -f "$TMP/kill/result.json" ]]; then ok "the restarted job resumed from a checkpoint and finished"
+  else fail "restarted job: rc=$rc"; tail -5 "$TMP/kill.log"; fi
+else fail "the launcher's job never checkpointed"; kill -KILL "$lpid"; tail -5 "$TMP/kill.log"; fi
+
+finish
