@@ -3,6 +3,9 @@
 #
 #   deploy/launch-local.sh [-n W] [--max-restarts N] [--build DIR] [--] [coordinator options...]
 #
+# With no coordinator options it runs the quickstart experiment (deploy/specs/quickstart.json:
+# a supervised warm-up on an easy setting of the built-in boolean_expressions task, then
+# TRICE with answer-only supervision on the BBH setting) into runs/quickstart.
 # SIGTERM or SIGINT to this script stops the job cleanly (exit 0): mpirun itself treats
 # TERM/INT as an abort (exit 1), so the script hands the ranks SIGUSR1 instead, which
 # mpirun forwards to every rank and trice treats as "stop and checkpoint".
@@ -21,11 +24,14 @@ while [[ $# -gt 0 ]]; do
     -n|--workers) W="$2"; shift 2 ;;
     --max-restarts) MAX_RESTARTS="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac
 done
+if [[ ${#args[@]} -eq 0 ]]; then
+  args=(--run "$here/deploy/specs/quickstart.json" --out "$here/runs/quickstart")
+fi
 [[ "$W" =~ ^[0-9]+$ && "$W" -ge 1 ]] || { echo "launch-local: -n wants a worker count >= 1, got '$W'" >&2; exit 2; }
 [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]] || { echo "launch-local: --max-restarts wants a count, got '$MAX_RESTARTS'" >&2; exit 2; }
 [[ "$BUILD" = /* ]] || BUILD="$here/$BUILD"

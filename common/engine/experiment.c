@@ -86,6 +86,8 @@ int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_facto
         w.warmup_sft_steps = 0;
         w.max_sampled_tokens = 0;
         w.optim.warmup_steps = 0;
+        w.optim.lr = spec->warmup_lr;
+        w.optim.schedule = SCHEDULE_CONSTANT;
         w.maj_k = 0;
         snprintf(w.name, sizeof w.name, "%.100s-warmup", spec->name);
         char wdir[4200], wmodel[4300], wres[4300];

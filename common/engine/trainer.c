@@ -211,6 +211,52 @@ static int step_coefs(run *r, int64_t step, est_stats *st, tr_error *err) {
     return n;
 }
 
+/* The variance of the gradient estimators at the current parameters, measured on the model
+ * itself (ALGORITHM.md §9 does it on a toy): R independent proposal draws for the next
+ * minibatch, each starting from the same memory; for each draw both the control-variate and
+ * the basic estimate (no subsampling, so that only the control variate differs); the trace
+ * of each estimate's covariance over the draws. The memory is restored afterwards and the
+ * probe's samples do not count against the training budget. */
+static int run_probe(run *r, int64_t step, double *var_cv, double *var_nocv, tr_error *err) {
+    const int R = r->spec->variance_probe, M = r->M;
+    const size_t n = r->n_tunable;
+    uint8_t *snap = NULL;
+    size_t snaplen = 0;
+    TR_TRY(r->f->ops->memory_gather(r->f, &snap, &snaplen, err));
+    double *sum = tr_calloc(2 * n, sizeof *sum, err);
+    if (!sum) { free(snap); return TR_ENOMEM; }
+    double sq[2] = {0, 0};
+    int rc = 0;
+    schedule_batch(&r->sch, step, M, r->ids);
+    for (int k = 0; k < R && !rc; k++) {
+        int64_t pstep = INT64_C(1000000000) + step * 1024 + k;  /* streams no training step uses */
+        rc = r->f->ops->propose(r->f, pstep, r->ids, M, r->a, r->mask, NULL, err);
+        for (int cv = 1; cv >= 0 && !rc; cv--) {
+            int S = est_beta(r->a, r->mask, M, r->beta);
+            S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
+            int nc = est_select(r->terms, 2 * M, 0, S, 0.0, r->counts, r->coefs);
+            double loss;
+            if (nc > 0) rc = r->f->ops->gradient(r->f, r->coefs, nc, r->grads, n, &loss, err);
+            else memset(r->grads, 0, n * sizeof *r->grads);
+            double *acc = sum + (cv ? 0 : n), nrm = 0;
+            for (size_t i = 0; i < n && !rc; i++) { acc[i] += r->grads[i]; nrm += (double)r->grads[i] * r->grads[i]; }
+            sq[cv ? 0 : 1] += nrm;
+        }
+        if (!rc) rc = r->f->ops->memory_scatter(r->f, snap, snaplen, err);
+    }
+    for (int j = 0; j < 2 && !rc; j++) {
+        double m2 = 0;
+        for (size_t i = 0; i < n; i++) m2 += (sum[j * n + i] / R) * (sum[j * n + i] / R);
+        double v = (sq[j] - R * m2) / (R - 1);
+        *(j == 0 ? var_cv : var_nocv) = v > 0 ? v : 0;
+    }
+    engine_counts c;
+    if (!rc) rc = r->f->ops->take_counts(r->f, &c, err);
+    free(sum);
+    free(snap);
+    return rc;
+}
+
 /* One optimiser step: propose, select, gradient, update, broadcast. */
 static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_error *err) {
     const experiment_spec *s = r->spec;
@@ -268,7 +314,7 @@ static void report(run *r, metrics_row *row, double t_start, int64_t steps_this_
     char etas[32], ev[32] = "";
     fmt_eta(eta, etas, sizeof etas);
     if (!isnan(last_eval)) snprintf(ev, sizeof ev, " | held-out %.3f", last_eval);
-    LOG_I("step %lld/%lld | prop acc %.3f | mem acc %.3f | beta %.3f | loss %.4f%s | %.0f tok/s | ETA %s",
+    LOG_I("step %lld/%lld | prop acc %.3f | mem acc %.3f | beta %.3f | loss %.4f%s | %.0f sampled tok/s | ETA %s",
           (long long)row->step + 1, (long long)r->total_steps, row->proposal_acc, row->memory_acc, row->beta_mean,
           row->loss, ev, el > 0 ? tok_this_run / el : 0.0, etas);
     if (r->hooks && r->hooks->progress) r->hooks->progress(r->hooks->ctx, row, r->total_steps, eta);
@@ -297,6 +343,8 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
                   spec->method == METHOD_SFT ? "given" : spec_meminit_name(spec->memory_init), nv, (long long)r.task.n_train, now_s() - t0);
         if ((rc = run_eval(&r, "eval-before.jsonl", &r.x.acc_before, &r.x.maj_before, NULL, err))) goto done;
         LOG_I("held-out accuracy before training: %.4f on %d examples", r.x.acc_before, r.x.n_eval);
+        /* evaluation tokens are not training samples: keep them out of step 0's count */
+        if ((rc = f->ops->take_counts(f, &c, err))) goto done;
         (void)remove(mpath); /* a fresh run starts a fresh log */
     }
     if ((rc = metrics_open(&r.log, mpath, err))) goto done;
@@ -350,11 +398,19 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
         if (spec->eval_every > 0 && step % spec->eval_every == 0 && !last && !budget_hit) {
             double acc, maj, secs;
             if ((rc = run_eval(&r, NULL, &acc, &maj, &secs, err))) goto done;
+            engine_counts ec;  /* evaluation samples do not count against the training budget */
+            if ((rc = f->ops->take_counts(f, &ec, err))) goto done;
             row.has_eval = 1;
             row.eval_acc = acc;
             if (spec->maj_k) { row.has_maj = 1; row.maj_acc = maj; row.maj_k = spec->maj_k; }
             row.phases.eval = secs;
             last_eval = acc;
+            if (spec->variance_probe > 1 && (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV)) {
+                if ((rc = run_probe(&r, step, &row.var_cv, &row.var_nocv, err))) goto done;
+                row.has_var = 1;
+                LOG_I("gradient variance over %d draws: control variate %.4g, basic %.4g (ratio %.3f)", spec->variance_probe,
+                      row.var_cv, row.var_nocv, row.var_nocv > 0 ? row.var_cv / row.var_nocv : NAN);
+            }
         }
         if ((rc = metrics_append(&r.log, &row, err))) goto done;
         report(&r, &row, t_start, steps_run, tok_run, last_eval);

@@ -79,8 +79,8 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
 
 /* One query position attending to cached keys/values 0..np-1 of its sequence, all heads.
  *   out (C) written; q (C): the query row; kc, vc (np, C): the slot's cache; scores (np) scratch.
- * Keys go four at a time (independent accumulators), and the weighted sum of values keeps an
- * 8-float output chunk in a register across all keys. */
+ * Keys go four at a time (independent accumulators), and the weighted sum of values keeps up
+ * to 32 output floats in registers across all keys. */
 GPT_SIMD_CLONES
 static void kv_attend(float *out, const float *q, const float *kc, const float *vc, int np, int C,
                       int NH, float *scores)
@@ -127,7 +127,25 @@ static void kv_attend(float *out, const float *q, const float *kc, const float *
         float inv = 1.0f / (sum + hsum8(lanes));
         for (j = 0; j < np; j++) scores[j] *= inv;
         float *oh = out + (size_t)h * hs;
-        for (int d0 = 0; d0 < hs8; d0 += 8) {
+        /* 32 output floats at a time: four independent accumulator chains (one chain alone
+         * waits on the FMA latency for every key) */
+        int d0 = 0;
+        for (; d0 + 32 <= hs8; d0 += 32) {
+            v8f c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+            for (j = 0; j < np; j++) {
+                const float *vj = vh + (size_t)j * C + d0;
+                float pj = scores[j];
+                c0 += pj * ld8(vj);
+                c1 += pj * ld8(vj + 8);
+                c2 += pj * ld8(vj + 16);
+                c3 += pj * ld8(vj + 24);
+            }
+            *(v8u *)(oh + d0) = c0;
+            *(v8u *)(oh + d0 + 8) = c1;
+            *(v8u *)(oh + d0 + 16) = c2;
+            *(v8u *)(oh + d0 + 24) = c3;
+        }
+        for (; d0 < hs8; d0 += 8) {
             v8f acc = {0};
             for (j = 0; j < np; j++) acc += scores[j] * ld8(vh + (size_t)j * C + d0);
             *(v8u *)(oh + d0) = acc;

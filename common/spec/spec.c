@@ -58,6 +58,8 @@ void spec_defaults(experiment_spec *s) {
     s->optim.schedule = SCHEDULE_CONSTANT;
     s->optim.warmup_steps = 0;
     s->optim.min_lr_ratio = 0.1;
+    s->warmup_difficulty = 1;
+    s->warmup_lr = 2e-3;
     s->eval_every = 0;
     s->maj_k = 0;
     s->checkpoint_every = 0;
@@ -123,9 +125,11 @@ static const field fields[] = {
     DBL("optim.min_lr_ratio", optim.min_lr_ratio, 0.0, 1.0, "final lr / lr for cosine"),
     INT("eval_every", eval_every, 0, 100000000, "steps between evaluations"),
     INT("maj_k", maj_k, 0, 1000, "samples for maj@k"),
+    INT("variance_probe", variance_probe, 0, 1000, "proposal draws per variance measurement (0 = off)"),
     {"max_sampled_tokens", F_I64, OFF(max_sampled_tokens), 0, 0, 1e15, NULL, 0, "sampled-token budget (0 = off)"},
     INT("warmup_sft_steps", warmup_sft_steps, 0, 100000000, "supervised warm-up steps"),
     INT("warmup_difficulty", warmup_difficulty, 0, 100, "warm-up generator difficulty"),
+    DBL("warmup_lr", warmup_lr, 0.0, 100.0, "warm-up learning rate"),
     INT("checkpoint_every", checkpoint_every, 0, 100000000, "steps between checkpoints"),
     INT("keep_checkpoints", keep_checkpoints, 1, 1000, "checkpoints kept"),
     STR("out_dir", out_dir, "experiment folder"),
@@ -307,6 +311,8 @@ int spec_validate(const experiment_spec *s, tr_error *err) {
         return TR_FAIL(err, TR_EINVAL, "field 'optim.warmup_steps': %d is more than steps = %d", s->optim.warmup_steps, s->steps);
     if ((s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV) && s->subsample > 2 * s->batch_size)
         return TR_FAIL(err, TR_EINVAL, "field 'subsample': L = %d exceeds the 2M = %d terms; use 0 for no subsampling", s->subsample, 2 * s->batch_size);
+    if (s->variance_probe == 1)
+        return TR_FAIL(err, TR_EINVAL, "field 'variance_probe': a variance needs at least 2 draws (or 0 = off)");
     if (s->warmup_sft_steps > 0 && is_file)
         return TR_FAIL(err, TR_EINVAL, "field 'warmup_sft_steps': the warm-up uses program-written rationales, which only the built-in generators have (task '%s' is a file)", s->task.name);
     if (s->temperature == 0.0 && (s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV || s->method == METHOD_RS))

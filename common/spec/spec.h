@@ -65,9 +65,11 @@ typedef struct experiment_spec {
     spec_optim optim;
     int eval_every;                /* steps between held-out evaluations; 0 = only at start and end */
     int maj_k;                     /* samples for maj@k; 0 = skip */
+    int variance_probe;            /* R > 0: at each evaluation, measure the gradient-estimator variance over R proposal draws */
     int64_t max_sampled_tokens;    /* stop once this many tokens were sampled for training; 0 = off */
     int warmup_sft_steps;          /* supervised warm-up on program-written rationales before the method; 0 = none */
     int warmup_difficulty;         /* generator difficulty of the warm-up data (an easier setting) */
+    double warmup_lr;              /* learning rate of the warm-up (training from scratch wants more than fine-tuning) */
     int checkpoint_every;          /* steps; 0 = only at the end and on signals */
     int keep_checkpoints;          /* keep the last N */
     char out_dir[SPEC_PATH_MAX];   /* experiment folder; empty = runs/<name> */

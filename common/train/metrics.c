@@ -53,6 +53,10 @@ json_t *metrics_row_json(const metrics_row *r) {
         bad |= json_object_set_new(o, "maj_acc", num(r->maj_acc));
         bad |= json_object_set_new(o, "maj_k", json_integer(r->maj_k));
     }
+    if (r->has_var) {
+        bad |= json_object_set_new(o, "var_cv", num(r->var_cv));
+        bad |= json_object_set_new(o, "var_nocv", num(r->var_nocv));
+    }
     bad |= json_object_set_new(o, "lr", num(r->lr));
     bad |= json_object_set_new(o, "time", num(r->time));
     if (bad) {
@@ -108,6 +112,11 @@ int metrics_row_parse(const json_t *o, metrics_row *r, tr_error *err) {
         r->has_maj = 1;
         r->maj_acc = get_num(o, "maj_acc");
         r->maj_k = get_int(o, "maj_k");
+    }
+    if (json_object_get(o, "var_cv")) {
+        r->has_var = 1;
+        r->var_cv = get_num(o, "var_cv");
+        r->var_nocv = get_num(o, "var_nocv");
     }
     r->lr = get_num(o, "lr");
     r->time = get_num(o, "time");

@@ -47,6 +47,9 @@ typedef struct metrics_row {
     int has_maj;             /* maj_acc / maj_k present */
     double maj_acc;
     int64_t maj_k;
+    int has_var;             /* var_cv / var_nocv present (variance probe) */
+    double var_cv;           /* trace of the covariance of the control-variate gradient estimate */
+    double var_nocv;         /* the same for the basic (no control variate) estimate */
     double lr;
     double time;             /* seconds since the Unix epoch */
 } metrics_row;
