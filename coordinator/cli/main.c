@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/data/cli.h"
+#include "common/engine/engine_cli.h"
 #include "common/util/err.h"
 #include "coordinator/control/client.h"
 #include "coordinator/control/control.h"
@@ -262,7 +264,13 @@ static int cmd_shutdown(const cli *o, int argc, char **argv) {
                            "shutdown requested (the running experiment checkpoints, then the daemon exits)");
 }
 
-/* The subcommands. ----- LEAD: add {"data", ...} and {"eval", ...} entries here. ----- */
+/* Local subcommands (no daemon): argv - 1 is the subcommand's own name, which these
+ * functions take as their argv[0]. */
+static int cmd_data(const cli *o, int argc, char **argv) { (void)o; return data_cli_main(argc + 1, argv - 1); }
+static int cmd_eval(const cli *o, int argc, char **argv) { (void)o; return engine_cli_eval(argc + 1, argv - 1); }
+static int cmd_train(const cli *o, int argc, char **argv) { (void)o; return engine_cli_train(argc + 1, argv - 1); }
+
+/* The subcommands. */
 typedef struct cli_command {
     const char *name;
     int (*fn)(const cli *o, int argc, char **argv);   /* argv = the arguments after the name */
@@ -276,7 +284,9 @@ static const cli_command commands[] = {
     {"watch", cmd_watch, "ID", "a live progress line until the experiment ends"},
     {"cancel", cmd_cancel, "ID", "cancel a queued or running experiment"},
     {"shutdown", cmd_shutdown, "", "checkpoint the running experiment and stop the daemon"},
-    /* LEAD: {"data", cmd_data, "...", "..."}, {"eval", cmd_eval, "--checkpoint C --data D", "..."}, */
+    {"data", cmd_data, "show|stats TASK", "print a task's examples as the model sees them, or statistics (local)"},
+    {"eval", cmd_eval, "--checkpoint C --data D", "held-out accuracy of a model on a task or data file (local)"},
+    {"train", cmd_train, "SPEC.json", "run one experiment in this process, no MPI or daemon (local)"},
 };
 
 static void usage(FILE *f) {
@@ -284,7 +294,7 @@ static void usage(FILE *f) {
                "usage: trice [--endpoint URL] [--token-file PATH] [--timeout S] [--interval S] COMMAND [ARGS]\n"
                "commands:\n", TRICE_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %-10s %s\n", commands[i].name, commands[i].args, commands[i].help);
+        fprintf(f, "  %-9s %-25s %s\n", commands[i].name, commands[i].args, commands[i].help);
     fprintf(f, "options:\n"
                "  --endpoint URL     daemon RPC address (default $TRICE_ENDPOINT or %s)\n"
                "  --token-file PATH  the daemon's token file, needed by submit/cancel/shutdown\n"

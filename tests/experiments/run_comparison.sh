@@ -16,7 +16,7 @@ OUT=${1:-$root/runs/comparison}
 JOBS=${2:-2}
 BUDGET=${BUDGET:-400000}
 SEEDS=${SEEDS:-"1 2 3"}
-cli="$root/build/tests/engine/run_cli"
+cli="${TRICE_CLI:-$root/build/tests/engine/run_cli}"
 [[ -x "$cli" ]] || { echo "build first: ./deploy/build.sh" >&2; exit 2; }
 export OPENBLAS_NUM_THREADS=1
 mkdir -p "$OUT"

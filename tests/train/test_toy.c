@@ -40,7 +40,7 @@ static void toy_make(toy *t, int M, double acc) {
         int answerable = x < M - 1;
         /* correct set: z = 0, 1 (and 2 for odd x); the last example: none */
         int nc = answerable ? (x % 2 ? 3 : 2) : 0;
-        double cshape[Z], wshape[Z], csum = 0, wsum = 0;
+        double cshape[Z] = {0}, wshape[Z] = {0}, csum = 0, wsum = 0;
         for (int z = 0; z < Z; z++) {
             t->correct[x][z] = z < nc;
             double s = 1.0 + 0.7 * ((z + x) % 3); /* uneven, deterministic */
