@@ -25,17 +25,24 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The best of 5 batches: on a shared machine a single batch often measures other people's load,
+ * and the rate that training is compared with should be what OpenBLAS can reach. */
 static double sgemm_flops(int M, int N, int K, int reps)
 {
     float *a = calloc((size_t)M * K, 4), *b = calloc((size_t)K * N, 4), *c = calloc((size_t)M * N, 4);
     for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
     for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)(i % 5) * 0.1f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
-    double t0 = now();
-    for (int r = 0; r < reps; r++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
-    double dt = now() - t0;
+    double best = 0.0;
+    for (int batch = 0; batch < 5; batch++) {
+        double t0 = now();
+        for (int r = 0; r < reps; r++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+        double rate = 2.0 * M * N * K * reps / (now() - t0);
+        if (rate > best) best = rate;
+    }
     free(a); free(b); free(c);
-    return 2.0 * M * N * K * reps / dt;
+    return best;
 }
 
 static long peak_rss_kb(void)
@@ -79,7 +86,7 @@ int main(int argc, char **argv)
         for (int th = 1; th <= 2; th++) {
             if (only_th > 0 && th != only_th) continue;
             gpt_backend_cpu_set_threads(th);
-            double gemm = sgemm_flops(B * T, 4 * c.channels, c.channels, 20);
+            double gemm = sgemm_flops(B * T, 4 * c.channels, c.channels, 10);
             gpt_zero_grad(&g);
             gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
             gpt_backward(&g, GPT_GRAD_FULL, &err);

@@ -1,0 +1,125 @@
+/* CPU backend kernels against plain double-precision references, at sizes the model tests do
+ * not reach: attention over several causal row blocks (T = 150 crosses the 64-row blocks and
+ * ends in a partial one; head size 12 is not a multiple of the 8-float vectors), the one-row
+ * matmul path that decode uses, and GELU with the fast tanh. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "common/model/backend.h"
+#include "common/util/rng.h"
+
+static float *randv(rng *r, size_t n, double sd)
+{
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = (float)(sd * rng_normal(r));
+    return p;
+}
+
+static void assert_close(const float *a, const double *b, size_t n, double tol, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabs(a[i] - b[i]) <= tol * (1.0 + fabs(b[i])), "%s[%zu]: %.8g vs reference %.8g", what, i,
+                  (double)a[i], b[i]);
+}
+
+Test(model_kernels, blocked_attention_matches_reference_forward_and_backward)
+{
+    enum { B = 2, T = 150, NH = 3, HS = 12, C = NH * HS, C3 = 3 * C };
+    rng r;
+    rng_init(&r, 11, RNG_PURPOSE_TEST, 0);
+    const gpt_backend *be = gpt_backend_cpu();
+    float *qkv = randv(&r, (size_t)B * T * C3, 1.0), *dout = randv(&r, (size_t)B * T * C, 1.0);
+    float *out = malloc(sizeof(float) * B * T * C), *att = malloc(sizeof(float) * B * NH * T * T);
+    float *dqkv = malloc(sizeof(float) * B * T * C3), *scratch = malloc(sizeof(float) * T * T);
+    double *rout = calloc((size_t)B * T * C, sizeof(double)), *rd = calloc((size_t)B * T * C3, sizeof(double));
+    double *p = malloc(sizeof(double) * T), *dp = malloc(sizeof(double) * T);
+    be->attention_forward(out, att, qkv, B, T, C, NH);
+    be->attention_backward(dqkv, scratch, dout, qkv, att, B, T, C, NH);
+    double scale = 1.0 / sqrt((double)HS);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const float *q = qkv + ((size_t)b * T + t) * C3 + h * HS;
+                double mx = -INFINITY, sum = 0.0;
+                for (int j = 0; j <= t; j++) {
+                    const float *k = qkv + ((size_t)b * T + j) * C3 + C + h * HS;
+                    double s = 0.0;
+                    for (int d = 0; d < HS; d++) s += (double)q[d] * k[d];
+                    p[j] = s * scale;
+                    if (p[j] > mx) mx = p[j];
+                }
+                for (int j = 0; j <= t; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                const float *arow = att + (((size_t)b * NH + h) * T + t) * T;
+                for (int j = 0; j < T; j++) {
+                    double want = j <= t ? p[j] / sum : 0.0;
+                    cr_assert(fabs(arow[j] - want) <= 1e-5, "att[%d,%d,%d,%d] %g vs %g", b, h, t, j,
+                              (double)arow[j], want);
+                }
+                /* forward output, and the backward of this row's softmax */
+                const float *g = dout + ((size_t)b * T + t) * C + h * HS;
+                double dot = 0.0;
+                for (int j = 0; j <= t; j++) {
+                    p[j] /= sum;
+                    const float *v = qkv + ((size_t)b * T + j) * C3 + 2 * C + h * HS;
+                    double dpj = 0.0;
+                    for (int d = 0; d < HS; d++) {
+                        rout[((size_t)b * T + t) * C + h * HS + d] += p[j] * v[d];
+                        rd[((size_t)b * T + j) * C3 + 2 * C + h * HS + d] += p[j] * g[d];
+                        dpj += (double)g[d] * v[d];
+                    }
+                    dp[j] = dpj;
+                    dot += p[j] * dpj;
+                }
+                for (int j = 0; j <= t; j++) {
+                    double ds = p[j] * (dp[j] - dot) * scale;
+                    const float *k = qkv + ((size_t)b * T + j) * C3 + C + h * HS;
+                    for (int d = 0; d < HS; d++) {
+                        rd[((size_t)b * T + t) * C3 + h * HS + d] += ds * k[d];
+                        rd[((size_t)b * T + j) * C3 + C + h * HS + d] += ds * q[d];
+                    }
+                }
+            }
+    assert_close(out, rout, (size_t)B * T * C, 1e-5, "out");
+    assert_close(dqkv, rd, (size_t)B * T * C3, 1e-4, "dqkv");
+    free(qkv); free(dout); free(out); free(att); free(dqkv); free(scratch); free(rout); free(rd); free(p); free(dp);
+}
+
+Test(model_kernels, one_row_matmul_equals_reference)
+{
+    enum { C = 37, OC = 23 };
+    rng r;
+    rng_init(&r, 12, RNG_PURPOSE_TEST, 0);
+    float *x = randv(&r, C, 1.0), *w = randv(&r, (size_t)OC * C, 1.0), *bias = randv(&r, OC, 1.0);
+    float out[OC], outnb[OC];
+    double want[OC];
+    gpt_backend_cpu()->matmul_forward(out, x, w, bias, 1, C, OC);
+    gpt_backend_cpu()->matmul_forward(outnb, x, w, NULL, 1, C, OC);
+    for (int o = 0; o < OC; o++) {
+        double s = 0.0;
+        for (int i = 0; i < C; i++) s += (double)x[i] * w[(size_t)o * C + i];
+        want[o] = s;
+        cr_assert(fabs(outnb[o] - s) <= 1e-5 * (1.0 + fabs(s)), "no bias: out[%d] %g vs %g", o, (double)outnb[o], s);
+        want[o] += bias[o];
+    }
+    assert_close(out, want, OC, 1e-5, "out");
+    free(x); free(w); free(bias);
+}
+
+Test(model_kernels, gelu_matches_tanh_formula_and_its_derivative)
+{
+    enum { N = 2001 };
+    float x[N], y[N], dy[N], ones[N];
+    for (int i = 0; i < N; i++) { x[i] = -12.0f + 24.0f * (float)i / (N - 1); ones[i] = 1.0f; }
+    const gpt_backend *be = gpt_backend_cpu();
+    be->gelu_forward(y, x, N);
+    be->gelu_backward(dy, x, ones, N);
+    const double k = sqrt(2.0 / M_PI);
+    for (int i = 0; i < N; i++) {
+        double u = k * (x[i] + 0.044715 * x[i] * x[i] * x[i]), th = tanh(u);
+        double want = 0.5 * x[i] * (1.0 + th);
+        double dwant = 0.5 * (1.0 + th) + 0.5 * x[i] * (1.0 - th * th) * k * (1.0 + 3 * 0.044715 * x[i] * x[i]);
+        cr_assert(fabs(y[i] - want) <= 1e-6 * (1.0 + fabs(want)), "gelu(%g) = %.9g, want %.9g", (double)x[i], (double)y[i], want);
+        cr_assert(fabs(dy[i] - dwant) <= 1e-5, "gelu'(%g) = %.9g, want %.9g", (double)x[i], (double)dy[i], dwant);
+    }
+}
