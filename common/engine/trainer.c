@@ -311,6 +311,11 @@ static void report(run *r, metrics_row *row, double t_start, int64_t steps_this_
     double el = now_s() - t_start;
     double per_step = steps_this_run ? el / (double)steps_this_run : NAN;
     double eta = per_step * (double)(r->total_steps - row->step - 1);
+    if (r->spec->max_sampled_tokens > 0 && tok_this_run > 0) {  /* the token budget may end it first */
+        double left = (double)(r->spec->max_sampled_tokens - r->x.tokens_sampled);
+        double eta_budget = left > 0 ? left / (tok_this_run / el) : 0;
+        if (eta_budget < eta) eta = eta_budget;
+    }
     char etas[32], ev[32] = "";
     fmt_eta(eta, etas, sizeof etas);
     if (!isnan(last_eval)) snprintf(ev, sizeof ev, " | held-out %.3f", last_eval);
