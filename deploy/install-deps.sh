@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install every build, test and run dependency of trice on Debian 12 (apt).
 # Idempotent: when everything is present it only checks (about a second) and exits.
-# Usage: deploy/install-deps.sh [--with-dev-tools]
-#   --with-dev-tools  also install what only maintainers need: PyTorch and numpy
-#                     (fixture generation, benchmark comparison), Chromium (page
-#                     screenshot test), clang (fuzzers), matplotlib (plots).
+# Usage: deploy/install-deps.sh [--with-browser] [--with-dev-tools]
+#   --with-browser    also Chromium, for the status-page screenshot test (it skips without)
+#   --with-dev-tools  also what only maintainers need: PyTorch and numpy (fixture
+#                     generation, benchmark comparison), Chromium, clang (fuzzers),
+#                     matplotlib (plots).
 set -euo pipefail
 
 pkgs=(
@@ -15,9 +16,13 @@ pkgs=(
   libopenblas-dev libjansson-dev libsqlite3-dev
   python3 procps
 )
-if [[ "${1:-}" == "--with-dev-tools" ]]; then
-  pkgs+=(python3-torch python3-numpy python3-matplotlib chromium clang libclang-rt-14-dev)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --with-browser) pkgs+=(chromium) ;;
+    --with-dev-tools) pkgs+=(python3-torch python3-numpy python3-matplotlib chromium clang libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown option '$arg' (allowed: --with-browser, --with-dev-tools)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do
