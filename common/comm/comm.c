@@ -88,26 +88,20 @@ int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err) {
     return 0;
 }
 
-int comm_reduce_sum_f32(float *buf, size_t n, int root, int rank, tr_error *err) {
-    const size_t chunk = COMM_CHUNK_BYTES / sizeof(float);
+/* Sum n elements of type t (size bytes each) onto root, in chunks that keep counts in int. */
+static int reduce_sum(void *buf, size_t n, size_t size, MPI_Datatype t, int root, int rank, tr_error *err) {
+    const size_t chunk = COMM_CHUNK_BYTES / size;
+    uint8_t *p = buf;
     for (size_t off = 0; off < n; off += chunk) {
         size_t c = n - off < chunk ? n - off : chunk;
         if (rank == root)
-            TR_TRY(MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, buf + off, (int)c, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD), err));
+            TR_TRY(MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, p + off * size, (int)c, t, MPI_SUM, root, MPI_COMM_WORLD), err));
         else
-            TR_TRY(MPI_CHECK(MPI_Reduce(buf + off, NULL, (int)c, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD), err));
+            TR_TRY(MPI_CHECK(MPI_Reduce(p + off * size, NULL, (int)c, t, MPI_SUM, root, MPI_COMM_WORLD), err));
     }
     return 0;
 }
 
 int comm_reduce_sum_f64(double *buf, size_t n, int root, int rank, tr_error *err) {
-    const size_t chunk = COMM_CHUNK_BYTES / sizeof(double);
-    for (size_t off = 0; off < n; off += chunk) {
-        size_t c = n - off < chunk ? n - off : chunk;
-        if (rank == root)
-            TR_TRY(MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, buf + off, (int)c, MPI_DOUBLE, MPI_SUM, root, MPI_COMM_WORLD), err));
-        else
-            TR_TRY(MPI_CHECK(MPI_Reduce(buf + off, NULL, (int)c, MPI_DOUBLE, MPI_SUM, root, MPI_COMM_WORLD), err));
-    }
-    return 0;
+    return reduce_sum(buf, n, sizeof *buf, MPI_DOUBLE, root, rank, err);
 }

@@ -119,6 +119,13 @@ int eside_eval_ids(const engine_side *e, int index, int nworkers, int64_t **ids,
  * invalid. *n_valid gets the number of examples kept. iter < 0 only counts (after a resume). */
 int eside_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err);
 
+/* Sample one continuation for each of n prompt texts, prompt i with its own stream rngs[i]
+ * (so results do not depend on the batch), in chunks of the sampler's capacity.
+ * truncate: apply the spec's top_k/top_p (proposals); evaluation samples untruncated.
+ * out: [n * max_new_tokens] tokens (eot not included), lens: [n]; *timer += wall seconds. */
+int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
+                 int32_t *out, int *lens, double *timer, tr_error *err);
+
 /* Counters since the last call, then reset. */
 engine_counts eside_take_counts(engine_side *e);
 

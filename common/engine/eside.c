@@ -173,15 +173,13 @@ engine_counts eside_take_counts(engine_side *e) {
     return c;
 }
 
-/* Sample one continuation for each of n examples (prompt text per example) with per-example
- * streams, in chunks of the sampler's capacity. out: [n * max_new], lens [n]. */
-static int sample_texts(engine_side *e, char **prompts, int n, rng *rngs, float temperature,
-                        int32_t *out, int *lens, tr_error *err) {
+int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
+                 int32_t *out, int *lens, double *timer, tr_error *err) {
     const int maxnew = e->spec.max_new_tokens;
     gpt_sample_opts o = gpt_sample_opts_default();
     o.temperature = temperature;
-    o.top_k = e->spec.top_k;
-    o.top_p = (float)e->spec.top_p;
+    o.top_k = truncate ? e->spec.top_k : 0;
+    o.top_p = truncate ? (float)e->spec.top_p : 1.0f;
     o.max_new_tokens = maxnew;
     o.eot = ENGINE_EOT;
     int rc = 0;
@@ -210,7 +208,7 @@ static int sample_texts(engine_side *e, char **prompts, int n, rng *rngs, float 
             e->counts.tokens_sampled += olen[i] + 1;
         }
     }
-    e->counts.sample_s += now_s() - t0;
+    *timer += now_s() - t0;
     free(ptok);
     free(otok);
     return rc;
@@ -257,7 +255,7 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
             rng_init(&rngs[i], e->spec.seed, RNG_PURPOSE_MEMORY_INIT, (uint64_t)ex->id);
         }
         for (int t = 0; t < tries && !rc; t++) {
-            rc = sample_texts(e, prompts, n, rngs, (float)e->spec.temperature, out, lens, err);
+            rc = eside_sample(e, prompts, n, rngs, (float)e->spec.temperature, 1, out, lens, &e->counts.sample_s, err);
             for (int i = 0; i < n && !rc; i++) {
                 if (memory_valid(&e->mem, i)) continue;
                 const task_example *ex = task_get(&e->task, e->mem.ids[i]);
@@ -303,7 +301,7 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
             proposal_rng(e, ids[i], step, k, &rngs[i * K + k]);
         }
     }
-    if (!rc) rc = sample_texts(e, prompts, nk, rngs, (float)e->spec.temperature, e->prop, e->prop_len, err);
+    if (!rc) rc = eside_sample(e, prompts, nk, rngs, (float)e->spec.temperature, 1, e->prop, e->prop_len, &e->counts.sample_s, err);
     for (int i = 0; i < n && !rc; i++) {
         const task_example *ex = task_get(&e->task, ids[i]);
         int correct = 0;

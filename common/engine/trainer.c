@@ -292,6 +292,7 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     row->loss = loss;
     row->grad_norm = norm;
     row->tokens_sampled = c.tokens_sampled;
+    row->bytes_moved = c.bytes_moved;
     row->phases.sample = c.sample_s;
     row->phases.check = c.check_s;
     row->phases.gradient = c.grad_s;
