@@ -39,7 +39,9 @@ int coord_run_once(const coord_opts *o, const world *w, tr_error *err) {
     trainer_result r;
     int rc = experiment_run(&spec, dir, fleet_mpi_make, &ctx, resume, &hooks, &r, err);
     if (rc) return rc;
-    LOG_I("done: held-out accuracy before %.4f, after %.4f on %d examples (%s/result.json)", r.acc_before, r.acc_after, r.n_eval, dir);
+    LOG_I("done: held-out accuracy on %s (difficulty %d): %.4f before %s%s, %.4f after, on %d examples (%s/result.json)",
+          spec.task.name, spec.task.difficulty, r.acc_before, spec_method_name(spec.method),
+          spec.warmup_sft_steps > 0 ? " (that is, after the supervised warm-up)" : "", r.acc_after, r.n_eval, dir);
     return 0;
 }
 
