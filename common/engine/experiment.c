@@ -104,7 +104,7 @@ int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_facto
         }
         if (strlen(wmodel) >= sizeof main_spec.model.init)
             return TR_FAIL(err, TR_EINVAL, "experiment folder path too long: '%s'", out_dir);
-        snprintf(main_spec.model.init, sizeof main_spec.model.init, "%s", wmodel);
+        memcpy(main_spec.model.init, wmodel, strlen(wmodel) + 1);  /* length checked above */
         main_spec.warmup_sft_steps = 0;
         LOG_I("stage 2/2: %s from the warmed-up model", spec_method_name(spec->method));
     }

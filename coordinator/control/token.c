@@ -68,7 +68,7 @@ int token_load_or_create(const char *path, char out[TOKEN_HEX_LEN + 1], tr_error
     if (strlen(tmp) < 16) return TR_FAIL(err, TR_EFORMAT, "token file %s: token has %zu characters; want at least 16", path, strlen(tmp));
     if (strlen(tmp) > TOKEN_HEX_LEN)
         return TR_FAIL(err, TR_EFORMAT, "token file %s: token has %zu characters; at most %d", path, strlen(tmp), TOKEN_HEX_LEN);
-    snprintf(out, TOKEN_HEX_LEN + 1, "%s", tmp);
+    memcpy(out, tmp, strlen(tmp) + 1);  /* at most TOKEN_HEX_LEN + 1 bytes: checked above */
     return 0;
 }
 
