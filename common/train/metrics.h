@@ -8,8 +8,9 @@
  * step <= the checkpoint's step before a resumed run appends again.
  *
  * Line fields: step, proposal_acc, memory_acc, beta_mean, nonzero_terms, L, loss, grad_norm,
- * tokens_sampled, phases {sample, check, gradient, comm, update} (seconds), lr, time (seconds
- * since the Unix epoch) and, only on steps that measured them, eval_acc and maj_acc (+ maj_k).
+ * tokens_sampled, bytes_moved, phases {sample, check, gradient, comm, update, resample, reduce,
+ * broadcast, eval, total} (seconds), lr, time (seconds since the Unix epoch) and, only on steps
+ * that measured them, eval_acc and maj_acc (+ maj_k).
  * A non-finite number is written as null (JSON has no NaN).
  */
 #ifndef TRICE_TRAIN_METRICS_H
@@ -41,6 +42,7 @@ typedef struct metrics_row {
     double loss;
     double grad_norm;
     int64_t tokens_sampled;
+    int64_t bytes_moved;     /* bytes the coordinator sent and received in the step (0 without MPI) */
     metrics_phases phases;
     int has_eval;            /* eval_acc present */
     double eval_acc;

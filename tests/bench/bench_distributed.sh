@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# bench_distributed.sh - the distributed TRICE step for W = 1 and W = 2 workers side by side, for
+# full fine-tuning and for a soft prompt; prints one JSON object on stdout (progress on stderr).
+#
+# Usage: tests/bench/bench_distributed.sh [builddir [steps [repeats [model.bin]]]]
+#   builddir   where trice-coordinator, trice-worker and tests/engine/run_cli were built (default build)
+#   steps      optimiser steps per run (default 12); the first 2 of every run are warm-up and skipped
+#   repeats    runs of each configuration, interleaved (W=1, W=2, W=1, ...) so that every
+#              configuration sees the same machine load over time (default 3); the measured steps
+#              of the repeats are pooled before taking medians
+#   model.bin  a GPT-2 checkpoint to start from; default: warm the default tiny model (4 layers,
+#              4 heads, 128 channels, context 256) up here with 150 steps of SFT, so that proposals
+#              look like a trained model's (length, EOT) rather than a random one's
+#
+# Each run is `mpirun -n 1 trice-coordinator --run SPEC --out DIR : -n W trice-worker` with TRICE
+# on the built-in boolean_expressions task and memory_init "given" (every memory slot valid, so
+# every step computes, reduces and broadcasts a gradient, as in steady-state training). Figures
+# come from the coordinator's metrics.jsonl rows: phases (seconds) and bytes_moved (bytes the
+# coordinator sent and received in the step, gradient reduction and parameter broadcast included).
+#
+# Reading the output: "comm" already contains "reduce" and "broadcast" (plus the small step
+# messages). "reduce" is timed at the coordinator from the moment the terms are sent, so it also
+# contains the wait for the slowest worker's backward passes: "reduce_net_s" (reduce minus the
+# slowest worker's gradient time) and "comm_share_net" estimate the communication alone. The
+# worker phases (sample, check, gradient) are the slowest worker's. Wall-clock figures; on a
+# shared machine they are noisy: compare the configurations of one output only.
+#
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset here (only here) so that OpenBLAS picks its
+# kernels for this CPU; one BLAS thread per process.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-build}" && pwd)
+steps=${2:-12}
+repeats=${3:-3}
+init=${4:-}
+skip=2
+prompt_len=8
+if ! [[ "$steps" =~ ^[0-9]+$ ]] || (( steps <= skip )); then echo "steps must be an integer > $skip, got '$steps'" >&2; exit 2; fi
+if ! [[ "$repeats" =~ ^[0-9]+$ ]] || (( repeats < 1 )); then echo "repeats must be a positive integer, got '$repeats'" >&2; exit 2; fi
+coord="$build/coordinator/trice-coordinator"
+worker="$build/worker/trice-worker"
+runcli="$build/tests/engine/run_cli"
+for b in "$coord" "$worker" "$runcli"; do
+  [[ -x "$b" ]] || { echo "missing $b: build first (ninja -C $build)" >&2; exit 2; }
+done
+
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+export OPENBLAS_NUM_THREADS=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
+
+tmp=$(mktemp -d /tmp/trice-bench-dist.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+t_start=$(date +%s)
+
+warm_steps=0
+warm_acc=null
+if [[ -z "$init" ]]; then
+  warm_steps=150
+  cat >"$tmp/warm.json" <<JSON
+{"name": "bench-warm", "seed": 7, "method": "sft", "memory_init": "given", "steps": $warm_steps, "batch_size": 16,
+ "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 128, "n_eval": 16},
+ "model": {"layers": 4, "heads": 4, "channels": 128, "context": 256}, "max_new_tokens": 96,
+ "optim": {"lr": 0.003}}
+JSON
+  echo "warming the model up ($warm_steps SFT steps)..." >&2
+  if ! "$runcli" train "$tmp/warm.json" --out "$tmp/warm" >"$tmp/warm.log" 2>&1; then
+    tail -20 "$tmp/warm.log" >&2; echo "warm-up failed" >&2; exit 1
+  fi
+  init="$tmp/warm/model.bin"
+  warm_acc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["acc_after"])' "$tmp/warm/result.json")
+else
+  init=$(cd "$(dirname "$init")" && pwd)/$(basename "$init")
+  [[ -f "$init" ]] || { echo "model '$init' does not exist" >&2; exit 2; }
+fi
+
+spec() {  # spec TUNABLE
+  local extra=""
+  [[ "$1" == prompt ]] && extra="\"tunable\": \"prompt\", \"prompt_len\": $prompt_len,"
+  cat <<JSON
+{"name": "bench-dist", "seed": 11, "method": "trice", "memory_init": "given", $extra
+ "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 64, "n_eval": 8},
+ "model": {"init": "$init"}, "max_new_tokens": 96,
+ "steps": $steps, "batch_size": 16, "optim": {"lr": 0.0003}}
+JSON
+}
+spec full >"$tmp/full.json"
+spec prompt >"$tmp/prompt.json"
+
+for ((r = 0; r < repeats; r++)); do
+  for tun in full prompt; do
+    for W in 1 2; do
+      out="$tmp/run-$tun-w$W-r$r"
+      echo "run $((r + 1))/$repeats: tunable=$tun W=$W" >&2
+      if ! timeout 300 mpirun --oversubscribe -n 1 "$coord" --run "$tmp/$tun.json" --out "$out" \
+             : -n "$W" "$worker" >"$out.log" 2>&1; then
+        tail -20 "$out.log" >&2; echo "run tunable=$tun W=$W failed" >&2; exit 1
+      fi
+    done
+  done
+done
+
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 - "$tmp" "$repeats" "$skip" "$steps" "$prompt_len" "$(nproc)" "$load_start" "$load_end" \
+  "$(( $(date +%s) - t_start ))" "$warm_steps" "$warm_acc" "${4:-}" "$init" <<'PY'
+import json, re, statistics, struct, sys
+(tmp, reps, skip, steps, prompt_len, cores, load0, load1, secs, warm_steps, warm_acc, init_arg, init) = sys.argv[1:14]
+reps, skip, steps, prompt_len, cores = int(reps), int(skip), int(steps), int(prompt_len), int(cores)
+# llm.c header: magic, version, max_seq_len, vocab, layers, heads, channels, padded vocab
+hdr = struct.unpack('<8i', open(init, 'rb').read(32))
+dims = {'layers': hdr[4], 'heads': hdr[5], 'channels': hdr[6], 'context': hdr[2]}
+PHASES = ['sample', 'check', 'gradient', 'resample', 'reduce', 'broadcast', 'comm', 'update', 'eval', 'total']
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+def rnd(x, d=6):
+    return None if x is None else round(x, d)
+
+def rows_of(tun, W):
+    """Measured rows (warm-up steps skipped) and inter-step wall gaps of every repeat."""
+    rows, gaps, nparams = [], [], None
+    for r in range(reps):
+        base = f'{tmp}/run-{tun}-w{W}-r{r}'
+        run = [json.loads(l) for l in open(f'{base}/metrics.jsonl') if l.strip()]
+        run.sort(key=lambda x: x['step'])
+        if len(run) != steps:
+            sys.exit(f'{base}: {len(run)} metric rows, expected {steps}')
+        kept = run[skip:]
+        rows += kept
+        # wall time between consecutive rows: the step plus its bookkeeping (counters, log line)
+        gaps += [b['time'] - a['time'] for a, b in zip(run[skip - 1:], run[skip:])]
+        m = re.search(r'ready: \d+ training examples in this shard, (\d+) parameters', open(base + '.log').read())
+        if m:
+            nparams = int(m.group(1))
+    return rows, gaps, nparams
+
+configs, by_key = [], {}
+for tun in ('full', 'prompt'):
+    for W in (1, 2):
+        rows, gaps, nparams = rows_of(tun, W)
+        ph = {p: rnd(med([r['phases'][p] for r in rows])) for p in PHASES}
+        share = [r['phases']['comm'] / r['phases']['total'] for r in rows if r['phases']['total'] > 0]
+        red_net = [max(0.0, r['phases']['reduce'] - r['phases']['gradient']) for r in rows]
+        comm_net = [r['phases']['comm'] - (r['phases']['reduce'] - n) for r, n in zip(rows, red_net)]
+        share_net = [c / r['phases']['total'] for c, r in zip(comm_net, rows) if r['phases']['total'] > 0]
+        bytes_ = [r.get('bytes_moved', 0) for r in rows]
+        n_tun = nparams if tun == 'full' else prompt_len * dims['channels']
+        c = {
+            'W': W, 'tunable': tun, **({'prompt_len': prompt_len} if tun == 'prompt' else {}),
+            'tunable_params': n_tun,
+            'processes': W + 1, 'oversubscribed': W + 1 > cores,
+            'steps_measured': len(rows),
+            'steps_without_update': sum(1 for r in rows if r['phases']['update'] == 0),
+            'step_s_median': ph['total'],
+            'step_s_min': rnd(min(r['phases']['total'] for r in rows)),
+            'step_s_max': rnd(max(r['phases']['total'] for r in rows)),
+            'wall_between_steps_s_median': rnd(med(gaps)),
+            'phases_s_median': ph,
+            'comm_share_median': rnd(med(share), 4),
+            'reduce_net_s_median': rnd(med(red_net)),
+            'comm_share_net_median': rnd(med(share_net), 4),
+            'bytes_moved_per_step_median': int(med(bytes_)),
+            'bytes_moved_per_step_max': max(bytes_),
+            'tokens_sampled_per_step_median': med([r['tokens_sampled'] for r in rows]),
+        }
+        configs.append(c)
+        by_key[(tun, W)] = c
+
+speedup = {}
+for tun in ('full', 'prompt'):
+    a, b = by_key[(tun, 1)]['step_s_median'], by_key[(tun, 2)]['step_s_median']
+    speedup[tun] = rnd(a / b, 3) if a and b else None
+
+out = {
+    'benchmark': 'distributed TRICE step, W=1 vs W=2 workers (tests/bench/bench_distributed.sh)',
+    'machine': {
+        'cores': cores,
+        'loadavg_1_5_15_start': load0, 'loadavg_1_5_15_end': load1,
+        'note': (f'{cores} cores: W=2 plus the coordinator is 3 processes, so W=2 oversubscribes the machine '
+                 '(Open MPI ranks busy-poll while they wait); other jobs shared these cores during the run, '
+                 'so the figures are noisy: compare configurations within this output only'),
+    },
+    'setup': {
+        'task': 'boolean_expressions (built-in), difficulty 1, 64 training / 8 held-out examples',
+        'model': {**dims,
+                  'init': init_arg if init_arg else f'warmed up here: {warm_steps} SFT steps (held-out acc {warm_acc})'},
+        'method': 'trice', 'memory_init': 'given', 'batch_size': 16, 'subsample': 'all terms',
+        'max_new_tokens': 96,
+        'steps_per_run': steps, 'warmup_steps_skipped_per_run': skip, 'repeats_interleaved': reps,
+        'mpi': 'mpirun --oversubscribe, OMPI_MCA_pml=ob1, OMPI_MCA_btl=self,vader, OPENBLAS_NUM_THREADS=1',
+        'statistic': 'median over the pooled measured steps of all repeats',
+        'bench_seconds': int(secs),
+    },
+    'definitions': {
+        'step_s': 'phases.total: coordinator wall time of one step (propose .. parameter broadcast)',
+        'comm': 'contains reduce and broadcast plus the step messages',
+        'comm_share': 'phases.comm / phases.total per step',
+        'reduce': 'timed from sending the terms: includes the wait for the slowest worker gradient',
+        'reduce_net_s': 'max(0, reduce - gradient): estimate of the reduction alone',
+        'comm_share_net': '(comm - gradient wait) / total per step',
+        'sample, check, gradient': 'slowest worker',
+        'bytes_moved': 'bytes the coordinator sent and received in the step (f64 gradient reduce + f32 broadcast dominate)',
+        'speedup_w2_over_w1': 'step_s_median(W=1) / step_s_median(W=2)',
+    },
+    'configs': configs,
+    'speedup_w2_over_w1': speedup,
+}
+print(json.dumps(out, indent=1))
+PY
