@@ -185,8 +185,8 @@ static int step_coefs(run *r, int64_t step, est_stats *st, tr_error *err) {
     case METHOD_TRICE:
     case METHOD_TRICE_NOCV: {
         int cv = s->method == METHOD_TRICE;
-        int S = cv ? est_beta(r->a, r->mask, M, r->beta) : 0;
-        S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
+        if (cv) est_beta(r->a, r->mask, M, r->beta);
+        int S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
         rng u;
         rng_init(&u, s->seed, RNG_PURPOSE_RESAMPLE, (uint64_t)step);
         n = est_select(r->terms, 2 * M, s->subsample, S, rng_uniform(&u), r->counts, r->coefs);
@@ -232,8 +232,8 @@ static int run_probe(run *r, int64_t step, double *var_cv, double *var_nocv, tr_
         int64_t pstep = INT64_C(1000000000) + step * 1024 + k;  /* streams no training step uses */
         rc = r->f->ops->propose(r->f, pstep, r->ids, M, r->a, r->mask, NULL, err);
         for (int cv = 1; cv >= 0 && !rc; cv--) {
-            int S = est_beta(r->a, r->mask, M, r->beta);
-            S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
+            est_beta(r->a, r->mask, M, r->beta);
+            int S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
             int nc = est_select(r->terms, 2 * M, 0, S, 0.0, r->counts, r->coefs);
             double loss;
             if (nc > 0) rc = r->f->ops->gradient(r->f, r->coefs, nc, r->grads, n, &loss, err);
