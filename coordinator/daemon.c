@@ -114,6 +114,9 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     co.experiments_root = o->runs_dir;
     co.allow_remote = o->allow_remote;
     co.handle_signals = 0;  /* this thread polls sig.h; the control thread must not steal the signals */
+    /* workers answer after every fleet operation; one evaluation of a big model can take
+     * minutes, and a dead rank ends the whole job through mpirun anyway */
+    co.heartbeat_timeout_s = 300;
     char dbdir[SPEC_PATH_MAX];
     snprintf(dbdir, sizeof dbdir, "%s", co.db_path);
     char *slash = strrchr(dbdir, '/');

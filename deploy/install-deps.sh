@@ -14,7 +14,7 @@ pkgs=(
   openmpi-bin libopenmpi-dev
   libuv1-dev libcriterion-dev
   libopenblas-dev libjansson-dev libsqlite3-dev
-  python3 procps
+  python3 procps curl
 )
 for arg in "$@"; do
   case "$arg" in

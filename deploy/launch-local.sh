@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Launch a trice job on this machine: one coordinator and W workers under mpirun.
 #
-#   deploy/launch-local.sh [-n W] [--max-restarts N] [--build DIR] [--] [coordinator options...]
+#   deploy/launch-local.sh [-n W] [--max-restarts N] [--build DIR | --bin DIR] [--] [coordinator options...]
 #
+# --build DIR: a meson build folder (default build/); --bin DIR: a folder holding the
+# installed trice-coordinator and trice-worker (e.g. /usr/local/bin, for the systemd unit).
 # With no coordinator options it runs the quickstart experiment (deploy/specs/quickstart.json:
 # a supervised warm-up on an easy setting of the built-in boolean_expressions task, then
 # TRICE with answer-only supervision on the BBH setting) into runs/quickstart.
@@ -17,6 +19,7 @@ set -uo pipefail
 W=2
 MAX_RESTARTS=0
 BUILD=build
+BIN=
 here=$(cd "$(dirname "$0")/.." && pwd)
 args=()
 while [[ $# -gt 0 ]]; do
@@ -24,7 +27,8 @@ while [[ $# -gt 0 ]]; do
     -n|--workers) W="$2"; shift 2 ;;
     --max-restarts) MAX_RESTARTS="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --bin) BIN="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac
@@ -34,11 +38,18 @@ if [[ ${#args[@]} -eq 0 ]]; then
 fi
 [[ "$W" =~ ^[0-9]+$ && "$W" -ge 1 ]] || { echo "launch-local: -n wants a worker count >= 1, got '$W'" >&2; exit 2; }
 [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]] || { echo "launch-local: --max-restarts wants a count, got '$MAX_RESTARTS'" >&2; exit 2; }
-[[ "$BUILD" = /* ]] || BUILD="$here/$BUILD"
-coord="$BUILD/coordinator/trice-coordinator"
-worker="$BUILD/worker/trice-worker"
+if [[ -n "$BIN" ]]; then
+  coord="$BIN/trice-coordinator"
+  worker="$BIN/trice-worker"
+  hint="--bin wants the folder holding the installed trice-coordinator and trice-worker"
+else
+  [[ "$BUILD" = /* ]] || BUILD="$here/$BUILD"
+  coord="$BUILD/coordinator/trice-coordinator"
+  worker="$BUILD/worker/trice-worker"
+  hint="build first: meson setup build && ninja -C build"
+fi
 for b in "$coord" "$worker"; do
-  [[ -x "$b" ]] || { echo "launch-local: $b not found; build first: meson setup build && ninja -C build" >&2; exit 2; }
+  [[ -x "$b" ]] || { echo "launch-local: $b not found; $hint" >&2; exit 2; }
 done
 
 log() { printf '%s [launcher] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
@@ -76,5 +87,7 @@ while :; do
   fi
   attempt=$((attempt + 1))
   log "job failed (exit $rc); restart $attempt of $MAX_RESTARTS, resuming from the latest checkpoint"
-  extra=(--resume-latest)
+  # a batch job resumes from its folder's latest checkpoint; a daemon resumes its running
+  # experiment from the registry by itself
+  for a in "${args[@]}"; do [[ "$a" == "--run" ]] && extra=(--resume-latest); done
 done
