@@ -1,7 +1,8 @@
 """Count individual test results from meson's testlog.json.
 
 Criterion executables report many test cases each ("Synthesis: Tested: N | Passing: P |
-Failing: F | Crashing: C"); other tests (the MPI scripts) count as one each. Prints
+Failing: F | Crashing: C"); the shell tests (MPI integration, engine end to end) print one
+"ok: ..." or "FAIL: ..." line per check; anything else counts as one test. Prints
 'N passed, N failed[, N skipped]' and exits non-zero if anything failed.
 """
 import json
@@ -27,6 +28,15 @@ with open(sys.argv[1]) as f:
             if res not in ("OK", "EXPECTEDFAIL") and fl + cr == 0:
                 failed += 1  # the executable failed outside any test case
             if res not in ("OK", "EXPECTEDFAIL") or fl + cr:
+                failed_names.append(t["name"])
+        elif re.search(r"^(ok|FAIL): ", out, re.M):
+            oks = len(re.findall(r"^ok: ", out, re.M))
+            fails = len(re.findall(r"^FAIL: ", out, re.M))
+            if res not in ("OK", "EXPECTEDFAIL") and fails == 0:
+                fails = 1  # the script died outside its checks
+            passed += oks
+            failed += fails
+            if fails:
                 failed_names.append(t["name"])
         elif res in ("OK", "EXPECTEDFAIL"):
             passed += 1
