@@ -72,19 +72,18 @@ def plot(runs, path):
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     for m in METHODS:
         for s, (r, rows) in sorted(runs.get(m, {}).items()):
-            xs, ys, tok = [0], [r["acc_before"]], 0
+            xs, ys = [0], [r["acc_before"]]
             for row in rows:
-                tok += row.get("tokens_sampled", 0)
                 if "eval_acc" in row:
-                    xs.append(tok)
+                    xs.append(row["step"] + 1)
                     ys.append(row["eval_acc"])
-            xs.append(r["tokens_sampled"])
+            xs.append(r["steps"])
             ys.append(r["acc_after"])
             axes[0].plot(xs, ys, label=m if s == min(runs[m]) else None, color=f"C{METHODS.index(m)}", alpha=0.8)
-            if rows and m != "direct":
+            if rows and m not in ("direct", "star"):
                 axes[1].plot([row["step"] + 1 for row in rows], [row["proposal_acc"] for row in rows],
                              color=f"C{METHODS.index(m)}", alpha=0.35, label=m if s == min(runs[m]) else None)
-    axes[0].set_xlabel("sampled tokens")
+    axes[0].set_xlabel("step (every run stops at the same sampled-token budget)")
     axes[0].set_ylabel("held-out greedy accuracy")
     axes[0].set_title("held-out accuracy (each line a seed)")
     axes[0].legend()
