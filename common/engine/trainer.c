@@ -326,6 +326,21 @@ static void report(run *r, metrics_row *row, double t_start, int64_t steps_this_
     if (r->hooks && r->hooks->progress) r->hooks->progress(r->hooks->ctx, row, r->total_steps, eta);
 }
 
+static void phases_add(metrics_phases *sum, const metrics_phases *p) {
+    sum->sample += p->sample; sum->check += p->check; sum->resample += p->resample; sum->gradient += p->gradient;
+    sum->reduce += p->reduce; sum->update += p->update; sum->broadcast += p->broadcast; sum->eval += p->eval;
+    sum->comm += p->comm; sum->total += p->total;
+}
+
+/* Where the time goes, every 25 steps: the per-step means of the phases (workers' phases are
+ * the slowest worker's; reduce includes waiting for it). */
+static void phases_log(const metrics_phases *s, int n, int64_t bytes) {
+    LOG_I("phases, s/step over the last %d: sample %.3f, check %.4f, beta/resample %.4f, gradient %.3f, reduce %.3f, "
+          "update %.4f, broadcast %.4f, eval %.3f, step %.3f; %lld bytes moved in the last step",
+          n, s->sample / n, s->check / n, s->resample / n, s->gradient / n, s->reduce / n, s->update / n,
+          s->broadcast / n, s->eval / n, s->total / n, (long long)bytes);
+}
+
 int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int resume,
                 const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
     memset(res, 0, sizeof *res);
@@ -358,6 +373,9 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
     res->maj_before = r.x.maj_before;
 
     double t_start = now_s(), tok_run = 0, last_eval = NAN;
+    metrics_phases ph_sum;
+    memset(&ph_sum, 0, sizeof ph_sum);
+    int ph_n = 0;
     int64_t steps_run = 0;
     int64_t step = r.x.step;
     int64_t *valid = NULL;
@@ -420,6 +438,12 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
         }
         if ((rc = metrics_append(&r.log, &row, err))) goto done;
         report(&r, &row, t_start, steps_run, tok_run, last_eval);
+        phases_add(&ph_sum, &row.phases);
+        if (++ph_n == 25 || step == r.total_steps) {
+            phases_log(&ph_sum, ph_n, row.bytes_moved);
+            memset(&ph_sum, 0, sizeof ph_sum);
+            ph_n = 0;
+        }
         if (spec->checkpoint_every > 0 && step % spec->checkpoint_every == 0 && !last)
             if ((rc = run_checkpoint(&r, step, err))) goto done;
         if (budget_hit) {
