@@ -120,6 +120,11 @@ int eside_init(engine_side *e, const experiment_spec *spec, int index, int nwork
     if (spec->model.init[0] && (rc = gpt_ckpt_load(&e->model, spec->model.init, err))) goto fail;
     rc = gpt_sampler_init(&e->sampler, &e->model, ENGINE_MAX_SAMPLE, err);
     if (rc) goto fail;
+    if ((spec->top_k > 0 || spec->top_p < 1.0 || spec->temperature != 1.0) &&
+        (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_RS) && index == 0)
+        LOG_W("proposals use temperature %g, top_k %d, top_p %g: this changes the proposal distribution, so the "
+              "gradient estimate is no longer the exact one of ALGORITHM.md (use 1, 0, 1 for that)",
+              spec->temperature, spec->top_k, spec->top_p);
 
     /* the shard: training ids this side owns */
     int64_t *own = tr_malloc((size_t)e->task.n_train * sizeof *own, err);

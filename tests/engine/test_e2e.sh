@@ -37,19 +37,22 @@ if "$CLI" train "$TMP/e.json" --out "$TMP/e" >"$TMP/e.log" 2>&1; then
   grep -q "step 150/150 | prop acc .* | mem acc .* | beta .* | loss .* | held-out .* | .* sampled tok/s | ETA" "$TMP/e.log" \
     && ok "progress lines" || fail "progress line format"
   # `eval` on the experiment folder reproduces the accuracy the run reported
-  out=$("$CLI" eval --checkpoint "$TMP/e" --data boolean_expressions --difficulty 1 --seed 7 --n 64 --out "$TMP/ev.jsonl" 2>&1 | tail -1)
+  out=$("$CLI" eval --checkpoint "$TMP/e" --data boolean_expressions --difficulty 1 --seed 7 --n 64 --maj-k 3 --out "$TMP/ev.jsonl" 2>&1 | tail -1)
   n=$(grep -c '"correct"' "$TMP/ev.jsonl")
   acc=$(echo "$out" | sed -n 's/^accuracy \([0-9.]*\).*/\1/p')
   awk -v x="$acc" -v y="$a" 'BEGIN { exit !(x - y < 5e-5 && y - x < 5e-5) }' && [[ $n -eq 64 ]] \
     && ok "trice eval reproduces $acc on the 64 held-out examples" || fail "trice eval: '$out' ($n lines) vs $a"
+  echo "$out" | grep -q "maj@3 [0-9.]* ([0-9]*/64)" && [[ $(grep -c '"maj_correct"' "$TMP/ev.jsonl") -eq 64 ]] \
+    && ok "maj@3 reported: $(echo "$out" | grep -o 'maj@3 [0-9.]* ([0-9]*/64)')" || fail "maj@3 missing: '$out'"
 else
   fail "the e2e run failed"; tail -20 "$TMP/e.log"
 fi
 
 # every baseline runs on the same engine (a few steps from the warmed-up model)
 for m in sft direct rs star trice-nocv; do
+  init=given; [[ $m == trice-nocv ]] && init=hint   # the paper's initialisation, exercised here
   cat >"$TMP/$m.json" <<JSON
-{"name": "$m", "seed": 7, "method": "$m", "memory_init": "given", "particles": 3, "star_iterations": 2,
+{"name": "$m", "seed": 7, "method": "$m", "memory_init": "$init", "particles": 3, "star_iterations": 2,
  "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 48, "n_eval": 16},
  "model": {"init": "$TMP/e/warmup/model.bin", "context": 192}, "max_new_tokens": 96,
  "steps": 3, "batch_size": 8, "optim": {"lr": 0.0003}}
