@@ -186,9 +186,9 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, const char *
         json_int_t x = json_integer_value(v);
         if ((double)x < f->min || (double)x > f->max)
             return field_fail(err, text, source, f->path, "value %lld is out of range (allowed %.0f..%.0f)", (long long)x, f->min, f->max);
-        if (f->type == F_INT) *(int *)base = (int)x;
-        else if (f->type == F_I64) *(int64_t *)base = (int64_t)x;
-        else *(uint64_t *)base = (uint64_t)x;
+        if (f->type == F_INT) *(int *)(void *)base = (int)x;
+        else if (f->type == F_I64) *(int64_t *)(void *)base = (int64_t)x;
+        else *(uint64_t *)(void *)base = (uint64_t)x;
         return 0;
     }
     case F_DBL: {
@@ -196,7 +196,7 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, const char *
         double x = json_number_value(v);
         if (!isfinite(x) || x < f->min || x > f->max)
             return field_fail(err, text, source, f->path, "value %g is out of range (allowed %g..%g)", x, f->min, f->max);
-        *(double *)base = x;
+        *(double *)(void *)base = x;
         return 0;
     }
     case F_ENUM: {
@@ -205,7 +205,7 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, const char *
         if (!json_is_string(v)) return field_fail(err, text, source, f->path, "must be a string, one of: %s", allowed);
         const char *str = json_string_value(v);
         for (int i = 0; i < f->nnames; i++)
-            if (strcmp(str, f->names[i]) == 0) { *(int *)base = i; return 0; }
+            if (strcmp(str, f->names[i]) == 0) { *(int *)(void *)base = i; return 0; }
         return field_fail(err, text, source, f->path, "unknown value '%s' (allowed: %s)", str, allowed);
     }
     }
@@ -328,11 +328,11 @@ char *spec_to_json(const experiment_spec *s, tr_error *err) {
         json_t *v = NULL;
         switch (f->type) {
         case F_STR: case F_TASK: v = json_string(base); break;
-        case F_INT: v = json_integer(*(const int *)base); break;
-        case F_U64: v = json_integer((json_int_t)*(const uint64_t *)base); break;
-        case F_I64: v = json_integer((json_int_t)*(const int64_t *)base); break;
-        case F_DBL: v = json_real(*(const double *)base); break;
-        case F_ENUM: v = json_string(f->names[*(const int *)base]); break;
+        case F_INT: v = json_integer(*(const int *)(const void *)base); break;
+        case F_U64: v = json_integer((json_int_t)*(const uint64_t *)(const void *)base); break;
+        case F_I64: v = json_integer((json_int_t)*(const int64_t *)(const void *)base); break;
+        case F_DBL: v = json_real(*(const double *)(const void *)base); break;
+        case F_ENUM: v = json_string(f->names[*(const int *)(const void *)base]); break;
         }
         /* place v at its dotted path, creating groups */
         json_t *obj = root;

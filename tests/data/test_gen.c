@@ -123,7 +123,7 @@ static int eval_dyck(const char *q, char *out, size_t cap) {
         const char *o = strchr("([{<", *p), *c = strchr(")]}>", *p);
         if (o && *p) st[sp++] = *p;
         else if (c && *p) {
-            const char *want = "([{<" + (c - ")]}>");
+            const char *want = &"([{<"[c - ")]}>"];
             if (sp == 0 || st[sp - 1] != *want) return 1;
             sp--;
         } else return 1;

@@ -150,7 +150,7 @@ Test(model_ckpt, reads_llmc_versions_1_and_5)
     size_t n5 = 1024 + a.num_params * 2;
     buf = malloc(n5);
     memcpy(buf, hdr, 1024);
-    uint16_t *h = (uint16_t *)(buf + 1024);
+    uint16_t *h = (uint16_t *)(void *)(buf + 1024);
     for (size_t i = 0; i < a.num_params; i++) {
         uint32_t bits;
         memcpy(&bits, &a.params[i], 4);

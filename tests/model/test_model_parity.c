@@ -48,16 +48,16 @@ Test(model_parity, matches_pytorch)
     size_t want = 32 + NT * 12 + NT * V * 4 + 8 + (size_t)B * 8 + (size_t)np * 4 + (size_t)steps * 8 + (size_t)np * 4;
     cr_assert_eq(len, want, "parity_data.bin: %zu bytes, expected %zu", len, want);
     const char *p = d + 32;
-    const int *tokens = (const int *)p; p += NT * 4;
-    const int *targets = (const int *)p; p += NT * 4;
-    const float *weights = (const float *)p; p += NT * 4;
-    const float *logits = (const float *)p; p += NT * V * 4;
+    const int *tokens = (const int *)(const void *)p; p += NT * 4;
+    const int *targets = (const int *)(const void *)p; p += NT * 4;
+    const float *weights = (const float *)(const void *)p; p += NT * 4;
+    const float *logits = (const float *)(const void *)p; p += NT * V * 4;
     double loss_ref, lp_ref[8], norms[8];
     memcpy(&loss_ref, p, 8); p += 8;
     memcpy(lp_ref, p, (size_t)B * 8); p += (size_t)B * 8;
-    const float *grads = (const float *)p; p += (size_t)np * 4;
+    const float *grads = (const float *)(const void *)p; p += (size_t)np * 4;
     memcpy(norms, p, (size_t)steps * 8); p += (size_t)steps * 8;
-    const float *after = (const float *)p;
+    const float *after = (const float *)(const void *)p;
 
     gpt g;
     tr_error err;
