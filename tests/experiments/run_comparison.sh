@@ -9,6 +9,8 @@
 # answer-only supervision, each stopped at the same budget of sampled tokens (direct samples
 # nothing: it gets the step count trice reaches). Runs JOBS (default 2) at a time, single
 # process each, then writes results.md and curves.png with report.py.
+# Environment knobs: BUDGET (sampled tokens, 400000), SEEDS ("1 2 3"), WARM_STEPS (300),
+# METHODS (the methods after trice: "trice-nocv star rs direct").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -16,6 +18,8 @@ OUT=${1:-$root/runs/comparison}
 JOBS=${2:-2}
 BUDGET=${BUDGET:-400000}
 SEEDS=${SEEDS:-"1 2 3"}
+WARM_STEPS=${WARM_STEPS:-300}
+METHODS=${METHODS:-"trice-nocv star rs direct"}   # run after trice
 cli="${TRICE_CLI:-$root/build/tests/engine/run_cli}"
 [[ -x "$cli" ]] || { echo "build first: ./deploy/build.sh" >&2; exit 2; }
 export OPENBLAS_NUM_THREADS=1
@@ -28,7 +32,7 @@ warm() {  # seed
   local s=$1 d="$OUT/warm-$s"
   [[ -f "$d/result.json" ]] && return 0
   cat >"$OUT/warm-$s.json" <<JSON
-{"name": "warm-$s", "seed": $s, "method": "sft", "memory_init": "given", "steps": 300,
+{"name": "warm-$s", "seed": $s, "method": "sft", "memory_init": "given", "steps": $WARM_STEPS,
  "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 1000, "n_eval": 200},
  "model": {"layers": 4, "heads": 4, "channels": 128, "context": 256},
  "batch_size": 16, "max_new_tokens": 128, "optim": {"lr": 0.002}}
@@ -67,7 +71,7 @@ run_one() {  # seed method
 # warm-ups, then trice first (direct needs its step count), then the rest, JOBS at a time
 for s in $SEEDS; do warm "$s" & done; wait
 for s in $SEEDS; do run_one "$s" trice & [[ $(jobs -r | wc -l) -ge $JOBS ]] && wait -n; done; wait
-for m in trice-nocv star rs direct; do
+for m in $METHODS; do
   for s in $SEEDS; do
     run_one "$s" "$m" &
     while [[ $(jobs -r | wc -l) -ge $JOBS ]]; do wait -n; done

@@ -51,20 +51,20 @@ if "$CMP" "$TMP/w2/model.bin" "$TMP/w2b/model.bin" >/dev/null && cmp -s "$TMP/w2
 else fail "W=2 twice differs"; fi
 
 # SIGTERM mid-run, then --resume: bit-identical to the uninterrupted run
-spec 40 0 >"$TMP/s40.json"
-run 2 "$TMP/full" --run "$TMP/s40.json" || fail "uninterrupted 40-step run failed"
-timeout 300 mpirun -n 1 "$COORD" --out "$TMP/stop" --run "$TMP/s40.json" : -n 2 "$WORKER" >"$TMP/stop.log" 2>&1 &
+spec 80 0 >"$TMP/s80.json"
+run 2 "$TMP/full" --run "$TMP/s80.json" || fail "uninterrupted 80-step run failed"
+timeout 300 mpirun -n 1 "$COORD" --out "$TMP/stop" --run "$TMP/s80.json" : -n 2 "$WORKER" >"$TMP/stop.log" 2>&1 &
 pid=$!
-if wait_for "$TMP/stop.log" "step 3/40" 120; then
+if wait_for "$TMP/stop.log" "step 3/80" 120; then
   kill -TERM "$(pgrep -f "^$COORD" | head -1)"
   wait "$pid"; rc=$?
   if [[ $rc -eq 0 ]] && grep -q "stop requested: checkpointing" "$TMP/stop.log"; then ok "SIGTERM: checkpointed and exited 0"
   else fail "SIGTERM run: rc=$rc"; tail -5 "$TMP/stop.log"; fi
-  steps_done=$(sed -n 's/.*stopped after \([0-9]*\) of 40.*/\1/p' "$TMP/stop.log" | head -1)
+  steps_done=$(sed -n 's/.*stopped after \([0-9]*\) of 80.*/\1/p' "$TMP/stop.log" | head -1)
   cp -r "$TMP/stop" "$TMP/stop3"
   run 2 "$TMP/stop.r" --resume "$TMP/stop" || { fail "resume failed"; tail -5 "$TMP/stop.r.log"; }
-  if [[ -n "$steps_done" && "$steps_done" -lt 40 ]] && "$CMP" "$TMP/full/model.bin" "$TMP/stop/model.bin" >/dev/null \
-     && cmp -s "$TMP/full/checkpoints/step-00000040/memory.bin" "$TMP/stop/checkpoints/step-00000040/memory.bin"; then
+  if [[ -n "$steps_done" && "$steps_done" -lt 80 ]] && "$CMP" "$TMP/full/model.bin" "$TMP/stop/model.bin" >/dev/null \
+     && cmp -s "$TMP/full/checkpoints/step-00000080/memory.bin" "$TMP/stop/checkpoints/step-00000080/memory.bin"; then
     ok "stopped after $steps_done steps, resumed: final parameters and memory bit-identical to the uninterrupted run"
   else fail "resume is not bit-identical (stopped after '$steps_done')"; "$CMP" "$TMP/full/model.bin" "$TMP/stop/model.bin"; fi
   # the same checkpoint resumed with another W: re-shards the memory by id and finishes
@@ -75,7 +75,7 @@ else fail "the run never reached step 3"; kill -KILL "$pid"; fi
 
 # a truncated or corrupt checkpoint is refused with a message saying what is wrong
 cp -r "$TMP/full" "$TMP/bad"
-mem="$TMP/bad/checkpoints/step-00000040/memory.bin"
+mem="$TMP/bad/checkpoints/step-00000080/memory.bin"
 truncate -s -7 "$mem"
 run 1 "$TMP/bad.r" --resume "$TMP/bad"; rc=$?
 if [[ $rc -ne 0 ]] && grep -q "memory.bin" "$TMP/bad.r.log"; then ok "truncated memory.bin refused: $(grep -o 'memory.bin[^"]*' "$TMP/bad.r.log" | head -1 | cut -c1-120)"
