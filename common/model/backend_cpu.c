@@ -20,12 +20,7 @@
  * 3/8 of the T x T work at T = 256 */
 #define ATT_BLOCK 64
 
-/* 8-float vectors (GNU C vector extension; see sample.c): macros, so that no function passes
- * a 32-byte vector by value (that would change the baseline clone's ABI). */
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));
-#define ld8(p) (*(const v8u *)(p))
-#define hsum8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + (((v)[3] + (v)[7]))))
+/* v8f, ld8, hsum8, FM_DOT4: fastmath.h */
 
 /* out (OC) = w (OC,C) @ x (C) + bias: one row of input (single-sequence decode). sgemm would
  * pack the whole weight matrix first, and OpenBLAS's sgemv spreads even small products over
@@ -34,22 +29,11 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
 GPT_SIMD_CLONES
 static void gemv_rows(float *out, const float *x, const float *w, const float *bias, int C, int OC)
 {
-    int C8 = C & ~7, o = 0;
+    int o = 0;
     for (; o + 4 <= OC; o += 4) {
         const float *w0 = w + (size_t)o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
-        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (int i = 0; i < C8; i += 8) {
-            v8f xv = ld8(x + i);
-            a0 += xv * ld8(w0 + i);
-            a1 += xv * ld8(w1 + i);
-            a2 += xv * ld8(w2 + i);
-            a3 += xv * ld8(w3 + i);
-        }
-        float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
-        for (int i = C8; i < C; i++) {
-            s0 += x[i] * w0[i]; s1 += x[i] * w1[i];
-            s2 += x[i] * w2[i]; s3 += x[i] * w3[i];
-        }
+        float s0, s1, s2, s3;
+        FM_DOT4(x, w0, w1, w2, w3, C, s0, s1, s2, s3);
         out[o] = s0 + (bias ? bias[o] : 0.0f);
         out[o + 1] = s1 + (bias ? bias[o + 1] : 0.0f);
         out[o + 2] = s2 + (bias ? bias[o + 2] : 0.0f);

@@ -23,6 +23,35 @@
 #define GPT_SIMD_CLONES
 #endif
 
+/* 8-float vectors (GNU C vector extension): the AVX2 clone maps them to one register, the
+ * baseline clone to two SSE registers. v8u is the unaligned view used for loads. Macros, not
+ * functions: passing 32-byte vectors by value would change the ABI of the baseline clone. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+#define ld8(p) (*(const v8u *)(const void *)(p))
+#define hsum8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
+
+/* Four dot products of x (n floats) with rows r0..r3, with four independent accumulators:
+ * s0..s3 (float lvalues) get the results. Used by the one-row matmul and the KV-cache
+ * attention scores; a macro for the same ABI reason as above. */
+#define FM_DOT4(x, r0, r1, r2, r3, n, s0, s1, s2, s3)                                          \
+    do {                                                                                    \
+        const int n8_ = (n) & ~7;                                                           \
+        v8f a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                                     \
+        for (int i_ = 0; i_ < n8_; i_ += 8) {                                               \
+            v8f xv_ = ld8((x) + i_);                                                        \
+            a0_ += xv_ * ld8((r0) + i_);                                                    \
+            a1_ += xv_ * ld8((r1) + i_);                                                    \
+            a2_ += xv_ * ld8((r2) + i_);                                                    \
+            a3_ += xv_ * ld8((r3) + i_);                                                    \
+        }                                                                                   \
+        s0 = hsum8(a0_); s1 = hsum8(a1_); s2 = hsum8(a2_); s3 = hsum8(a3_);                 \
+        for (int i_ = n8_; i_ < (n); i_++) {                                                \
+            s0 += (x)[i_] * (r0)[i_]; s1 += (x)[i_] * (r1)[i_];                             \
+            s2 += (x)[i_] * (r2)[i_]; s3 += (x)[i_] * (r3)[i_];                             \
+        }                                                                                   \
+    } while (0)
+
 /* e^x for finite x; clamped to [e^-87, e^88] (softmax arguments are <= 0, so the clamp only
  * turns results below 1.6e-38 into 1.6e-38, which is harmless in a sum that includes 1). */
 static inline float fm_expf(float x)

@@ -69,13 +69,7 @@ void gpt_sampler_free(gpt_sampler *s)
     memset(s, 0, sizeof *s);
 }
 
-/* 8-float vectors (GNU C vector extension, as in backend_cpu.c): the AVX2 clone maps them to one register, the
- * baseline clone to two SSE registers. v8u is the unaligned view used for loads. Macros, not
- * functions: passing 32-byte vectors by value would change the ABI of the baseline clone. */
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));
-#define ld8(p) (*(const v8u *)(p))
-#define hsum8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
+/* v8f, ld8, hsum8, FM_DOT4: fastmath.h */
 
 /* One query position attending to cached keys/values 0..np-1 of its sequence, all heads.
  *   out (C) written; q (C): the query row; kc, vc (np, C): the slot's cache; scores (np) scratch.
@@ -93,19 +87,8 @@ static void kv_attend(float *out, const float *q, const float *kc, const float *
         int j = 0;
         for (; j + 4 <= np; j += 4) {
             const float *k0 = kh + (size_t)j * C, *k1 = k0 + C, *k2 = k1 + C, *k3 = k2 + C;
-            v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            for (int d = 0; d < hs8; d += 8) {
-                v8f qv = ld8(qh + d);
-                a0 += qv * ld8(k0 + d);
-                a1 += qv * ld8(k1 + d);
-                a2 += qv * ld8(k2 + d);
-                a3 += qv * ld8(k3 + d);
-            }
-            float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
-            for (int d = hs8; d < hs; d++) {
-                s0 += qh[d] * k0[d]; s1 += qh[d] * k1[d];
-                s2 += qh[d] * k2[d]; s3 += qh[d] * k3[d];
-            }
+            float s0, s1, s2, s3;
+            FM_DOT4(qh, k0, k1, k2, k3, hs, s0, s1, s2, s3);
             scores[j] = s0 * scale;
             scores[j + 1] = s1 * scale;
             scores[j + 2] = s2 * scale;
