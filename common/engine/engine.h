@@ -72,8 +72,12 @@ typedef struct engine_side {
 
 /* Load the spec's task and drop examples whose rationale prompt (or, for direct, prompt and
  * target) cannot fit the context with max_new_tokens to spare, identically in every process.
- * Logs how many were dropped. */
+ * Logs how many were dropped; the caller decides whether what is left is enough
+ * (engine_require_fit). */
 int engine_task_load(const experiment_spec *spec, task *out, tr_error *err);
+/* TR_EINVAL naming the context and the token limit when fewer than 1 training (train = 1) or
+ * held-out (train = 0) example is left after engine_task_load. */
+int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr_error *err);
 
 /* A side that owns the training ids with shard_owner(seed, id, nworkers) == index (0-based),
  * or every training id when nworkers = 1. The model is random-initialised from the seed or

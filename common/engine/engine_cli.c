@@ -167,6 +167,7 @@ int engine_cli_eval(int argc, char **argv) {
         e->task.eval_ids = ids;
         e->task.n_eval = n > 0 && n < k ? n : k;
     }
+    if ((rc = engine_require_fit(&s, &e->task, 0, &err))) goto out;
     int cnt = 0, correct = 0, maj = 0;
     rc = f->ops->eval(f, maj_k, &cnt, &correct, &maj, out, &err);
     if (!rc) {

@@ -72,11 +72,6 @@ int engine_task_load(const experiment_spec *spec, task *out, tr_error *err) {
     if (dropped)
         LOG_W("task %s: %lld examples do not fit a context of %d tokens with %d new tokens; left out",
               out->name, (long long)dropped, max_tokens, spec->max_new_tokens);
-    if (out->n_train < 1) {
-        task_free(out);
-        return TR_FAIL(err, TR_EINVAL, "task %s: no training example fits the context (%d tokens); raise model.context or lower max_new_tokens",
-                       spec->task.name, max_tokens);
-    }
     if (spec->method == METHOD_SFT || spec->memory_init == MEMINIT_GIVEN) {
         for (int64_t i = 0; i < out->n_train; i++)
             if (!task_get(out, out->train_ids[i])->rationale) {
@@ -87,6 +82,13 @@ int engine_task_load(const experiment_spec *spec, task *out, tr_error *err) {
             }
     }
     return 0;
+}
+
+int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr_error *err) {
+    if ((train ? t->n_train : t->n_eval) >= 1) return 0;
+    return TR_FAIL(err, TR_EINVAL, "task %s: no %s example fits a context of %d tokens with %d new tokens to spare "
+                   "(raise model.context or lower max_new_tokens)", spec->task.name, train ? "training" : "held-out",
+                   spec->model.context - spec->prompt_len, spec->max_new_tokens);
 }
 
 int eside_init(engine_side *e, const experiment_spec *spec, int index, int nworkers, tr_error *err) {

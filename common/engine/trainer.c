@@ -107,6 +107,7 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
         memcpy(r->base, r->tunable, r->n_tunable * sizeof(float));
     }
     TR_TRY(engine_task_load(spec, &r->task, err));
+    TR_TRY(engine_require_fit(spec, &r->task, 1, err));
     TR_TRY(schedule_init(&r->sch, r->task.train_ids, r->task.n_train, spec->seed, err));
     size_t M = (size_t)r->M, MK = M * (size_t)r->K;
     r->a = tr_calloc(M, 1, err);

@@ -120,12 +120,12 @@ out=$(T submit "$TMP/bad2.json" 2>&1); rc=$?
 [[ $rc -eq 1 && $out == *stepz* ]] && ok "unknown field refused: '$out'" || fail "stepz: rc=$rc '$out'"
 n=$(T list 2>/dev/null | grep -c '^exp-')
 [[ $n -eq 1 ]] && ok "the daemon still answers; nothing bad was queued" || fail "list after bad submissions: $n experiments"
-# valid, but no example fits the context: the workers refuse it; it fails, the daemon goes on
+# valid, but no example fits the context: the experiment fails with a message naming the context; the daemon goes on
 spec nofit sft 30 | sed 's/"context": 160/"context": 90/' >"$TMP/nofit.json"
 X=$(T submit "$TMP/nofit.json") || fail "submit nofit"
 T watch "$X" >/dev/null 2>&1; rc=$?
 err=$(field "$X" error)
-[[ $rc -eq 1 && $(field "$X" state) == failed && $err == *context* ]] && ok "an experiment the workers cannot start fails: '${err:0:150}'" \
+[[ $rc -eq 1 && $(field "$X" state) == failed && $err == *context* ]] && ok "an experiment that cannot start fails: '${err:0:150}'" \
   || fail "nofit: watch rc=$rc state '$(field "$X" state)' error '$err'"
 
 # ---- FIFO queue and cancel: C runs (long), D1 and D2 wait; cancel C; D1 then D2 run ----
