@@ -85,6 +85,17 @@ run 1 "$TMP/bad.r2" --resume "$TMP/bad"; rc=$?
 [[ $rc -ne 0 ]] && grep -q "step-9999" "$TMP/bad.r2.log" && ok "a latest marker naming a missing checkpoint is refused" \
   || { fail "bad latest marker: rc=$rc"; tail -3 "$TMP/bad.r2.log"; }
 
+# a model the workers cannot take (a vocabulary other than the byte tokenizer's): every worker
+# reports why, the coordinator names the rank and the reason, and the job ends non-zero cleanly
+cp "$TMP/warm/model.bin" "$TMP/vocab300.bin"
+printf '\x2c\x01\x00\x00' | dd of="$TMP/vocab300.bin" bs=1 seek=12 conv=notrunc status=none   # header[3] = 300
+sed "s|$TMP/warm/model.bin|$TMP/vocab300.bin|" "$TMP/s10.json" >"$TMP/bad-vocab.json"
+run 2 "$TMP/badvocab" --run "$TMP/bad-vocab.json"; rc=$?
+if [[ $rc -eq 1 ]] && grep -q "worker rank [12] cannot start the experiment: .*vocabulary of 300" "$TMP/badvocab.log" \
+   && grep -q "coordinator exiting after a failure" "$TMP/badvocab.log"; then
+  ok "workers that cannot start are named: $(grep -o 'worker rank [12] cannot start[^(]*' "$TMP/badvocab.log" | head -1 | cut -c1-110)"
+else fail "bad vocabulary: rc=$rc"; tail -5 "$TMP/badvocab.log"; fi
+
 # SIGKILL of a worker mid-run: the job ends non-zero within the bound; the launcher restarts
 # it from the latest checkpoint and it finishes
 spec 300 5 >"$TMP/s60.json"
