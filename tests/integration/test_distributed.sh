@@ -50,6 +50,16 @@ if "$CMP" "$TMP/w2/model.bin" "$TMP/w2b/model.bin" >/dev/null && cmp -s "$TMP/w2
   ok "W=2 twice: bit-identical parameters and memory"
 else fail "W=2 twice differs"; fi
 
+# soft prompt: only the P x C prompt is reduced and broadcast; W = 1 and 2 agree bit for bit
+sed 's|"method": "trice",|"method": "trice", "tunable": "prompt", "prompt_len": 4,|; s|"lr": 0.0003|"lr": 0.05|' "$TMP/s10.json" >"$TMP/p10.json"
+run 1 "$TMP/p1" --run "$TMP/p10.json" && run 2 "$TMP/p2" --run "$TMP/p10.json" || fail "soft-prompt runs failed"
+# (an update happened: some step has a non-zero learning rate, i.e. it had terms to apply)
+if cmp -s "$TMP/p1/prompt.bin" "$TMP/p2/prompt.bin" && grep -q '"lr":0\.0*[1-9]' "$TMP/p2/metrics.jsonl" \
+   && "$CMP" "$TMP/warm/model.bin" "$TMP/p2/model.bin" >/dev/null; then
+  bytes=$(sed -n 's/.*"bytes_moved":\([0-9]*\).*/\1/p' "$TMP/p2/metrics.jsonl" | sort -n | tail -1)
+  ok "soft prompt, W=1 vs W=2: bit-identical prompts, frozen weights untouched, at most $bytes bytes moved per step"
+else fail "soft-prompt runs differ or touched the weights"; fi
+
 # SIGTERM mid-run, then --resume: bit-identical to the uninterrupted run
 spec 80 0 >"$TMP/s80.json"
 run 2 "$TMP/full" --run "$TMP/s80.json" || fail "uninterrupted 80-step run failed"
