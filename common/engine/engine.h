@@ -31,7 +31,6 @@
 
 #define ENGINE_EOT TOK_EOT          /* byte tokenizer: 256 byte tokens, then end-of-text */
 #define ENGINE_VOCAB TOK_BYTE_VOCAB
-#define ENGINE_MAX_BATCH 16   /* sequences per forward/backward micro-batch */
 #define ENGINE_MAX_SAMPLE 64  /* sequences sampled at once */
 
 /* Per-step counters an example side reports (summed over workers by the coordinator). */
@@ -62,7 +61,7 @@ typedef struct engine_side {
     int cap;
 
     /* scratch */
-    int *seq_tok, *seq_tgt;   /* [ENGINE_MAX_BATCH * max_tokens] */
+    int *seq_tok, *seq_tgt;   /* [max_tokens] the sequence of one gradient term (see eside_gradient) */
     float *seq_w;
     char *text;               /* [max_tokens + 1] decoded text */
     double *gacc;             /* [n_tunable] the step's gradient, accumulated in double */

@@ -116,7 +116,8 @@ int eside_init(engine_side *e, const experiment_spec *spec, int index, int nwork
         e->spec.model.heads = cfg.num_heads;
         e->spec.model.channels = cfg.channels;
     }
-    rc = gpt_init(&e->model, &cfg, ENGINE_MAX_BATCH, spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0, err);
+    /* one sequence per forward/backward (eside_gradient); sampling has its own KV-cache buffers */
+    rc = gpt_init(&e->model, &cfg, 1, spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0, err);
     if (rc) goto fail;
     gpt_init_random(&e->model, spec->seed);
     if (spec->model.init[0] && (rc = gpt_ckpt_load(&e->model, spec->model.init, err))) goto fail;
@@ -147,7 +148,7 @@ int eside_init(engine_side *e, const experiment_spec *spec, int index, int nwork
     e->prop = tr_malloc(nk * (size_t)spec->max_new_tokens * sizeof *e->prop, err);
     e->prop_len = tr_calloc(nk, sizeof *e->prop_len, err);
     e->prop_ok = tr_calloc(nk, 1, err);
-    size_t bt = (size_t)ENGINE_MAX_BATCH * (size_t)e->max_tokens;
+    size_t bt = (size_t)e->max_tokens;
     e->seq_tok = tr_malloc(bt * sizeof(int), err);
     e->seq_tgt = tr_malloc(bt * sizeof(int), err);
     e->seq_w = tr_malloc(bt * sizeof(float), err);
@@ -333,8 +334,8 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
     return rc;
 }
 
-/* Build the (prompt, rationale) sequence of one term into row r of the micro-batch. */
-static int build_row(engine_side *e, const est_coef *t, int r, int *T_row, tr_error *err) {
+/* Build the (prompt, rationale, eot) sequence of one term into seq_tok/seq_tgt/seq_w. */
+static int build_row(engine_side *e, const est_coef *t, int *T_row, tr_error *err) {
     const int i = t->ex;
     const task_example *ex = task_get(&e->task, e->ids[i]);
     const spec_method m = e->spec.method;
@@ -360,9 +361,8 @@ static int build_row(engine_side *e, const est_coef *t, int r, int *T_row, tr_er
     } else {
         rat = memory_tokens(&e->mem, e->mem_idx[i], &rlen);
     }
-    int *tok = e->seq_tok + (size_t)r * (size_t)e->max_tokens;
-    int *tgt = e->seq_tgt + (size_t)r * (size_t)e->max_tokens;
-    float *w = e->seq_w + (size_t)r * (size_t)e->max_tokens;
+    int *tok = e->seq_tok, *tgt = e->seq_tgt;
+    float *w = e->seq_w;
     /* sequence s = prompt ++ rationale ++ eot; inputs s[0..L-2], targets s[1..L-1] */
     int plen = (int)strlen(prompt);
     int L = plen + rlen + 1;
@@ -392,7 +392,7 @@ int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *lo
         if (terms[k].ex < 0 || terms[k].ex >= e->n)
             return TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[k].ex, e->n);
         int T = 0;
-        TR_TRY(build_row(e, &terms[k], 0, &T, err));
+        TR_TRY(build_row(e, &terms[k], &T, err));
         const float c = (float)terms[k].coef;
         for (int p = 0; p < T; p++) e->seq_w[p] *= c;
         double l = 0;
