@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "common/comm/wire.h"
 #include "common/engine/trainer.h"
 #include "common/util/afile.h"
@@ -152,12 +154,17 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
             trainer_result r;
             tr_error e2 = {0};
             int erc = experiment_run(&claim.spec, claim.out_dir, fleet_mpi_make, &fctx, claim.resume, &hooks, &r, &e2);
-            char detail[TR_ERRMSG_MAX + 64];
             if (erc == 0) {
-                snprintf(detail, sizeof detail, "{\"acc_before\":%.6g,\"acc_after\":%.6g,\"n_eval\":%d,\"steps\":%lld,\"tokens_sampled\":%lld}",
-                         isnan(r.acc_before) ? -1.0 : r.acc_before, isnan(r.acc_after) ? -1.0 : r.acc_after, r.n_eval,
-                         (long long)r.steps_done, (long long)r.tokens_sampled);
-                rc = control_finish(c, claim.id, CONTROL_SUCCEEDED, detail, err);
+                /* the registry keeps the experiment's own result.json, written by experiment_run */
+                char rp[SPEC_PATH_MAX + 16];
+                snprintf(rp, sizeof rp, "%s/result.json", claim.out_dir);
+                json_error_t je;
+                json_t *res = json_load_file(rp, 0, &je);
+                char *detail = res ? json_dumps(res, JSON_COMPACT) : NULL;  /* one line for `trice status` */
+                json_decref(res);
+                if (!detail) LOG_W("%s: %s", rp, je.text);
+                rc = control_finish(c, claim.id, CONTROL_SUCCEEDED, detail ? detail : "{}", err);
+                free(detail);
                 LOG_I("experiment %s succeeded: held-out accuracy %.4f -> %.4f", claim.id, r.acc_before, r.acc_after);
             } else if (erc == TR_ECANCELED && control_cancel_requested(c, claim.id)) {
                 rc = control_finish(c, claim.id, CONTROL_CANCELLED, "cancelled by request (checkpointed)", err);

@@ -19,6 +19,8 @@ typedef struct mpi_fleet {
     int M;
     int *owner, *local;
     engine_counts comm;       /* the coordinator's own communication counters */
+    double *acc;              /* [n_acc] the double gradient sum, kept across steps */
+    size_t n_acc;
 } mpi_fleet;
 
 static double now_s(void) {
@@ -124,12 +126,15 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     free(t);
     if (rc) return rc;
     double t1 = now_s();
-    double *acc = tr_calloc(n_grads, sizeof *acc, err);
-    if (!acc) return TR_ENOMEM;
-    int rrc = comm_reduce_sum_f64(acc, n_grads, 0, 0, err);
-    for (size_t i = 0; i < n_grads && !rrc; i++) grads[i] = (float)acc[i];
-    free(acc);
-    if (rrc) return rrc;
+    if (m->n_acc != n_grads) {
+        double *a = realloc(m->acc, n_grads * sizeof *a);
+        if (!a) return TR_FAIL(err, TR_ENOMEM, "out of memory for a %zu-parameter gradient", n_grads);
+        m->acc = a;
+        m->n_acc = n_grads;
+    }
+    memset(m->acc, 0, n_grads * sizeof *m->acc);
+    TR_TRY(comm_reduce_sum_f64(m->acc, n_grads, 0, 0, err));
+    for (size_t i = 0; i < n_grads; i++) grads[i] = (float)m->acc[i];
     double zero = 0;
     *loss = 0;
     TR_TRY(MPI_CHECK(MPI_Reduce(&zero, loss, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err));
@@ -270,6 +275,7 @@ static void m_free(fleet *f) {
     if (send_op(m, OP_END, 0, 0, 0, &err)) LOG_W("ending the experiment on the workers: %s", err.msg);
     free(m->owner);
     free(m->local);
+    free(m->acc);
     free(m);
 }
 

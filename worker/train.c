@@ -47,10 +47,6 @@ static int op_propose(wstate *w, int64_t step, int M, tr_error *err) {
     return rc;
 }
 
-static size_t tunable_count(const engine_side *e) {
-    return e->spec.tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
-}
-
 static int op_gradient(wstate *w, tr_error *err) {
     uint8_t *buf;
     size_t len;
@@ -73,7 +69,7 @@ static int op_gradient(wstate *w, tr_error *err) {
 }
 
 static int op_set_params(wstate *w, size_t n, tr_error *err) {
-    if (n != tunable_count(&w->e)) return TR_FAIL(err, TR_EINTERNAL, "coordinator sends %zu parameters, this side has %zu", n, tunable_count(&w->e));
+    if (n != w->e.n_tunable) return TR_FAIL(err, TR_EINTERNAL, "coordinator sends %zu parameters, this side has %zu", n, w->e.n_tunable);
     float *dst = w->e.spec.tunable == TUNABLE_PROMPT ? w->e.model.prompt : w->e.model.params;
     return comm_bcast_bytes(dst, n * sizeof(float), 0, err);
 }

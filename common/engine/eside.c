@@ -269,8 +269,6 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
                 const task_example *ex = task_get(&e->task, e->mem.ids[i]);
                 const int32_t *tok = out + (size_t)i * (size_t)maxnew;
                 int ok = check_tokens(e, ex, tok, lens[i]);
-                int cur_len = 0;
-                memory_tokens(&e->mem, i, &cur_len);
                 if (ok || t == 0) rc = memory_set(&e->mem, i, tok, lens[i], ok, err);
             }
         }

@@ -22,14 +22,9 @@ static int l_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
     return 0;
 }
 
-static size_t tunable_count(const engine_side *e) {
-    return e->spec.tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels
-                                             : e->model.num_params;
-}
-
 static int l_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
     engine_side *e = side_of(f);
-    if (n_grads != tunable_count(e)) return TR_FAIL(err, TR_EINTERNAL, "gradient of %zu floats asked, side has %zu", n_grads, tunable_count(e));
+    if (n_grads != e->n_tunable) return TR_FAIL(err, TR_EINTERNAL, "gradient of %zu floats asked, side has %zu", n_grads, e->n_tunable);
     TR_TRY(eside_gradient(e, coefs, n, loss, err));
     for (size_t i = 0; i < n_grads; i++) grads[i] = (float)e->gacc[i];
     return 0;
@@ -37,7 +32,7 @@ static int l_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
 
 static int l_set_params(fleet *f, const float *tunable, size_t n, tr_error *err) {
     engine_side *e = side_of(f);
-    if (n != tunable_count(e)) return TR_FAIL(err, TR_EINTERNAL, "set_params with %zu floats, side has %zu", n, tunable_count(e));
+    if (n != e->n_tunable) return TR_FAIL(err, TR_EINTERNAL, "set_params with %zu floats, side has %zu", n, e->n_tunable);
     float *dst = e->spec.tunable == TUNABLE_PROMPT ? e->model.prompt : e->model.params;
     if (dst != tunable) memcpy(dst, tunable, n * sizeof(float));
     return 0;

@@ -305,7 +305,6 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     row->phases.total = t5 - t0;
     row->lr = n > 0 ? lr : 0;
     row->time = wall_s();
-    (void)t0;
     return 0;
 }
 
