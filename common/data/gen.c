@@ -6,18 +6,22 @@
 
 #include "common/data/gen_internal.h"
 
+#define GEN_MAX_DIFFICULTY 8
+
 typedef struct gen_entry {
     const char *name;
     gen_fn fn;
     answer_kind kind;
     int max_difficulty;
+    const char *size_unit;
+    int size[GEN_MAX_DIFFICULTY + 1][2];   /* [difficulty] = {lo, hi}; must match the gen_*.c tables */
 } gen_entry;
 
 static const gen_entry gens[] = {
-    {"multistep_arithmetic_two", gen_arith, ANSWER_INT, 4},
-    {"boolean_expressions", gen_bool, ANSWER_TEXT, 3},
-    {"dyck_languages", gen_dyck, ANSWER_TEXT, 3},
-    {"navigate", gen_nav, ANSWER_TEXT, 3},
+    {"multistep_arithmetic_two", gen_arith, ANSWER_INT, 4, "numbers per bracket", {{4, 4}, {2, 2}, {3, 3}, {4, 4}, {5, 5}}},
+    {"boolean_expressions", gen_bool, ANSWER_TEXT, 3, "tokens", {{6, 9}, {3, 5}, {5, 7}, {8, 11}}},
+    {"dyck_languages", gen_dyck, ANSWER_TEXT, 3, "pairs", {{3, 20}, {2, 4}, {3, 8}, {6, 16}}},
+    {"navigate", gen_nav, ANSWER_TEXT, 3, "moves", {{3, 8}, {2, 3}, {2, 5}, {5, 9}}},
 };
 #define NGENS (sizeof gens / sizeof gens[0])
 
@@ -32,6 +36,15 @@ int gen_exists(const char *name) { return find(name) != NULL; }
 int gen_max_difficulty(const char *name) {
     const gen_entry *g = find(name);
     return g ? g->max_difficulty : 0;
+}
+
+int gen_size_range(const char *name, int difficulty, int *lo, int *hi, const char **unit) {
+    const gen_entry *g = find(name);
+    if (!g || difficulty < 0 || difficulty > g->max_difficulty) return TR_EINVAL;
+    *lo = g->size[difficulty][0];
+    *hi = g->size[difficulty][1];
+    if (unit) *unit = g->size_unit;
+    return 0;
 }
 
 answer_kind gen_kind(const char *name) {

@@ -44,6 +44,14 @@ int gen_exists(const char *name);
 int gen_max_difficulty(const char *name);
 /* Answer kind of the generator's task. */
 answer_kind gen_kind(const char *name);
+/* The size of the generator's instances at a difficulty: every example has a size in
+ * [*lo, *hi], measured in the generator's own unit (*unit, a static string: "tokens" of a
+ * boolean expression, "numbers per bracket", "pairs" of a Dyck word, "moves"). A setting is
+ * strictly easier than another when its hi is below the other's lo: the stage rule of
+ * answers-only recipes (rationales only on strictly smaller instances) is checked with it.
+ * Returns 0, or TR_EINVAL for an unknown name or difficulty. */
+int gen_size_range(const char *name, int difficulty, int *lo, int *hi, const char **unit);
+
 /* Comma-separated list of the generator names (static string). */
 const char *gen_names(void);
 

@@ -121,7 +121,7 @@ static int reduce_round(bparse *p, int i) {
     return 1;
 }
 
-static const int tok_range[4][2] = {{6, 9}, {4, 7}, {6, 8}, {8, 11}};
+static const int tok_range[4][2] = {{6, 9}, {3, 5}, {5, 7}, {8, 11}};   /* = gen.c size table */
 
 int gen_bool(rng *r, int difficulty, sbuf *q, sbuf *rat, sbuf *ans) {
     int want = (int)rng_below(r, 2);   /* balance True / False */
