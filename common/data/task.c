@@ -106,6 +106,12 @@ static int qset_init(qset *s, size_t expect, tr_error *err) {
     return s->slot ? 0 : TR_ENOMEM;
 }
 
+static int qset_has(const qset *s, const char *q) {
+    for (size_t i = hash_str(q) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+        if (strcmp(s->slot[i], q) == 0) return 1;
+    return 0;
+}
+
 /* Insert (the set borrows q); returns 1 if it was new, 0 if present. Capacity is sized
  * by the caller for everything it will insert. */
 static int qset_add(qset *s, const char *q) {
@@ -119,6 +125,12 @@ static int qset_add(qset *s, const char *q) {
     return 1;
 }
 
+/* Generated tasks. The held-out set is a fixed sample of the generator's own distribution:
+ * indices TASK_TEST_ID_BASE .. + n_eval - 1, whatever n_train is, repeats included, so that
+ * accuracies are comparable across recipes and match the task's real distribution (skipping
+ * questions seen in training would bias it towards long, rare questions). The training side
+ * is deduplicated instead: indices 0, 1, 2, ... whose question is also a held-out question
+ * are left out, and drawing goes on until n_train examples are kept. */
 static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error *err) {
     int n_train = st->n_train, n_eval = st->n_eval > 0 ? st->n_eval : GEN_DEFAULT_EVAL;
     if (n_train < 1) return TR_FAIL(err, TR_EINVAL, "task '%s': n_train must be >= 1 for a generator (got %d)", st->name, n_train);
@@ -126,38 +138,40 @@ static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error 
     t->train_ids = tr_malloc((size_t)n_train * sizeof *t->train_ids, err);
     t->eval_ids = tr_malloc((size_t)n_eval * sizeof *t->eval_ids, err);
     if (!t->ex || !t->train_ids || !t->eval_ids) return TR_ENOMEM;
-    TR_TRY(gen_make(st->name, st->difficulty, 0, n_train, seed, t->ex, err));
-    t->n_ex = n_train;
-    for (int i = 0; i < n_train; i++) t->train_ids[i] = i;
-    t->n_train = n_train;
+    /* held-out first (ids above every training id: t->ex stays sorted once training is put before it) */
+    task_example *held = t->ex + n_train;
+    TR_TRY(gen_make(st->name, st->difficulty, TASK_TEST_ID_BASE, n_eval, seed, held, err));
+    t->n_eval = n_eval;
+    for (int i = 0; i < n_eval; i++) t->eval_ids[i] = held[i].id;
+    qset heldq;
+    TR_TRY(qset_init(&heldq, (size_t)n_eval, err));
+    for (int i = 0; i < n_eval; i++) qset_add(&heldq, held[i].question);
 
-    /* held-out: indices from TASK_TEST_ID_BASE on (independent of n_train), skipping any
-     * question that is also a training question or already held out */
-    qset seen;
-    TR_TRY(qset_init(&seen, (size_t)n_train + (size_t)n_eval, err));
-    for (int i = 0; i < n_train; i++) qset_add(&seen, t->ex[i].question);
-    int64_t budget = 20 * (int64_t)n_eval + 10000, next = TASK_TEST_ID_BASE;
+    int64_t budget = 20 * (int64_t)n_train + 10000, next = 0;
     enum { CHUNK = 256 };
     task_example chunk[CHUNK];
     int rc = 0;
-    while (t->n_eval < n_eval && next - TASK_TEST_ID_BASE < budget) {
+    while (t->n_train < n_train && next < budget) {
         if ((rc = gen_make(st->name, st->difficulty, next, CHUNK, seed, chunk, err)) != 0) break;
         next += CHUNK;
         for (int i = 0; i < CHUNK; i++) {
-            if (t->n_eval < n_eval && qset_add(&seen, chunk[i].question)) {
-                t->ex[t->n_ex++] = chunk[i];
-                t->eval_ids[t->n_eval++] = chunk[i].id;
+            if (t->n_train < n_train && !qset_has(&heldq, chunk[i].question)) {
+                t->ex[t->n_train] = chunk[i];
+                t->train_ids[t->n_train++] = chunk[i].id;
             } else {
                 task_examples_free(&chunk[i], 1);
             }
         }
     }
-    free(seen.slot);
+    free(heldq.slot);
+    /* close the gap between the training examples and the held-out ones (t->ex sorted by id) */
+    if (t->n_train < n_train) memmove(t->ex + t->n_train, held, (size_t)n_eval * sizeof *held);
+    t->n_ex = t->n_train + t->n_eval;
     if (rc) return rc;
-    if (t->n_eval < n_eval)
-        return TR_FAIL(err, TR_EINVAL, "task '%s' difficulty %d: only %lld held-out questions differ from the %d training ones "
-                       "(wanted n_eval = %d); this setting has too few distinct questions: lower n_train or n_eval, or raise the difficulty",
-                       st->name, st->difficulty, (long long)t->n_eval, n_train, n_eval);
+    if (t->n_train < n_train)
+        return TR_FAIL(err, TR_EINVAL, "task '%s' difficulty %d: only %lld of %lld drawn training questions differ from the %d held-out ones "
+                       "(wanted n_train = %d); this setting has too few distinct questions: lower n_eval, or raise the difficulty",
+                       st->name, st->difficulty, (long long)t->n_train, (long long)next, n_eval, n_train);
     return 0;
 }
 

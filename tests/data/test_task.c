@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/data/gen.h"
 #include "common/data/task.h"
 
 static spec_task gen_spec(const char *name, int difficulty, int n_train, int n_eval) {
@@ -61,13 +62,46 @@ Test(task, generator_train_and_eval_are_disjoint) {
 }
 
 Test(task, generator_too_small_for_request_is_an_error) {
-    /* difficulty 1 of boolean_expressions has about a thousand distinct questions */
+    /* difficulty 1 of boolean_expressions (3-5 tokens) has about a hundred distinct questions:
+     * 500 held-out draws take nearly all of them, so the training side runs dry */
     spec_task st = gen_spec("boolean_expressions", 1, 20000, 500);
     task t;
     tr_error err;
     cr_assert_neq(task_load(&st, 1, &t, &err), 0);
     cr_assert(strstr(err.msg, "boolean_expressions") && strstr(err.msg, "n_train"), "%s", err.msg);
     cr_assert_null(t.ex);
+}
+
+Test(task, generator_held_out_set_is_a_fixed_sample_of_the_distribution) {
+    /* the held-out set is generator indices 1e9.. whatever n_train is, repeats included */
+    spec_task small = gen_spec("boolean_expressions", 0, 50, 300), big = gen_spec("boolean_expressions", 0, 3000, 300);
+    task a, b;
+    tr_error err;
+    cr_assert_eq(task_load(&small, 4, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(task_load(&big, 4, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.n_eval, 300);
+    cr_assert_eq(b.n_eval, 300);
+    task_example ref[300];
+    cr_assert_eq(gen_make("boolean_expressions", 0, TASK_TEST_ID_BASE, 300, 4, ref, &err), 0, "%s", err.msg);
+    int repeats = 0;
+    for (int i = 0; i < 300; i++) {
+        cr_assert_eq(a.eval_ids[i], TASK_TEST_ID_BASE + i);
+        cr_assert_eq(b.eval_ids[i], TASK_TEST_ID_BASE + i);
+        cr_assert_str_eq(task_get(&a, a.eval_ids[i])->question, ref[i].question);
+        cr_assert_str_eq(task_get(&b, b.eval_ids[i])->question, ref[i].question);
+        for (int j = 0; j < i && !repeats; j++) repeats += strcmp(ref[i].question, ref[j].question) == 0;
+    }
+    /* short expressions are common at the target setting: a fair sample repeats some */
+    cr_assert_gt(repeats, 0, "300 draws of boolean_expressions held no repeated question");
+    /* the training side left out every held-out question and kept its size */
+    cr_assert_eq(b.n_train, 3000);
+    for (int64_t j = 0; j < b.n_train; j++)
+        for (int i = 0; i < 300; i++)
+            cr_assert_str_neq(task_get(&b, b.train_ids[j])->question, ref[i].question);
+    cr_assert_gt(b.train_ids[b.n_train - 1], 2999, "no training draw was skipped");
+    task_examples_free(ref, 300);
+    task_free(&a);
+    task_free(&b);
 }
 
 Test(task, load_is_reproducible) {
