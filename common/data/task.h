@@ -75,6 +75,16 @@ const task_example *task_get(const task *t, int64_t id);
 int task_split(const int64_t *ids, int64_t n, double train_fraction, uint64_t seed,
                int64_t **train, int64_t *n_train, int64_t **eval, int64_t *n_eval, tr_error *err);
 
+/* The stage rule of an answers-only spec (s->answers_only = 1; otherwise 0 at once): the
+ * target (the top-level stage) learns from answers alone (method trice, trice-nocv, rs, star or
+ * direct, memory_init not 'given'), and every stage that is given rationales (method sft,
+ * memory_init 'given', the warm-up of warmup_sft_steps) uses another built-in task, or the
+ * target's own generator at a difficulty whose instances are all strictly smaller than every
+ * instance of the target (gen_size_range: hi < the target's lo). Error names the stage, the
+ * sizes and what is allowed. Checked where experiments start (experiment_run) and are
+ * submitted (the daemon). */
+int task_check_stage_rule(const experiment_spec *s, tr_error *err);
+
 /* Prompts; *out is a new string the caller frees. */
 int task_rationale_prompt(const task *t, const task_example *ex, char **out, tr_error *err);
 int task_hinted_prompt(const task *t, const task_example *ex, char **out, tr_error *err);

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "common/data/task.h"
 #include "common/engine/trainer.h"
 #include "common/util/afile.h"
 #include "common/util/log.h"
@@ -68,12 +69,38 @@ static int run_stage(const experiment_spec *s, const char *dir, fleet_factory ma
     return write_result(dir, s, res, err);
 }
 
+/* Run one earlier stage into out_dir/<folder> from the model at *init (empty = the spec's
+ * own), unless a resume finds it finished; *init becomes the stage's final model. */
+static int run_prior_stage(experiment_spec *st, const char *out_dir, const char *folder, const char *label,
+                           char *init, size_t init_cap, fleet_factory make, void *make_ctx, int resume,
+                           const trainer_hooks *hooks, tr_error *err) {
+    char dir[4200], model[4300], res[4300];
+    snprintf(dir, sizeof dir, "%s/%s", out_dir, folder);
+    snprintf(model, sizeof model, "%s/model.bin", dir);
+    snprintf(res, sizeof res, "%s/result.json", dir);
+    if (strlen(model) >= init_cap) return TR_FAIL(err, TR_EINVAL, "experiment folder path too long: '%s'", out_dir);
+    if (init[0]) memcpy(st->model.init, init, strlen(init) + 1);
+    if (resume && file_exists(res) && file_exists(model)) {
+        LOG_I("%s already finished (%s); going on", label, res);
+    } else {
+        LOG_I("%s: %s, %d steps on %s difficulty %d%s", label, spec_method_name(st->method), st->steps, st->task.name,
+              st->task.difficulty, st->method == METHOD_SFT || st->memory_init == MEMINIT_GIVEN ? " (program-written rationales)" : " (answers only)");
+        trainer_result r;
+        TR_TRY(run_stage(st, dir, make, make_ctx, resume, hooks, &r, err));
+    }
+    memcpy(init, model, strlen(model) + 1);
+    return 0;
+}
+
 int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
                    int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
+    TR_TRY(task_check_stage_rule(spec, err));
     TR_TRY(afile_mkdirs(out_dir, err));
     /* the experiment as submitted, all stages: what `--resume DIR` restarts from */
     TR_TRY(write_spec(out_dir, "experiment.json", spec, err));
-    experiment_spec main_spec = *spec;
+    int n_prior = (spec->warmup_sft_steps > 0) + spec->n_stages, k = 0;
+    char init[SPEC_PATH_MAX] = "";
+    char label[96];
     if (spec->warmup_sft_steps > 0) {
         experiment_spec w = *spec;
         w.method = METHOD_SFT;
@@ -84,29 +111,30 @@ int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_facto
         w.steps = spec->warmup_sft_steps;
         w.subsample = 0;
         w.warmup_sft_steps = 0;
+        w.n_stages = 0;
+        w.answers_only = 0;
         w.max_sampled_tokens = 0;
         w.optim.warmup_steps = 0;
         w.optim.lr = spec->warmup_lr;
         w.optim.schedule = SCHEDULE_CONSTANT;
         w.maj_k = 0;
         snprintf(w.name, sizeof w.name, "%.100s-warmup", spec->name);
-        char wdir[4200], wmodel[4300], wres[4300];
-        snprintf(wdir, sizeof wdir, "%s/warmup", out_dir);
-        snprintf(wmodel, sizeof wmodel, "%s/model.bin", wdir);
-        snprintf(wres, sizeof wres, "%s/result.json", wdir);
-        if (resume && file_exists(wres) && file_exists(wmodel)) {
-            LOG_I("warm-up already finished (%s); going on with %s", wres, spec_method_name(spec->method));
-        } else {
-            LOG_I("stage 1/2: supervised warm-up, %d steps on program-written rationales at difficulty %d",
-                  w.steps, w.task.difficulty);
-            trainer_result wr;
-            TR_TRY(run_stage(&w, wdir, make, make_ctx, resume, hooks, &wr, err));
-        }
-        if (strlen(wmodel) >= sizeof main_spec.model.init)
-            return TR_FAIL(err, TR_EINVAL, "experiment folder path too long: '%s'", out_dir);
-        memcpy(main_spec.model.init, wmodel, strlen(wmodel) + 1);  /* length checked above */
-        main_spec.warmup_sft_steps = 0;
-        LOG_I("stage 2/2: %s from the warmed-up model", spec_method_name(spec->method));
+        snprintf(label, sizeof label, "stage %d/%d (warmup)", ++k, n_prior + 1);
+        TR_TRY(run_prior_stage(&w, out_dir, "warmup", label, init, sizeof init, make, make_ctx, resume, hooks, err));
+    }
+    for (int i = 0; i < spec->n_stages; i++) {
+        experiment_spec st;
+        spec_stage_apply(spec, &spec->stages[i], &st);
+        snprintf(label, sizeof label, "stage %d/%d (%s)", ++k, n_prior + 1, spec->stages[i].name);
+        TR_TRY(run_prior_stage(&st, out_dir, spec->stages[i].name, label, init, sizeof init, make, make_ctx, resume, hooks, err));
+    }
+    experiment_spec main_spec = *spec;
+    main_spec.warmup_sft_steps = 0;
+    main_spec.n_stages = 0;
+    if (init[0]) {
+        memcpy(main_spec.model.init, init, strlen(init) + 1);
+        LOG_I("stage %d/%d (target): %s on %s difficulty %d from the model of the stage before", k + 1, n_prior + 1,
+              spec_method_name(spec->method), spec->task.name, spec->task.difficulty);
     }
     return run_stage(&main_spec, out_dir, make, make_ctx, resume, hooks, res, err);
 }

@@ -66,7 +66,7 @@ void spec_defaults(experiment_spec *s) {
     s->keep_checkpoints = 3;
 }
 
-typedef enum { F_STR, F_INT, F_U64, F_I64, F_DBL, F_ENUM, F_TASK } field_type;
+typedef enum { F_STR, F_INT, F_U64, F_I64, F_DBL, F_ENUM, F_TASK, F_BOOL } field_type;
 
 typedef struct field {
     const char *path;      /* dotted JSON path */
@@ -130,6 +130,7 @@ static const field fields[] = {
     INT("warmup_sft_steps", warmup_sft_steps, 0, 100000000, "supervised warm-up steps"),
     INT("warmup_difficulty", warmup_difficulty, 0, 100, "warm-up generator difficulty"),
     DBL("warmup_lr", warmup_lr, 0.0, 100.0, "warm-up learning rate"),
+    {"answers_only", F_BOOL, OFF(answers_only), 0, 0, 0, NULL, 0, "train the target from answers only (the stage rule)"},
     INT("checkpoint_every", checkpoint_every, 0, 100000000, "steps between checkpoints"),
     INT("keep_checkpoints", keep_checkpoints, 1, 1000, "checkpoints kept"),
     STR("out_dir", out_dir, "experiment folder"),
@@ -191,6 +192,10 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, const char *
         else *(uint64_t *)(void *)base = (uint64_t)x;
         return 0;
     }
+    case F_BOOL:
+        if (!json_is_boolean(v)) return field_fail(err, text, source, f->path, "must be true or false (%s)", f->help);
+        *(int *)(void *)base = json_is_true(v);
+        return 0;
     case F_DBL: {
         if (!json_is_number(v)) return field_fail(err, text, source, f->path, "must be a number (%s)", f->help);
         double x = json_number_value(v);
@@ -212,13 +217,32 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, const char *
     return TR_FAIL(err, TR_EINTERNAL, "bad field type");
 }
 
-/* Walk obj (at prefix) and set every known field; any unknown key is an error. */
-static int walk(json_t *obj, const char *prefix, experiment_spec *s, const char *text, const char *source, tr_error *err) {
+/* The fields a stage of a multi-stage spec may set ("optim." = the whole group); the rest
+ * (model, seed, tunable, checkpoints...) belong to the experiment as a whole. */
+static const char *const stage_fields[] = {"name", "method", "task.name", "task.difficulty", "task.n_train", "task.n_eval",
+                                           "steps", "batch_size", "subsample", "memory_init", "init_tries",
+                                           "max_new_tokens", "eval_every", "max_sampled_tokens", "optim.", NULL};
+
+static int field_allowed(const char *path, const char *const *allowed) {
+    if (!allowed) return 1;
+    for (int i = 0; allowed[i]; i++) {
+        size_t n = strlen(allowed[i]);
+        if (allowed[i][n - 1] == '.' ? strncmp(path, allowed[i], n) == 0 : strcmp(path, allowed[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Walk obj (at prefix) and set every known field; any unknown key is an error. allowed:
+ * NULL for the top level (where "stages" is skipped: it is read once the top level is
+ * known), or the fields a stage may set. */
+static int walk(json_t *obj, const char *prefix, experiment_spec *s, const char *text, const char *source,
+                const char *const *allowed, tr_error *err) {
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v) {
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
+        if (!allowed && !*prefix && strcmp(key, "stages") == 0) continue;
         const field *f = NULL;
         int is_group = 0;
         size_t plen = strlen(path);
@@ -226,10 +250,14 @@ static int walk(json_t *obj, const char *prefix, experiment_spec *s, const char 
             if (strcmp(fields[i].path, path) == 0) f = &fields[i];
             else if (strncmp(fields[i].path, path, plen) == 0 && fields[i].path[plen] == '.') is_group = 1;
         }
+        if (f && !field_allowed(path, allowed))
+            return field_fail(err, text, source, path, "a stage cannot set this; it belongs to the whole experiment "
+                              "(a stage may set: name, method, task.name, task.difficulty, task.n_train, task.n_eval, steps, "
+                              "batch_size, subsample, memory_init, init_tries, max_new_tokens, eval_every, max_sampled_tokens, optim.*)");
         if (f) { TR_TRY(set_field(f, v, s, text, source, err)); continue; }
         if (is_group) {
             if (!json_is_object(v)) return field_fail(err, text, source, path, "must be an object");
-            TR_TRY(walk(v, path, s, text, source, err));
+            TR_TRY(walk(v, path, s, text, source, allowed, err));
             continue;
         }
         char known[1200];
@@ -245,8 +273,84 @@ static int walk(json_t *obj, const char *prefix, experiment_spec *s, const char 
             k += (size_t)snprintf(known + k, sizeof known - k, "%s%s", k ? ", " : "", rest);
         }
         return field_fail(err, text, source, path, "unknown field (known fields here: %s%s)", known,
-                          *prefix ? "" : ", task.*, model.*, optim.*");
+                          *prefix ? "" : ", stages, task.*, model.*, optim.*");
     }
+    return 0;
+}
+
+static void stage_from_spec(const experiment_spec *t, spec_stage *st) {
+    snprintf(st->name, sizeof st->name, "%s", t->name);
+    st->method = t->method;
+    st->task = t->task;
+    st->steps = t->steps;
+    st->batch_size = t->batch_size;
+    st->subsample = t->subsample;
+    st->memory_init = t->memory_init;
+    st->init_tries = t->init_tries;
+    st->max_new_tokens = t->max_new_tokens;
+    st->eval_every = t->eval_every;
+    st->max_sampled_tokens = t->max_sampled_tokens;
+    st->optim = t->optim;
+}
+
+void spec_stage_apply(const experiment_spec *top, const spec_stage *st, experiment_spec *out) {
+    *out = *top;
+    snprintf(out->name, sizeof out->name, "%.80s-%s", top->name, st->name);
+    out->method = st->method;
+    out->task = st->task;
+    if (strcmp(st->task.name, top->task.name) != 0) out->task.path[0] = out->task.test_path[0] = '\0';
+    out->steps = st->steps;
+    out->batch_size = st->batch_size;
+    out->subsample = st->subsample;
+    out->memory_init = st->memory_init;
+    out->init_tries = st->init_tries;
+    out->max_new_tokens = st->max_new_tokens;
+    out->eval_every = st->eval_every;
+    out->max_sampled_tokens = st->max_sampled_tokens;
+    out->optim = st->optim;
+    out->tunable = TUNABLE_FULL;   /* earlier stages tune every weight; a soft prompt is the last stage's */
+    out->prompt_len = 0;
+    out->n_stages = 0;
+    out->warmup_sft_steps = 0;
+    out->answers_only = 0;   /* the rule is about the experiment as a whole, checked on it */
+}
+
+/* "stages": [{...}, ...]: each object changes some settings of the top level (read first,
+ * whatever the key order), so a stage is stored fully resolved. */
+static int parse_stages(json_t *arr, experiment_spec *s, const char *source, tr_error *err) {
+    if (!arr) return 0;
+    if (!json_is_array(arr))
+        return TR_FAIL(err, TR_EINVAL, "%s: field 'stages': must be an array of stage objects, e.g. "
+                       "[{\"name\": \"warmup\", \"method\": \"sft\", \"task\": {\"difficulty\": 1}, \"steps\": 500}]", source);
+    if (json_array_size(arr) > SPEC_MAX_STAGES)
+        return TR_FAIL(err, TR_EINVAL, "%s: field 'stages': %zu stages; at most %d are allowed", source, json_array_size(arr), SPEC_MAX_STAGES);
+    size_t i;
+    json_t *obj;
+    json_array_foreach(arr, i, obj) {
+        char where[SPEC_PATH_MAX + 32];
+        snprintf(where, sizeof where, "%s: stages[%zu]", source, i);
+        if (!json_is_object(obj)) return TR_FAIL(err, TR_EINVAL, "%s: must be an object of stage settings", where);
+        experiment_spec t = *s;
+        t.name[0] = '\0';
+        TR_TRY(walk(obj, "", &t, NULL, where, stage_fields, err));
+        size_t n = strlen(t.name);
+        if (n == 0 || n >= SPEC_STAGE_NAME_MAX || strspn(t.name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+            return TR_FAIL(err, TR_EINVAL, "%s: field 'name': '%s' is not a stage name (give 1-%d characters of a-z, 0-9, '_' "
+                           "and '-': it names the stage's folder)", where, t.name, SPEC_STAGE_NAME_MAX - 1);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s->stages[j].name, t.name) == 0)
+                return TR_FAIL(err, TR_EINVAL, "%s: field 'name': '%s' is also the name of stages[%zu]; stage names must differ", where, t.name, j);
+        if (strcmp(t.name, "warmup") == 0 || strcmp(t.name, "checkpoints") == 0)
+            return TR_FAIL(err, TR_EINVAL, "%s: field 'name': '%s' is reserved (a folder of the experiment already has it)", where, t.name);
+        stage_from_spec(&t, &s->stages[i]);
+        experiment_spec applied;
+        spec_stage_apply(s, &s->stages[i], &applied);
+        if (spec_validate(&applied, err) != 0) {
+            tr_error_wrap(err, "%s ('%s')", where, t.name);
+            return err ? err->code : TR_EINVAL;
+        }
+    }
+    s->n_stages = (int)json_array_size(arr);
     return 0;
 }
 
@@ -260,7 +364,8 @@ int spec_parse_json(const char *text, const char *source, experiment_spec *s, tr
         json_decref(root);
         return TR_FAIL(err, TR_EINVAL, "%s:1: the spec must be a JSON object ({...})", source);
     }
-    int rc = walk(root, "", s, text, source, err);
+    int rc = walk(root, "", s, text, source, NULL, err);
+    if (!rc) rc = parse_stages(json_object_get(root, "stages"), s, source, err);
     json_decref(root);
     if (rc) return rc;
     rc = spec_validate(s, err);
@@ -320,10 +425,10 @@ int spec_validate(const experiment_spec *s, tr_error *err) {
     return 0;
 }
 
-char *spec_to_json(const experiment_spec *s, tr_error *err) {
-    json_t *root = json_object();
+static void put_fields(json_t *root, const experiment_spec *s, const char *const *allowed) {
     for (size_t i = 0; i < NFIELDS; i++) {
         const field *f = &fields[i];
+        if (!field_allowed(f->path, allowed)) continue;
         const char *base = (const char *)s + f->off;
         json_t *v = NULL;
         switch (f->type) {
@@ -333,6 +438,7 @@ char *spec_to_json(const experiment_spec *s, tr_error *err) {
         case F_I64: v = json_integer((json_int_t)*(const int64_t *)(const void *)base); break;
         case F_DBL: v = json_real(*(const double *)(const void *)base); break;
         case F_ENUM: v = json_string(f->names[*(const int *)(const void *)base]); break;
+        case F_BOOL: v = json_boolean(*(const int *)(const void *)base); break;
         }
         /* place v at its dotted path, creating groups */
         json_t *obj = root;
@@ -347,6 +453,23 @@ char *spec_to_json(const experiment_spec *s, tr_error *err) {
             p = dot + 1;
         }
         json_object_set_new(obj, p, v);
+    }
+}
+
+char *spec_to_json(const experiment_spec *s, tr_error *err) {
+    json_t *root = json_object();
+    put_fields(root, s, NULL);
+    if (s->n_stages > 0) {
+        json_t *arr = json_array();
+        for (int i = 0; i < s->n_stages; i++) {
+            experiment_spec t;
+            spec_stage_apply(s, &s->stages[i], &t);
+            snprintf(t.name, sizeof t.name, "%s", s->stages[i].name);
+            json_t *o = json_object();
+            put_fields(o, &t, stage_fields);
+            json_array_append_new(arr, o);
+        }
+        json_object_set_new(root, "stages", arr);
     }
     char *out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);

@@ -43,6 +43,23 @@ typedef struct spec_optim {
     double min_lr_ratio;           /* cosine ends at lr * min_lr_ratio */
 } spec_optim;
 
+/* One stage of a multi-stage experiment (a curriculum): the settings a stage may change,
+ * fully resolved (what the stage's JSON object left out is the top-level spec's value).
+ * A stage starts from the model the stage before it ended with; the top-level spec is the
+ * last stage. */
+#define SPEC_MAX_STAGES 8
+#define SPEC_STAGE_NAME_MAX 32
+typedef struct spec_stage {
+    char name[SPEC_STAGE_NAME_MAX];  /* folder name under the experiment: [a-z0-9_-], unique */
+    spec_method method;
+    spec_task task;                  /* name, difficulty, n_train, n_eval (path fields stay the top level's) */
+    int steps, batch_size, subsample;
+    spec_meminit memory_init;
+    int init_tries, max_new_tokens, eval_every;
+    int64_t max_sampled_tokens;
+    spec_optim optim;
+} spec_stage;
+
 typedef struct experiment_spec {
     char name[SPEC_NAME_MAX];
     uint64_t seed;
@@ -70,6 +87,10 @@ typedef struct experiment_spec {
     int warmup_sft_steps;          /* supervised warm-up on program-written rationales before the method; 0 = none */
     int warmup_difficulty;         /* generator difficulty of the warm-up data (an easier setting) */
     double warmup_lr;              /* learning rate of the warm-up (training from scratch wants more than fine-tuning) */
+    int n_stages;                  /* stages run before the top-level one, in order */
+    spec_stage stages[SPEC_MAX_STAGES];
+    int answers_only;              /* 1: the target is trained from answers only; rationales (sft,
+                                    * memory_init given, the warm-up) only on strictly smaller instances */
     int checkpoint_every;          /* steps; 0 = only at the end and on signals */
     int keep_checkpoints;          /* keep the last N */
     char out_dir[SPEC_PATH_MAX];   /* experiment folder; empty = runs/<name> */
@@ -86,6 +107,9 @@ int spec_validate(const experiment_spec *s, tr_error *err);
 
 /* Canonical JSON (every field); caller frees. */
 char *spec_to_json(const experiment_spec *s, tr_error *err);
+
+/* The spec a stage runs with: *top with the stage's settings, no stages of its own. */
+void spec_stage_apply(const experiment_spec *top, const spec_stage *st, experiment_spec *out);
 
 const char *spec_method_name(spec_method m);
 const char *spec_tunable_name(spec_tunable t);

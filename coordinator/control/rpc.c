@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/data/task.h"
 #include "common/util/log.h"
 #include "rpc.pb-c.h"
 
@@ -133,6 +134,7 @@ static int do_submit(ctl_core *c, reply *rp, const Req *q) {
     tr_error e = {0};
     int rc = spec_parse_json(q->spec_json, source, s, &e);
     if (!rc) rc = rpc_check_spec_files(s, &e);
+    if (!rc) rc = task_check_stage_rule(s, &e);
     if (rc) { free(s); return fail_err(rp, &e); }
     reg_row row;
     memset(&row, 0, sizeof row);

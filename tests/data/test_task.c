@@ -269,3 +269,72 @@ Test(task, real_bbh_split_is_60_40) {
     assert_disjoint_and_known(&t);
     task_free(&t);
 }
+
+/* ---- the stage rule of answers-only recipes ---- */
+
+static experiment_spec rule_spec(const char *stages, const char *top) {
+    char text[1200];
+    snprintf(text, sizeof text,
+             "{\"answers_only\": true, \"task\": {\"name\": \"boolean_expressions\", \"difficulty\": 0},"
+             " \"memory_init\": \"sample\"%s%s%s}",
+             stages ? ", \"stages\": " : "", stages ? stages : "", top ? top : ", \"method\": \"trice\"");
+    experiment_spec s;
+    tr_error err;
+    cr_assert_eq(spec_parse_json(text, "rule.json", &s, &err), 0, "%s\n%s", err.msg, text);
+    return s;
+}
+
+Test(stage_rule, rationales_only_on_strictly_smaller_instances) {
+    tr_error err;
+    /* difficulty 1 (3-5 tokens) is below every target instance (6-9): allowed, and so are
+     * answers-only stages at any size and another built-in task's rationales */
+    experiment_spec ok = rule_spec("[{\"name\": \"w\", \"method\": \"sft\", \"memory_init\": \"given\", \"task\": {\"difficulty\": 1}},"
+                                   " {\"name\": \"d3\", \"task\": {\"difficulty\": 3}},"
+                                   " {\"name\": \"nav\", \"method\": \"sft\", \"task\": {\"name\": \"navigate\"}}]", NULL);
+    cr_assert_eq(task_check_stage_rule(&ok, &err), 0, "%s", err.msg);
+    /* difficulty 2 (5-7 tokens) overlaps the target: refused, with both ranges named */
+    experiment_spec bad = rule_spec("[{\"name\": \"w\", \"method\": \"sft\", \"task\": {\"difficulty\": 2}}]", NULL);
+    cr_assert_neq(task_check_stage_rule(&bad, &err), 0);
+    cr_assert(strstr(err.msg, "stages[0] 'w'") && strstr(err.msg, "5-7 tokens") && strstr(err.msg, "6-9 tokens") &&
+              strstr(err.msg, "strictly smaller"), "%s", err.msg);
+    /* rationales at the target itself, through memory_init given */
+    bad = rule_spec("[{\"name\": \"t\", \"memory_init\": \"given\"}]", NULL);
+    cr_assert_neq(task_check_stage_rule(&bad, &err), 0);
+    cr_assert(strstr(err.msg, "difficulty 0"), "%s", err.msg);
+    /* the warm-up shorthand follows the same rule */
+    bad = rule_spec(NULL, ", \"warmup_sft_steps\": 10, \"warmup_difficulty\": 3");
+    cr_assert_neq(task_check_stage_rule(&bad, &err), 0);
+    cr_assert(strstr(err.msg, "warm-up") && strstr(err.msg, "8-11 tokens"), "%s", err.msg);
+    /* the target stage itself must learn from answers */
+    bad = rule_spec(NULL, ", \"method\": \"sft\"");
+    cr_assert_neq(task_check_stage_rule(&bad, &err), 0);
+    cr_assert(strstr(err.msg, "target stage") && strstr(err.msg, "sft"), "%s", err.msg);
+    /* without answers_only nothing is checked (a supervised ceiling is a legitimate run) */
+    bad.answers_only = 0;
+    cr_assert_eq(task_check_stage_rule(&bad, &err), 0);
+}
+
+Test(stage_rule, every_generator_stays_inside_its_size_table) {
+    /* the table the rule reads (gen_size_range) must describe what the generators make */
+    const char *names[] = {"boolean_expressions"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        for (int d = 0; d <= gen_max_difficulty(names[k]); d++) {
+            int lo, hi;
+            cr_assert_eq(gen_size_range(names[k], d, &lo, &hi, NULL), 0);
+            task_example ex[300];
+            tr_error err;
+            cr_assert_eq(gen_make(names[k], d, 0, 300, 5, ex, &err), 0, "%s", err.msg);
+            int seen_lo = 1000, seen_hi = 0;
+            for (int i = 0; i < 300; i++) {
+                int n = 1;   /* boolean_expressions: space-separated tokens before " is" */
+                for (const char *p = ex[i].question; *p; p++) n += *p == ' ';
+                n -= 1;
+                if (n < seen_lo) seen_lo = n;
+                if (n > seen_hi) seen_hi = n;
+            }
+            cr_assert(seen_lo >= lo && seen_hi <= hi, "%s d%d: sizes %d-%d outside the table's %d-%d", names[k], d, seen_lo, seen_hi, lo, hi);
+            cr_assert(seen_lo == lo && seen_hi == hi, "%s d%d: sizes %d-%d do not span the table's %d-%d", names[k], d, seen_lo, seen_hi, lo, hi);
+            task_examples_free(ex, 300);
+        }
+    }
+}

@@ -98,3 +98,78 @@ Test(spec, load_missing_file) {
     cr_assert_eq(spec_load_file("/no/such/spec.json", &s, &err), TR_ENOTFOUND);
     cr_assert(strstr(err.msg, "/no/such/spec.json") != NULL);
 }
+
+/* ---- multi-stage specs ---- */
+
+static const char *stages_text =
+    "{\n"
+    "  \"name\": \"curriculum\",\n"
+    "  \"stages\": [\n"
+    "    {\"name\": \"warm\", \"method\": \"sft\", \"memory_init\": \"given\", \"task\": {\"difficulty\": 1, \"n_eval\": 20},\n"
+    "     \"steps\": 50, \"optim\": {\"lr\": 0.002, \"schedule\": \"cosine\"}},\n"
+    "    {\"name\": \"d2\", \"task\": {\"difficulty\": 2}, \"steps\": 30}\n"
+    "  ],\n"
+    "  \"task\": {\"name\": \"boolean_expressions\", \"difficulty\": 0, \"n_train\": 300},\n"
+    "  \"method\": \"trice\", \"memory_init\": \"sample\", \"batch_size\": 8, \"steps\": 40,\n"
+    "  \"tunable\": \"prompt\", \"prompt_len\": 4,\n"
+    "  \"optim\": {\"lr\": 0.0005}\n"
+    "}\n";
+
+Test(spec, stages_are_resolved_from_the_top_level_whatever_the_key_order) {
+    experiment_spec s;
+    tr_error err;
+    cr_assert_eq(spec_parse_json(stages_text, "c.json", &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n_stages, 2);
+    const spec_stage *w = &s.stages[0], *d = &s.stages[1];
+    cr_assert_str_eq(w->name, "warm");
+    cr_assert_eq(w->method, METHOD_SFT);
+    cr_assert_eq(w->memory_init, MEMINIT_GIVEN);
+    cr_assert_eq(w->task.difficulty, 1);
+    cr_assert_eq(w->task.n_eval, 20);
+    cr_assert_eq(w->task.n_train, 300, "n_train comes from the top level, written after the stages");
+    cr_assert_eq(w->batch_size, 8);
+    cr_assert_float_eq(w->optim.lr, 0.002, 1e-12);
+    cr_assert_eq(w->optim.schedule, SCHEDULE_COSINE);
+    cr_assert_eq(d->method, METHOD_TRICE);
+    cr_assert_eq(d->memory_init, MEMINIT_SAMPLE);
+    cr_assert_float_eq(d->optim.lr, 0.0005, 1e-12);
+    cr_assert_eq(d->steps, 30);
+    experiment_spec a;
+    spec_stage_apply(&s, w, &a);
+    cr_assert_str_eq(a.name, "curriculum-warm");
+    cr_assert_eq(a.steps, 50);
+    cr_assert_eq(a.n_stages, 0);
+    cr_assert_eq(a.tunable, TUNABLE_FULL, "earlier stages tune every weight");
+    cr_assert_eq(a.prompt_len, 0);
+    /* the canonical JSON carries the stages and reads back to the same spec */
+    char *json = spec_to_json(&s, &err);
+    cr_assert_not_null(json, "%s", err.msg);
+    experiment_spec b;
+    cr_assert_eq(spec_parse_json(json, "canonical", &b, &err), 0, "%s\n%s", err.msg, json);
+    cr_assert_eq(memcmp(&s, &b, sizeof s), 0, "%s", json);
+    free(json);
+}
+
+Test(spec, bad_stages_are_refused_with_the_stage_named) {
+    static const struct { const char *stages; const char *expect[2]; } cases[] = {
+        {"{\"name\": \"a\"}", {"must be an array", "stages"}},
+        {"[{\"name\": \"a\", \"model\": {\"layers\": 2}}]", {"stages[0]", "belongs to the whole experiment"}},
+        {"[{\"name\": \"a\", \"seed\": 2}]", {"stages[0]", "seed"}},
+        {"[{\"name\": \"a\"}, {\"name\": \"a\"}]", {"stages[1]", "must differ"}},
+        {"[{\"name\": \"Warm Up\"}]", {"stages[0]", "not a stage name"}},
+        {"[{\"steps\": 3}]", {"stages[0]", "name"}},
+        {"[{\"name\": \"warmup\"}]", {"stages[0]", "reserved"}},
+        {"[{\"name\": \"a\", \"max_new_tokens\": 300}]", {"stages[0]", "max_new_tokens"}},
+        {"[{\"name\": \"a\", \"metod\": \"sft\"}]", {"stages[0]", "unknown field"}},
+        {"[3]", {"stages[0]", "object"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[600];
+        snprintf(text, sizeof text, "{\"task\": {\"name\": \"navigate\"}, \"stages\": %s}", cases[i].stages);
+        experiment_spec s;
+        tr_error err;
+        cr_assert_neq(spec_parse_json(text, "bad.json", &s, &err), 0, "case %zu accepted: %s", i, text);
+        for (int k = 0; k < 2; k++)
+            cr_assert(strstr(err.msg, cases[i].expect[k]), "case %zu: '%s' lacks '%s'", i, err.msg, cases[i].expect[k]);
+    }
+}
