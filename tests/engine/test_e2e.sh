@@ -16,9 +16,9 @@ num() { sed -n "s/.*\"$1\": \([-0-9.e]*\).*/\1/p" "$2" | head -1; }
 
 cat >"$TMP/e.json" <<'JSON'
 {"name": "e2e", "seed": 7, "method": "trice", "memory_init": "sample", "init_tries": 2,
- "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 200, "n_eval": 64},
+ "task": {"name": "boolean_expressions", "difficulty": 2, "n_train": 200, "n_eval": 64},
  "model": {"layers": 2, "heads": 2, "channels": 64, "context": 192}, "max_new_tokens": 96,
- "warmup_sft_steps": 250, "warmup_difficulty": 1, "warmup_lr": 0.003,
+ "warmup_sft_steps": 250, "warmup_difficulty": 2, "warmup_lr": 0.003,
  "steps": 150, "batch_size": 12, "eval_every": 50,
  "optim": {"lr": 0.0003, "warmup_steps": 5}}
 JSON
@@ -37,7 +37,7 @@ if "$CLI" train "$TMP/e.json" --out "$TMP/e" >"$TMP/e.log" 2>&1; then
   grep -q "step 150/150 | prop acc .* | mem acc .* | beta .* | loss .* | held-out .* | .* sampled tok/s | ETA" "$TMP/e.log" \
     && ok "progress lines" || fail "progress line format"
   # `eval` on the experiment folder reproduces the accuracy the run reported
-  out=$("$CLI" eval --checkpoint "$TMP/e" --data boolean_expressions --difficulty 1 --seed 7 --n 64 --maj-k 3 --out "$TMP/ev.jsonl" 2>&1 | tail -1)
+  out=$("$CLI" eval --checkpoint "$TMP/e" --data boolean_expressions --difficulty 2 --seed 7 --n 64 --maj-k 3 --out "$TMP/ev.jsonl" 2>&1 | tail -1)
   n=$(grep -c '"correct"' "$TMP/ev.jsonl")
   acc=$(echo "$out" | sed -n 's/^accuracy \([0-9.]*\).*/\1/p')
   awk -v x="$acc" -v y="$a" 'BEGIN { exit !(x - y < 5e-5 && y - x < 5e-5) }' && [[ $n -eq 64 ]] \
@@ -74,5 +74,33 @@ if "$CLI" train "$TMP/p.json" --out "$TMP/p" >"$TMP/p.log" 2>&1 && [[ -f "$TMP/p
   "$CMP" "$TMP/e/warmup/model.bin" "$TMP/p/model.bin" >/dev/null && ok "soft prompt trained, weights untouched" \
     || fail "soft-prompt run changed the model weights"
 else fail "soft-prompt run failed"; tail -5 "$TMP/p.log"; fi
+
+# a multi-stage answers-only recipe: rationales on 3-5-token expressions, then TRICE from
+# answers on 5-7 tokens, then the target stage; a resume finds every stage finished
+cat >"$TMP/c.json" <<JSON
+{"name": "c", "seed": 7, "answers_only": true, "method": "trice", "memory_init": "sample", "init_tries": 1,
+ "task": {"name": "boolean_expressions", "difficulty": 0, "n_train": 32, "n_eval": 8},
+ "stages": [{"name": "rationales", "method": "sft", "memory_init": "given", "task": {"difficulty": 1}, "steps": 4},
+            {"name": "d2", "task": {"difficulty": 2}, "steps": 2}],
+ "model": {"init": "$TMP/e/warmup/model.bin", "context": 192}, "max_new_tokens": 64,
+ "steps": 2, "batch_size": 4}
+JSON
+if "$CLI" train "$TMP/c.json" --out "$TMP/c" >"$TMP/c.log" 2>&1 && [[ -f "$TMP/c/result.json" ]]; then
+  [[ -f "$TMP/c/rationales/model.bin" && -f "$TMP/c/d2/result.json" ]] && grep -q '"method": "sft"' "$TMP/c/rationales/spec.json" \
+    && grep -q "stage 2/3 (d2): trice, 2 steps on boolean_expressions difficulty 2 (answers only)" "$TMP/c.log" \
+    && grep -q "/c/d2/model.bin" "$TMP/c/spec.json" \
+    && ok "three stages ran in order, each from the model of the one before" || fail "stage folders or log lines missing"
+  "$CLI" train "$TMP/c.json" --out "$TMP/c" --resume >"$TMP/c2.log" 2>&1
+  [[ $(grep -c "already finished" "$TMP/c2.log") -eq 2 ]] && ok "a resume skips finished stages" \
+    || fail "resume did not skip the finished stages"; 
+else fail "the multi-stage run failed"; tail -5 "$TMP/c.log"; fi
+# the stage rule: rationales at sizes that overlap the target are refused before anything runs
+sed 's/"task": {"difficulty": 1}, "steps": 4/"task": {"difficulty": 2}, "steps": 4/' "$TMP/c.json" >"$TMP/bad.json"
+if "$CLI" train "$TMP/bad.json" --out "$TMP/bad" >"$TMP/bad.log" 2>&1; then fail "a recipe with rationales at the target's sizes ran"
+else
+  grep -q "answers_only: stages\[0\] 'rationales' is given rationales at difficulty 2 .*5-7 tokens.*strictly smaller" "$TMP/bad.log" \
+    && [[ ! -d "$TMP/bad/rationales" ]] && ok "stage rule: overlapping rationales refused with the sizes named" \
+    || { fail "stage rule message"; cat "$TMP/bad.log"; }
+fi
 
 [[ $fails -eq 0 ]] && { echo "all checks passed"; exit 0; } || { echo "$fails check(s) failed"; exit 1; }
