@@ -52,6 +52,7 @@ typedef struct engine_side {
 
     /* the current step's examples held here (set by eside_propose / eside_set_step) */
     int n;
+    int64_t step;             /* the step being computed (position jitter draws from it) */
     int64_t *ids;             /* [cap] global ids */
     int *mem_idx;             /* [cap] index into mem */
     int K;                    /* proposals per example: particles for rs, else 1 */

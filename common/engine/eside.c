@@ -282,6 +282,7 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
 int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask, tr_error *err) {
     if (n > e->cap) return TR_FAIL(err, TR_EINTERNAL, "step has %d examples here, capacity %d", n, e->cap);
     e->n = n;
+    e->step = step;
     for (int i = 0; i < n; i++) {
         e->ids[i] = ids[i];
         e->mem_idx[i] = memory_find(&e->mem, ids[i]);
@@ -395,8 +396,16 @@ int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *lo
         for (int p = 0; p < T; p++) e->seq_w[p] *= c;
         double l = 0;
         gpt_zero_grad(&e->model);
-        TR_TRY(gpt_forward(&e->model, e->seq_tok, e->seq_tgt, e->seq_w, 1, T, &l, NULL, err));
-        TR_TRY(gpt_backward(&e->model, mode, err));
+        if (e->spec.position_jitter) {   /* a shift that depends on (seed, id, step) only: W-independent */
+            rng r;
+            rng_init(&r, e->spec.seed, RNG_PURPOSE_POSITION, (uint64_t)e->ids[terms[k].ex]);
+            rng_skip_blocks(&r, (uint64_t)e->step);
+            e->model.pos_offset = (int)rng_below(&r, (uint64_t)(e->model.config.max_seq_len - e->model.prompt_len - T) + 1);
+        }
+        int rc = gpt_forward(&e->model, e->seq_tok, e->seq_tgt, e->seq_w, 1, T, &l, NULL, err);
+        if (!rc) rc = gpt_backward(&e->model, mode, err);
+        e->model.pos_offset = 0;   /* sampling and evaluation stay at position 0 */
+        if (rc) return rc;
         for (size_t i = 0; i < e->n_tunable; i++) e->gacc[i] += g[i];
         *loss += l;
         e->counts.tokens_trained += T;

@@ -282,6 +282,9 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     if (T <= 0 || Tt > c->max_seq_len)
         return TR_FAIL(err, TR_EINVAL, "gpt_forward: length %d not in [1, max_seq_len %d - prompt_len %d]",
                        T, c->max_seq_len, P);
+    if (g->pos_offset < 0 || g->pos_offset + Tt > c->max_seq_len)
+        return TR_FAIL(err, TR_EINVAL, "gpt_forward: position offset %d + length %d exceeds max_seq_len %d",
+                       g->pos_offset, Tt, c->max_seq_len);
     size_t NT = (size_t)B * T;
     for (size_t i = 0; i < NT; i++) {
         if (tokens[i] < 0 || tokens[i] >= V)
@@ -296,6 +299,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     for (size_t i = 0; i < NT; i++) g->weights[i] = weights ? weights[i] : 1.0f;
     g->B = B;
     g->T = T;
+    g->fwd_offset = g->pos_offset;
 
     struct gpt_acts a;
     act_views(g, B, Tt, &a);
@@ -309,7 +313,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
             float *x = a.encoded + ((size_t)b * Tt + t) * C;
             const float *e = t < P ? g->prompt + (size_t)t * C
                                    : wte + (size_t)tokens[(size_t)b * T + (t - P)] * C;
-            const float *pe = wpe + (size_t)t * C;
+            const float *pe = wpe + (size_t)(g->fwd_offset + t) * C;
             for (int i = 0; i < C; i++) x[i] = e[i] + pe[i];
         }
     }
@@ -450,7 +454,7 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
                               : (dwte ? dwte + (size_t)g->tokens[(size_t)b * T + (t - P)] * C : NULL);
             if (de) for (int i = 0; i < C; i++) de[i] += dx[i];
             if (dwpe) {
-                float *dp = dwpe + (size_t)t * C;
+                float *dp = dwpe + (size_t)(g->fwd_offset + t) * C;
                 for (int i = 0; i < C; i++) dp[i] += dx[i];
             }
         }

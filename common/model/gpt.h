@@ -92,8 +92,16 @@ typedef struct gpt {
     int *targets;
     float *weights;
 
+    int pos_offset;                       /* first position index of the next forward, normally 0. A
+                                           * shift k > 0 puts the sequence at positions k..k+P+T-1
+                                           * (k + P + T <= max_seq_len): position jitter in supervised
+                                           * training, so every position embedding is trained and the
+                                           * model cannot lean on absolute positions (length
+                                           * generalisation). Sampling always starts at 0. */
+
     /* state of the last forward */
     int B, T;                             /* T = token positions (excluding the prompt) */
+    int fwd_offset;                       /* pos_offset of the last forward (its backward uses it) */
     int have_targets;                     /* the last forward had targets: backward allowed */
     int logits_valid;                     /* logits hold the forward's values (backward overwrites) */
 } gpt;

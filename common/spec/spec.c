@@ -130,6 +130,7 @@ static const field fields[] = {
     INT("warmup_sft_steps", warmup_sft_steps, 0, 100000000, "supervised warm-up steps"),
     INT("warmup_difficulty", warmup_difficulty, 0, 100, "warm-up generator difficulty"),
     DBL("warmup_lr", warmup_lr, 0.0, 100.0, "warm-up learning rate"),
+    {"position_jitter", F_BOOL, OFF(position_jitter), 0, 0, 0, NULL, 0, "random position offsets for supervised terms (sft, direct)"},
     {"answers_only", F_BOOL, OFF(answers_only), 0, 0, 0, NULL, 0, "train the target from answers only (the stage rule)"},
     INT("checkpoint_every", checkpoint_every, 0, 100000000, "steps between checkpoints"),
     INT("keep_checkpoints", keep_checkpoints, 1, 1000, "checkpoints kept"),
@@ -221,7 +222,7 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, const char *
  * (model, seed, tunable, checkpoints...) belong to the experiment as a whole. */
 static const char *const stage_fields[] = {"name", "method", "task.name", "task.difficulty", "task.n_train", "task.n_eval",
                                            "steps", "batch_size", "subsample", "memory_init", "init_tries",
-                                           "max_new_tokens", "eval_every", "max_sampled_tokens", "optim.", NULL};
+                                           "max_new_tokens", "eval_every", "max_sampled_tokens", "position_jitter", "optim.", NULL};
 
 static int field_allowed(const char *path, const char *const *allowed) {
     if (!allowed) return 1;
@@ -253,7 +254,7 @@ static int walk(json_t *obj, const char *prefix, experiment_spec *s, const char 
         if (f && !field_allowed(path, allowed))
             return field_fail(err, text, source, path, "a stage cannot set this; it belongs to the whole experiment "
                               "(a stage may set: name, method, task.name, task.difficulty, task.n_train, task.n_eval, steps, "
-                              "batch_size, subsample, memory_init, init_tries, max_new_tokens, eval_every, max_sampled_tokens, optim.*)");
+                              "batch_size, subsample, memory_init, init_tries, max_new_tokens, eval_every, max_sampled_tokens, position_jitter, optim.*)");
         if (f) { TR_TRY(set_field(f, v, s, text, source, err)); continue; }
         if (is_group) {
             if (!json_is_object(v)) return field_fail(err, text, source, path, "must be an object");
@@ -290,6 +291,7 @@ static void stage_from_spec(const experiment_spec *t, spec_stage *st) {
     st->max_new_tokens = t->max_new_tokens;
     st->eval_every = t->eval_every;
     st->max_sampled_tokens = t->max_sampled_tokens;
+    st->position_jitter = t->position_jitter;
     st->optim = t->optim;
 }
 
@@ -307,6 +309,7 @@ void spec_stage_apply(const experiment_spec *top, const spec_stage *st, experime
     out->max_new_tokens = st->max_new_tokens;
     out->eval_every = st->eval_every;
     out->max_sampled_tokens = st->max_sampled_tokens;
+    out->position_jitter = st->position_jitter;
     out->optim = st->optim;
     out->tunable = TUNABLE_FULL;   /* earlier stages tune every weight; a soft prompt is the last stage's */
     out->prompt_len = 0;
@@ -416,6 +419,9 @@ int spec_validate(const experiment_spec *s, tr_error *err) {
         return TR_FAIL(err, TR_EINVAL, "field 'optim.warmup_steps': %d is more than steps = %d", s->optim.warmup_steps, s->steps);
     if ((s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV) && s->subsample > 2 * s->batch_size)
         return TR_FAIL(err, TR_EINVAL, "field 'subsample': L = %d exceeds the 2M = %d terms; use 0 for no subsampling", s->subsample, 2 * s->batch_size);
+    if (s->position_jitter && s->method != METHOD_SFT && s->method != METHOD_DIRECT)
+        return TR_FAIL(err, TR_EINVAL, "field 'position_jitter': only for supervised targets (method sft or direct); with %s the "
+                       "gradient must be that of the distribution proposals are sampled from, at position 0", spec_method_name(s->method));
     if (s->variance_probe == 1)
         return TR_FAIL(err, TR_EINVAL, "field 'variance_probe': a variance needs at least 2 draws (or 0 = off)");
     if (s->warmup_sft_steps > 0 && is_file)

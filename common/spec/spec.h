@@ -55,7 +55,7 @@ typedef struct spec_stage {
     spec_task task;                  /* name, difficulty, n_train, n_eval (path fields stay the top level's) */
     int steps, batch_size, subsample;
     spec_meminit memory_init;
-    int init_tries, max_new_tokens, eval_every;
+    int init_tries, max_new_tokens, eval_every, position_jitter;
     int64_t max_sampled_tokens;
     spec_optim optim;
 } spec_stage;
@@ -89,6 +89,8 @@ typedef struct experiment_spec {
     double warmup_lr;              /* learning rate of the warm-up (training from scratch wants more than fine-tuning) */
     int n_stages;                  /* stages run before the top-level one, in order */
     spec_stage stages[SPEC_MAX_STAGES];
+    int position_jitter;           /* 1: sft/direct terms sit at a random position offset (seed, id,
+                                    * step), so every position embedding is trained (length generalisation) */
     int answers_only;              /* 1: the target is trained from answers only; rationales (sft,
                                     * memory_init given, the warm-up) only on strictly smaller instances */
     int checkpoint_every;          /* steps; 0 = only at the end and on signals */

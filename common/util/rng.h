@@ -26,6 +26,7 @@ enum rng_purpose {
     RNG_PURPOSE_GENERATOR = 7,      /* id: example index (built-in task generators) */
     RNG_PURPOSE_EVAL = 8,           /* id: example id (maj@k sampling) */
     RNG_PURPOSE_MEMORY_INIT = 9,    /* id: example id */
+    RNG_PURPOSE_POSITION = 10,      /* id: example id (position jitter of supervised terms), skipped to the step */
 };
 
 typedef struct rng {

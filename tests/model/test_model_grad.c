@@ -196,3 +196,44 @@ Test(model_grad, logprob_and_loss_semantics_with_ragged_padding)
     cr_assert(strstr(err.msg, "sequence 1 position 2") != NULL, "%s", err.msg);
     gpt_free(&g);
 }
+
+/* Position jitter: a forward at offset k equals a forward at offset 0 of a model whose
+ * position table is shifted by k rows, and the backward puts the position gradient in rows
+ * k..k+T-1 (the rest of the table untouched); the other gradients are the shifted model's. */
+Test(grad, position_offset_is_a_shift_of_the_position_table)
+{
+    tr_error err;
+    gpt a, b;
+    const int k = 3;   /* T + k = max_seq_len */
+    cr_assert_eq(gpt_init(&a, &tiny, B, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(gpt_init(&b, &tiny, B, 0, &err), 0, "%s", err.msg);
+    init_big(&a);
+    memcpy(b.params, a.params, a.num_params * sizeof(float));
+    const int C = tiny.channels;
+    float *wpa = gpt_param(&a, GPT_T_WPE), *wpb = gpt_param(&b, GPT_T_WPE);
+    memcpy(wpb, wpa + (size_t)k * C, (size_t)T * C * sizeof(float));
+    make_batch(tiny.vocab_size);
+    a.pos_offset = k;
+    gpt_zero_grad(&a);
+    gpt_zero_grad(&b);
+    double la = loss_of(&a), lb = loss_of(&b);
+    cr_assert_eq(la, lb, "loss at offset %d: %.9g, shifted table: %.9g", k, la, lb);
+    cr_assert_eq(gpt_backward(&a, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(gpt_backward(&b, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    float *ga = gpt_grad(&a, GPT_T_WPE), *gb = gpt_grad(&b, GPT_T_WPE);
+    for (int t = 0; t < tiny.max_seq_len; t++)
+        for (int i = 0; i < C; i++) {
+            float want = (t >= k && t < k + T) ? gb[(size_t)(t - k) * C + i] : 0.0f;
+            cr_assert_eq(ga[(size_t)t * C + i], want, "position-gradient row %d", t);
+        }
+    size_t wpe_off = a.param_offsets[GPT_T_WPE], wpe_n = a.param_sizes[GPT_T_WPE];
+    for (size_t i = 0; i < a.num_params; i++)
+        if (i < wpe_off || i >= wpe_off + wpe_n) cr_assert_eq(a.grads[i], b.grads[i], "gradient %zu", i);
+    /* an offset that runs past the context is refused */
+    a.pos_offset = k + 1;
+    double l;
+    cr_assert_neq(gpt_forward(&a, toks, tgts, wts, B, T, &l, NULL, &err), 0);
+    cr_assert(strstr(err.msg, "offset"), "%s", err.msg);
+    gpt_free(&a);
+    gpt_free(&b);
+}

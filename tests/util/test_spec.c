@@ -173,3 +173,17 @@ Test(spec, bad_stages_are_refused_with_the_stage_named) {
             cr_assert(strstr(err.msg, cases[i].expect[k]), "case %zu: '%s' lacks '%s'", i, err.msg, cases[i].expect[k]);
     }
 }
+
+Test(spec, position_jitter_only_for_supervised_targets) {
+    experiment_spec s;
+    tr_error err;
+    cr_assert_eq(spec_parse_json("{\"method\": \"sft\", \"position_jitter\": true}", "j.json", &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.position_jitter, 1);
+    cr_assert_neq(spec_parse_json("{\"method\": \"trice\", \"position_jitter\": true}", "j.json", &s, &err), 0);
+    cr_assert(strstr(err.msg, "position_jitter") && strstr(err.msg, "trice"), "%s", err.msg);
+    /* a stage may switch it on for its own supervised warm-up */
+    cr_assert_eq(spec_parse_json("{\"stages\": [{\"name\": \"w\", \"method\": \"sft\", \"position_jitter\": true}]}", "j.json", &s, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(s.stages[0].position_jitter, 1);
+    cr_assert_eq(s.position_jitter, 0);
+}
