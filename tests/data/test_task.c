@@ -338,3 +338,30 @@ Test(stage_rule, every_generator_stays_inside_its_size_table) {
         }
     }
 }
+
+/* Every committed recipe of a built-in task (deploy/recipes/TASK.json) is a valid spec that
+ * trains the BBH setting from answers only and keeps rationales on smaller instances. */
+Test(stage_rule, committed_recipes_follow_the_rule) {
+    const char *root = getenv("TRICE_SOURCE_ROOT");
+    cr_assert_not_null(root, "TRICE_SOURCE_ROOT is set by meson");
+    const char *tasks[] = {"boolean_expressions", "navigate", "dyck_languages", "multistep_arithmetic_two"};
+    int found = 0;
+    for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/deploy/recipes/%s.json", root, tasks[i]);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        fclose(f);
+        found++;
+        experiment_spec s;
+        tr_error err;
+        cr_assert_eq(spec_load_file(path, &s, &err), 0, "%s", err.msg);
+        cr_assert_str_eq(s.task.name, tasks[i], "%s", path);
+        cr_assert_eq(s.task.difficulty, 0, "%s: the target is the BBH setting", path);
+        cr_assert_eq(s.answers_only, 1, "%s: a recipe declares answers_only", path);
+        cr_assert_eq(s.method, METHOD_TRICE, "%s", path);
+        cr_assert_geq(s.task.n_eval, 500, "%s: held-out accuracy on at least 500 examples", path);
+        cr_assert_eq(task_check_stage_rule(&s, &err), 0, "%s: %s", path, err.msg);
+    }
+    cr_assert_geq(found, 1, "no recipe found under %s/deploy/recipes", root);
+}
