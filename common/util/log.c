@@ -76,3 +76,7 @@ void log_write(log_level level, const char *fmt, ...) {
     if (g_log.file) fwrite(line, 1, (size_t)n, g_log.file);
     pthread_mutex_unlock(&g_log.mu);
 }
+
+void log_error_origin(const tr_error *err) {
+    if (err && err->where[0]) log_write(LOG_DEBUG, "error raised at %s: %s", err->where, err->msg);
+}

@@ -20,6 +20,10 @@ log_level log_get_level(void);
 /* Parse "debug", "info", "warn", "error", "off". Returns 0 or TR_EINVAL. */
 int log_parse_level(const char *s, log_level *out, tr_error *err);
 
+/* Debug log of where an error was raised ("common/spec/spec.c:150"); the message a user
+ * reads carries no source location. */
+void log_error_origin(const tr_error *err);
+
 void log_write(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define LOG_D(...) log_write(LOG_DEBUG, __VA_ARGS__)
