@@ -100,6 +100,11 @@ static int parse_args(int argc, char **argv, coord_opts *o) {
         fprintf(stderr, "%s: unexpected argument '%s'; see '%s --help'\n", P, argv[optind], P);
         return CLIOPT_USAGE;
     }
+    if (o->rpc_url && o->rpc_url[0] && !strstr(o->rpc_url, "://")) {
+        fprintf(stderr, "%s: --rpc '%s' is not an endpoint: write it as tcp://HOST:PORT, for example tcp://127.0.0.1:7870\n",
+                P, o->rpc_url);
+        return CLIOPT_USAGE;
+    }
     if (o->resume_latest && !o->run_spec) {
         fprintf(stderr, "%s: --resume-latest goes with --run SPEC (or use --resume DIR)\n", P);
         return CLIOPT_USAGE;

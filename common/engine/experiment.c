@@ -68,6 +68,14 @@ static int run_stage(const experiment_spec *s, const char *dir, fleet_factory ma
     return write_result(dir, s, res, err);
 }
 
+/* A stop names the folder to resume and how (the stage's message says where it stopped). */
+static int resume_hint(tr_error *err, const char *out_dir) {
+    char what[TR_ERRMSG_MAX / 2];
+    snprintf(what, sizeof what, "%.900s", err->msg);
+    return TR_FAIL(err, TR_ECANCELED, "%s; to continue, resume the experiment folder %s ('trice train SPEC --out %s --resume', "
+                   "or 'trice-coordinator --resume %s' under mpirun)", what, out_dir, out_dir, out_dir);
+}
+
 int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
                    int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
     TR_TRY(afile_mkdirs(out_dir, err));
@@ -100,7 +108,9 @@ int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_facto
             LOG_I("stage 1/2: supervised warm-up, %d steps on program-written rationales at difficulty %d",
                   w.steps, w.task.difficulty);
             trainer_result wr;
-            TR_TRY(run_stage(&w, wdir, make, make_ctx, resume, hooks, &wr, err));
+            int rc = run_stage(&w, wdir, make, make_ctx, resume, hooks, &wr, err);
+            if (rc == TR_ECANCELED) return resume_hint(err, out_dir);
+            if (rc) return rc;
         }
         if (strlen(wmodel) >= sizeof main_spec.model.init)
             return TR_FAIL(err, TR_EINVAL, "experiment folder path too long: '%s'", out_dir);
@@ -108,5 +118,7 @@ int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_facto
         main_spec.warmup_sft_steps = 0;
         LOG_I("stage 2/2: %s from the warmed-up model", spec_method_name(spec->method));
     }
-    return run_stage(&main_spec, out_dir, make, make_ctx, resume, hooks, res, err);
+    int rc = run_stage(&main_spec, out_dir, make, make_ctx, resume, hooks, res, err);
+    if (rc == TR_ECANCELED) return resume_hint(err, out_dir);
+    return rc;
 }

@@ -341,6 +341,34 @@ static void phases_log(const metrics_phases *s, int n, int64_t bytes) {
           s->broadcast / n, s->eval / n, s->total / n, (long long)bytes);
 }
 
+/* TRICE learns only from examples whose memory holds a rationale with the right answer:
+ * with none, every step has zero weight and the run would "succeed" without learning. */
+static int refuse_empty_memory(const experiment_spec *spec, int nv, int64_t n_train, tr_error *err) {
+    if (nv > 0 || (spec->method != METHOD_TRICE && spec->method != METHOD_TRICE_NOCV && spec->method != METHOD_SFT)) return 0;
+    if (spec->method == METHOD_SFT)
+        return TR_FAIL(err, TR_EINVAL, "none of the %lld training examples has a rationale that reaches its answer, so "
+                       "supervised training has nothing to learn from (use a built-in task, or data with rationales)",
+                       (long long)n_train);
+    return TR_FAIL(err, TR_EINVAL, "memory initialisation (memory_init '%s') found no rationale that reaches the right "
+                   "answer for any of the %lld training examples, so %s would take zero-weight steps and learn nothing. "
+                   "Change: add a supervised warm-up (\"warmup_sft_steps\": 300 or more, built-in tasks), start from a "
+                   "trained model (\"model.init\"), or use \"memory_init\": \"sample\" with more \"init_tries\"; "
+                   "deploy/specs/ has specs that learn",
+                   spec_meminit_name(spec->memory_init), (long long)n_train, spec_method_name(spec->method));
+}
+
+/* Warn when no proposal has been accepted for a while: the memory is then frozen and only
+ * the examples valid at the start drive the gradient. */
+enum { ZERO_ACCEPT_WARN = 20 };
+static void zero_accept_watch(const experiment_spec *spec, const metrics_row *row, int64_t step, int64_t *zeros) {
+    if (spec->method != METHOD_TRICE && spec->method != METHOD_TRICE_NOCV && spec->method != METHOD_RS) return;
+    *zeros = row->proposal_acc > 0 ? 0 : *zeros + 1;
+    if (*zeros == ZERO_ACCEPT_WARN || (*zeros > ZERO_ACCEPT_WARN && *zeros % (10 * ZERO_ACCEPT_WARN) == 0))
+        LOG_W("no proposal accepted in the last %lld steps (up to step %lld): the model's own rationales never reach "
+              "the right answer, so the memory does not improve (a longer warm-up, \"warmup_sft_steps\", or a "
+              "stronger starting model helps)", (long long)*zeros, (long long)step);
+}
+
 int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int resume,
                 const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
     memset(res, 0, sizeof *res);
@@ -362,6 +390,7 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
         if (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_SFT)
             LOG_I("memory initialised (%s): %d of %lld training examples valid (%.1fs)",
                   spec->method == METHOD_SFT ? "given" : spec_meminit_name(spec->memory_init), nv, (long long)r.task.n_train, now_s() - t0);
+        if ((rc = refuse_empty_memory(spec, nv, r.task.n_train, err))) goto done;
         if ((rc = run_eval(&r, "eval-before.jsonl", &r.x.acc_before, &r.x.maj_before, NULL, err))) goto done;
         LOG_I("held-out accuracy before training: %.4f on %d examples", r.x.acc_before, r.x.n_eval);
         /* evaluation tokens are not training samples: keep them out of step 0's count */
@@ -380,6 +409,7 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
     int64_t step = r.x.step;
     int64_t *valid = NULL;
     int nvalid = 0;
+    int64_t zero_run = 0;
     while (step < r.total_steps) {
         if (stop_requested(&r)) { res->stopped = 1; break; }
         int64_t lr_step = step;
@@ -416,6 +446,7 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
         if ((rc = run_step(&r, step, lr_step, &row, err))) goto done;
         steps_run++;
         tok_run += (double)row.tokens_sampled;
+        zero_accept_watch(spec, &row, step + 1, &zero_run);
         step++;
         int last = step == r.total_steps;
         int budget_hit = spec->max_sampled_tokens > 0 && r.x.tokens_sampled >= spec->max_sampled_tokens;
@@ -458,7 +489,8 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
     if (res->stopped) {
         LOG_I("stop requested: checkpointing after %lld steps", (long long)step);
         if ((rc = run_checkpoint(&r, step, err))) goto done;
-        rc = TR_FAIL(err, TR_ECANCELED, "stopped after %lld of %lld steps; resume with --resume", (long long)step, (long long)r.total_steps);
+        rc = TR_FAIL(err, TR_ECANCELED, "stopped after %lld of %lld steps, checkpoint in %s", (long long)step,
+                     (long long)r.total_steps, out_dir);
         goto done;
     }
     if ((rc = run_eval(&r, "eval-after.jsonl", &res->acc_after, &res->maj_after, NULL, err))) goto done;

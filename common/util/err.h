@@ -29,7 +29,7 @@ enum {
     TR_NCODES
 };
 
-#define TR_ERRMSG_MAX 1024
+#define TR_ERRMSG_MAX 2048  /* room for every problem of a spec at once */
 
 typedef struct tr_error {
     int code;

@@ -56,7 +56,7 @@ static Resp *call(const cli *o, Req *q, int *code) {
     q->protocol = RPC_PROTOCOL_VERSION;
     if (rpc_client_open(o->endpoint, o->timeout_ms, &c, &err)) {
         fprintf(stderr, "trice: %s\n", err.msg);
-        *code = EXIT_UNREACHABLE;
+        *code = err.code == TR_EINVAL ? EXIT_USAGE : EXIT_UNREACHABLE;  /* a malformed --endpoint */
         return NULL;
     }
     Resp *r = NULL;
