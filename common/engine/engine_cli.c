@@ -57,7 +57,7 @@ int engine_cli_train(int argc, char **argv) {
     if (out) snprintf(dir, sizeof dir, "%s", out);
     else if (s.out_dir[0]) snprintf(dir, sizeof dir, "%s", s.out_dir);
     else snprintf(dir, sizeof dir, "runs/%s", s.name);
-    trainer_hooks hooks = {NULL, hook_stop, NULL, NULL};
+    trainer_hooks hooks = {NULL, hook_stop, NULL, NULL, NULL};
     trainer_result r;
     int rc = experiment_run(&s, dir, local_factory, NULL, resume, &hooks, &r, &err);
     if (rc == TR_ECANCELED) { LOG_I("%s", err.msg); return 0; }

@@ -76,9 +76,8 @@ static int resume_hint(tr_error *err, const char *out_dir) {
                    "or 'trice-coordinator --resume %s' under mpirun)", what, out_dir, out_dir, out_dir);
 }
 
-int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
-                   int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
-    TR_TRY(afile_mkdirs(out_dir, err));
+static int run_stages(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
+                      int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
     /* the experiment as submitted, all stages: what `--resume DIR` restarts from */
     TR_TRY(write_spec(out_dir, "experiment.json", spec, err));
     experiment_spec main_spec = *spec;
@@ -107,6 +106,7 @@ int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_facto
         } else {
             LOG_I("stage 1/2: supervised warm-up, %d steps on program-written rationales at difficulty %d",
                   w.steps, w.task.difficulty);
+            if (hooks && hooks->stage) hooks->stage(hooks->ctx, 1, 2, "warm-up");
             trainer_result wr;
             int rc = run_stage(&w, wdir, make, make_ctx, resume, hooks, &wr, err);
             if (rc == TR_ECANCELED) return resume_hint(err, out_dir);
@@ -118,7 +118,28 @@ int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_facto
         main_spec.warmup_sft_steps = 0;
         LOG_I("stage 2/2: %s from the warmed-up model", spec_method_name(spec->method));
     }
+    if (hooks && hooks->stage)
+        hooks->stage(hooks->ctx, spec->warmup_sft_steps > 0 ? 2 : 1, spec->warmup_sft_steps > 0 ? 2 : 1, spec_method_name(spec->method));
     int rc = run_stage(&main_spec, out_dir, make, make_ctx, resume, hooks, res, err);
     if (rc == TR_ECANCELED) return resume_hint(err, out_dir);
+    return rc;
+}
+
+int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
+                   int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
+    TR_TRY(afile_mkdirs(out_dir, err));
+    /* this process's log lines while the experiment runs also go to its folder (`trice logs`) */
+    char lp[4200];
+    snprintf(lp, sizeof lp, "%s/log.txt", out_dir);
+    tr_error lerr = {0};
+    if (log_tee_open(lp, &lerr)) LOG_W("no experiment log: %s", lerr.msg);
+    int rc = run_stages(spec, out_dir, make, make_ctx, resume, hooks, res, err);
+    log_tee_close();
+    /* the caller logs the outcome on its own stream; the folder's log ends with it too */
+    FILE *f = rc ? fopen(lp, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s: %s\n", rc == TR_ECANCELED ? "stopped" : "failed", err->msg);
+        fclose(f);
+    }
     return rc;
 }

@@ -31,6 +31,8 @@ typedef struct trainer_hooks {
     void (*progress)(void *ctx, const metrics_row *row, int64_t total_steps, double eta_s);
     /* After every checkpoint. */
     void (*checkpointed)(void *ctx, const char *dir, int64_t step);
+    /* Before each stage of experiment_run: index 1..count, name "warm-up" or the method's. */
+    void (*stage)(void *ctx, int index, int count, const char *name);
 } trainer_hooks;
 
 typedef struct trainer_result {

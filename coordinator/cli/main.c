@@ -10,6 +10,7 @@
  * Exit status: 0 success; 1 the daemon answered with an error (or a watched experiment
  * did not succeed); 2 bad usage; 3 the daemon is not reachable.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -115,17 +116,57 @@ static void fmt_dur(double s, char *out, size_t cap) {
     else snprintf(out, cap, "%.0fh%02.0fm", floor(s / 3600), floor(fmod(s, 3600) / 60));
 }
 
+/* "running  trice (stage 2/2)  step 57/300 [#####.............]  19%  0.8 s/step  eta 3m20s
+ *  held-out 0.412 @ step 50  accept 0.31  beta 0.50  loss 0.5213" */
 static void progress_line(const Trice__Rpc__Experiment *e, char *out, size_t cap) {
     const Trice__Rpc__Progress *p = e->progress;
-    if (!p) { snprintf(out, cap, "%s  %s", e->id, e->state); return; }
-    char acc[16], pa[16], beta[16], loss[16], eta[16];
-    fmt_num(p->eval_acc, 3, acc, sizeof acc);
-    fmt_num(p->proposal_acc, 3, pa, sizeof pa);
-    fmt_num(p->beta, 3, beta, sizeof beta);
+    if (!p) {
+        if (e->queue_position) snprintf(out, cap, "%s  %s  (#%d in the queue)", e->id, e->state, e->queue_position);
+        else snprintf(out, cap, "%s  %s", e->id, e->state);
+        return;
+    }
+    char stage[80] = "", bar[24], acc[64] = "", pa[16], beta[16], loss[16], eta[24] = "", rate[32] = "";
+    if (p->stage[0] && p->stage_count > 1) snprintf(stage, sizeof stage, "  %s (stage %d/%d)", p->stage, p->stage_index, p->stage_count);
+    else if (p->stage[0]) snprintf(stage, sizeof stage, "  %s", p->stage);
+    double frac = p->total_steps > 0 ? (double)p->step / (double)p->total_steps : 0;
+    if (frac > 1) frac = 1;
+    int filled = (int)(frac * 20 + 0.5);
+    for (int i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
+    bar[20] = '\0';
+    if (isfinite(p->eval_acc) && p->eval_step > 0) snprintf(acc, sizeof acc, "  held-out %.3f @ step %lld", p->eval_acc, (long long)p->eval_step);
+    else snprintf(acc, sizeof acc, "  held-out -");
+    fmt_num(p->proposal_acc, 2, pa, sizeof pa);
+    fmt_num(p->beta, 2, beta, sizeof beta);
     fmt_num(p->loss, 4, loss, sizeof loss);
-    fmt_dur(p->eta_seconds, eta, sizeof eta);
-    snprintf(out, cap, "%s  %s  step %lld/%lld  eval-acc %s  accept %s  beta %s  loss %s  eta %s", e->id, e->state,
-             (long long)p->step, (long long)p->total_steps, acc, pa, beta, loss, eta);
+    if (strcmp(e->state, "running") == 0) {
+        char d[16];
+        fmt_dur(p->eta_seconds, d, sizeof d);
+        snprintf(eta, sizeof eta, "  eta %s", d);
+        if (isfinite(p->step_seconds) && p->step_seconds > 0)
+            snprintf(rate, sizeof rate, p->step_seconds < 1 ? "  %.1f steps/s" : "  %.1f s/step",
+                     p->step_seconds < 1 ? 1 / p->step_seconds : p->step_seconds);
+    }
+    snprintf(out, cap, "%s  %s%s  step %lld/%lld [%s] %3.0f%%%s%s%s  accept %s  beta %s  loss %s", e->id, e->state, stage,
+             (long long)p->step, (long long)p->total_steps, bar, 100 * frac, rate, eta, acc, pa, beta, loss);
+}
+
+/* The final result for people: "held-out accuracy 0.375 -> 0.680 on 200 examples; 300 steps,
+ * 1234567 tokens sampled; 3m12s; folder runs/x". Falls back to the raw JSON. */
+static void result_summary(const Trice__Rpc__Experiment *e, char *out, size_t cap) {
+    json_t *r = e->result_json[0] ? json_loads(e->result_json, 0, NULL) : NULL;
+    if (!r || !json_object_get(r, "acc_after")) { snprintf(out, cap, "%s", e->result_json); json_decref(r); return; }
+    double before = json_number_value(json_object_get(r, "acc_before"));
+    double after = json_number_value(json_object_get(r, "acc_after"));
+    json_int_t n = json_integer_value(json_object_get(r, "n_eval"));
+    json_int_t steps = json_integer_value(json_object_get(r, "steps"));
+    json_int_t tokens = json_integer_value(json_object_get(r, "tokens_sampled"));
+    char b[16], a[16], took[16] = "-";
+    fmt_num(json_is_number(json_object_get(r, "acc_before")) ? before : NAN, 3, b, sizeof b);
+    fmt_num(json_is_number(json_object_get(r, "acc_after")) ? after : NAN, 3, a, sizeof a);
+    if (e->started_at > 0 && e->finished_at >= e->started_at) fmt_dur(e->finished_at - e->started_at, took, sizeof took);
+    snprintf(out, cap, "held-out accuracy %s -> %s on %lld examples; %lld steps, %lld tokens sampled; took %s; folder %s", b, a,
+             (long long)n, (long long)steps, (long long)tokens, took, e->out_dir);
+    json_decref(r);
 }
 
 /* --- JSON output (--json) ------------------------------------------------------------ */
@@ -145,6 +186,10 @@ static json_t *progress_json(const Trice__Rpc__Progress *p) {
     json_object_set_new(j, "step_seconds", jnum(p->step_seconds));
     json_object_set_new(j, "eta_seconds", jnum(p->eta_seconds));
     json_object_set_new(j, "updated_at", jnum(p->updated_at));
+    json_object_set_new(j, "stage", json_string(p->stage));
+    json_object_set_new(j, "stage_index", json_integer(p->stage_index));
+    json_object_set_new(j, "stage_count", json_integer(p->stage_count));
+    json_object_set_new(j, "eval_step", json_integer(p->eval_step));
     return j;
 }
 
@@ -297,7 +342,7 @@ static int cmd_status(cli *o, int argc, char **argv) {
     if (e->queue_position) printf("queue:     #%d\n", e->queue_position);
     printf("created:   %s\nstarted:   %s\nfinished:  %s\nfolder:    %s\n", t1, t2, t3, e->out_dir);
     if (e->progress) { progress_line(e, line, sizeof line); printf("progress:  %s\n", line); }
-    if (e->result_json[0]) printf("result:    %s\n", e->result_json);
+    if (e->result_json[0]) { char sum[1024]; result_summary(e, sum, sizeof sum); printf("result:    %s\n", sum); }
     if (e->error[0]) printf("error:     %s\n", e->error);
     trice__rpc__response__free_unpacked(r, NULL);
     return 0;
@@ -332,7 +377,7 @@ static int cmd_watch(cli *o, int argc, char **argv) {
             if (!o->json) {
                 if (tty) printf("\n");
                 printf("%s %s%s%s\n", e->id, e->state, e->error[0] ? ": " : "", e->error);
-                if (e->result_json[0]) printf("result: %s\n", e->result_json);
+                if (e->result_json[0]) { char sum[1024]; result_summary(e, sum, sizeof sum); printf("result: %s\n", sum); }
             }
             int ok = strcmp(e->state, "succeeded") == 0;
             trice__rpc__response__free_unpacked(r, NULL);
@@ -372,10 +417,58 @@ static int cmd_shutdown(cli *o, int argc, char **argv) {
                            "shutdown requested (the running experiment checkpoints, then the daemon exits)");
 }
 
+/* Copy what f has beyond *pos to stdout. */
+static void copy_new(FILE *f, long *pos) {
+    char buf[8192];
+    size_t n;
+    fseek(f, *pos, SEEK_SET);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        fwrite(buf, 1, n, stdout);
+        *pos += (long)n;
+    }
+    clearerr(f);
+    fflush(stdout);
+}
+
+/* The experiment's log.txt lives in its folder on the daemon's host (the CLI reads it there;
+ * by default the daemon listens on loopback only, so client and daemon share the disk). */
+static int cmd_logs(cli *o, int argc, char **argv) {
+    if (argc != 1) { fprintf(stderr, "%s: give one experiment id (see '%s --help')\n", o->cmd, o->cmd); return EXIT_USAGE; }
+    Resp *r;
+    int code = get_one(o, argv[0], &r);
+    if (!r) return code;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/log.txt", r->experiment->out_dir);
+    int final = is_final(r->experiment->state);
+    int queued = strcmp(r->experiment->state, "queued") == 0;
+    trice__rpc__response__free_unpacked(r, NULL);
+    FILE *f = fopen(path, "rb");
+    if (!f && !(o->follow && queued)) {
+        fprintf(stderr, "trice: cannot read %s: %s%s\n", path, strerror(errno),
+                queued ? " (the experiment is still queued; 'trice logs -f' waits for it)"
+                       : " (the log is in the experiment's folder on the daemon's host)");
+        return EXIT_DAEMON_ERROR;
+    }
+    long pos = 0;
+    if (f) copy_new(f, &pos);
+    while (o->follow && !final) {
+        struct timespec d = {(time_t)o->interval_s, (long)(fmod(o->interval_s, 1.0) * 1e9)};
+        nanosleep(&d, NULL);
+        code = get_one(o, argv[0], &r);
+        if (!r) { if (f) fclose(f); return code; }
+        final = is_final(r->experiment->state);
+        trice__rpc__response__free_unpacked(r, NULL);
+        if (!f) f = fopen(path, "rb");
+        if (f) copy_new(f, &pos);
+    }
+    if (f) fclose(f);
+    return 0;
+}
+
 /* --- the command table and option parsing ----------------------------------------------- */
 
 /* Options a daemon command may take (bit per option), parsed by parse_command(). */
-enum { O_CONN = 1, O_TOKEN = 2, O_JSON = 4, O_INTERVAL = 8 };
+enum { O_CONN = 1, O_TOKEN = 2, O_JSON = 4, O_INTERVAL = 8, O_FOLLOW = 16 };
 
 typedef struct cli_command {
     const char *name;
@@ -399,6 +492,9 @@ static const cli_command commands[] = {
     {"watch", cmd_watch, 0, O_CONN | O_JSON | O_INTERVAL, "ID", "a live progress line until the experiment ends",
      "Exit status 0 when the experiment succeeds, 1 when it fails or is cancelled.\n"
      "--json prints one JSON object per change (JSON Lines), the last one in its final state.\n"},
+    {"logs", cmd_logs, 0, O_CONN | O_INTERVAL | O_FOLLOW, "ID", "print an experiment's log lines",
+     "The log is log.txt in the experiment's folder, read on this host (the daemon's, by default).\n"
+     "-f, --follow prints new lines as they come until the experiment ends.\n"},
     {"cancel", cmd_cancel, 0, O_CONN | O_TOKEN, "ID", "cancel a queued or running experiment", ""},
     {"shutdown", cmd_shutdown, 0, O_CONN | O_TOKEN, "", "checkpoint the running experiment and stop the daemon", ""},
     {"data", NULL, 1, 0, "show|stats TASK", "print a task's examples as the model sees them, or statistics (local)", ""},
@@ -434,6 +530,7 @@ static void command_usage(const cli_command *c, FILE *f) {
             c->summary, c->details);
     if (c->opts || !c->local) fprintf(f, "options:\n  -h, --help         this text\n");
     if (c->opts & O_JSON) fprintf(f, "  --json             machine-readable output (JSON)\n");
+    if (c->opts & O_FOLLOW) fprintf(f, "  -f, --follow       keep printing new lines until the experiment ends\n");
     if (c->opts & O_INTERVAL) fprintf(f, "  --interval S       seconds between polls (default 1)\n");
     if (c->opts & O_CONN) fprintf(f, "%s", conn_help);
     if (c->opts & O_TOKEN) fprintf(f, "%s", token_help);
@@ -496,11 +593,12 @@ static int run_command(cli *o, const cli_command *c, int argc, char **argv) {
     char prog[64];
     snprintf(prog, sizeof prog, "trice %s", c->name);
     o->cmd = prog;
-    struct option lo[8];
+    struct option lo[10];
     int n = 0;
     lo[n++] = (struct option){"help", no_argument, NULL, 'h'};
     if (c->opts & O_JSON) lo[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
     if (c->opts & O_INTERVAL) lo[n++] = (struct option){"interval", required_argument, NULL, OPT_INTERVAL};
+    if (c->opts & O_FOLLOW) lo[n++] = (struct option){"follow", no_argument, NULL, 'f'};
     if (c->opts & O_CONN) {
         lo[n++] = (struct option){"endpoint", required_argument, NULL, OPT_ENDPOINT};
         lo[n++] = (struct option){"timeout", required_argument, NULL, OPT_TIMEOUT};
@@ -509,10 +607,11 @@ static int run_command(cli *o, const cli_command *c, int argc, char **argv) {
     lo[n] = (struct option){NULL, 0, NULL, 0};
     cliopt_reset();
     int ch;
-    while ((ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, c->opts & O_FOLLOW ? ":hf" : ":h", lo, NULL)) != -1) {
         if (ch == 'h') { command_usage(c, stdout); return 0; }
         if (ch == '?' || ch == ':') return cliopt_report(prog, ch, argv, lo);
         if (ch == OPT_JSON) o->json = 1;
+        else if (ch == 'f') o->follow = 1;
         else if (apply_conn(o, ch, optarg)) return EXIT_USAGE;
     }
     return c->fn(o, argc - optind, argv + optind);

@@ -387,7 +387,7 @@ void control_progress_post(control *c, const char *id, const control_progress *p
             q->memory_acc = p->memory_acc;
             q->beta = p->beta;
             q->loss = p->loss;
-            q->eval_acc = p->eval_acc;
+            q->eval_acc = p->eval_step == p->step ? p->eval_acc : NAN;  /* points only where measured */
             q->t = now;
             s->ring_head = (s->ring_head + 1) % CTL_RING;
             if (s->ring_n < CTL_RING) s->ring_n++;

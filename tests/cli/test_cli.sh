@@ -34,7 +34,7 @@ check() {
 # ---- help everywhere, exit 0, no daemon, no token, no MPI ----
 for h in -h --help; do
   check 0 '^usage: trice \[' "$TRICE" $h
-  for c in submit list status watch cancel shutdown help; do check 0 "usage: trice $c" "$TRICE" $c $h; done
+  for c in submit list status watch logs cancel shutdown help; do check 0 "usage: trice $c" "$TRICE" $c $h; done
   check 0 'usage: trice data' "$TRICE" data $h
   check 0 'usage: trice eval' "$TRICE" eval $h
   check 0 'usage: trice train' "$TRICE" train $h
@@ -42,7 +42,7 @@ for h in -h --help; do
   check 0 'usage: trice-worker' "$WORKER" $h
 done
 check 0 '^usage: trice \[' "$TRICE" help
-for c in submit list status watch cancel shutdown data eval train; do check 0 "usage: trice $c" "$TRICE" help $c; done
+for c in submit list status watch logs cancel shutdown data eval train; do check 0 "usage: trice $c" "$TRICE" help $c; done
 check 0 '^trice [0-9]' "$TRICE" --version
 # help wins over missing operands and over other options
 check 0 'usage: trice submit' "$TRICE" submit --token-file /nonexistent --help
