@@ -317,12 +317,14 @@ static void report(run *r, metrics_row *row, double t_start, int64_t steps_this_
         double eta_budget = left > 0 ? left / (tok_this_run / el) : 0;
         if (eta_budget < eta) eta = eta_budget;
     }
-    char etas[32], ev[32] = "";
+    char etas[32], ev[32] = "", rate[48] = "";
     fmt_eta(eta, etas, sizeof etas);
     if (!isnan(last_eval)) snprintf(ev, sizeof ev, " | held-out %.3f", last_eval);
-    LOG_I("step %lld/%lld | prop acc %.3f | mem acc %.3f | beta %.3f | loss %.4f%s | %.0f sampled tok/s | ETA %s",
+    /* a supervised stage samples nothing: no rate to show */
+    if (tok_this_run > 0 && el > 0) snprintf(rate, sizeof rate, " | %.0f sampled tok/s", tok_this_run / el);
+    LOG_I("step %lld/%lld | prop acc %.3f | mem acc %.3f | beta %.3f | loss %.4f%s%s | ETA %s",
           (long long)row->step + 1, (long long)r->total_steps, row->proposal_acc, row->memory_acc, row->beta_mean,
-          row->loss, ev, el > 0 ? tok_this_run / el : 0.0, etas);
+          row->loss, ev, rate, etas);
     if (r->hooks && r->hooks->progress) r->hooks->progress(r->hooks->ctx, row, r->total_steps, eta);
 }
 
