@@ -57,11 +57,13 @@ typedef struct dctx {
     int stage_index, stage_count;
     double eval_acc;          /* the stage's latest held-out accuracy (NAN before its first) */
     int64_t eval_step;
+    int64_t step_offset;      /* steps of the earlier stages */
 } dctx;
 
-static void daemon_stage(void *p, int index, int count, const char *name) {
+static void daemon_stage(void *p, int index, int count, const char *name, int64_t step_offset) {
     dctx *d = p;
     snprintf(d->stage, sizeof d->stage, "%s", name);
+    d->step_offset = step_offset;
     d->stage_index = index;
     d->stage_count = count;
     d->eval_acc = NAN;        /* a new stage evaluates on its own setting */
@@ -89,6 +91,7 @@ static void daemon_progress(void *p, const metrics_row *row, int64_t total, doub
     snprintf(cp.stage, sizeof cp.stage, "%s", d->stage);
     cp.stage_index = d->stage_index;
     cp.stage_count = d->stage_count;
+    cp.step_offset = d->step_offset;
     cp.tokens = row->tokens_sampled;
     cp.sample_s = row->phases.sample;
     cp.grad_s = row->phases.gradient;

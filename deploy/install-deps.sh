@@ -15,6 +15,7 @@ pkgs=(
   libuv1-dev libcriterion-dev
   libopenblas-dev libjansson-dev libsqlite3-dev
   python3 procps curl
+  libjs-chart.js
 )
 for arg in "$@"; do
   case "$arg" in

@@ -106,7 +106,7 @@ static int run_stages(const experiment_spec *spec, const char *out_dir, fleet_fa
         } else {
             LOG_I("stage 1/2: supervised warm-up, %d steps on program-written rationales at difficulty %d",
                   w.steps, w.task.difficulty);
-            if (hooks && hooks->stage) hooks->stage(hooks->ctx, 1, 2, "warm-up");
+            if (hooks && hooks->stage) hooks->stage(hooks->ctx, 1, 2, "warm-up", 0);
             trainer_result wr;
             int rc = run_stage(&w, wdir, make, make_ctx, resume, hooks, &wr, err);
             if (rc == TR_ECANCELED) return resume_hint(err, out_dir);
@@ -119,7 +119,8 @@ static int run_stages(const experiment_spec *spec, const char *out_dir, fleet_fa
         LOG_I("stage 2/2: %s from the warmed-up model", spec_method_name(spec->method));
     }
     if (hooks && hooks->stage)
-        hooks->stage(hooks->ctx, spec->warmup_sft_steps > 0 ? 2 : 1, spec->warmup_sft_steps > 0 ? 2 : 1, spec_method_name(spec->method));
+        hooks->stage(hooks->ctx, spec->warmup_sft_steps > 0 ? 2 : 1, spec->warmup_sft_steps > 0 ? 2 : 1, spec_method_name(spec->method),
+                     spec->warmup_sft_steps);
     int rc = run_stage(&main_spec, out_dir, make, make_ctx, resume, hooks, res, err);
     if (rc == TR_ECANCELED) return resume_hint(err, out_dir);
     return rc;

@@ -383,6 +383,9 @@ void control_progress_post(control *c, const char *id, const control_progress *p
         if (strcmp(s->ring_id, id) == 0) {
             ctl_point *q = &s->ring[s->ring_head];
             q->step = p->step;
+            q->global_step = p->step_offset + p->step;
+            q->stage_index = p->stage_index;
+            snprintf(q->stage, sizeof q->stage, "%s", p->stage);
             q->proposal_acc = p->proposal_acc;
             q->memory_acc = p->memory_acc;
             q->beta = p->beta;

@@ -69,6 +69,7 @@ typedef struct control_progress {
     int64_t eval_step;           /* the step eval_acc was measured after (0 = none yet) */
     char stage[32];              /* "warm-up" or the method ("trice", ...); "" = unknown */
     int stage_index, stage_count;/* 1-based; 0 = unknown */
+    int64_t step_offset;         /* steps of the earlier stages: step_offset + step is the experiment's global step */
     int64_t tokens;              /* tokens sampled this step (added to a counter) */
     double sample_s, grad_s, reduce_s, optim_s; /* seconds per phase this step (added to counters) */
     double eta_s;                /* estimated seconds left */

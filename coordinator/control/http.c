@@ -70,6 +70,7 @@ static json_t *exp_json(const ctl_state *s, const ctl_exp *e) {
         json_object_set_new(g, "stage_index", json_integer(p->stage_index));
         json_object_set_new(g, "stage_count", json_integer(p->stage_count));
         json_object_set_new(g, "eval_step", json_integer(p->eval_step));
+        json_object_set_new(g, "step_offset", json_integer(p->step_offset));
         json_object_set_new(g, "updated_at", json_real(e->progress_at));
         json_object_set_new(o, "progress", g);
     }
@@ -109,12 +110,20 @@ char *http_render_status(ctl_core *c) {
     for (int i = 0; i < s->nexps; i++)
         if (exp_state_final(s->exps[i].state) && (!last || s->exps[i].finished_at >= last->finished_at)) last = &s->exps[i];
     json_object_set_new(root, "last_finished", last ? exp_json(s, last) : json_null());
+    /* past experiments for the page's table, newest first */
+    json_t *hist = json_array();
+    for (int i = s->nexps - 1; i >= 0 && json_array_size(hist) < 50; i--)
+        if (exp_state_final(s->exps[i].state)) json_array_append_new(hist, exp_json(s, &s->exps[i]));
+    json_object_set_new(root, "history", hist);
     json_t *rec = json_array();
     ctl_point *pts = malloc(CTL_RING * sizeof *pts);
     int n = pts ? ctl_ring_copy(s, pts) : 0;
     for (int i = 0; i < n; i++) {
         json_t *p = json_object();
         json_object_set_new(p, "step", json_integer(pts[i].step));
+        json_object_set_new(p, "global_step", json_integer(pts[i].global_step));
+        json_object_set_new(p, "stage", json_string(pts[i].stage));
+        json_object_set_new(p, "stage_index", json_integer(pts[i].stage_index));
         json_object_set_new(p, "proposal_acc", jnum(pts[i].proposal_acc));
         json_object_set_new(p, "memory_acc", jnum(pts[i].memory_acc));
         json_object_set_new(p, "beta", jnum(pts[i].beta));
@@ -377,6 +386,16 @@ int http_start(ctl_core *c, const char *addr, int allow_remote, http_srv **out, 
     static const struct { const char *path; void (*cb)(nng_aio *); } routes[] = {
         {"/healthz", on_healthz}, {"/readyz", on_readyz}, {"/status", on_status}, {"/metrics", on_metrics}, {"/", on_page},
     };
+    /* Chart.js from Debian's libjs-chart.js, served as it is installed (the page falls back to
+     * the numbers when it is absent) */
+    if (access(CONTROL_CHARTJS_PATH, R_OK) == 0) {
+        nng_http_handler *hd;
+        rv = nng_http_handler_alloc_file(&hd, "/chart.js", CONTROL_CHARTJS_PATH);
+        if (!rv && (rv = nng_http_server_add_handler(h->srv, hd)) != 0) nng_http_handler_free(hd);
+    } else {
+        LOG_W("status page: %s is absent, so the page shows numbers without charts (apt-get install libjs-chart.js)",
+              CONTROL_CHARTJS_PATH);
+    }
     for (size_t i = 0; !rv && i < sizeof routes / sizeof routes[0]; i++) {
         nng_http_handler *hd;
         rv = nng_http_handler_alloc(&hd, routes[i].path, routes[i].cb);
