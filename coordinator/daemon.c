@@ -2,6 +2,7 @@
 #include "coordinator/daemon.h"
 
 #include <limits.h>
+#include <systemd/sd-daemon.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,9 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     else snprintf(tok, sizeof tok, "%s/token", slash ? dbdir : ".");
     LOG_I("for the trice CLI: export TRICE_ENDPOINT=%s TRICE_TOKEN_FILE=%s", control_rpc_url(c),
           realpath(tok, tok_abs) ? tok_abs : tok);
+    /* systemd (Type=notify, NotifyAccess=all: this process is mpirun's child) learns that the
+     * daemon serves; without $NOTIFY_SOCKET this does nothing */
+    sd_notifyf(0, "READY=1\nSTATUS=serving RPC %s, HTTP 127.0.0.1:%d", control_rpc_url(c), control_http_port(c));
     int bye = 0;
     while (!rc) {
         if (sig_stop_requested()) { LOG_I("signal %d received: shutting the daemon down", sig_stop_requested()); break; }
@@ -206,6 +210,7 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
                 rc = TR_FAIL(err, TR_EMPI, "experiment %s: %s", claim.id, e2.msg);
             } else {
                 LOG_E("experiment %s failed: %s", claim.id, e2.msg);
+                log_error_origin(&e2);
                 rc = control_finish(c, claim.id, CONTROL_FAILED, e2.msg, err);
             }
             continue;
@@ -213,6 +218,7 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
         struct timespec d = {0, 20 * 1000000L};
         nanosleep(&d, NULL);
     }
+    sd_notify(0, "STOPPING=1");
     control_stop(c);
     control_free(c);
     return rc;

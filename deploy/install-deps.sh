@@ -15,7 +15,7 @@ pkgs=(
   libnng-dev protobuf-c-compiler libprotobuf-c-dev
   openmpi-bin libopenmpi-dev
   libuv1-dev libcriterion-dev
-  libopenblas-dev libjansson-dev libsqlite3-dev
+  libopenblas-dev libjansson-dev libsqlite3-dev libsystemd-dev
   python3 procps curl
   libjs-chart.js
 )

@@ -62,9 +62,28 @@ ready() {
 
 # ---- first daemon: through the local launcher (as a user would start it) ----
 LOG1="$TMP/daemon1.log"
-"$LAUNCH" -n 2 --build "$BUILD" "${DAEMON_ARGS[@]}" >"$LOG1" 2>&1 &
+# a stand-in for systemd's notify socket (Type=notify): the daemon must say READY=1
+python3 - "$TMP/notify.sock" "$TMP/notify.txt" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(120)
+with open(sys.argv[2], "w") as f:
+    try:
+        while True:
+            f.write(s.recv(4096).decode() + "\n")
+            f.flush()
+    except socket.timeout:
+        pass
+PY
+npid=$!
+for ((i = 0; i < 50; i++)); do [[ -S "$TMP/notify.sock" ]] && break; sleep 0.1; done
+NOTIFY_SOCKET="$TMP/notify.sock" "$LAUNCH" -n 2 --build "$BUILD" "${DAEMON_ARGS[@]}" >"$LOG1" 2>&1 &
 lpid=$!
 if ! ready "$LOG1"; then fail "the daemon did not come up"; cat "$LOG1"; finish; fi
+wait_for "$TMP/notify.txt" "READY=1" 10 && ok "sd_notify: READY=1 ($(grep -o 'STATUS=.*' "$TMP/notify.txt" | head -1))" \
+  || fail "no READY=1 on \$NOTIFY_SOCKET: '$(cat "$TMP/notify.txt" 2>/dev/null)'"
+kill "$npid" 2>/dev/null
 ok "daemon up: RPC $EP, HTTP $HTTP"
 [[ $(stat -c %a "$STATE/token") == 600 ]] && ok "token file created with mode 0600" || fail "token mode $(stat -c %a "$STATE/token")"
 
