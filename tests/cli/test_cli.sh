@@ -70,6 +70,7 @@ check 2 "'127.0.0.1:7870' is not an endpoint: write it as tcp://HOST:PORT" "$TRI
 check 2 "'127.0.0.1:7870' is not an endpoint" "$TRICE" status --endpoint 127.0.0.1:7870
 check 3 "not reachable at tcp://127.0.0.1:9" "$TRICE" status
 check 3 "not reachable" "$TRICE" list --json
+check 3 "not reachable" "$TRICE" status --json       # an option, not an experiment id
 check 2 "submit needs the daemon's token, and none was found at trice-state/token or .*/.trice/token" "$TRICE" submit spec.json
 check 2 "unknown option '--rnu' \(did you mean '--run'\?\)" "$COORD" --rnu spec.json
 check 2 "--rpc '127.0.0.1:7870' is not an endpoint" "$COORD" --rpc 127.0.0.1:7870
@@ -114,6 +115,19 @@ if [[ $rc -ne 0 ]] && grep -q "found no rationale that reaches the right answer"
   ok "a trice stage whose memory holds no valid rationale is refused (exit $rc), naming the fix"
 else
   fail "unlearnable spec: rc=$rc, result.json $( [[ -f $TMP/nolearn/result.json ]] && echo written || echo absent): $(tail -5 <<<"$out")"
+fi
+
+# ---- a run whose proposals are never accepted warns (a fresh model; memory from the generator) ----
+cat >"$TMP/noaccept.json" <<'JSON'
+{"name": "noaccept", "seed": 3, "method": "trice", "memory_init": "given", "steps": 21, "batch_size": 2,
+ "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 8, "n_eval": 2},
+ "model": {"layers": 1, "heads": 2, "channels": 32, "context": 192}, "max_new_tokens": 80}
+JSON
+out=$(timeout 300 "$TRICE" train "$TMP/noaccept.json" --out "$TMP/noaccept" 2>&1); rc=$?
+if [[ $rc -eq 0 ]] && grep -q "no proposal accepted in the last 20 steps (up to step 20)" <<<"$out"; then
+  ok "20 steps without an accepted proposal: a warning, and the run goes on to its end"
+else
+  fail "zero-acceptance warning: rc=$rc: $(grep -i 'accept\|error' <<<"$out" | tail -3)"
 fi
 
 [[ $fails -eq 0 ]] && { echo "all checks passed"; exit 0; } || { echo "$fails check(s) failed"; exit 1; }
