@@ -1,6 +1,8 @@
 /* daemon.c - rank 0 after registration: --run mode and the daemon loop. */
 #include "coordinator/daemon.h"
 
+#include <limits.h>
+#include <systemd/sd-daemon.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +39,7 @@ int coord_run_once(const coord_opts *o, const world *w, tr_error *err) {
     LOG_I("experiment '%s': %s on %s with %d workers -> %s%s", spec.name, spec_method_name(spec.method), spec.task.name,
           w->nworkers, dir, resume ? " (resuming if a checkpoint exists)" : "");
     fleet_mpi_ctx ctx = {w->size, NULL, NULL};
-    trainer_hooks hooks = {NULL, stop_on_signal, NULL, NULL};
+    trainer_hooks hooks = {NULL, stop_on_signal, NULL, NULL, NULL};
     trainer_result r;
     int rc = experiment_run(&spec, dir, fleet_mpi_make, &ctx, resume, &hooks, &r, err);
     if (rc) return rc;
@@ -52,7 +54,22 @@ int coord_run_once(const coord_opts *o, const world *w, tr_error *err) {
 typedef struct dctx {
     control *c;
     const char *id;
+    char stage[32];           /* the running stage, for progress */
+    int stage_index, stage_count;
+    double eval_acc;          /* the stage's latest held-out accuracy (NAN before its first) */
+    int64_t eval_step;
+    int64_t step_offset;      /* steps of the earlier stages */
 } dctx;
+
+static void daemon_stage(void *p, int index, int count, const char *name, int64_t step_offset) {
+    dctx *d = p;
+    snprintf(d->stage, sizeof d->stage, "%s", name);
+    d->step_offset = step_offset;
+    d->stage_index = index;
+    d->stage_count = count;
+    d->eval_acc = NAN;        /* a new stage evaluates on its own setting */
+    d->eval_step = 0;
+}
 
 static int daemon_should_stop(void *p) {
     dctx *d = p;
@@ -69,7 +86,13 @@ static void daemon_progress(void *p, const metrics_row *row, int64_t total, doub
     cp.memory_acc = row->memory_acc;
     cp.beta = row->beta_mean;
     cp.loss = row->loss;
-    cp.eval_acc = row->has_eval ? row->eval_acc : NAN;
+    if (row->has_eval) { d->eval_acc = row->eval_acc; d->eval_step = row->step + 1; }
+    cp.eval_acc = d->eval_acc;
+    cp.eval_step = d->eval_step;
+    snprintf(cp.stage, sizeof cp.stage, "%s", d->stage);
+    cp.stage_index = d->stage_index;
+    cp.stage_count = d->stage_count;
+    cp.step_offset = d->step_offset;
     cp.tokens = row->tokens_sampled;
     cp.sample_s = row->phases.sample;
     cp.grad_s = row->phases.gradient;
@@ -140,17 +163,26 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     if (rc) { control_free(c); return rc; }
     LOG_I("daemon ready: RPC %s, HTTP 127.0.0.1:%d (status page at /), registry %s",
           control_rpc_url(c), control_http_port(c), co.db_path);
+    /* what a client on this host needs, as a line to paste (the CLI's defaults otherwise) */
+    char tok[SPEC_PATH_MAX + 16], tok_abs[PATH_MAX];
+    if (co.token_file) snprintf(tok, sizeof tok, "%s", co.token_file);
+    else snprintf(tok, sizeof tok, "%s/token", slash ? dbdir : ".");
+    LOG_I("for the trice CLI: export TRICE_ENDPOINT=%s TRICE_TOKEN_FILE=%s", control_rpc_url(c),
+          realpath(tok, tok_abs) ? tok_abs : tok);
+    /* systemd (Type=notify, NotifyAccess=all: this process is mpirun's child) learns that the
+     * daemon serves; without $NOTIFY_SOCKET this does nothing */
+    sd_notifyf(0, "READY=1\nSTATUS=serving RPC %s, HTTP 127.0.0.1:%d", control_rpc_url(c), control_http_port(c));
     int bye = 0;
     while (!rc) {
         if (sig_stop_requested()) { LOG_I("signal %d received: shutting the daemon down", sig_stop_requested()); break; }
-        if (control_shutdown_requested(c)) { LOG_I("shutdown requested over RPC"); break; }
+        if (control_shutdown_requested(c)) break;  /* the RPC handler logged it */
         if ((rc = poll_workers(c, &bye, err)) || bye) break;
         control_claim claim;
         if (control_next_experiment(c, &claim)) {
             LOG_I("experiment %s ('%s'): %s%s", claim.id, claim.spec.name, claim.resume ? "resuming in " : "starting in ", claim.out_dir);
-            dctx d = {c, claim.id};
+            dctx d = {.c = c, .id = claim.id, .eval_acc = NAN};
             fleet_mpi_ctx fctx = {w->size, hb, c};
-            trainer_hooks hooks = {&d, daemon_should_stop, daemon_progress, daemon_checkpointed};
+            trainer_hooks hooks = {&d, daemon_should_stop, daemon_progress, daemon_checkpointed, daemon_stage};
             trainer_result r;
             tr_error e2 = {0};
             int erc = experiment_run(&claim.spec, claim.out_dir, fleet_mpi_make, &fctx, claim.resume, &hooks, &r, &e2);
@@ -178,6 +210,7 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
                 rc = TR_FAIL(err, TR_EMPI, "experiment %s: %s", claim.id, e2.msg);
             } else {
                 LOG_E("experiment %s failed: %s", claim.id, e2.msg);
+                log_error_origin(&e2);
                 rc = control_finish(c, claim.id, CONTROL_FAILED, e2.msg, err);
             }
             continue;
@@ -185,6 +218,7 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
         struct timespec d = {0, 20 * 1000000L};
         nanosleep(&d, NULL);
     }
+    sd_notify(0, "STOPPING=1");
     control_stop(c);
     control_free(c);
     return rc;

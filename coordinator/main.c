@@ -6,14 +6,15 @@
 #include <time.h>
 
 #include "common/comm/wire.h"
+#include "common/util/cliopt.h"
 #include "common/util/log.h"
 #include "common/util/sig.h"
 #include "coordinator/daemon.h"
 #include "coordinator/world.h"
 #include "trice_config.h"
 
-static void usage(void) {
-    fprintf(stderr,
+static void usage(FILE *f) {
+    fprintf(f,
             "usage: mpirun -n 1 trice-coordinator [options] : -n W trice-worker\n"
             "One experiment (batch job):\n"
             "  --run SPEC.json          run it on the workers, then exit (0 = done or stopped and checkpointed)\n"
@@ -22,77 +23,114 @@ static void usage(void) {
             "  --resume DIR             continue the experiment in DIR (its experiment.json) from its latest checkpoint\n"
             "Daemon (without --run/--resume): serve experiments submitted with `trice submit`\n"
             "  --db PATH                registry (SQLite; default trice-state/registry.db)\n"
-            "  --rpc URL                RPC endpoint (default tcp://127.0.0.1:7870)\n"
+            "  --rpc URL                RPC endpoint, tcp://HOST:PORT (default tcp://127.0.0.1:7870)\n"
             "  --http HOST:PORT         status endpoint (default 127.0.0.1:7871)\n"
-            "  --token-file PATH        secret for mutating calls (default: next to the db; created 0600)\n"
+            "  --token-file PATH        secret for mutating calls (default: next to the db; created 0600);\n"
+            "                           `trice` finds trice-state/token itself, else set TRICE_TOKEN_FILE\n"
             "  --runs DIR               experiment folders (default: next to the db)\n"
             "  --allow-remote           allow binding RPC/HTTP to a non-loopback address\n"
             "Other:\n"
             "  --check-world            register the workers, log the world, shut down (exit 0)\n"
             "  --register-timeout S     seconds to wait for every worker to register (default 60)\n"
-            "  --log-level LEVEL        debug, info, warn, error (default info)\n"
-            "  --log-file PATH          also append the log to PATH\n");
+            "  --log-level LEVEL        debug, info, warn, error (default info); debug adds where errors arose\n"
+            "  --log-file PATH          also append the log to PATH\n"
+            "  -h, --help               this text (needs no mpirun)\n");
 }
 
-static int parse_args(int argc, char **argv, coord_opts *o, tr_error *err) {
+/* Parse argv (before MPI starts, so that --help and mistakes need no mpirun).
+ * Returns 0, -1 after --help, or CLIOPT_USAGE after printing the problem. */
+static int parse_args(int argc, char **argv, coord_opts *o) {
+    static const char *P = "trice-coordinator";
     memset(o, 0, sizeof *o);
     o->register_timeout_ms = 60000;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_val = i + 1 < argc;
-        const char **str = NULL;
-        if (strcmp(a, "--check-world") == 0) o->check_world = 1;
-        else if (strcmp(a, "--resume-latest") == 0) o->resume_latest = 1;
-        else if (strcmp(a, "--allow-remote") == 0) o->allow_remote = 1;
-        else if (strcmp(a, "--run") == 0) str = &o->run_spec;
-        else if (strcmp(a, "--out") == 0) str = &o->out_dir;
-        else if (strcmp(a, "--resume") == 0) str = &o->resume_dir;
-        else if (strcmp(a, "--db") == 0) str = &o->db_path;
-        else if (strcmp(a, "--rpc") == 0) str = &o->rpc_url;
-        else if (strcmp(a, "--http") == 0) str = &o->http_addr;
-        else if (strcmp(a, "--token-file") == 0) str = &o->token_file;
-        else if (strcmp(a, "--runs") == 0) str = &o->runs_dir;
-        else if (strcmp(a, "--register-timeout") == 0 && has_val) {
-            char *end;
-            double s = strtod(argv[++i], &end);
-            if (*end || s <= 0 || s > 86400)
-                return TR_FAIL(err, TR_EINVAL, "--register-timeout '%s': want seconds in (0, 86400]", argv[i]);
+    enum { O_CHECK = 256, O_RESUME_LATEST, O_REMOTE, O_RUN, O_OUT, O_RESUME, O_DB, O_RPC, O_HTTP, O_TOKEN, O_RUNS,
+           O_REGTIMEOUT, O_LOGLEVEL, O_LOGFILE };
+    static const struct option lo[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"check-world", no_argument, NULL, O_CHECK},
+        {"resume-latest", no_argument, NULL, O_RESUME_LATEST},
+        {"allow-remote", no_argument, NULL, O_REMOTE},
+        {"run", required_argument, NULL, O_RUN},
+        {"out", required_argument, NULL, O_OUT},
+        {"resume", required_argument, NULL, O_RESUME},
+        {"db", required_argument, NULL, O_DB},
+        {"rpc", required_argument, NULL, O_RPC},
+        {"http", required_argument, NULL, O_HTTP},
+        {"token-file", required_argument, NULL, O_TOKEN},
+        {"runs", required_argument, NULL, O_RUNS},
+        {"register-timeout", required_argument, NULL, O_REGTIMEOUT},
+        {"log-level", required_argument, NULL, O_LOGLEVEL},
+        {"log-file", required_argument, NULL, O_LOGFILE},
+        {NULL, 0, NULL, 0},
+    };
+    tr_error err = {0};
+    double s;
+    log_level l;
+    cliopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); return -1;
+        case O_CHECK: o->check_world = 1; break;
+        case O_RESUME_LATEST: o->resume_latest = 1; break;
+        case O_REMOTE: o->allow_remote = 1; break;
+        case O_RUN: o->run_spec = optarg; break;
+        case O_OUT: o->out_dir = optarg; break;
+        case O_RESUME: o->resume_dir = optarg; break;
+        case O_DB: o->db_path = optarg; break;
+        case O_RPC: o->rpc_url = optarg; break;
+        case O_HTTP: o->http_addr = optarg; break;
+        case O_TOKEN: o->token_file = optarg; break;
+        case O_RUNS: o->runs_dir = optarg; break;
+        case O_REGTIMEOUT:
+            if (cliopt_double(P, "register-timeout", optarg, 0.001, 86400, &s)) return CLIOPT_USAGE;
             o->register_timeout_ms = (int)(s * 1000);
-        } else if (strcmp(a, "--log-level") == 0 && has_val) {
-            log_level l;
-            TR_TRY(log_parse_level(argv[++i], &l, err));
+            break;
+        case O_LOGLEVEL:
+            if (log_parse_level(optarg, &l, &err)) { fprintf(stderr, "%s: --log-level: %s\n", P, err.msg); return CLIOPT_USAGE; }
             log_set_level(l);
-        } else if (strcmp(a, "--log-file") == 0 && has_val) {
-            TR_TRY(log_open_file(argv[++i], err));
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage();
-            return TR_ECANCELED;
-        } else {
-            return TR_FAIL(err, TR_EINVAL, "unknown option or missing value: '%s' (see --help)", a);
-        }
-        if (str) {
-            if (!has_val) return TR_FAIL(err, TR_EINVAL, "option %s needs a value (see --help)", a);
-            *str = argv[++i];
+            break;
+        case O_LOGFILE:
+            if (log_open_file(optarg, &err)) { fprintf(stderr, "%s: --log-file: %s\n", P, err.msg); return CLIOPT_USAGE; }
+            break;
+        default: return cliopt_report(P, c, argv, lo);
         }
     }
-    if (o->resume_latest && !o->run_spec)
-        return TR_FAIL(err, TR_EINVAL, "--resume-latest goes with --run SPEC (or use --resume DIR)");
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'; see '%s --help'\n", P, argv[optind], P);
+        return CLIOPT_USAGE;
+    }
+    if (o->rpc_url && o->rpc_url[0] && !strstr(o->rpc_url, "://")) {
+        fprintf(stderr, "%s: --rpc '%s' is not an endpoint: write it as tcp://HOST:PORT, for example tcp://127.0.0.1:7870\n",
+                P, o->rpc_url);
+        return CLIOPT_USAGE;
+    }
+    if (o->resume_latest && !o->run_spec) {
+        fprintf(stderr, "%s: --resume-latest goes with --run SPEC (or use --resume DIR)\n", P);
+        return CLIOPT_USAGE;
+    }
     return 0;
 }
+
+/* Under mpirun a rank that exits without MPI leaves the others waiting; outside it, MPI's
+ * abort banner would bury a one-line usage error. */
+static int under_mpirun(void) { return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK"); }
 
 int main(int argc, char **argv) {
     tr_error err = {0};
     int rank = -1, size = 0;
+    coord_opts o;
+    log_init(-1, "coord", LOG_INFO);
+    int rc = parse_args(argc, argv, &o);
+    if (rc < 0) return 0;                      /* --help: before MPI starts */
+    if (rc && !under_mpirun()) return rc;
     sig_install();
     if (comm_init(&argc, &argv, &rank, &size, &err)) {
         fprintf(stderr, "trice-coordinator: %s\n", err.msg);
         return 1;
     }
-    log_init(rank, "coord", LOG_INFO);
-    coord_opts o;
-    int rc = parse_args(argc, argv, &o, &err);
-    if (rc == TR_ECANCELED) { MPI_Abort(MPI_COMM_WORLD, 0); return 0; }
-    if (rc) { LOG_E("%s", err.msg); MPI_Abort(MPI_COMM_WORLD, 2); return 2; }
+    log_init(rank, "coord", log_get_level());
+    if (rc) MPI_Abort(MPI_COMM_WORLD, rc);     /* the problem is printed; end the workers too */
     if (rank != 0) {
         LOG_E("trice-coordinator must be rank 0: launch as 'mpirun -n 1 trice-coordinator : -n W trice-worker'");
         MPI_Abort(MPI_COMM_WORLD, 2);
@@ -111,11 +149,11 @@ int main(int argc, char **argv) {
         rc = coord_run_once(&o, &w, &err);
         if (rc == TR_ECANCELED) LOG_I("%s", err.msg);
         else if (rc == TR_EMPI) { LOG_E("%s", err.msg); MPI_Abort(MPI_COMM_WORLD, 1); }
-        else if (rc) { LOG_E("experiment failed: %s", err.msg); exit_code = 1; }
+        else if (rc) { LOG_E("experiment failed: %s", err.msg); log_error_origin(&err); exit_code = 1; }
     } else if (!o.check_world) {
         rc = coord_daemon(&o, &w, &err);
         if (rc == TR_EMPI) { LOG_E("%s", err.msg); MPI_Abort(MPI_COMM_WORLD, 1); }
-        else if (rc) { LOG_E("daemon: %s", err.msg); exit_code = 1; }
+        else if (rc) { LOG_E("daemon: %s", err.msg); log_error_origin(&err); exit_code = 1; }
     }
     if (world_shutdown(&w, o.check_world ? "world checked" : "done", &err)) {
         LOG_E("%s", err.msg);

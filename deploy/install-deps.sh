@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install every build, test and run dependency of trice on Debian 12 (apt).
 # Idempotent: when everything is present it only checks (about a second) and exits.
-# Usage: deploy/install-deps.sh [--with-browser] [--with-dev-tools]
+# Usage: deploy/install-deps.sh [--with-browser] [--with-slurm] [--with-dev-tools]
 #   --with-browser    also Chromium, for the status-page screenshot test (it skips without)
+#   --with-slurm      also slurm-wlm and munge, for the Slurm test (a private one-node
+#                     cluster runs deploy/slurm.sbatch; it skips without)
 #   --with-dev-tools  also what only maintainers need: PyTorch and numpy (fixture
 #                     generation, benchmark comparison), Chromium, clang (fuzzers),
 #                     matplotlib (plots).
@@ -13,14 +15,16 @@ pkgs=(
   libnng-dev protobuf-c-compiler libprotobuf-c-dev
   openmpi-bin libopenmpi-dev
   libuv1-dev libcriterion-dev
-  libopenblas-dev libjansson-dev libsqlite3-dev
+  libopenblas-dev libjansson-dev libsqlite3-dev libsystemd-dev
   python3 procps curl
+  libjs-chart.js
 )
 for arg in "$@"; do
   case "$arg" in
     --with-browser) pkgs+=(chromium) ;;
+    --with-slurm) pkgs+=(slurm-wlm munge) ;;
     --with-dev-tools) pkgs+=(python3-torch python3-numpy python3-matplotlib chromium clang libclang-rt-14-dev) ;;
-    *) echo "install-deps: unknown option '$arg' (allowed: --with-browser, --with-dev-tools)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown option '$arg' (allowed: --with-browser, --with-slurm, --with-dev-tools)" >&2; exit 2 ;;
   esac
 done
 

@@ -6,42 +6,63 @@
 #include <unistd.h>
 
 #include "common/comm/wire.h"
+#include "common/util/cliopt.h"
 #include "common/util/log.h"
 #include "common/util/sig.h"
 #include "trice_config.h"
 #include "worker/worker.h"
 
-static void usage(void) {
-    fprintf(stderr,
+static void usage(FILE *f) {
+    fprintf(f,
             "usage: trice-worker [--log-level debug|info|warn|error] [--log-file PATH]\n"
-            "Started by mpirun next to one trice-coordinator (rank 0); see README.\n");
+            "Started by mpirun next to one trice-coordinator (rank 0):\n"
+            "  mpirun -n 1 trice-coordinator [options] : -n W trice-worker\n"
+            "  -h, --help    this text (needs no mpirun)\n");
+}
+
+static int under_mpirun(void) { return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK"); }
+
+/* Before MPI starts. Returns 0, -1 after --help, or CLIOPT_USAGE after printing why. */
+static int parse_args(int argc, char **argv) {
+    enum { O_LEVEL = 256, O_FILE };
+    static const struct option lo[] = {
+        {"help", no_argument, NULL, 'h'}, {"log-level", required_argument, NULL, O_LEVEL},
+        {"log-file", required_argument, NULL, O_FILE}, {NULL, 0, NULL, 0},
+    };
+    tr_error err = {0};
+    log_level l;
+    cliopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        if (c == 'h') { usage(stdout); return -1; }
+        if (c == O_LEVEL) {
+            if (log_parse_level(optarg, &l, &err)) { fprintf(stderr, "trice-worker: --log-level: %s\n", err.msg); return CLIOPT_USAGE; }
+            log_set_level(l);
+        } else if (c == O_FILE) {
+            if (log_open_file(optarg, &err)) { fprintf(stderr, "trice-worker: --log-file: %s\n", err.msg); return CLIOPT_USAGE; }
+        } else return cliopt_report("trice-worker", c, argv, lo);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "trice-worker: unexpected argument '%s'; see 'trice-worker --help'\n", argv[optind]);
+        return CLIOPT_USAGE;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv) {
     tr_error err = {0};
     int rank = -1, size = 0;
+    log_init(-1, "worker", LOG_INFO);
+    int prc = parse_args(argc, argv);
+    if (prc < 0) return 0;
+    if (prc && !under_mpirun()) return prc;
     sig_install();
     if (comm_init(&argc, &argv, &rank, &size, &err)) {
         fprintf(stderr, "trice-worker: %s\n", err.msg);
         return 1;
     }
-    log_init(rank, "worker", LOG_INFO);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
-            log_level l;
-            if (log_parse_level(argv[++i], &l, &err)) { LOG_E("%s", err.msg); MPI_Abort(MPI_COMM_WORLD, 2); }
-            log_set_level(l);
-        } else if (strcmp(argv[i], "--log-file") == 0 && i + 1 < argc) {
-            if (log_open_file(argv[++i], &err)) { LOG_E("%s", err.msg); MPI_Abort(MPI_COMM_WORLD, 2); }
-        } else if (strcmp(argv[i], "--help") == 0) {
-            usage();
-            MPI_Finalize();
-            return 0;
-        } else {
-            LOG_E("unknown option '%s' (see trice-worker --help)", argv[i]);
-            MPI_Abort(MPI_COMM_WORLD, 2);
-        }
-    }
+    log_init(rank, "worker", log_get_level());
+    if (prc) MPI_Abort(MPI_COMM_WORLD, prc);
     if (rank == 0) {
         LOG_E("trice-worker must not be rank 0: launch as 'mpirun -n 1 trice-coordinator : -n W trice-worker'");
         MPI_Abort(MPI_COMM_WORLD, 2);

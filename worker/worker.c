@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +12,15 @@
 #include "common/util/sig.h"
 #include "trice_config.h"
 
+/* Cores this process may run on: its CPU affinity (what Slurm's --cpus-per-task, cgroups
+ * cpusets and taskset grant), not every core of the machine. */
+static int usable_cores(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static int send_hello(int rank, tr_error *err) {
     Trice__WorkerHello h = TRICE__WORKER_HELLO__INIT;
     char host[HOST_NAME_MAX + 1] = "?";
@@ -20,7 +30,7 @@ static int send_hello(int rank, tr_error *err) {
     h.host = host;
     h.pid = (int64_t)getpid();
     h.version = (char *)TRICE_VERSION;
-    h.cores = (int32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    h.cores = (int32_t)usable_cores();
     h.backend = (char *)"cpu-openblas";
     h.protocol = COMM_PROTOCOL_VERSION;
     return wire_send(&h.base, 0, TAG_HELLO, err);

@@ -9,6 +9,7 @@
 #include "common/data/gen.h"
 #include "common/data/load.h"
 #include "common/data/task.h"
+#include "common/util/cliopt.h"
 
 typedef struct cli_opts {
     const char *cmd, *task;
@@ -20,25 +21,37 @@ typedef struct cli_opts {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: data show|stats TASK [--n N] [--difficulty D] [--path FILE] [--test-path FILE]\n"
-            "                        [--seed S] [--split train|eval] [--prompt rationale|hinted|direct]\n"
-            "                        [--context C] [--train-fraction F]\n"
-            "TASK: %s, bbh, gsm8k, jsonl (with --path), cot (a BBH CoT prompt file at --path)\n",
+            "usage: trice data show|stats TASK [--n N] [--difficulty D] [--path FILE] [--test-path FILE]\n"
+            "                              [--seed S] [--split train|eval] [--prompt rationale|hinted|direct]\n"
+            "                              [--context C] [--train-fraction F]\n"
+            "show prints examples as the model sees them (prompt, rationale, answer); stats prints counts,\n"
+            "lengths and the answer distribution. Needs no daemon.\n"
+            "TASK: %s, bbh, gsm8k, jsonl (with --path), cot (a BBH CoT prompt file at --path)\n"
+            "options:\n"
+            "  --n N               examples to show (default 3) or to count (default 1000)\n"
+            "  --difficulty D      generator setting (0 = the BBH format, 1 = easiest)\n"
+            "  --path FILE         data file for bbh, gsm8k, jsonl, cot; --test-path FILE its held-out file\n"
+            "  --seed S            seed of the generator and of the split (default 1)\n"
+            "  --split S           train or eval (default train)\n"
+            "  --prompt P          rationale, hinted or direct (default rationale)\n"
+            "  --context C         context length for the fit count (default 256)\n"
+            "  --train-fraction F  training share of a split file, in (0, 1) (default 0.6)\n"
+            "  -h, --help          this text\n",
             gen_names());
 }
 
-static int parse_long(const char *flag, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "data: %s expects an integer in [%ld, %ld], got '%s'\n", flag, lo, hi, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
+#define PROG "trice data"
+
+static int one_of(const char *flag, const char *v, const char *const *allowed) {
+    for (int i = 0; allowed[i]; i++)
+        if (!strcmp(v, allowed[i])) return 0;
+    fprintf(stderr, PROG ": --%s '%s': allowed values are", flag, v);
+    for (int i = 0; allowed[i]; i++) fprintf(stderr, "%s %s", i ? "," : "", allowed[i]);
+    fprintf(stderr, "\n");
+    return 2;
 }
 
+/* Returns 0 to run, 2 for a usage error, -1 after printing --help. */
 static int parse_args(int argc, char **argv, cli_opts *o) {
     memset(o, 0, sizeof *o);
     o->seed = 1;
@@ -46,46 +59,45 @@ static int parse_args(int argc, char **argv, cli_opts *o) {
     o->prompt = "rationale";
     o->context = 256;
     o->train_fraction = 0.6;
-    if (argc < 3) { usage(stderr); return 2; }
-    o->cmd = argv[1];
-    o->task = argv[2];
-    if (strcmp(o->cmd, "show") && strcmp(o->cmd, "stats")) {
-        fprintf(stderr, "data: unknown command '%s'\n", o->cmd);
-        usage(stderr);
+    enum { O_N = 256, O_DIFF, O_CTX, O_SEED, O_PATH, O_TEST, O_SPLIT, O_PROMPT, O_FRAC };
+    static const struct option lo[] = {
+        {"help", no_argument, NULL, 'h'}, {"n", required_argument, NULL, O_N},
+        {"difficulty", required_argument, NULL, O_DIFF}, {"context", required_argument, NULL, O_CTX},
+        {"seed", required_argument, NULL, O_SEED}, {"path", required_argument, NULL, O_PATH},
+        {"test-path", required_argument, NULL, O_TEST}, {"split", required_argument, NULL, O_SPLIT},
+        {"prompt", required_argument, NULL, O_PROMPT}, {"train-fraction", required_argument, NULL, O_FRAC},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const splits[] = {"train", "eval", NULL}, *const prompts[] = {"rationale", "hinted", "direct", NULL};
+    cliopt_reset();
+    int c;
+    long x;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); return -1;
+        case O_N: if (cliopt_long(PROG, "n", optarg, 1, 10000000, &x)) return 2; o->n = (int)x; o->n_given = 1; break;
+        case O_DIFF: if (cliopt_long(PROG, "difficulty", optarg, 0, 100, &x)) return 2; o->difficulty = (int)x; break;
+        case O_CTX: if (cliopt_long(PROG, "context", optarg, 1, 1 << 20, &x)) return 2; o->context = (int)x; break;
+        case O_SEED: if (cliopt_long(PROG, "seed", optarg, 0, 0x7fffffffL, &x)) return 2; o->seed = (uint64_t)x; break;
+        case O_PATH: o->path = optarg; break;
+        case O_TEST: o->test_path = optarg; break;
+        case O_SPLIT: if (one_of("split", optarg, splits)) return 2; o->split = optarg; break;
+        case O_PROMPT: if (one_of("prompt", optarg, prompts)) return 2; o->prompt = optarg; break;
+        case O_FRAC:
+            if (cliopt_double(PROG, "train-fraction", optarg, 1e-9, 1 - 1e-9, &o->train_fraction)) return 2;
+            break;
+        default: return cliopt_report(PROG, c, argv, lo);
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, PROG ": give a command (show or stats) and a task; see '" PROG " --help'\n");
         return 2;
     }
-    for (int i = 3; i < argc; i++) {
-        const char *f = argv[i];
-        if (i + 1 >= argc) { fprintf(stderr, "data: option '%s' needs a value\n", f); return 2; }
-        const char *v = argv[++i];
-        long x;
-        if (!strcmp(f, "--n")) { if (parse_long(f, v, 1, 10000000, &x)) return 2; o->n = (int)x; o->n_given = 1; }
-        else if (!strcmp(f, "--difficulty")) { if (parse_long(f, v, 0, 100, &x)) return 2; o->difficulty = (int)x; }
-        else if (!strcmp(f, "--context")) { if (parse_long(f, v, 1, 1 << 20, &x)) return 2; o->context = (int)x; }
-        else if (!strcmp(f, "--seed")) { if (parse_long(f, v, 0, 0x7fffffffL, &x)) return 2; o->seed = (uint64_t)x; }
-        else if (!strcmp(f, "--path")) o->path = v;
-        else if (!strcmp(f, "--test-path")) o->test_path = v;
-        else if (!strcmp(f, "--split")) {
-            if (strcmp(v, "train") && strcmp(v, "eval")) { fprintf(stderr, "data: --split is train or eval, got '%s'\n", v); return 2; }
-            o->split = v;
-        } else if (!strcmp(f, "--prompt")) {
-            if (strcmp(v, "rationale") && strcmp(v, "hinted") && strcmp(v, "direct")) {
-                fprintf(stderr, "data: --prompt is rationale, hinted or direct, got '%s'\n", v);
-                return 2;
-            }
-            o->prompt = v;
-        } else if (!strcmp(f, "--train-fraction")) {
-            char *end;
-            o->train_fraction = strtod(v, &end);
-            if (*end || !(o->train_fraction > 0 && o->train_fraction < 1)) {
-                fprintf(stderr, "data: --train-fraction is in (0, 1), got '%s'\n", v);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "data: unknown option '%s'\n", f);
-            usage(stderr);
-            return 2;
-        }
+    o->cmd = argv[optind];
+    o->task = argv[optind + 1];
+    if (strcmp(o->cmd, "show") && strcmp(o->cmd, "stats")) {
+        fprintf(stderr, PROG ": unknown command '%s' (show or stats); see '" PROG " --help'\n", o->cmd);
+        return 2;
     }
     if (!o->n_given) o->n = strcmp(o->cmd, "show") == 0 ? 3 : 1000;
     return 0;
@@ -156,7 +168,7 @@ static int stats(const cli_opts *o, const task *t, const int64_t *ids, int64_t n
     a.v = calloc((size_t)n + 1, sizeof(size_t));
     anscount *ac = calloc((size_t)n + 1, sizeof *ac);
     int64_t fits = 0, with_r = 0, bad = 0;
-    if (!q.v || !p.v || !r.v || !pr.v || !a.v || !ac) { fprintf(stderr, "data: out of memory\n"); goto out; }
+    if (!q.v || !p.v || !r.v || !pr.v || !a.v || !ac) { fprintf(stderr, PROG ": out of memory\n"); goto out; }
     for (int64_t i = 0; i < n; i++) {
         const task_example *e = task_get(t, ids[i]);
         char *target, *pp = make_prompt(o, t, e, &target);
@@ -212,10 +224,10 @@ out:
 }
 
 static int run_cot(const cli_opts *o) {
-    if (!o->path) { fprintf(stderr, "data: task 'cot' needs --path FILE (a BBH cot-prompts/*.txt)\n"); return 2; }
+    if (!o->path) { fprintf(stderr, PROG ": task 'cot' needs --path FILE (a BBH cot-prompts/*.txt)\n"); return 2; }
     cot_prompt c;
     tr_error err;
-    if (load_cot_file(o->path, &c, &err) != 0) { fprintf(stderr, "data: %s\n", err.msg); return 1; }
+    if (load_cot_file(o->path, &c, &err) != 0) { fprintf(stderr, PROG ": %s\n", err.msg); return 1; }
     task t;
     memset(&t, 0, sizeof t);
     snprintf(t.name, sizeof t.name, "cot");
@@ -234,7 +246,7 @@ static int run_cot(const cli_opts *o) {
 int data_cli_main(int argc, char **argv) {
     cli_opts o;
     int rc = parse_args(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc;
     if (!strcmp(o.task, "cot")) return run_cot(&o);
     spec_task st;
     memset(&st, 0, sizeof st);
@@ -250,7 +262,7 @@ int data_cli_main(int argc, char **argv) {
     task t;
     tr_error err;
     if (task_load(&st, o.seed, &t, &err) != 0) {
-        fprintf(stderr, "data: %s\n", err.msg);
+        fprintf(stderr, PROG ": %s\n", err.msg);
         return 1;
     }
     int eval = !strcmp(o.split, "eval");

@@ -9,6 +9,7 @@
 #include "common/engine/ckptdir.h"
 #include "common/data/gen.h"
 #include "common/engine/trainer.h"
+#include "common/util/cliopt.h"
 #include "common/util/log.h"
 #include "common/util/sig.h"
 
@@ -19,20 +20,34 @@ static int local_factory(void *ctx, const experiment_spec *spec, fleet **out, tr
 
 static int hook_stop(void *ctx) { (void)ctx; return sig_stop_requested() != 0; }
 
+static void train_usage(FILE *f) {
+    fprintf(f, "usage: trice train SPEC.json [--out DIR] [--resume]\n"
+               "Runs one experiment in this process (no MPI, no daemon); see README 'Experiment spec'\n"
+               "and the templates in deploy/specs/.\n"
+               "options:\n"
+               "  --out DIR     experiment folder (default: the spec's out_dir, else runs/NAME)\n"
+               "  --resume      continue from DIR's latest checkpoint (after a stop)\n"
+               "  -h, --help    this text\n");
+}
+
 int engine_cli_train(int argc, char **argv) {
     const char *spec_path = NULL, *out = NULL;
     int resume = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
-        else if (strcmp(argv[i], "--resume") == 0) resume = 1;
-        else if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: trice train SPEC.json [--out DIR] [--resume]\n"
-                   "Runs one experiment in this process (no MPI, no daemon); see README 'Experiment spec'.\n");
-            return 0;
-        } else if (!spec_path && argv[i][0] != '-') spec_path = argv[i];
-        else { fprintf(stderr, "trice train: unknown argument '%s' (see --help)\n", argv[i]); return 2; }
+    enum { O_OUT = 256, O_RESUME };
+    static const struct option lo[] = {
+        {"help", no_argument, NULL, 'h'}, {"out", required_argument, NULL, O_OUT}, {"resume", no_argument, NULL, O_RESUME},
+        {NULL, 0, NULL, 0},
+    };
+    cliopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        if (c == 'h') { train_usage(stdout); return 0; }
+        else if (c == O_OUT) out = optarg;
+        else if (c == O_RESUME) resume = 1;
+        else return cliopt_report("trice train", c, argv, lo);
     }
-    if (!spec_path) { fprintf(stderr, "trice train: give a spec file (see --help)\n"); return 2; }
+    if (argc - optind != 1) { fprintf(stderr, "trice train: give one spec file; see 'trice train --help'\n"); return 2; }
+    spec_path = argv[optind];
     log_init(-1, "train", log_get_level());
     sig_install();
     tr_error err = {0};
@@ -42,7 +57,7 @@ int engine_cli_train(int argc, char **argv) {
     if (out) snprintf(dir, sizeof dir, "%s", out);
     else if (s.out_dir[0]) snprintf(dir, sizeof dir, "%s", s.out_dir);
     else snprintf(dir, sizeof dir, "runs/%s", s.name);
-    trainer_hooks hooks = {NULL, hook_stop, NULL, NULL};
+    trainer_hooks hooks = {NULL, hook_stop, NULL, NULL, NULL};
     trainer_result r;
     int rc = experiment_run(&s, dir, local_factory, NULL, resume, &hooks, &r, &err);
     if (rc == TR_ECANCELED) { LOG_I("%s", err.msg); return 0; }
@@ -75,34 +90,55 @@ static int data_kind(const char *d, char *name, size_t cap, tr_error *err) {
     return 0;
 }
 
+static void eval_usage(FILE *f) {
+    fprintf(f, "usage: trice eval --checkpoint MODEL.bin|EXPERIMENT_DIR --data TASK|FILE [options]\n"
+               "Held-out accuracy of a model, in this process (no MPI, no daemon).\n"
+               "options:\n"
+               "  --checkpoint C    an llm.c model file, or an experiment folder (its spec and final model)\n"
+               "  --data D          a built-in task name, a BBH task JSON, a GSM8K JSONL or a generic JSONL\n"
+               "  --split S         heldout (the split training used; default for built-in tasks and BBH) or all\n"
+               "  --seed N          the experiment seed that made the split (default 1)\n"
+               "  --n N             evaluate at most N examples; --difficulty D for built-in tasks\n"
+               "  --maj-k K         also maj@K (majority of K samples at temperature 1)\n"
+               "  --max-new-tokens  rationale length limit (default: the experiment's, else 128)\n"
+               "  --out FILE        per-example results, one JSON line each (default: eval-results.jsonl\n"
+               "                    inside the experiment folder, or next to MODEL.bin)\n"
+               "  -h, --help        this text\n");
+}
+
 int engine_cli_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL, *out = "eval-results.jsonl", *split = NULL;
+    const char *ckpt = NULL, *data = NULL, *out = NULL, *split = NULL;
     int maj_k = 0, n = 0, difficulty = 0, max_new = 0;
     uint64_t seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int v = i + 1 < argc;
-        if (strcmp(a, "--checkpoint") == 0 && v) ckpt = argv[++i];
-        else if (strcmp(a, "--data") == 0 && v) data = argv[++i];
-        else if (strcmp(a, "--out") == 0 && v) out = argv[++i];
-        else if (strcmp(a, "--split") == 0 && v) split = argv[++i];
-        else if (strcmp(a, "--maj-k") == 0 && v) maj_k = atoi(argv[++i]);
-        else if (strcmp(a, "--n") == 0 && v) n = atoi(argv[++i]);
-        else if (strcmp(a, "--difficulty") == 0 && v) difficulty = atoi(argv[++i]);
-        else if (strcmp(a, "--max-new-tokens") == 0 && v) max_new = atoi(argv[++i]);
-        else if (strcmp(a, "--seed") == 0 && v) seed = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(a, "--help") == 0) {
-            printf("usage: trice eval --checkpoint MODEL.bin|EXPERIMENT_DIR --data TASK|FILE [options]\n"
-                   "  --data D          a built-in task name, a BBH task JSON, a GSM8K JSONL or a generic JSONL\n"
-                   "  --split S         heldout (the split training used; default for built-in tasks and BBH) or all\n"
-                   "  --seed N          the experiment seed that made the split (default 1)\n"
-                   "  --n N             evaluate at most N examples; --difficulty D for built-in tasks\n"
-                   "  --maj-k K         also maj@K (majority of K samples at temperature 1)\n"
-                   "  --max-new-tokens  rationale length limit (default: the experiment's, else 128)\n"
-                   "  --out FILE        per-example results, one JSON line each (default eval-results.jsonl)\n");
-            return 0;
-        } else { fprintf(stderr, "trice eval: unknown or incomplete argument '%s' (see --help)\n", a); return 2; }
+    enum { O_CKPT = 256, O_DATA, O_OUT, O_SPLIT, O_MAJ, O_N, O_DIFF, O_MAXNEW, O_SEED };
+    static const struct option lo[] = {
+        {"help", no_argument, NULL, 'h'}, {"checkpoint", required_argument, NULL, O_CKPT},
+        {"data", required_argument, NULL, O_DATA}, {"out", required_argument, NULL, O_OUT},
+        {"split", required_argument, NULL, O_SPLIT}, {"maj-k", required_argument, NULL, O_MAJ},
+        {"n", required_argument, NULL, O_N}, {"difficulty", required_argument, NULL, O_DIFF},
+        {"max-new-tokens", required_argument, NULL, O_MAXNEW}, {"seed", required_argument, NULL, O_SEED},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *P = "trice eval";
+    cliopt_reset();
+    int c;
+    long x;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'h': eval_usage(stdout); return 0;
+        case O_CKPT: ckpt = optarg; break;
+        case O_DATA: data = optarg; break;
+        case O_OUT: out = optarg; break;
+        case O_SPLIT: split = optarg; break;
+        case O_MAJ: if (cliopt_long(P, "maj-k", optarg, 0, 1000, &x)) return 2; maj_k = (int)x; break;
+        case O_N: if (cliopt_long(P, "n", optarg, 0, 10000000, &x)) return 2; n = (int)x; break;
+        case O_DIFF: if (cliopt_long(P, "difficulty", optarg, 0, 100, &x)) return 2; difficulty = (int)x; break;
+        case O_MAXNEW: if (cliopt_long(P, "max-new-tokens", optarg, 1, 8192, &x)) return 2; max_new = (int)x; break;
+        case O_SEED: if (cliopt_long(P, "seed", optarg, 0, 0x7fffffffL, &x)) return 2; seed = (uint64_t)x; break;
+        default: return cliopt_report(P, c, argv, lo);
+        }
     }
+    if (optind < argc) { fprintf(stderr, "trice eval: unexpected argument '%s'; see 'trice eval --help'\n", argv[optind]); return 2; }
     if (!ckpt || !data) { fprintf(stderr, "trice eval: --checkpoint and --data are required (see --help)\n"); return 2; }
     if (split && strcmp(split, "heldout") != 0 && strcmp(split, "all") != 0) {
         fprintf(stderr, "trice eval: --split '%s': allowed values are heldout, all\n", split);
@@ -122,6 +158,15 @@ int engine_cli_eval(int argc, char **argv) {
         if (s.tunable == TUNABLE_PROMPT) snprintf(prompt, sizeof prompt, "%s/prompt.bin", ckpt);
     } else {
         snprintf(model, sizeof model, "%s", ckpt);
+    }
+    /* results default to beside the model, not into whatever folder the user stands in */
+    char out_buf[SPEC_PATH_MAX + 32];
+    if (!out) {
+        const char *slash = strrchr(model, '/');
+        int dl = slash ? (int)(slash - model) : 0;
+        if (slash) snprintf(out_buf, sizeof out_buf, "%.*s/eval-results.jsonl", dl, model);
+        else snprintf(out_buf, sizeof out_buf, "eval-results.jsonl");
+        out = out_buf;
     }
     snprintf(s.model.init, sizeof s.model.init, "%s", model);
     s.seed = seed;

@@ -63,14 +63,16 @@ static void filter_ids(const experiment_spec *spec, const task *t, int64_t *ids,
     *n = k;
 }
 
-int engine_task_load(const experiment_spec *spec, task *out, tr_error *err) {
+/* quiet: the example sides load the same task as the trainer; only the trainer reports
+ * what was left out (once, not once per process). */
+static int task_load_filtered(const experiment_spec *spec, task *out, int quiet, tr_error *err) {
     TR_TRY(task_load(&spec->task, spec->seed, out, err));
     int max_tokens = spec->model.context - spec->prompt_len;
     int64_t dropped = 0;
     filter_ids(spec, out, out->train_ids, &out->n_train, max_tokens, &dropped);
     filter_ids(spec, out, out->eval_ids, &out->n_eval, max_tokens, &dropped);
     if (dropped)
-        LOG_W("task %s: %lld examples do not fit a context of %d tokens with %d new tokens; left out",
+        log_write(quiet ? LOG_DEBUG : LOG_WARN, "task %s: %lld examples do not fit a context of %d tokens with %d new tokens; left out",
               out->name, (long long)dropped, max_tokens, spec->max_new_tokens);
     if (spec->method == METHOD_SFT || spec->memory_init == MEMINIT_GIVEN) {
         for (int64_t i = 0; i < out->n_train; i++)
@@ -84,6 +86,8 @@ int engine_task_load(const experiment_spec *spec, task *out, tr_error *err) {
     return 0;
 }
 
+int engine_task_load(const experiment_spec *spec, task *out, tr_error *err) { return task_load_filtered(spec, out, 0, err); }
+
 int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr_error *err) {
     if ((train ? t->n_train : t->n_eval) >= 1) return 0;
     return TR_FAIL(err, TR_EINVAL, "task %s: no %s example fits a context of %d tokens with %d new tokens to spare "
@@ -94,7 +98,7 @@ int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr
 int eside_init(engine_side *e, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
     memset(e, 0, sizeof *e);
     e->spec = *spec;
-    int rc = engine_task_load(spec, &e->task, err);
+    int rc = task_load_filtered(spec, &e->task, 1, err);
     if (rc) return rc;
     e->max_tokens = spec->model.context - spec->prompt_len;
     gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = ENGINE_VOCAB, .padded_vocab_size = 0,

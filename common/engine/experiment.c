@@ -69,72 +69,114 @@ static int run_stage(const experiment_spec *s, const char *dir, fleet_factory ma
     return write_result(dir, s, res, err);
 }
 
+/* A stop names the folder to resume and how (the stage's message says where it stopped). */
+static int resume_hint(tr_error *err, const char *out_dir) {
+    char what[TR_ERRMSG_MAX / 2];
+    snprintf(what, sizeof what, "%.900s", err->msg);
+    return TR_FAIL(err, TR_ECANCELED, "%s; to continue, resume the experiment folder %s ('trice train SPEC --out %s --resume', "
+                   "or 'trice-coordinator --resume %s' under mpirun)", what, out_dir, out_dir, out_dir);
+}
+
+/* Where the stages stand: the current one's index, the count and the steps before it. */
+typedef struct stage_walk {
+    const trainer_hooks *hooks;
+    int k, n;
+    int64_t steps_before;
+} stage_walk;
+
+static void stage_begin(stage_walk *w, const char *name, int steps) {
+    w->k++;
+    if (w->hooks && w->hooks->stage) w->hooks->stage(w->hooks->ctx, w->k, w->n, name, w->steps_before);
+    w->steps_before += steps;
+}
+
 /* Run one earlier stage into out_dir/<folder> from the model at *init (empty = the spec's
  * own), unless a resume finds it finished; *init becomes the stage's final model. */
-static int run_prior_stage(experiment_spec *st, const char *out_dir, const char *folder, const char *label,
-                           char *init, size_t init_cap, fleet_factory make, void *make_ctx, int resume,
-                           const trainer_hooks *hooks, tr_error *err) {
+static int run_prior_stage(experiment_spec *st, const char *out_dir, const char *folder, stage_walk *w,
+                           char *init, size_t init_cap, fleet_factory make, void *make_ctx, int resume, tr_error *err) {
     char dir[4200], model[4300], res[4300];
     snprintf(dir, sizeof dir, "%s/%s", out_dir, folder);
     snprintf(model, sizeof model, "%s/model.bin", dir);
     snprintf(res, sizeof res, "%s/result.json", dir);
     if (strlen(model) >= init_cap) return TR_FAIL(err, TR_EINVAL, "experiment folder path too long: '%s'", out_dir);
     if (init[0]) memcpy(st->model.init, init, strlen(init) + 1);
+    stage_begin(w, folder, st->steps);
     if (resume && file_exists(res) && file_exists(model)) {
-        LOG_I("%s already finished (%s); going on", label, res);
+        LOG_I("stage %d/%d (%s) already finished (%s); going on", w->k, w->n, folder, res);
     } else {
-        LOG_I("%s: %s, %d steps on %s difficulty %d%s", label, spec_method_name(st->method), st->steps, st->task.name,
-              st->task.difficulty, st->method == METHOD_SFT || st->memory_init == MEMINIT_GIVEN ? " (program-written rationales)" : " (answers only)");
+        LOG_I("stage %d/%d (%s): %s, %d steps on %s difficulty %d%s", w->k, w->n, folder, spec_method_name(st->method), st->steps,
+              st->task.name, st->task.difficulty,
+              st->method == METHOD_SFT || st->memory_init == MEMINIT_GIVEN ? " (program-written rationales)" : " (answers only)");
         trainer_result r;
-        TR_TRY(run_stage(st, dir, make, make_ctx, resume, hooks, &r, err));
+        int rc = run_stage(st, dir, make, make_ctx, resume, w->hooks, &r, err);
+        if (rc == TR_ECANCELED) return resume_hint(err, out_dir);
+        if (rc) return rc;
     }
     memcpy(init, model, strlen(model) + 1);
     return 0;
 }
 
-int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
-                   int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
-    TR_TRY(task_check_stage_rule(spec, err));
-    TR_TRY(afile_mkdirs(out_dir, err));
+static int run_stages(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
+                      int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
     /* the experiment as submitted, all stages: what `--resume DIR` restarts from */
     TR_TRY(write_spec(out_dir, "experiment.json", spec, err));
-    int n_prior = (spec->warmup_sft_steps > 0) + spec->n_stages, k = 0;
+    stage_walk w = {hooks, 0, (spec->warmup_sft_steps > 0) + spec->n_stages + 1, 0};
     char init[SPEC_PATH_MAX] = "";
-    char label[96];
     if (spec->warmup_sft_steps > 0) {
-        experiment_spec w = *spec;
-        w.method = METHOD_SFT;
-        w.memory_init = MEMINIT_GIVEN;
-        w.tunable = TUNABLE_FULL;
-        w.prompt_len = 0;
-        w.task.difficulty = spec->warmup_difficulty;
-        w.steps = spec->warmup_sft_steps;
-        w.subsample = 0;
-        w.warmup_sft_steps = 0;
-        w.n_stages = 0;
-        w.answers_only = 0;
-        w.max_sampled_tokens = 0;
-        w.optim.warmup_steps = 0;
-        w.optim.lr = spec->warmup_lr;
-        w.optim.schedule = SCHEDULE_CONSTANT;
-        w.maj_k = 0;
-        snprintf(w.name, sizeof w.name, "%.100s-warmup", spec->name);
-        snprintf(label, sizeof label, "stage %d/%d (warmup)", ++k, n_prior + 1);
-        TR_TRY(run_prior_stage(&w, out_dir, "warmup", label, init, sizeof init, make, make_ctx, resume, hooks, err));
+        experiment_spec ws = *spec;
+        ws.method = METHOD_SFT;
+        ws.memory_init = MEMINIT_GIVEN;
+        ws.tunable = TUNABLE_FULL;
+        ws.prompt_len = 0;
+        ws.task.difficulty = spec->warmup_difficulty;
+        ws.steps = spec->warmup_sft_steps;
+        ws.subsample = 0;
+        ws.warmup_sft_steps = 0;
+        ws.n_stages = 0;
+        ws.answers_only = 0;
+        ws.max_sampled_tokens = 0;
+        ws.optim.warmup_steps = 0;
+        ws.optim.lr = spec->warmup_lr;
+        ws.optim.schedule = SCHEDULE_CONSTANT;
+        ws.maj_k = 0;
+        snprintf(ws.name, sizeof ws.name, "%.100s-warmup", spec->name);
+        TR_TRY(run_prior_stage(&ws, out_dir, "warmup", &w, init, sizeof init, make, make_ctx, resume, err));
     }
     for (int i = 0; i < spec->n_stages; i++) {
         experiment_spec st;
         spec_stage_apply(spec, &spec->stages[i], &st);
-        snprintf(label, sizeof label, "stage %d/%d (%s)", ++k, n_prior + 1, spec->stages[i].name);
-        TR_TRY(run_prior_stage(&st, out_dir, spec->stages[i].name, label, init, sizeof init, make, make_ctx, resume, hooks, err));
+        TR_TRY(run_prior_stage(&st, out_dir, spec->stages[i].name, &w, init, sizeof init, make, make_ctx, resume, err));
     }
     experiment_spec main_spec = *spec;
     main_spec.warmup_sft_steps = 0;
     main_spec.n_stages = 0;
     if (init[0]) {
         memcpy(main_spec.model.init, init, strlen(init) + 1);
-        LOG_I("stage %d/%d (target): %s on %s difficulty %d from the model of the stage before", k + 1, n_prior + 1,
+        LOG_I("stage %d/%d (target): %s on %s difficulty %d from the model of the stage before", w.k + 1, w.n,
               spec_method_name(spec->method), spec->task.name, spec->task.difficulty);
     }
-    return run_stage(&main_spec, out_dir, make, make_ctx, resume, hooks, res, err);
+    stage_begin(&w, spec_method_name(spec->method), spec->steps);
+    int rc = run_stage(&main_spec, out_dir, make, make_ctx, resume, hooks, res, err);
+    if (rc == TR_ECANCELED) return resume_hint(err, out_dir);
+    return rc;
+}
+
+int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
+                   int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
+    TR_TRY(task_check_stage_rule(spec, err));
+    TR_TRY(afile_mkdirs(out_dir, err));
+    /* this process's log lines while the experiment runs also go to its folder (`trice logs`) */
+    char lp[4200];
+    snprintf(lp, sizeof lp, "%s/log.txt", out_dir);
+    tr_error lerr = {0};
+    if (log_tee_open(lp, &lerr)) LOG_W("no experiment log: %s", lerr.msg);
+    int rc = run_stages(spec, out_dir, make, make_ctx, resume, hooks, res, err);
+    log_tee_close();
+    /* the caller logs the outcome on its own stream; the folder's log ends with it too */
+    FILE *f = rc ? fopen(lp, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s: %s\n", rc == TR_ECANCELED ? "stopped" : "failed", err->msg);
+        fclose(f);
+    }
+    return rc;
 }

@@ -317,12 +317,14 @@ static void report(run *r, metrics_row *row, double t_start, int64_t steps_this_
         double eta_budget = left > 0 ? left / (tok_this_run / el) : 0;
         if (eta_budget < eta) eta = eta_budget;
     }
-    char etas[32], ev[32] = "";
+    char etas[32], ev[32] = "", rate[48] = "";
     fmt_eta(eta, etas, sizeof etas);
     if (!isnan(last_eval)) snprintf(ev, sizeof ev, " | held-out %.3f", last_eval);
-    LOG_I("step %lld/%lld | prop acc %.3f | mem acc %.3f | beta %.3f | loss %.4f%s | %.0f sampled tok/s | ETA %s",
+    /* a supervised stage samples nothing: no rate to show */
+    if (tok_this_run > 0 && el > 0) snprintf(rate, sizeof rate, " | %.0f sampled tok/s", tok_this_run / el);
+    LOG_I("step %lld/%lld | prop acc %.3f | mem acc %.3f | beta %.3f | loss %.4f%s%s | ETA %s",
           (long long)row->step + 1, (long long)r->total_steps, row->proposal_acc, row->memory_acc, row->beta_mean,
-          row->loss, ev, el > 0 ? tok_this_run / el : 0.0, etas);
+          row->loss, ev, rate, etas);
     if (r->hooks && r->hooks->progress) r->hooks->progress(r->hooks->ctx, row, r->total_steps, eta);
 }
 
@@ -339,6 +341,34 @@ static void phases_log(const metrics_phases *s, int n, int64_t bytes) {
           "update %.4f, broadcast %.4f, eval %.3f, step %.3f; %lld bytes moved in the last step",
           n, s->sample / n, s->check / n, s->resample / n, s->gradient / n, s->reduce / n, s->update / n,
           s->broadcast / n, s->eval / n, s->total / n, (long long)bytes);
+}
+
+/* TRICE learns only from examples whose memory holds a rationale with the right answer:
+ * with none, every step has zero weight and the run would "succeed" without learning. */
+static int refuse_empty_memory(const experiment_spec *spec, int nv, int64_t n_train, tr_error *err) {
+    if (nv > 0 || (spec->method != METHOD_TRICE && spec->method != METHOD_TRICE_NOCV && spec->method != METHOD_SFT)) return 0;
+    if (spec->method == METHOD_SFT)
+        return TR_FAIL(err, TR_EINVAL, "none of the %lld training examples has a rationale that reaches its answer, so "
+                       "supervised training has nothing to learn from (use a built-in task, or data with rationales)",
+                       (long long)n_train);
+    return TR_FAIL(err, TR_EINVAL, "memory initialisation (memory_init '%s') found no rationale that reaches the right "
+                   "answer for any of the %lld training examples, so %s would take zero-weight steps and learn nothing. "
+                   "Change: add a supervised warm-up (\"warmup_sft_steps\": 300 or more, built-in tasks), start from a "
+                   "trained model (\"model.init\"), or use \"memory_init\": \"sample\" with more \"init_tries\"; "
+                   "deploy/specs/ has specs that learn",
+                   spec_meminit_name(spec->memory_init), (long long)n_train, spec_method_name(spec->method));
+}
+
+/* Warn when no proposal has been accepted for a while: the memory is then frozen and only
+ * the examples valid at the start drive the gradient. */
+enum { ZERO_ACCEPT_WARN = 20 };
+static void zero_accept_watch(const experiment_spec *spec, const metrics_row *row, int64_t step, int64_t *zeros) {
+    if (spec->method != METHOD_TRICE && spec->method != METHOD_TRICE_NOCV && spec->method != METHOD_RS) return;
+    *zeros = row->proposal_acc > 0 ? 0 : *zeros + 1;
+    if (*zeros == ZERO_ACCEPT_WARN || (*zeros > ZERO_ACCEPT_WARN && *zeros % (10 * ZERO_ACCEPT_WARN) == 0))
+        LOG_W("no proposal accepted in the last %lld steps (up to step %lld): the model's own rationales never reach "
+              "the right answer, so the memory does not improve (a longer warm-up, \"warmup_sft_steps\", or a "
+              "stronger starting model helps)", (long long)*zeros, (long long)step);
 }
 
 int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int resume,
@@ -362,6 +392,7 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
         if (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_SFT)
             LOG_I("memory initialised (%s): %d of %lld training examples valid (%.1fs)",
                   spec->method == METHOD_SFT ? "given" : spec_meminit_name(spec->memory_init), nv, (long long)r.task.n_train, now_s() - t0);
+        if ((rc = refuse_empty_memory(spec, nv, r.task.n_train, err))) goto done;
         if ((rc = run_eval(&r, "eval-before.jsonl", &r.x.acc_before, &r.x.maj_before, NULL, err))) goto done;
         LOG_I("held-out accuracy before training: %.4f on %d examples", r.x.acc_before, r.x.n_eval);
         /* evaluation tokens are not training samples: keep them out of step 0's count */
@@ -380,6 +411,7 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
     int64_t step = r.x.step;
     int64_t *valid = NULL;
     int nvalid = 0;
+    int64_t zero_run = 0;
     while (step < r.total_steps) {
         if (stop_requested(&r)) { res->stopped = 1; break; }
         int64_t lr_step = step;
@@ -416,6 +448,7 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
         if ((rc = run_step(&r, step, lr_step, &row, err))) goto done;
         steps_run++;
         tok_run += (double)row.tokens_sampled;
+        zero_accept_watch(spec, &row, step + 1, &zero_run);
         step++;
         int last = step == r.total_steps;
         int budget_hit = spec->max_sampled_tokens > 0 && r.x.tokens_sampled >= spec->max_sampled_tokens;
@@ -458,7 +491,8 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
     if (res->stopped) {
         LOG_I("stop requested: checkpointing after %lld steps", (long long)step);
         if ((rc = run_checkpoint(&r, step, err))) goto done;
-        rc = TR_FAIL(err, TR_ECANCELED, "stopped after %lld of %lld steps; resume with --resume", (long long)step, (long long)r.total_steps);
+        rc = TR_FAIL(err, TR_ECANCELED, "stopped after %lld of %lld steps, checkpoint in %s", (long long)step,
+                     (long long)r.total_steps, out_dir);
         goto done;
     }
     if ((rc = run_eval(&r, "eval-after.jsonl", &res->acc_after, &res->maj_after, NULL, err))) goto done;

@@ -31,6 +31,9 @@ typedef struct trainer_hooks {
     void (*progress)(void *ctx, const metrics_row *row, int64_t total_steps, double eta_s);
     /* After every checkpoint. */
     void (*checkpointed)(void *ctx, const char *dir, int64_t step);
+    /* Before each stage of experiment_run: index 1..count, name "warm-up" or the method's,
+     * step_offset the steps of the stages before it (for a global step axis). */
+    void (*stage)(void *ctx, int index, int count, const char *name, int64_t step_offset);
 } trainer_hooks;
 
 typedef struct trainer_result {

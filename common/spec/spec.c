@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/util/jsonpos.h"
+#include "common/util/suggest.h"
 
 static const char *method_names[] = {"trice", "trice-nocv", "sft", "direct", "rs", "star"};
 static const char *tunable_names[] = {"full", "prompt"};
@@ -138,19 +139,42 @@ static const field fields[] = {
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
-static int field_fail(tr_error *err, const char *text, const char *source, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+/* Every problem of a spec is collected and reported at once (a user fixes them in one go):
+ * one problem reads "spec.json:4: field 'steps': ..."; several read
+ * "spec.json: 3 problems:\n  spec.json:4: field ...\n  ...". */
+typedef struct spec_errs {
+    const char *text, *source;  /* for line numbers; either may be NULL */
+    int n;
+    size_t len;
+    char list[TR_ERRMSG_MAX];   /* each entry starts with "\n  " */
+} spec_errs;
 
-static int field_fail(tr_error *err, const char *text, const char *source, const char *path, const char *fmt, ...) {
-    char what[700];
+static void errs_add(spec_errs *e, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void errs_add(spec_errs *e, const char *path, const char *fmt, ...) {
+    char what[700], loc[300] = "";
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    int line = text ? jsonpos_key_line(text, path) : 0;
-    if (line > 0)
-        return TR_FAIL(err, TR_EINVAL, "%s:%d: field '%s': %s", source, line, path, what);
-    return TR_FAIL(err, TR_EINVAL, "%s: field '%s': %s", source, path, what);
+    int line = e->text && path ? jsonpos_key_line(e->text, path) : 0;
+    if (e->source && line > 0) snprintf(loc, sizeof loc, "%s:%d: ", e->source, line);
+    else if (e->source) snprintf(loc, sizeof loc, "%s: ", e->source);
+    e->n++;
+    if (e->len + 8 >= sizeof e->list) return;
+    int k = path ? snprintf(e->list + e->len, sizeof e->list - e->len, "\n  %sfield '%s': %s", loc, path, what)
+                 : snprintf(e->list + e->len, sizeof e->list - e->len, "\n  %s%s", loc, what);
+    e->len += k > 0 ? (size_t)k : 0;
+    if (e->len >= sizeof e->list) e->len = sizeof e->list - 1;
+}
+
+/* errs_add, as an expression that returns 1 (set_field's "failed"). */
+#define errs_add_r(...) (errs_add(__VA_ARGS__), 1)
+
+static int errs_finish(spec_errs *e, tr_error *err) {
+    if (e->n == 0) return 0;
+    if (e->n == 1) return TR_FAIL(err, TR_EINVAL, "%s", e->list + 3);
+    return TR_FAIL(err, TR_EINVAL, "%s%s%d problems:%s", e->source ? e->source : "", e->source ? ": " : "", e->n, e->list);
 }
 
 static void list_names(char *out, size_t cap, const char **names, int n) {
@@ -160,22 +184,24 @@ static void list_names(char *out, size_t cap, const char **names, int n) {
         k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? ", " : "", names[i]);
 }
 
-static int set_field(const field *f, json_t *v, experiment_spec *s, const char *text, const char *source, tr_error *err) {
+static int set_field(const field *f, json_t *v, experiment_spec *s, spec_errs *E) {
     char *base = (char *)s + f->off;
     switch (f->type) {
     case F_STR:
     case F_TASK: {
-        if (!json_is_string(v)) return field_fail(err, text, source, f->path, "must be a string (%s)", f->help);
+        if (!json_is_string(v)) return errs_add_r(E, f->path, "must be a string (%s)", f->help);
         const char *str = json_string_value(v);
         if (strlen(str) >= f->size)
-            return field_fail(err, text, source, f->path, "is %zu bytes long; at most %zu allowed", strlen(str), f->size - 1);
+            return errs_add_r(E, f->path, "is %zu bytes long; at most %zu allowed", strlen(str), f->size - 1);
         if (f->type == F_TASK) {
             int ok = 0;
             for (int i = 0; task_names[i]; i++) ok |= strcmp(task_names[i], str) == 0;
             if (!ok) {
                 char allowed[512];
                 list_names(allowed, sizeof allowed, task_names, -1);
-                return field_fail(err, text, source, f->path, "unknown task '%s' (allowed: %s)", str, allowed);
+                int k = suggest_closest(str, task_names, -1);
+                return errs_add_r(E, f->path, "unknown task '%s'%s%s%s (allowed: %s)", str, k >= 0 ? "; did you mean '" : "",
+                                  k >= 0 ? task_names[k] : "", k >= 0 ? "'?" : "", allowed);
             }
         }
         memcpy(base, str, strlen(str) + 1);
@@ -184,38 +210,40 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, const char *
     case F_INT:
     case F_I64:
     case F_U64: {
-        if (!json_is_integer(v)) return field_fail(err, text, source, f->path, "must be an integer (%s)", f->help);
+        if (!json_is_integer(v)) return errs_add_r(E, f->path, "must be an integer (%s)", f->help);
         json_int_t x = json_integer_value(v);
         if ((double)x < f->min || (double)x > f->max)
-            return field_fail(err, text, source, f->path, "value %lld is out of range (allowed %.0f..%.0f)", (long long)x, f->min, f->max);
+            return errs_add_r(E, f->path, "value %lld is out of range (allowed %.0f..%.0f)", (long long)x, f->min, f->max);
         if (f->type == F_INT) *(int *)(void *)base = (int)x;
         else if (f->type == F_I64) *(int64_t *)(void *)base = (int64_t)x;
         else *(uint64_t *)(void *)base = (uint64_t)x;
         return 0;
     }
     case F_BOOL:
-        if (!json_is_boolean(v)) return field_fail(err, text, source, f->path, "must be true or false (%s)", f->help);
+        if (!json_is_boolean(v)) return errs_add_r(E, f->path, "must be true or false (%s)", f->help);
         *(int *)(void *)base = json_is_true(v);
         return 0;
     case F_DBL: {
-        if (!json_is_number(v)) return field_fail(err, text, source, f->path, "must be a number (%s)", f->help);
+        if (!json_is_number(v)) return errs_add_r(E, f->path, "must be a number (%s)", f->help);
         double x = json_number_value(v);
         if (!isfinite(x) || x < f->min || x > f->max)
-            return field_fail(err, text, source, f->path, "value %g is out of range (allowed %g..%g)", x, f->min, f->max);
+            return errs_add_r(E, f->path, "value %g is out of range (allowed %g..%g)", x, f->min, f->max);
         *(double *)(void *)base = x;
         return 0;
     }
     case F_ENUM: {
         char allowed[256];
         list_names(allowed, sizeof allowed, f->names, f->nnames);
-        if (!json_is_string(v)) return field_fail(err, text, source, f->path, "must be a string, one of: %s", allowed);
+        if (!json_is_string(v)) return errs_add_r(E, f->path, "must be a string, one of: %s", allowed);
         const char *str = json_string_value(v);
         for (int i = 0; i < f->nnames; i++)
             if (strcmp(str, f->names[i]) == 0) { *(int *)(void *)base = i; return 0; }
-        return field_fail(err, text, source, f->path, "unknown value '%s' (allowed: %s)", str, allowed);
+        int k = suggest_closest(str, f->names, f->nnames);
+        return errs_add_r(E, f->path, "unknown value '%s'%s%s%s (allowed: %s)", str, k >= 0 ? "; did you mean '" : "",
+                          k >= 0 ? f->names[k] : "", k >= 0 ? "'?" : "", allowed);
     }
     }
-    return TR_FAIL(err, TR_EINTERNAL, "bad field type");
+    return errs_add_r(E, f->path, "internal error: bad field type");
 }
 
 /* The fields a stage of a multi-stage spec may set ("optim." = the whole group); the rest
@@ -233,11 +261,10 @@ static int field_allowed(const char *path, const char *const *allowed) {
     return 0;
 }
 
-/* Walk obj (at prefix) and set every known field; any unknown key is an error. allowed:
- * NULL for the top level (where "stages" is skipped: it is read once the top level is
- * known), or the fields a stage may set. */
-static int walk(json_t *obj, const char *prefix, experiment_spec *s, const char *text, const char *source,
-                const char *const *allowed, tr_error *err) {
+/* Walk obj (at prefix) and set every known field; every unknown key or bad value is
+ * collected in E and the walk goes on. allowed: NULL for the top level (where "stages" is
+ * skipped: it is read once the top level is known), or the fields a stage may set. */
+static void walk(json_t *obj, const char *prefix, experiment_spec *s, const char *const *allowed, spec_errs *E) {
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v) {
@@ -251,33 +278,52 @@ static int walk(json_t *obj, const char *prefix, experiment_spec *s, const char 
             if (strcmp(fields[i].path, path) == 0) f = &fields[i];
             else if (strncmp(fields[i].path, path, plen) == 0 && fields[i].path[plen] == '.') is_group = 1;
         }
-        if (f && !field_allowed(path, allowed))
-            return field_fail(err, text, source, path, "a stage cannot set this; it belongs to the whole experiment "
-                              "(a stage may set: name, method, task.name, task.difficulty, task.n_train, task.n_eval, steps, "
-                              "batch_size, subsample, memory_init, init_tries, max_new_tokens, eval_every, max_sampled_tokens, position_jitter, optim.*)");
-        if (f) { TR_TRY(set_field(f, v, s, text, source, err)); continue; }
-        if (is_group) {
-            if (!json_is_object(v)) return field_fail(err, text, source, path, "must be an object");
-            TR_TRY(walk(v, path, s, text, source, allowed, err));
+        if (f && !field_allowed(path, allowed)) {
+            errs_add(E, path, "a stage cannot set this; it belongs to the whole experiment (a stage may set: name, method, "
+                     "task.name, task.difficulty, task.n_train, task.n_eval, steps, batch_size, subsample, memory_init, "
+                     "init_tries, max_new_tokens, eval_every, max_sampled_tokens, position_jitter, optim.*)");
             continue;
         }
-        char known[1200];
-        size_t k = 0;
-        known[0] = '\0';
-        for (size_t i = 0; i < NFIELDS && k < sizeof known; i++) {
+        if (f) { set_field(f, v, s, E); continue; }
+        if (is_group) {
+            if (!json_is_object(v)) errs_add(E, path, "must be an object");
+            else walk(v, path, s, allowed, E);
+            continue;
+        }
+        /* the names valid at this level: fields and groups ("task", "model", "optim") */
+        const char *here[NFIELDS];
+        char names[NFIELDS][64];
+        int nh = 0;
+        size_t pl = strlen(prefix);
+        for (size_t i = 0; i < NFIELDS; i++) {
             const char *fp = fields[i].path;
-            size_t pl = strlen(prefix);
             if (pl && (strncmp(fp, prefix, pl) != 0 || fp[pl] != '.')) continue;
             const char *rest = pl ? fp + pl + 1 : fp;
-            const char *dot = strchr(rest, '.');
-            if (dot) continue;
-            k += (size_t)snprintf(known + k, sizeof known - k, "%s%s", k ? ", " : "", rest);
+            size_t n = strcspn(rest, ".");
+            if (n >= sizeof names[0]) continue;
+            int dup = 0;
+            for (int j = 0; j < nh; j++) dup |= strncmp(here[j], rest, n) == 0 && here[j][n] == '\0';
+            if (dup) continue;
+            memcpy(names[nh], rest, n);
+            names[nh][n] = '\0';
+            here[nh] = names[nh];
+            nh++;
         }
-        return field_fail(err, text, source, path, "unknown field (known fields here: %s%s)", known,
-                          *prefix ? "" : ", stages, task.*, model.*, optim.*");
+        int k = suggest_closest(key, here, nh);
+        if (k >= 0) {
+            errs_add(E, path, "unknown field; did you mean '%s%s%s'?", prefix, pl ? "." : "", here[k]);
+            continue;
+        }
+        char known[600];
+        size_t kl = 0;
+        known[0] = '\0';
+        for (int j = 0; j < nh && kl < sizeof known; j++)
+            kl += (size_t)snprintf(known + kl, sizeof known - kl, "%s%s", j ? ", " : "", here[j]);
+        errs_add(E, path, "unknown field (known fields here: %s%s)", known, !allowed && !pl ? ", stages" : "");
     }
-    return 0;
 }
+
+static void validate(const experiment_spec *s, spec_errs *E);
 
 static void stage_from_spec(const experiment_spec *t, spec_stage *st) {
     snprintf(st->name, sizeof st->name, "%s", t->name);
@@ -319,42 +365,50 @@ void spec_stage_apply(const experiment_spec *top, const spec_stage *st, experime
 }
 
 /* "stages": [{...}, ...]: each object changes some settings of the top level (read first,
- * whatever the key order), so a stage is stored fully resolved. */
-static int parse_stages(json_t *arr, experiment_spec *s, const char *source, tr_error *err) {
-    if (!arr) return 0;
-    if (!json_is_array(arr))
-        return TR_FAIL(err, TR_EINVAL, "%s: field 'stages': must be an array of stage objects, e.g. "
-                       "[{\"name\": \"warmup\", \"method\": \"sft\", \"task\": {\"difficulty\": 1}, \"steps\": 500}]", source);
-    if (json_array_size(arr) > SPEC_MAX_STAGES)
-        return TR_FAIL(err, TR_EINVAL, "%s: field 'stages': %zu stages; at most %d are allowed", source, json_array_size(arr), SPEC_MAX_STAGES);
+ * whatever the key order), so a stage is stored fully resolved. Problems are collected in E
+ * with the stage named ("stages[1] ('d2'): field 'steps': ..."). */
+static void parse_stages(json_t *arr, experiment_spec *s, spec_errs *E) {
+    if (!arr) return;
+    if (!json_is_array(arr)) {
+        errs_add(E, "stages", "must be an array of stage objects, e.g. "
+                 "[{\"name\": \"warmup\", \"method\": \"sft\", \"task\": {\"difficulty\": 1}, \"steps\": 500}]");
+        return;
+    }
+    if (json_array_size(arr) > SPEC_MAX_STAGES) {
+        errs_add(E, "stages", "%zu stages; at most %d are allowed", json_array_size(arr), SPEC_MAX_STAGES);
+        return;
+    }
     size_t i;
     json_t *obj;
     json_array_foreach(arr, i, obj) {
         char where[SPEC_PATH_MAX + 32];
-        snprintf(where, sizeof where, "%s: stages[%zu]", source, i);
-        if (!json_is_object(obj)) return TR_FAIL(err, TR_EINVAL, "%s: must be an object of stage settings", where);
+        snprintf(where, sizeof where, "%s%sstages[%zu]", E->source ? E->source : "", E->source ? ": " : "", i);
+        spec_errs SE = {NULL, where, 0, 0, ""};   /* no line numbers: a key appears in several stages */
+        if (!json_is_object(obj)) {
+            errs_add(E, NULL, "%s: must be an object of stage settings", where);
+            continue;
+        }
         experiment_spec t = *s;
         t.name[0] = '\0';
-        TR_TRY(walk(obj, "", &t, NULL, where, stage_fields, err));
+        walk(obj, "", &t, stage_fields, &SE);
         size_t n = strlen(t.name);
-        if (n == 0 || n >= SPEC_STAGE_NAME_MAX || strspn(t.name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
-            return TR_FAIL(err, TR_EINVAL, "%s: field 'name': '%s' is not a stage name (give 1-%d characters of a-z, 0-9, '_' "
-                           "and '-': it names the stage's folder)", where, t.name, SPEC_STAGE_NAME_MAX - 1);
-        for (size_t j = 0; j < i; j++)
+        if (SE.n == 0 && (n == 0 || n >= SPEC_STAGE_NAME_MAX || strspn(t.name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n))
+            errs_add(&SE, "name", "'%s' is not a stage name (give 1-%d characters of a-z, 0-9, '_' and '-': it names the "
+                     "stage's folder)", t.name, SPEC_STAGE_NAME_MAX - 1);
+        for (size_t j = 0; j < i && SE.n == 0; j++)
             if (strcmp(s->stages[j].name, t.name) == 0)
-                return TR_FAIL(err, TR_EINVAL, "%s: field 'name': '%s' is also the name of stages[%zu]; stage names must differ", where, t.name, j);
-        if (strcmp(t.name, "warmup") == 0 || strcmp(t.name, "checkpoints") == 0)
-            return TR_FAIL(err, TR_EINVAL, "%s: field 'name': '%s' is reserved (a folder of the experiment already has it)", where, t.name);
-        stage_from_spec(&t, &s->stages[i]);
-        experiment_spec applied;
-        spec_stage_apply(s, &s->stages[i], &applied);
-        if (spec_validate(&applied, err) != 0) {
-            tr_error_wrap(err, "%s ('%s')", where, t.name);
-            return err ? err->code : TR_EINVAL;
+                errs_add(&SE, "name", "'%s' is also the name of stages[%zu]; stage names must differ", t.name, j);
+        if (SE.n == 0 && (strcmp(t.name, "warmup") == 0 || strcmp(t.name, "checkpoints") == 0))
+            errs_add(&SE, "name", "'%s' is reserved (a folder of the experiment already has it)", t.name);
+        if (SE.n == 0) {
+            stage_from_spec(&t, &s->stages[i]);
+            experiment_spec applied;
+            spec_stage_apply(s, &s->stages[i], &applied);
+            validate(&applied, &SE);
         }
+        if (SE.n) errs_add(E, NULL, "%s", SE.list + 3);   /* each stage's problems, in order */
     }
-    s->n_stages = (int)json_array_size(arr);
-    return 0;
+    if (E->n == 0) s->n_stages = (int)json_array_size(arr);
 }
 
 int spec_parse_json(const char *text, const char *source, experiment_spec *s, tr_error *err) {
@@ -367,28 +421,14 @@ int spec_parse_json(const char *text, const char *source, experiment_spec *s, tr
         json_decref(root);
         return TR_FAIL(err, TR_EINVAL, "%s:1: the spec must be a JSON object ({...})", source);
     }
-    int rc = walk(root, "", s, text, source, NULL, err);
-    if (!rc) rc = parse_stages(json_object_get(root, "stages"), s, source, err);
+    spec_errs E = {text, source, 0, 0, ""};
+    walk(root, "", s, NULL, &E);
+    if (E.n == 0) parse_stages(json_object_get(root, "stages"), s, &E);
     json_decref(root);
-    if (rc) return rc;
-    rc = spec_validate(s, err);
-    if (rc) {
-        /* spec_validate names the field first: "field 'x': ..."; add the line when we can */
-        const char *q = strstr(err->msg, "field '");
-        if (q) {
-            char fpath[128];
-            const char *e = strchr(q + 7, '\'');
-            size_t n = e ? (size_t)(e - (q + 7)) : 0;
-            if (n && n < sizeof fpath) {
-                memcpy(fpath, q + 7, n);
-                fpath[n] = '\0';
-                int line = jsonpos_key_line(text, fpath);
-                if (line > 0) tr_error_wrap(err, "%s:%d", source, line);
-                else tr_error_wrap(err, "%s", source);
-            }
-        }
-    }
-    return rc;
+    /* cross-field checks only on values that parsed: a rejected value left its default,
+     * and a check against that default would confuse */
+    if (E.n == 0) validate(s, &E);
+    return errs_finish(&E, err);
 }
 
 int spec_load_file(const char *path, experiment_spec *s, tr_error *err) {
@@ -400,35 +440,40 @@ int spec_load_file(const char *path, experiment_spec *s, tr_error *err) {
 }
 
 int spec_validate(const experiment_spec *s, tr_error *err) {
+    spec_errs E = {NULL, NULL, 0, 0, ""};
+    validate(s, &E);
+    return errs_finish(&E, err);
+}
+
+static void validate(const experiment_spec *s, spec_errs *E) {
     if (s->model.channels % s->model.heads != 0)
-        return TR_FAIL(err, TR_EINVAL, "field 'model.heads': %d does not divide model.channels = %d", s->model.heads, s->model.channels);
+        errs_add(E, "model.heads", "%d does not divide model.channels = %d", s->model.heads, s->model.channels);
     if (s->tunable == TUNABLE_PROMPT && s->prompt_len < 1)
-        return TR_FAIL(err, TR_EINVAL, "field 'prompt_len': tunable 'prompt' needs prompt_len >= 1 (got %d)", s->prompt_len);
+        errs_add(E, "prompt_len", "tunable 'prompt' needs prompt_len >= 1 (got %d)", s->prompt_len);
     if (s->tunable == TUNABLE_FULL && s->prompt_len != 0)
-        return TR_FAIL(err, TR_EINVAL, "field 'prompt_len': %d soft-prompt vectors given but tunable is 'full' (set tunable to 'prompt' or prompt_len to 0)", s->prompt_len);
+        errs_add(E, "prompt_len", "%d soft-prompt vectors given but tunable is 'full' (set tunable to 'prompt' or prompt_len to 0)", s->prompt_len);
     int is_file = strcmp(s->task.name, "bbh") == 0 || strcmp(s->task.name, "gsm8k") == 0 || strcmp(s->task.name, "jsonl") == 0;
     if (is_file && s->task.path[0] == '\0')
-        return TR_FAIL(err, TR_EINVAL, "field 'task.path': task '%s' reads a data file; give its path", s->task.name);
+        errs_add(E, "task.path", "task '%s' reads a data file; give its path", s->task.name);
     if (!is_file && s->task.path[0] != '\0')
-        return TR_FAIL(err, TR_EINVAL, "field 'task.path': task '%s' is a built-in generator and reads no file (use task.name 'bbh', 'gsm8k' or 'jsonl' for files)", s->task.name);
+        errs_add(E, "task.path", "task '%s' is a built-in generator and reads no file (use task.name 'bbh', 'gsm8k' or 'jsonl' for files)", s->task.name);
     if (!is_file && s->task.n_train < 1)
-        return TR_FAIL(err, TR_EINVAL, "field 'task.n_train': a built-in generator needs n_train >= 1");
+        errs_add(E, "task.n_train", "a built-in generator needs n_train >= 1");
     if (s->max_new_tokens >= s->model.context)
-        return TR_FAIL(err, TR_EINVAL, "field 'max_new_tokens': %d leaves no room for the prompt in a context of %d", s->max_new_tokens, s->model.context);
+        errs_add(E, "max_new_tokens", "%d leaves no room for the prompt in a context of %d", s->max_new_tokens, s->model.context);
     if (s->optim.warmup_steps > s->steps)
-        return TR_FAIL(err, TR_EINVAL, "field 'optim.warmup_steps': %d is more than steps = %d", s->optim.warmup_steps, s->steps);
+        errs_add(E, "optim.warmup_steps", "%d is more than steps = %d", s->optim.warmup_steps, s->steps);
     if ((s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV) && s->subsample > 2 * s->batch_size)
-        return TR_FAIL(err, TR_EINVAL, "field 'subsample': L = %d exceeds the 2M = %d terms; use 0 for no subsampling", s->subsample, 2 * s->batch_size);
+        errs_add(E, "subsample", "L = %d exceeds the 2M = %d terms; use 0 for no subsampling", s->subsample, 2 * s->batch_size);
     if (s->position_jitter && s->method != METHOD_SFT && s->method != METHOD_DIRECT)
-        return TR_FAIL(err, TR_EINVAL, "field 'position_jitter': only for supervised targets (method sft or direct); with %s the "
-                       "gradient must be that of the distribution proposals are sampled from, at position 0", spec_method_name(s->method));
+        errs_add(E, "position_jitter", "only for supervised targets (method sft or direct); with %s the gradient must be that "
+                 "of the distribution proposals are sampled from, at position 0", spec_method_name(s->method));
     if (s->variance_probe == 1)
-        return TR_FAIL(err, TR_EINVAL, "field 'variance_probe': a variance needs at least 2 draws (or 0 = off)");
+        errs_add(E, "variance_probe", "a variance needs at least 2 draws (or 0 = off)");
     if (s->warmup_sft_steps > 0 && is_file)
-        return TR_FAIL(err, TR_EINVAL, "field 'warmup_sft_steps': the warm-up uses program-written rationales, which only the built-in generators have (task '%s' is a file)", s->task.name);
+        errs_add(E, "warmup_sft_steps", "the warm-up uses program-written rationales, which only the built-in generators have (task '%s' is a file)", s->task.name);
     if (s->temperature == 0.0 && (s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV || s->method == METHOD_RS))
-        return TR_FAIL(err, TR_EINVAL, "field 'temperature': %s needs samples (temperature > 0; 1 keeps the estimator exact)", spec_method_name(s->method));
-    return 0;
+        errs_add(E, "temperature", "%s needs samples (temperature > 0; 1 keeps the estimator exact)", spec_method_name(s->method));
 }
 
 static void put_fields(json_t *root, const experiment_spec *s, const char *const *allowed) {

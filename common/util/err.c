@@ -19,11 +19,10 @@ static const char *basename_of(const char *path) {
 int tr_error_set(tr_error *err, int code, const char *file, int line, const char *fmt, ...) {
     if (!err) return code;
     err->code = code;
-    int n = snprintf(err->msg, sizeof err->msg, "%s:%d: ", basename_of(file), line);
-    if (n < 0 || (size_t)n >= sizeof err->msg) n = 0;
+    snprintf(err->where, sizeof err->where, "%s:%d", basename_of(file), line);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -51,6 +50,7 @@ void tr_error_clear(tr_error *err) {
     if (!err) return;
     err->code = TR_OK;
     err->msg[0] = '\0';
+    err->where[0] = '\0';
 }
 
 const char *tr_code_name(int code) {

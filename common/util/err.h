@@ -2,9 +2,11 @@
  *
  * Convention (every module follows it): a library function returns 0 on success
  * or a positive TR_E* code on failure, and fills the caller's tr_error with a
- * message "file:line: what went wrong (hint: what to do)". Library code never
- * exits; only main() decides that. A NULL tr_error* is allowed and means
- * "caller does not want the message".
+ * message for people, "what went wrong (hint: what to do)", and separately the
+ * source location that raised it ("common/spec/spec.c:150"), which belongs in
+ * debug logs only (log_error_origin in log.h), never in what a user reads.
+ * Library code never exits; only main() decides that. A NULL tr_error* is
+ * allowed and means "caller does not want the message".
  */
 #ifndef TRICE_UTIL_ERR_H
 #define TRICE_UTIL_ERR_H
@@ -27,14 +29,15 @@ enum {
     TR_NCODES
 };
 
-#define TR_ERRMSG_MAX 1024
+#define TR_ERRMSG_MAX 2048  /* room for every problem of a spec at once */
 
 typedef struct tr_error {
     int code;
     char msg[TR_ERRMSG_MAX];
+    char where[96];   /* "file:line" of the TR_FAIL that set it; "" when unknown */
 } tr_error;
 
-/* Set err (if non-NULL) to code and "file:line: <fmt>". Returns code. */
+/* Set err (if non-NULL) to code, msg = <fmt> and where = "file:line". Returns code. */
 int tr_error_set(tr_error *err, int code, const char *file, int line,
                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

@@ -11,7 +11,8 @@ static struct {
     char role[16];
     log_level level;
     FILE *file;
-} g_log = {PTHREAD_MUTEX_INITIALIZER, -1, "", LOG_INFO, NULL};
+    FILE *tee;
+} g_log = {PTHREAD_MUTEX_INITIALIZER, -1, "", LOG_INFO, NULL, NULL};
 
 void log_init(int rank, const char *role, log_level level) {
     pthread_mutex_lock(&g_log.mu);
@@ -36,6 +37,24 @@ void log_close_file(void) {
     pthread_mutex_lock(&g_log.mu);
     if (g_log.file) fclose(g_log.file);
     g_log.file = NULL;
+    pthread_mutex_unlock(&g_log.mu);
+}
+
+int log_tee_open(const char *path, tr_error *err) {
+    FILE *f;
+    TR_TRY(tr_fopen(&f, path, "a", err));
+    setvbuf(f, NULL, _IOLBF, 0);
+    pthread_mutex_lock(&g_log.mu);
+    if (g_log.tee) fclose(g_log.tee);
+    g_log.tee = f;
+    pthread_mutex_unlock(&g_log.mu);
+    return 0;
+}
+
+void log_tee_close(void) {
+    pthread_mutex_lock(&g_log.mu);
+    if (g_log.tee) fclose(g_log.tee);
+    g_log.tee = NULL;
     pthread_mutex_unlock(&g_log.mu);
 }
 
@@ -74,5 +93,10 @@ void log_write(log_level level, const char *fmt, ...) {
     fwrite(line, 1, (size_t)n, stderr);
     fflush(stderr);
     if (g_log.file) fwrite(line, 1, (size_t)n, g_log.file);
+    if (g_log.tee) fwrite(line, 1, (size_t)n, g_log.tee);
     pthread_mutex_unlock(&g_log.mu);
+}
+
+void log_error_origin(const tr_error *err) {
+    if (err && err->where[0]) log_write(LOG_DEBUG, "error raised at %s: %s", err->where, err->msg);
 }

@@ -15,10 +15,18 @@ typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF } log_level
 void log_init(int rank, const char *role, log_level level);
 int log_open_file(const char *path, tr_error *err);
 void log_close_file(void);
+/* Also append every line to path until log_tee_close() (an experiment's own log.txt, which
+ * `trice logs ID` prints). One tee at a time; opening another replaces it. */
+int log_tee_open(const char *path, tr_error *err);
+void log_tee_close(void);
 void log_set_level(log_level level);
 log_level log_get_level(void);
 /* Parse "debug", "info", "warn", "error", "off". Returns 0 or TR_EINVAL. */
 int log_parse_level(const char *s, log_level *out, tr_error *err);
+
+/* Debug log of where an error was raised ("common/spec/spec.c:150"); the message a user
+ * reads carries no source location. */
+void log_error_origin(const tr_error *err);
 
 void log_write(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

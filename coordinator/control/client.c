@@ -26,6 +26,12 @@ int rpc_client_open(const char *url, int timeout_ms, rpc_client **out, tr_error 
     nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
     /* A resent Submit would queue the experiment twice: never resend within a call. */
     nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, 24 * 3600 * 1000);
+    if (!strstr(url, "://")) {
+        nng_close(c->sock);
+        free(c);
+        return TR_FAIL(err, TR_EINVAL, "'%s' is not an endpoint: write it as tcp://HOST:PORT, for example "
+                       "tcp://127.0.0.1:7870 (the daemon's --rpc address)", url);
+    }
     rv = nng_dial(c->sock, url, NULL, 0);
     if (rv) {
         nng_close(c->sock);
@@ -33,6 +39,9 @@ int rpc_client_open(const char *url, int timeout_ms, rpc_client **out, tr_error 
         if (rv == NNG_ECONNREFUSED)
             return TR_FAIL(err, TR_EIO, "the trice daemon is not reachable at %s (connection refused): is it running? "
                            "(pass --endpoint if it listens elsewhere)", url);
+        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL)
+            return TR_FAIL(err, TR_EINVAL, "'%s' is not a valid endpoint (%s): write it as tcp://HOST:PORT, for example "
+                           "tcp://127.0.0.1:7870 (the daemon's --rpc address)", url, nng_strerror(rv));
         return TR_FAIL(err, TR_EIO, "cannot connect to the trice daemon at %s: %s", url, nng_strerror(rv));
     }
     *out = c;

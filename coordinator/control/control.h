@@ -65,7 +65,11 @@ typedef struct control_progress {
     double memory_acc;           /* share of memory rationales with a correct answer, [0,1] */
     double beta;                 /* mean control-variate weight this step */
     double loss;                 /* training loss (nats per token) */
-    double eval_acc;             /* latest held-out accuracy, [0,1]; NAN before the first eval */
+    double eval_acc;             /* latest held-out accuracy of this stage, [0,1]; NAN before the first eval */
+    int64_t eval_step;           /* the step eval_acc was measured after (0 = none yet) */
+    char stage[32];              /* "warm-up" or the method ("trice", ...); "" = unknown */
+    int stage_index, stage_count;/* 1-based; 0 = unknown */
+    int64_t step_offset;         /* steps of the earlier stages: step_offset + step is the experiment's global step */
     int64_t tokens;              /* tokens sampled this step (added to a counter) */
     double sample_s, grad_s, reduce_s, optim_s; /* seconds per phase this step (added to counters) */
     double eta_s;                /* estimated seconds left */

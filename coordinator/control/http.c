@@ -2,6 +2,9 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <dirent.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 #include <stdio.h>
@@ -62,7 +65,12 @@ static json_t *exp_json(const ctl_state *s, const ctl_exp *e) {
         json_object_set_new(g, "eval_acc", jnum(p->eval_acc));
         json_object_set_new(g, "tokens", json_integer(p->tokens));
         json_object_set_new(g, "step_seconds", jnum(p->sample_s + p->grad_s + p->reduce_s + p->optim_s));
-        json_object_set_new(g, "eta_seconds", jnum(p->eta_s));
+        json_object_set_new(g, "eta_seconds", jnum(e->state == EXP_RUNNING ? p->eta_s : NAN));
+        json_object_set_new(g, "stage", json_string(p->stage));
+        json_object_set_new(g, "stage_index", json_integer(p->stage_index));
+        json_object_set_new(g, "stage_count", json_integer(p->stage_count));
+        json_object_set_new(g, "eval_step", json_integer(p->eval_step));
+        json_object_set_new(g, "step_offset", json_integer(p->step_offset));
         json_object_set_new(g, "updated_at", json_real(e->progress_at));
         json_object_set_new(o, "progress", g);
     }
@@ -102,12 +110,20 @@ char *http_render_status(ctl_core *c) {
     for (int i = 0; i < s->nexps; i++)
         if (exp_state_final(s->exps[i].state) && (!last || s->exps[i].finished_at >= last->finished_at)) last = &s->exps[i];
     json_object_set_new(root, "last_finished", last ? exp_json(s, last) : json_null());
+    /* past experiments for the page's table, newest first */
+    json_t *hist = json_array();
+    for (int i = s->nexps - 1; i >= 0 && json_array_size(hist) < 50; i--)
+        if (exp_state_final(s->exps[i].state)) json_array_append_new(hist, exp_json(s, &s->exps[i]));
+    json_object_set_new(root, "history", hist);
     json_t *rec = json_array();
     ctl_point *pts = malloc(CTL_RING * sizeof *pts);
     int n = pts ? ctl_ring_copy(s, pts) : 0;
     for (int i = 0; i < n; i++) {
         json_t *p = json_object();
         json_object_set_new(p, "step", json_integer(pts[i].step));
+        json_object_set_new(p, "global_step", json_integer(pts[i].global_step));
+        json_object_set_new(p, "stage", json_string(pts[i].stage));
+        json_object_set_new(p, "stage_index", json_integer(pts[i].stage_index));
         json_object_set_new(p, "proposal_acc", jnum(pts[i].proposal_acc));
         json_object_set_new(p, "memory_acc", jnum(pts[i].memory_acc));
         json_object_set_new(p, "beta", jnum(pts[i].beta));
@@ -162,6 +178,51 @@ static void gauge(FILE *f, const char *name, const char *help, double v) {
     val(f, v);
 }
 
+/* The standard process_* families (as Prometheus client libraries export them), from /proc. */
+static void process_metrics(FILE *f) {
+    long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
+    unsigned long long utime = 0, stime = 0, start = 0, vsize = 0, btime = 0;
+    long rss = 0;
+    FILE *st = fopen("/proc/self/stat", "r");
+    if (st) {
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, st);
+        buf[n] = '\0';
+        fclose(st);
+        const char *q = strrchr(buf, ')');  /* the command name may hold spaces */
+        /* fields from 3 (state) on: utime is 14, stime 15, starttime 22, vsize 23, rss 24 */
+        if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %ld",
+                        &utime, &stime, &start, &vsize, &rss) != 5)
+            utime = stime = start = vsize = 0, rss = 0;
+    }
+    FILE *ps = fopen("/proc/stat", "r");
+    if (ps) {
+        char line[256];
+        while (fgets(line, sizeof line, ps))
+            if (sscanf(line, "btime %llu", &btime) == 1) break;
+        fclose(ps);
+    }
+    int fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) fds += e->d_name[0] != '.';
+        closedir(d);
+        fds--;  /* the descriptor of this listing */
+    }
+    struct rlimit rl;
+    double maxfds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (double)rl.rlim_cur : NAN;
+    head(f, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+    fprintf(f, "process_cpu_seconds_total");
+    val(f, hz > 0 ? (double)(utime + stime) / (double)hz : NAN);
+    gauge(f, "process_resident_memory_bytes", "Resident memory size in bytes.", (double)rss * (double)page);
+    gauge(f, "process_virtual_memory_bytes", "Virtual memory size in bytes.", (double)vsize);
+    gauge(f, "process_open_fds", "Number of open file descriptors.", fds);
+    gauge(f, "process_max_fds", "Maximum number of open file descriptors.", maxfds);
+    gauge(f, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+          btime && hz > 0 ? (double)btime + (double)start / (double)hz : NAN);
+}
+
 char *http_render_metrics(ctl_core *c) {
     char reason[600];
     int ready = http_ready(c, reason, sizeof reason);
@@ -195,34 +256,67 @@ char *http_render_metrics(ctl_core *c) {
     for (int i = EXP_SUCCEEDED; i < EXP_NSTATES; i++)
         fprintf(f, "trice_experiments_finished_total{state=\"%s\"} %llu\n", exp_state_name((exp_state)i), (unsigned long long)s->finished_total[i]);
     head(f, "trice_rpc_requests_total", "counter", "RPC requests received, by kind.");
-    for (int i = 0; i < CTL_RPC_KINDS; i++) fprintf(f, "trice_rpc_requests_total{kind=\"%s\"} %llu\n", rpc_kind_name(i), (unsigned long long)s->rpc_requests[i]);
+    for (int i = 1; i < CTL_RPC_KINDS; i++) fprintf(f, "trice_rpc_requests_total{kind=\"%s\"} %llu\n", rpc_kind_name(i), (unsigned long long)s->rpc_requests[i]);
     head(f, "trice_rpc_errors_total", "counter", "RPC requests answered with an error.");
     fprintf(f, "trice_rpc_errors_total %llu\n", (unsigned long long)s->rpc_errors);
     head(f, "trice_http_requests_total", "counter", "HTTP requests served by the status endpoint.");
     fprintf(f, "trice_http_requests_total %llu\n", (unsigned long long)s->http_requests);
     ctl_exp *cur = ctl_running(s);
-    control_progress p;
-    memset(&p, 0, sizeof p);
-    p.proposal_acc = p.memory_acc = p.beta = p.loss = p.eval_acc = p.eta_s = NAN;
-    if (cur && cur->has_progress) p = cur->progress;
     gauge(f, "trice_running", "1 while an experiment is running.", cur != NULL);
-    gauge(f, "trice_step", "Optimiser steps done in the running experiment.", (double)p.step);
-    gauge(f, "trice_total_steps", "Optimiser steps the running experiment will take.", (double)p.total_steps);
-    gauge(f, "trice_proposal_acceptance_ratio", "Share of proposals accepted in the last step.", p.proposal_acc);
-    gauge(f, "trice_memory_accuracy_ratio", "Share of memory rationales with a correct answer.", p.memory_acc);
-    gauge(f, "trice_beta", "Mean control-variate weight beta in the last step.", p.beta);
-    gauge(f, "trice_loss", "Training loss in the last step (nats per token).", p.loss);
-    gauge(f, "trice_eval_accuracy_ratio", "Latest held-out accuracy.", p.eval_acc);
-    gauge(f, "trice_eta_seconds", "Estimated seconds until the running experiment ends.", p.eta_s);
+    /* the running experiment's series carry its id and stage; with none running the
+     * families are declared but have no samples (rather than NaN under no name) */
+    char lab[256] = "";
+    const control_progress *p = cur && cur->has_progress ? &cur->progress : NULL;
+    if (p) {
+        char *l = NULL;
+        size_t ll = 0;
+        FILE *lf = open_memstream(&l, &ll);
+        if (lf) {
+            fputs("{experiment=\"", lf);
+            label_esc(lf, cur->id);
+            fputs("\",stage=\"", lf);
+            label_esc(lf, p->stage[0] ? p->stage : "unknown");
+            fputs("\"}", lf);
+            fclose(lf);
+            snprintf(lab, sizeof lab, "%s", l ? l : "");
+            free(l);
+        }
+    }
+    static const struct { const char *name, *help; } run_gauges[] = {
+        {"trice_step", "Optimiser steps done in the running experiment's current stage."},
+        {"trice_total_steps", "Optimiser steps the running experiment's current stage will take."},
+        {"trice_proposal_acceptance_ratio", "Share of proposals accepted in the last step."},
+        {"trice_memory_accuracy_ratio", "Share of memory rationales with a correct answer."},
+        {"trice_beta", "Mean control-variate weight beta in the last step."},
+        {"trice_loss", "Training objective of the last step: the estimator's weighted sum over sequences of their "
+                       "negative log-likelihood in nats (not per token)."},
+        {"trice_eval_accuracy_ratio", "Latest held-out accuracy of the current stage (absent before its first evaluation)."},
+        {"trice_eval_step", "The step the latest held-out accuracy was measured after."},
+        {"trice_eta_seconds", "Estimated seconds until the running experiment's current stage ends."},
+    };
+    double vals[9] = {0};
+    if (p) {
+        double v[9] = {(double)p->step, (double)p->total_steps, p->proposal_acc, p->memory_acc, p->beta, p->loss,
+                       p->eval_acc, (double)p->eval_step, p->eta_s};
+        memcpy(vals, v, sizeof vals);
+    }
+    for (int i = 0; i < 9; i++) {
+        head(f, run_gauges[i].name, "gauge", run_gauges[i].help);
+        if (!p || ((i == 6 || i == 7) && (p->eval_step <= 0 || !isfinite(p->eval_acc)))) continue;
+        fprintf(f, "%s%s", run_gauges[i].name, lab);
+        val(f, vals[i]);
+    }
     head(f, "trice_steps_total", "counter", "Optimiser steps taken since the daemon started.");
     fprintf(f, "trice_steps_total %.17g\n", s->steps_total);
     head(f, "trice_tokens_total", "counter", "Tokens sampled since the daemon started.");
     fprintf(f, "trice_tokens_total %.17g\n", s->tokens_total);
-    static const char *phases[CTL_NPHASES] = {"sample", "grad", "reduce", "optim"};
+    /* the names of the log's "phases" line */
+    static const char *phases[CTL_NPHASES] = {"sample", "gradient", "reduce", "update"};
     head(f, "trice_phase_seconds_total", "counter", "Seconds spent per training-step phase since the daemon started.");
     for (int i = 0; i < CTL_NPHASES; i++) fprintf(f, "trice_phase_seconds_total{phase=\"%s\"} %.17g\n", phases[i], s->phase_total[i]);
     gauge(f, "trice_last_checkpoint_timestamp_seconds", "Unix time of the last checkpoint written (0 = none yet).", s->last_checkpoint_at);
     pthread_mutex_unlock(&s->mu);
+    process_metrics(f);
     fclose(f);
     return buf;
 }
@@ -292,6 +386,16 @@ int http_start(ctl_core *c, const char *addr, int allow_remote, http_srv **out, 
     static const struct { const char *path; void (*cb)(nng_aio *); } routes[] = {
         {"/healthz", on_healthz}, {"/readyz", on_readyz}, {"/status", on_status}, {"/metrics", on_metrics}, {"/", on_page},
     };
+    /* Chart.js from Debian's libjs-chart.js, served as it is installed (the page falls back to
+     * the numbers when it is absent) */
+    if (access(CONTROL_CHARTJS_PATH, R_OK) == 0) {
+        nng_http_handler *hd;
+        rv = nng_http_handler_alloc_file(&hd, "/chart.js", CONTROL_CHARTJS_PATH);
+        if (!rv && (rv = nng_http_server_add_handler(h->srv, hd)) != 0) nng_http_handler_free(hd);
+    } else {
+        LOG_W("status page: %s is absent, so the page shows numbers without charts (apt-get install libjs-chart.js)",
+              CONTROL_CHARTJS_PATH);
+    }
     for (size_t i = 0; !rv && i < sizeof routes / sizeof routes[0]; i++) {
         nng_http_handler *hd;
         rv = nng_http_handler_alloc(&hd, routes[i].path, routes[i].cb);

@@ -4,7 +4,8 @@
  *   /readyz   200 when every worker registered and is heard from, and nothing is fatal; else 503 + reason
  *   /status   JSON: world, workers with last heartbeat, current experiment, recent steps, queue
  *   /metrics  Prometheus text format 0.0.4, trice_ prefix
- *   /         a self-contained HTML page with live charts (polls /status)
+ *   /         an HTML page with live charts (polls /status; Chart.js from /chart.js)
+ *   /chart.js Debian's libjs-chart.js, when installed
  * Handlers run on nng's threads and only read the snapshot under st.mu.
  */
 #ifndef TRICE_CONTROL_HTTP_H
@@ -23,6 +24,9 @@ char *http_render_status(ctl_core *c);
 char *http_render_metrics(ctl_core *c);
 /* 1 = ready; otherwise reason (cap bytes) says why not. */
 int http_ready(ctl_core *c, char *reason, size_t cap);
+
+/* Debian's libjs-chart.js (Chart.js 3), served at /chart.js for the page. */
+#define CONTROL_CHARTJS_PATH "/usr/share/javascript/chart.js/chart.min.js"
 
 /* The page served at / (page.c). */
 extern const char control_page_html[];

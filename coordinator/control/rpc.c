@@ -96,8 +96,12 @@ static void fill_progress(Prog *p, const ctl_exp *e) {
     p->eval_acc = g->eval_acc;
     p->tokens = g->tokens;
     p->step_seconds = g->sample_s + g->grad_s + g->reduce_s + g->optim_s;
-    p->eta_seconds = g->eta_s;
+    p->eta_seconds = e->state == EXP_RUNNING ? g->eta_s : NAN;  /* a finished or cancelled run has none */
     p->updated_at = e->progress_at;
+    p->stage = (char *)g->stage;
+    p->stage_index = g->stage_index;
+    p->stage_count = g->stage_count;
+    p->eval_step = g->eval_step;
 }
 
 static void fill_exp(Exp *x, Prog *p, const ctl_state *s, const ctl_exp *e, int with_spec) {

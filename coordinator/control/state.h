@@ -35,7 +35,10 @@ typedef struct ctl_exp {
 } ctl_exp;
 
 typedef struct ctl_point {
-    int64_t step;
+    int64_t step;             /* within its stage */
+    int64_t global_step;      /* over all stages of the experiment */
+    int stage_index;
+    char stage[32];
     double proposal_acc, memory_acc, beta, loss, eval_acc;
     double t;                 /* unix seconds */
 } ctl_point;

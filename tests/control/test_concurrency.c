@@ -15,7 +15,7 @@ typedef struct job {
     const char *url, *token;
     int index, ok;
     char ids[PER_CLIENT][64];
-    char why[1200];
+    char why[TR_ERRMSG_MAX + 64];
 } job;
 
 static void *client_main(void *arg) {

@@ -62,36 +62,54 @@ int main(int argc, char **argv) {
     while (!control_shutdown_requested(c)) {
         for (int i = 0; i < nworkers; i++) control_worker_heartbeat(c, ws[i].rank);
         if (!control_next_experiment(c, cl)) { sleep_ms(20); continue; }
-        int steps = cl->spec.steps, step = 0, stopped = 0;
-        for (step = 1; step <= steps; step++) {
-            if (control_shutdown_requested(c)) { stopped = 1; break; }   /* leave it running: it resumes on restart */
-            if (control_cancel_requested(c, cl->id)) break;
-            control_progress p;
-            memset(&p, 0, sizeof p);
-            p.step = step;
-            p.total_steps = steps;
-            p.proposal_acc = 0.2 + 0.5 * step / steps;
-            p.memory_acc = 0.3 + 0.6 * step / steps;
-            p.beta = 0.5 + 0.3 * sin(step);
-            p.loss = 3.0 / (1.0 + step);
-            p.eval_acc = step % 2 ? NAN : 0.1 + 0.8 * step / steps;
-            p.tokens = 1000;
-            p.sample_s = 0.01;
-            p.grad_s = 0.02;
-            p.reduce_s = 0.001;
-            p.optim_s = 0.001;
-            p.eta_s = (double)(steps - step) * step_ms / 1000.0;
-            control_progress_post(c, cl->id, &p);
-            for (int i = 0; i < nworkers; i++) control_worker_heartbeat(c, ws[i].rank);
-            if (step % 5 == 0) control_checkpoint_saved(c, cl->id);
-            sleep_ms(step_ms);
+        /* a spec with warmup_sft_steps runs as two stages, like experiment_run: "warm-up", then the method */
+        int nstages = cl->spec.warmup_sft_steps > 0 ? 2 : 1, stopped = 0, cancelled = 0, steps = cl->spec.steps;
+        int64_t offset = 0;
+        for (int st = 1; st <= nstages && !stopped && !cancelled; st++) {
+            int stage_steps = nstages == 2 && st == 1 ? cl->spec.warmup_sft_steps : cl->spec.steps;
+            int64_t eval_step = 0;
+            double eval_acc = NAN;
+            for (int step = 1; step <= stage_steps; step++) {
+                if (control_shutdown_requested(c)) { stopped = 1; break; }   /* leave it running: it resumes on restart */
+                if (control_cancel_requested(c, cl->id)) { cancelled = 1; break; }
+                control_progress p;
+                memset(&p, 0, sizeof p);
+                p.step = step;
+                p.total_steps = stage_steps;
+                snprintf(p.stage, sizeof p.stage, "%s", nstages == 2 && st == 1 ? "warm-up" : spec_method_name(cl->spec.method));
+                p.stage_index = st;
+                p.stage_count = nstages;
+                p.step_offset = offset;
+                p.proposal_acc = 0.2 + 0.5 * step / stage_steps;
+                p.memory_acc = 0.3 + 0.6 * step / stage_steps;
+                p.beta = 0.5 + 0.3 * sin(step);
+                p.loss = 3.0 / (1.0 + step);
+                if (step % 2 == 0) { eval_acc = 0.1 + 0.8 * step / stage_steps; eval_step = step; }
+                p.eval_acc = eval_acc;
+                p.eval_step = eval_step;
+                p.tokens = 1000;
+                p.sample_s = 0.01;
+                p.grad_s = 0.02;
+                p.reduce_s = 0.001;
+                p.optim_s = 0.001;
+                p.eta_s = (double)(stage_steps - step) * step_ms / 1000.0;
+                control_progress_post(c, cl->id, &p);
+                for (int i = 0; i < nworkers; i++) control_worker_heartbeat(c, ws[i].rank);
+                if (step % 5 == 0) control_checkpoint_saved(c, cl->id);
+                sleep_ms(step_ms);
+            }
+            offset += stage_steps;
         }
         if (stopped) break;
-        if (step <= steps) {
+        if (cancelled) {
             control_finish(c, cl->id, CONTROL_CANCELLED, "cancelled by the user", NULL);
         } else {
-            char res[128];
-            snprintf(res, sizeof res, "{\"eval_acc\": 0.9, \"steps\": %d, \"resumed\": %d}", steps, cl->resume);
+            char res[160];
+            if (nstages == 2)   /* the shape of a real result.json */
+                snprintf(res, sizeof res, "{\"acc_before\": 0.25, \"acc_after\": 0.75, \"n_eval\": 8, \"steps\": %d, "
+                         "\"tokens_sampled\": %d}", steps, 1000 * steps);
+            else
+                snprintf(res, sizeof res, "{\"eval_acc\": 0.9, \"steps\": %d, \"resumed\": %d}", steps, cl->resume);
             control_finish(c, cl->id, CONTROL_SUCCEEDED, res, NULL);
         }
     }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "coordinator/control/http.h"
 #include "helpers.h"
 
 static void write_file(const char *path, const char *text) {
@@ -96,12 +97,14 @@ Test(e2e, sigterm_mid_run_then_restart_resumes, .timeout = 90) {
 
 Test(e2e, status_page_renders_in_headless_chromium, .timeout = 120) {
     if (access("/usr/bin/chromium", X_OK) != 0) cr_skip_test("/usr/bin/chromium is absent: install Debian's chromium to check the page");
+    if (access(CONTROL_CHARTJS_PATH, R_OK) != 0) cr_skip_test("%s is absent: deploy/install-deps.sh installs libjs-chart.js", CONTROL_CHARTJS_PATH);
     char dir[256], url[256], tok[300], cmd[3000], out[1 << 16], png[512];
     int http = 0;
     th_tmpdir(dir);
     pid_t pid = th_daemon_start(dir, "--step-ms 20", url, &http);
     th_token(dir, tok, sizeof tok);
-    Trice__Rpc__Response *r = th_submit(url, tok, "{\"name\": \"charts\", \"steps\": 40}");
+    /* two stages (a 20-step warm-up, then 40 steps of trice) on one global step axis */
+    Trice__Rpc__Response *r = th_submit(url, tok, "{\"name\": \"charts\", \"steps\": 40, \"warmup_sft_steps\": 20}");
     cr_assert_eq(r->code, 0, "%s", r->error);
     char id[64];
     snprintf(id, sizeof id, "%s", r->id);
@@ -127,6 +130,19 @@ Test(e2e, status_page_renders_in_headless_chromium, .timeout = 120) {
     cr_assert(strstr(out, id), "the script filled in the experiment id: %.2000s", out);
     cr_assert(strstr(out, "succeeded"), "%.2000s", out);
     cr_assert(strstr(out, "node1"), "workers table filled in");
+    /* every point drawn lies inside its chart's plot area, on both stages */
+    static const char *charts[] = {"c_eval", "c_acc", "c_beta", "c_loss"};
+    for (int i = 0; i < 4; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "chart %s: ", charts[i]);
+        const char *l = strstr(out, want);
+        int n = -1, outside = -1;
+        cr_assert(l && sscanf(l + strlen(want), "%d points, %d outside", &n, &outside) == 2, "no plot check for %s: %.3000s", charts[i], out);
+        cr_assert_gt(n, 20, "%s drew %d points", charts[i], n);
+        cr_assert_eq(outside, 0, "%s: %d of %d points outside the plot area", charts[i], outside, n);
+    }
+    cr_assert(strstr(out, "warm-up 1\xe2\x80\x93" "20, then trice 21\xe2\x80\x93" "60"), "one global step axis over both stages: %.3000s", out);
+    cr_assert(strstr(out, "25.0% \xe2\x86\x92 75.0%"), "the past-experiments table shows before -> after: %.3000s", out);
     const char *dst = getenv("TRICE_SCREENSHOT_DIR");
     snprintf(png, sizeof png, "%s/status_page.png", dst ? dst : dir);
     unlink(png);

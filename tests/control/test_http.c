@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util/log.h"
+#include "coordinator/control/http.h"
 #include "helpers.h"
 
 static void quiet(void) { log_init(-1, "test", LOG_ERROR); }
@@ -32,7 +34,10 @@ static control *busy_daemon(char *dir, char *id) {
     for (int s = 1; s <= 3; s++) {
         control_progress p = {0};
         p.step = s; p.total_steps = 9; p.proposal_acc = 0.1 * s; p.memory_acc = 0.2 * s; p.beta = 0.5; p.loss = 2.0 / s;
-        p.eval_acc = s == 2 ? 0.3 : NAN; p.tokens = 100; p.sample_s = 0.5; p.grad_s = 0.25; p.eta_s = 60;
+        /* held-out accuracy measured after step 2 and carried as "the latest" afterwards */
+        p.eval_acc = s >= 2 ? 0.3 : NAN; p.eval_step = s >= 2 ? 2 : 0; p.tokens = 100;
+        snprintf(p.stage, sizeof p.stage, "trice");
+        p.stage_index = p.stage_count = 1; p.sample_s = 0.5; p.grad_s = 0.25; p.eta_s = 60;
         control_progress_post(c, id, &p);
     }
     control_checkpoint_saved(c, id);
@@ -85,6 +90,11 @@ Test(http, status_is_json_with_world_current_recent_and_queue, .init = quiet) {
     cr_assert_eq(json_array_size(rec), 3);
     cr_assert(json_is_null(json_object_get(json_array_get(rec, 0), "eval_acc")), "NaN becomes null");
     cr_assert_float_eq(json_real_value(json_object_get(json_array_get(rec, 1), "eval_acc")), 0.3, 1e-12);
+    cr_assert(json_is_null(json_object_get(json_array_get(rec, 2), "eval_acc")), "a carried accuracy is not a new point");
+    json_t *cp = json_object_get(cur, "progress");
+    cr_assert_float_eq(json_real_value(json_object_get(cp, "eval_acc")), 0.3, 1e-12);
+    cr_assert_eq(json_integer_value(json_object_get(cp, "eval_step")), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(cp, "stage")), "trice");
     json_t *q = json_object_get(j, "queue");
     cr_assert_eq(json_array_size(q), 1);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(q, 0), "name")), "next");
@@ -101,21 +111,22 @@ Test(http, metrics_follow_the_exposition_format, .init = quiet) {
     control *c = busy_daemon(dir, id);
     cr_assert_eq(th_http_get(control_http_port(c), "/metrics", &body), 200);
     regex_t help, type, sample;
-    cr_assert_eq(regcomp(&help, "^# HELP (trice_[a-z_]+) [^\n]+$", REG_EXTENDED), 0);
-    cr_assert_eq(regcomp(&type, "^# TYPE (trice_[a-z_]+) (gauge|counter)$", REG_EXTENDED), 0);
+    /* label values: any characters, with \\ \" and \n escaped */
+    cr_assert_eq(regcomp(&help, "^# HELP ((trice|process)_[a-z_]+) [^\n]+$", REG_EXTENDED), 0);
+    cr_assert_eq(regcomp(&type, "^# TYPE ((trice|process)_[a-z_]+) (gauge|counter)$", REG_EXTENDED), 0);
     cr_assert_eq(regcomp(&sample,
-                         "^(trice_[a-z_]+)(\\{[a-z_]+=\"([^\"\\\\]|\\\\.)*\"(,[a-z_]+=\"([^\"\\\\]|\\\\.)*\")*\\})? "
+                         "^((trice|process)_[a-z_]+)(\\{[a-z_]+=\"([^\"\\\\]|\\\\.)*\"(,[a-z_]+=\"([^\"\\\\]|\\\\.)*\")*\\})? "
                          "(NaN|[+-]Inf|-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?)$", REG_EXTENDED), 0);
     char family[128] = "", ftype[16] = "";
     int nsamples = 0, seen_counter_total = 0;
-    double step = -1, tokens = -1, alive = -1, accept = -1, ckpt = -1;
+    double step = -1, tokens = -1, alive = -1, accept = -1, ckpt = -1, rss = -1, fds = -1, started = -1, cpu = -1, evacc = -1;
     char *save = NULL;
     for (char *line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         regmatch_t m[8];
         if (regexec(&help, line, 2, m, 0) == 0) continue;
-        if (regexec(&type, line, 3, m, 0) == 0) {
+        if (regexec(&type, line, 4, m, 0) == 0) {
             snprintf(family, sizeof family, "%.*s", (int)(m[1].rm_eo - m[1].rm_so), line + m[1].rm_so);
-            snprintf(ftype, sizeof ftype, "%.*s", (int)(m[2].rm_eo - m[2].rm_so), line + m[2].rm_so);
+            snprintf(ftype, sizeof ftype, "%.*s", (int)(m[3].rm_eo - m[3].rm_so), line + m[3].rm_so);
             if (strcmp(ftype, "counter") == 0) {
                 cr_assert(strlen(family) > 6 && strcmp(family + strlen(family) - 6, "_total") == 0, "counter %s must end in _total", family);
                 seen_counter_total++;
@@ -132,6 +143,19 @@ Test(http, metrics_follow_the_exposition_format, .init = quiet) {
         if (strcmp(name, "trice_workers_alive") == 0) alive = v;
         if (strcmp(name, "trice_proposal_acceptance_ratio") == 0) accept = v;
         if (strcmp(name, "trice_last_checkpoint_timestamp_seconds") == 0) ckpt = v;
+        if (strcmp(name, "process_resident_memory_bytes") == 0) rss = v;
+        if (strcmp(name, "trice_eval_accuracy_ratio") == 0) evacc = v;
+        if (strcmp(name, "process_open_fds") == 0) fds = v;
+        if (strcmp(name, "process_start_time_seconds") == 0) started = v;
+        if (strcmp(name, "process_cpu_seconds_total") == 0) cpu = v;
+        cr_assert(strstr(line, "kind=\"none\"") == NULL, "a 'none' series is exported: %s", line);
+        cr_assert(strstr(line, "phase=\"grad\"") == NULL && strstr(line, "phase=\"optim\"") == NULL,
+                  "phase names differ from the log's: %s", line);
+        if (strcmp(name, "trice_step") == 0) {
+            char want[128];
+            snprintf(want, sizeof want, "{experiment=\"%s\",stage=", id);
+            cr_assert(strstr(line, want) != NULL, "the running experiment's series lacks its label: %s", line);
+        }
         nsamples++;
     }
     cr_assert_gt(nsamples, 20);
@@ -141,6 +165,11 @@ Test(http, metrics_follow_the_exposition_format, .init = quiet) {
     cr_assert_float_eq(alive, 2, 0);
     cr_assert_float_eq(accept, 0.3, 1e-9);
     cr_assert_gt(ckpt, 1e9);
+    cr_assert_float_eq(evacc, 0.3, 1e-12);
+    cr_assert_gt(rss, 1e6);
+    cr_assert_geq(fds, 3);
+    cr_assert_gt(started, 1e9);
+    cr_assert_geq(cpu, 0);
     regfree(&help);
     regfree(&type);
     regfree(&sample);
@@ -160,7 +189,15 @@ Test(http, page_is_self_contained_with_four_charts, .init = quiet) {
     cr_assert(strstr(body, "fetch('/status'"));
     cr_assert_null(strstr(body, "http://"), "no external assets");
     cr_assert_null(strstr(body, "https://"), "no external assets");
-    cr_assert_null(strstr(body, "src="), "no external scripts or images");
+    /* the one script it loads is Chart.js, served by the daemon itself (Debian's libjs-chart.js) */
+    const char *src = strstr(body, "src=");
+    cr_assert(src && strncmp(src, "src=\"/chart.js\"", 15) == 0, "the page loads /chart.js");
+    cr_assert_null(strstr(src + 4, "src="), "no other scripts or images");
     free(body);
+    if (access(CONTROL_CHARTJS_PATH, R_OK) == 0) {
+        cr_assert_eq(th_http_get(control_http_port(c), "/chart.js", &body), 200);
+        cr_assert(strstr(body, "Chart.js v3"), "Debian's Chart.js 3 is served");
+        free(body);
+    }
     control_free(c);
 }

@@ -50,10 +50,10 @@ fi
 
 # every baseline runs on the same engine (a few steps from the warmed-up model)
 for m in sft direct rs star trice-nocv; do
-  init=given; [[ $m == trice-nocv ]] && init=hint   # the paper's initialisation, exercised here
+  init=given; [[ $m == trice-nocv ]] && init=sample   # memory from the model's own samples
   cat >"$TMP/$m.json" <<JSON
-{"name": "$m", "seed": 7, "method": "$m", "memory_init": "$init", "particles": 3, "star_iterations": 2,
- "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 48, "n_eval": 16},
+{"name": "$m", "seed": 7, "method": "$m", "memory_init": "$init", "init_tries": 4, "particles": 3, "star_iterations": 2,
+ "task": {"name": "boolean_expressions", "difficulty": 2, "n_train": 48, "n_eval": 16},
  "model": {"init": "$TMP/e/warmup/model.bin", "context": 192}, "max_new_tokens": 96,
  "steps": 3, "batch_size": 8, "optim": {"lr": 0.0003}}
 JSON
@@ -66,7 +66,7 @@ grep -q "STaR iteration 2" "$TMP/star.log" && ok "star ran 2 outer iterations" |
 # soft prompt: only the prompt changes; the frozen weights stay bit-identical
 cat >"$TMP/p.json" <<JSON
 {"name": "p", "seed": 7, "method": "trice", "memory_init": "given", "tunable": "prompt", "prompt_len": 4,
- "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 48, "n_eval": 16},
+ "task": {"name": "boolean_expressions", "difficulty": 2, "n_train": 48, "n_eval": 16},
  "model": {"init": "$TMP/e/warmup/model.bin", "context": 192}, "max_new_tokens": 96,
  "steps": 5, "batch_size": 8, "optim": {"lr": 0.1}}
 JSON

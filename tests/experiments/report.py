@@ -34,13 +34,14 @@ def load_runs(out):
     return runs
 
 
-def ms(xs):
+def ms(xs, digits=3):
+    """mean ± sd; digits=0 for counts such as steps ("136 ± 13", not "136.333 ± 13.013")."""
     xs = [x for x in xs if x is not None]
     if not xs:
         return "n/a"
     if len(xs) == 1:
-        return f"{xs[0]:.3f}"
-    return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}"
+        return f"{xs[0]:.{digits}f}"
+    return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
 
 
 def table(runs):
@@ -51,7 +52,7 @@ def table(runs):
             continue
         rs = [runs[m][s][0] for s in sorted(runs[m])]
         lines.append(f"| {m} | {len(rs)} | {ms([r['acc_before'] for r in rs])} | {ms([r['acc_after'] for r in rs])} | "
-                     f"{ms([r['steps'] for r in rs]).replace('.000', '')} | {int(statistics.mean(r['tokens_sampled'] for r in rs)):,} |")
+                     f"{ms([r['steps'] for r in rs], 0)} | {int(statistics.mean(r['tokens_sampled'] for r in rs)):,} |")
     return "\n".join(lines)
 
 
