@@ -14,6 +14,7 @@
 
 #include "common/data/cli.h"
 #include "common/engine/engine_cli.h"
+#include "common/tok/tok_cli.h"
 #include "common/util/err.h"
 #include "coordinator/control/client.h"
 #include "coordinator/control/control.h"
@@ -269,6 +270,7 @@ static int cmd_shutdown(const cli *o, int argc, char **argv) {
 static int cmd_data(const cli *o, int argc, char **argv) { (void)o; return data_cli_main(argc + 1, argv - 1); }
 static int cmd_eval(const cli *o, int argc, char **argv) { (void)o; return engine_cli_eval(argc + 1, argv - 1); }
 static int cmd_train(const cli *o, int argc, char **argv) { (void)o; return engine_cli_train(argc + 1, argv - 1); }
+static int cmd_tokenize(const cli *o, int argc, char **argv) { (void)o; return tok_cli_main(argc + 1, argv - 1); }
 
 /* The subcommands. */
 typedef struct cli_command {
@@ -287,6 +289,7 @@ static const cli_command commands[] = {
     {"data", cmd_data, "show|stats TASK", "print a task's examples as the model sees them, or statistics (local)"},
     {"eval", cmd_eval, "--checkpoint C --data D", "held-out accuracy of a model on a task or data file (local)"},
     {"train", cmd_train, "SPEC.json", "run one experiment in this process, no MPI or daemon (local)"},
+    {"tokenize", cmd_tokenize, "[--decode] [--file F]", "text to token ids (byte or GPT-2) and back, per line (local)"},
 };
 
 static void usage(FILE *f) {
