@@ -5,7 +5,8 @@
 #   --with-browser    also Chromium, for the status-page screenshot test (it skips without)
 #   --with-dev-tools  also what only maintainers need: PyTorch and numpy (fixture
 #                     generation, benchmark comparison), Chromium, clang (fuzzers),
-#                     matplotlib (plots).
+#                     matplotlib (plots), unicode-data (regenerating common/tok/unicode_tab.c).
+# nodejs runs the reference GPT-2 encoder (data/gpt2/Encoder.js) in the tokenizer parity test.
 set -euo pipefail
 
 pkgs=(
@@ -15,11 +16,12 @@ pkgs=(
   libuv1-dev libcriterion-dev
   libopenblas-dev libjansson-dev libsqlite3-dev
   python3 procps curl
+  nodejs
 )
 for arg in "$@"; do
   case "$arg" in
     --with-browser) pkgs+=(chromium) ;;
-    --with-dev-tools) pkgs+=(python3-torch python3-numpy python3-matplotlib chromium clang libclang-rt-14-dev) ;;
+    --with-dev-tools) pkgs+=(python3-torch python3-numpy python3-matplotlib chromium clang libclang-rt-14-dev unicode-data) ;;
     *) echo "install-deps: unknown option '$arg' (allowed: --with-browser, --with-dev-tools)" >&2; exit 2 ;;
   esac
 done

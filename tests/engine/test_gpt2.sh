@@ -77,4 +77,13 @@ msg=$("$CLI" train "$TMP/badpad.json" --out "$TMP/x3" 2>&1); rc=$?
 [[ $rc -ne 0 ]] && grep -q "padded vocabulary 50257 is inconsistent with its vocabulary of 50257" <<<"$msg" && grep -q "50304" <<<"$msg" \
   && ok "an inconsistent padded vocabulary is refused" || fail "bad padding: rc $rc, '$msg'"
 
+# the GSM8K recipes parse and validate; run from the source root (their data paths are
+# ../shared/data), without llm.c's weights they stop naming the missing file
+if [[ -f "$TRICE_SOURCE_ROOT/../shared/data/gsm8k/train.jsonl" ]]; then want="gpt2_124M.bin: cannot stat model file"
+else echo "../shared/data is absent: the recipes stop at the data file instead"; want="../shared/data/gsm8k/train.jsonl"; fi
+for r in gpt2-gsm8k gpt2-gsm8k-full; do
+  msg=$(cd "$TRICE_SOURCE_ROOT" && "$CLI" train "deploy/recipes/$r.json" --out "$TMP/r-$r" 2>&1); rc=$?
+  [[ $rc -ne 0 && "$msg" == *"$want"* ]] && ok "recipe $r.json is a valid spec; it stops at: $want" || fail "recipe $r: rc $rc '$msg'"
+done
+
 [[ $fails -eq 0 ]]
