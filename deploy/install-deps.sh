@@ -7,7 +7,8 @@
 #                     cluster runs deploy/slurm.sbatch; it skips without)
 #   --with-dev-tools  also what only maintainers need: PyTorch and numpy (fixture
 #                     generation, benchmark comparison), Chromium, clang (fuzzers),
-#                     matplotlib (plots).
+#                     matplotlib (plots), unicode-data (regenerating common/tok/unicode_tab.c).
+# nodejs runs the reference GPT-2 encoder (data/gpt2/Encoder.js) in the tokenizer parity test.
 set -euo pipefail
 
 pkgs=(
@@ -17,13 +18,13 @@ pkgs=(
   libuv1-dev libcriterion-dev
   libopenblas-dev libjansson-dev libsqlite3-dev libsystemd-dev
   python3 procps curl
-  libjs-chart.js
+  libjs-chart.js nodejs
 )
 for arg in "$@"; do
   case "$arg" in
     --with-browser) pkgs+=(chromium) ;;
     --with-slurm) pkgs+=(slurm-wlm munge) ;;
-    --with-dev-tools) pkgs+=(python3-torch python3-numpy python3-matplotlib chromium clang libclang-rt-14-dev) ;;
+    --with-dev-tools) pkgs+=(python3-torch python3-numpy python3-matplotlib chromium clang libclang-rt-14-dev unicode-data) ;;
     *) echo "install-deps: unknown option '$arg' (allowed: --with-browser, --with-slurm, --with-dev-tools)" >&2; exit 2 ;;
   esac
 done

@@ -24,13 +24,11 @@
 #include "common/data/task.h"
 #include "common/model/gpt.h"
 #include "common/model/sample.h"
-#include "common/model/tokenizer.h"
+#include "common/tok/tok.h"
 #include "common/spec/spec.h"
 #include "common/train/estimator.h"
 #include "common/train/memory.h"
 
-#define ENGINE_EOT TOK_EOT          /* byte tokenizer: 256 byte tokens, then end-of-text */
-#define ENGINE_VOCAB TOK_BYTE_VOCAB
 #define ENGINE_MAX_SAMPLE 64  /* sequences sampled at once */
 
 /* Per-step counters an example side reports (summed over workers by the coordinator). */
@@ -45,6 +43,7 @@ typedef struct engine_counts {
 typedef struct engine_side {
     experiment_spec spec;
     task task;                /* whole task (every process loads the same); see engine_task_load */
+    tokenizer tok;            /* spec.model.tokenizer: byte or GPT-2 */
     int max_tokens;           /* token positions per sequence: context - prompt_len */
     gpt model;
     gpt_sampler sampler;
@@ -64,7 +63,9 @@ typedef struct engine_side {
     /* scratch */
     int *seq_tok, *seq_tgt;   /* [max_tokens] the sequence of one gradient term (see eside_gradient) */
     float *seq_w;
-    char *text;               /* [max_tokens + 1] decoded text */
+    int *prompt_tok;          /* [max_tokens] a prompt's tokens (see eside_gradient) */
+    char *text;               /* [text_cap] decoded text */
+    size_t text_cap;          /* max_tokens * the longest token's bytes + 1 */
     double *gacc;             /* [n_tunable] the step's gradient, accumulated in double */
     size_t n_tunable;         /* all weights (full) or the P x C soft prompt */
     engine_counts counts;     /* since the last eside_take_counts */
@@ -133,9 +134,17 @@ int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float t
 /* Counters since the last call, then reset. */
 engine_counts eside_take_counts(engine_side *e);
 
-/* Byte tokenizer helpers (common/model/tokenizer.h is the general one). */
-int engine_encode(const char *text, int *out, int cap);
-/* tokens -> text (EOT and non-byte ids dropped), NUL-terminated, at most cap-1 bytes. */
-void engine_decode(const int32_t *tok, int n, char *out, size_t cap);
+/* text -> at most cap tokens of t; returns the count, or -1 when they do not fit (or no memory). */
+int engine_encode(tokenizer *t, const char *text, int *out, int cap);
+/* tokens -> text (stops at end-of-text, ids outside the vocabulary dropped), NUL-terminated,
+ * at most cap-1 bytes. */
+void engine_decode(const tokenizer *t, const int32_t *tok, int n, char *out, size_t cap);
+
+/* The vocabulary of the spec's tokenizer (257 or 50,257), known without loading it. */
+int engine_vocab_size(const experiment_spec *spec);
+/* A checkpoint's config (read from path) against the spec's tokenizer: the vocabulary must
+ * be the tokenizer's and the padded vocabulary llm.c's (a multiple of 128, less than 128
+ * above it). TR_EINVAL naming the file, both sides and the fix. */
+int engine_check_vocab(const experiment_spec *spec, const char *path, const gpt_config *c, tr_error *err);
 
 #endif

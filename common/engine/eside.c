@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/model/ckpt.h"
+#include "common/model/tokenizer.h"
 #include "common/util/log.h"
 
 static double now_s(void) {
@@ -15,20 +16,41 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int engine_encode(const char *text, int *out, int cap) {
-    int n = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (n >= cap) return -1;
-        out[n++] = *p;
-    }
-    return n;
+int engine_encode(tokenizer *t, const char *text, int *out, int cap) {
+    size_t len = strlen(text);
+    if (cap < 0) return -1;
+    if (len <= (size_t)cap) return (int)tokenizer_encode(t, text, len, out);
+    if (t->kind == TOKENIZER_BYTE) return -1;  /* one token per byte */
+    int *tmp = malloc(len * sizeof *tmp);
+    if (!tmp) return -1;
+    size_t n = tokenizer_encode(t, text, len, tmp);
+    if (n <= (size_t)cap) memcpy(out, tmp, n * sizeof *tmp);
+    free(tmp);
+    return n <= (size_t)cap ? (int)n : -1;
 }
 
-void engine_decode(const int32_t *tok, int n, char *out, size_t cap) {
-    size_t k = 0;
-    for (int i = 0; i < n && k + 1 < cap; i++)
-        if (tok[i] >= 0 && tok[i] < 256) out[k++] = (char)tok[i];
-    out[k] = '\0';
+void engine_decode(const tokenizer *t, const int32_t *tok, int n, char *out, size_t cap) {
+    tokenizer_decode_text(t, tok, n > 0 ? (size_t)n : 0, out, cap);
+}
+
+int engine_vocab_size(const experiment_spec *spec) {
+    return spec->model.tokenizer == SPEC_TOKENIZER_GPT2 ? BPE_GPT2_VOCAB : TOK_BYTE_VOCAB;
+}
+
+int engine_check_vocab(const experiment_spec *spec, const char *path, const gpt_config *c, tr_error *err) {
+    int want = engine_vocab_size(spec);
+    const char *name = spec->model.tokenizer == SPEC_TOKENIZER_GPT2 ? "gpt2" : "byte";
+    if (c->vocab_size != want)
+        return TR_FAIL(err, TR_EINVAL, "model.init '%s' has a vocabulary of %d tokens (padded %d), but model.tokenizer '%s' "
+                       "has %d (%s)", path, c->vocab_size, c->padded_vocab_size, name, want,
+                       c->vocab_size == BPE_GPT2_VOCAB ? "set model.tokenizer to \"gpt2\" for a GPT-2 checkpoint"
+                       : c->vocab_size == TOK_BYTE_VOCAB ? "set model.tokenizer to \"byte\" for a byte-level checkpoint"
+                       : "no tokenizer here has that vocabulary");
+    if (c->padded_vocab_size != gpt_padded_vocab(c->vocab_size))
+        return TR_FAIL(err, TR_EINVAL, "model.init '%s': padded vocabulary %d is inconsistent with its vocabulary of %d "
+                       "(llm.c pads to the next multiple of 128: %d)", path, c->padded_vocab_size, c->vocab_size,
+                       gpt_padded_vocab(c->vocab_size));
+    return 0;
 }
 
 /* The prompt an example is trained and sampled with under this spec's method. */
@@ -39,25 +61,29 @@ static int prompt_for(const engine_side *e, const task_example *ex, int hinted, 
 }
 
 /* Does the example fit: prompt + max_new_tokens + eot within the token budget? */
-static int example_fits(const experiment_spec *spec, const task *t, const task_example *ex, int max_tokens) {
+static int example_fits(const experiment_spec *spec, tokenizer *tok, const task *t, const task_example *ex, int max_tokens) {
     char *p = NULL;
     int rc = spec->method == METHOD_DIRECT ? task_direct_prompt(t, ex, &p, NULL)
                                            : task_hinted_prompt(t, ex, &p, NULL); /* the longer of the two */
     if (rc) return 0;
-    int need = (int)strlen(p) + 1;
+    long np = tokenizer_count(tok, p);
     free(p);
+    if (np < 0 || np > max_tokens) return 0;
+    int need = (int)np + 1;
     if (spec->method == METHOD_SFT && ex->rationale) {
-        int r = (int)strlen(ex->rationale) + 1;
+        long nr = tokenizer_count(tok, ex->rationale);
+        if (nr < 0 || nr > max_tokens) return 0;
+        int r = (int)nr + 1;
         return need + (r > spec->max_new_tokens ? r : spec->max_new_tokens) <= max_tokens;
     }
     return need + spec->max_new_tokens <= max_tokens;
 }
 
-static void filter_ids(const experiment_spec *spec, const task *t, int64_t *ids, int64_t *n, int max_tokens, int64_t *dropped) {
+static void filter_ids(const experiment_spec *spec, tokenizer *tok, const task *t, int64_t *ids, int64_t *n, int max_tokens, int64_t *dropped) {
     int64_t k = 0;
     for (int64_t i = 0; i < *n; i++) {
         const task_example *ex = task_get(t, ids[i]);
-        if (ex && example_fits(spec, t, ex, max_tokens)) ids[k++] = ids[i];
+        if (ex && example_fits(spec, tok, t, ex, max_tokens)) ids[k++] = ids[i];
         else (*dropped)++;
     }
     *n = k;
@@ -66,11 +92,16 @@ static void filter_ids(const experiment_spec *spec, const task *t, int64_t *ids,
 /* quiet: the example sides load the same task as the trainer; only the trainer reports
  * what was left out (once, not once per process). */
 static int task_load_filtered(const experiment_spec *spec, task *out, int quiet, tr_error *err) {
-    TR_TRY(task_load(&spec->task, spec->seed, out, err));
+    /* lengths are in tokens of the spec's tokenizer */
+    tokenizer tok;
+    TR_TRY(tokenizer_open(&tok, (tokenizer_kind)spec->model.tokenizer, err));
+    int rc = task_load(&spec->task, spec->seed, out, err);
+    if (rc) { tokenizer_free(&tok); return rc; }
     int max_tokens = spec->model.context - spec->prompt_len;
     int64_t dropped = 0;
-    filter_ids(spec, out, out->train_ids, &out->n_train, max_tokens, &dropped);
-    filter_ids(spec, out, out->eval_ids, &out->n_eval, max_tokens, &dropped);
+    filter_ids(spec, &tok, out, out->train_ids, &out->n_train, max_tokens, &dropped);
+    filter_ids(spec, &tok, out, out->eval_ids, &out->n_eval, max_tokens, &dropped);
+    tokenizer_free(&tok);
     if (dropped)
         log_write(quiet ? LOG_DEBUG : LOG_WARN, "task %s: %lld examples do not fit a context of %d tokens with %d new tokens; left out",
               out->name, (long long)dropped, max_tokens, spec->max_new_tokens);
@@ -100,22 +131,20 @@ int eside_init(engine_side *e, const experiment_spec *spec, int index, int nwork
     e->spec = *spec;
     int rc = task_load_filtered(spec, &e->task, 1, err);
     if (rc) return rc;
+    if ((rc = tokenizer_open(&e->tok, (tokenizer_kind)spec->model.tokenizer, err))) goto fail;
     e->max_tokens = spec->model.context - spec->prompt_len;
-    gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = ENGINE_VOCAB, .padded_vocab_size = 0,
+    gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = e->tok.vocab_size, .padded_vocab_size = 0,
                       .num_layers = spec->model.layers, .num_heads = spec->model.heads, .channels = spec->model.channels};
     if (spec->model.init[0]) {
         int version = 0;
         rc = gpt_ckpt_read_config(spec->model.init, &cfg, &version, err);
         if (rc) goto fail;
-        if (cfg.vocab_size != ENGINE_VOCAB) {
-            rc = TR_FAIL(err, TR_EINVAL, "model.init '%s' has a vocabulary of %d tokens; this build trains the byte-level tokenizer (%d)",
-                         spec->model.init, cfg.vocab_size, ENGINE_VOCAB);
-            goto fail;
-        }
+        if ((rc = engine_check_vocab(spec, spec->model.init, &cfg, err))) goto fail;
         if (cfg.max_seq_len < spec->model.context) {
             rc = TR_FAIL(err, TR_EINVAL, "model.init '%s' has context %d, the spec asks for %d", spec->model.init, cfg.max_seq_len, spec->model.context);
             goto fail;
         }
+        cfg.max_seq_len = spec->model.context;  /* the first positions of a longer one (gpt_ckpt_load) */
         e->spec.model.layers = cfg.num_layers;
         e->spec.model.heads = cfg.num_heads;
         e->spec.model.channels = cfg.channels;
@@ -156,10 +185,12 @@ int eside_init(engine_side *e, const experiment_spec *spec, int index, int nwork
     e->seq_tok = tr_malloc(bt * sizeof(int), err);
     e->seq_tgt = tr_malloc(bt * sizeof(int), err);
     e->seq_w = tr_malloc(bt * sizeof(float), err);
-    e->text = tr_malloc((size_t)e->max_tokens * 4 + 16, err);
+    e->prompt_tok = tr_malloc(bt * sizeof(int), err);
+    e->text_cap = (size_t)e->max_tokens * e->tok.max_bytes + 1;
+    e->text = tr_malloc(e->text_cap, err);
     e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
     e->gacc = tr_calloc(e->n_tunable, sizeof *e->gacc, err);
-    if (!e->gacc || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text) {
+    if (!e->gacc || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text || !e->prompt_tok) {
         rc = TR_ENOMEM;
         goto fail;
     }
@@ -171,11 +202,12 @@ fail:
 
 void eside_free(engine_side *e) {
     task_free(&e->task);
+    tokenizer_free(&e->tok);
     gpt_free(&e->model);
     gpt_sampler_free(&e->sampler);
     memory_free(&e->mem);
     free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_ok);
-    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->gacc);
+    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->gacc); free(e->prompt_tok);
     memset(e, 0, sizeof *e);
 }
 
@@ -193,7 +225,7 @@ int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float t
     o.top_k = truncate ? e->spec.top_k : 0;
     o.top_p = truncate ? (float)e->spec.top_p : 1.0f;
     o.max_new_tokens = maxnew;
-    o.eot = ENGINE_EOT;
+    o.eot = e->tok.eot;
     int rc = 0;
     int *ptok = tr_malloc((size_t)ENGINE_MAX_SAMPLE * (size_t)e->max_tokens * sizeof(int), err);
     int *otok = tr_malloc((size_t)ENGINE_MAX_SAMPLE * (size_t)maxnew * sizeof(int), err);
@@ -207,7 +239,7 @@ int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float t
         int m = n - start < ENGINE_MAX_SAMPLE ? n - start : ENGINE_MAX_SAMPLE;
         for (int i = 0; i < m; i++) {
             int *dst = ptok + (size_t)i * (size_t)e->max_tokens;
-            plen[i] = engine_encode(prompts[start + i], dst, e->max_tokens - maxnew);
+            plen[i] = engine_encode(&e->tok, prompts[start + i], dst, e->max_tokens - maxnew);
             if (plen[i] < 1) { rc = TR_FAIL(err, TR_EINTERNAL, "prompt of %zu bytes does not fit", strlen(prompts[start + i])); break; }
             pp[i] = dst;
             rp[i] = &rngs[start + i];
@@ -228,7 +260,7 @@ int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float t
 
 static int check_tokens(engine_side *e, const task_example *ex, const int32_t *tok, int len) {
     double t0 = now_s();
-    engine_decode(tok, len, e->text, (size_t)e->max_tokens * 4 + 16);
+    engine_decode(&e->tok, tok, len, e->text, e->text_cap);
     int ok = task_check(&e->task, e->text, ex->answer);
     e->counts.check_s += now_s() - t0;
     return ok;
@@ -248,7 +280,7 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
         if (!tok) return TR_ENOMEM;
         for (int i = 0; i < n && !rc; i++) {
             const task_example *ex = task_get(&e->task, e->mem.ids[i]);
-            int len = engine_encode(ex->rationale, (int *)tok, e->max_tokens);
+            int len = engine_encode(&e->tok, ex->rationale, (int *)tok, e->max_tokens);
             if (len < 0) { rc = TR_FAIL(err, TR_EINVAL, "example %lld: rationale longer than the context", (long long)ex->id); break; }
             rc = memory_set(&e->mem, i, tok, len, task_check(&e->task, ex->rationale, ex->answer), err);
         }
@@ -353,7 +385,7 @@ static int build_row(engine_side *e, const est_coef *t, int *T_row, tr_error *er
         if (rc) { free(prompt); return rc; }
         tmp = tr_malloc((size_t)e->max_tokens * sizeof *tmp, err);
         if (!tmp) { free(prompt); free(target_text); return TR_ENOMEM; }
-        rlen = engine_encode(target_text, (int *)tmp, e->max_tokens);
+        rlen = engine_encode(&e->tok, target_text, (int *)tmp, e->max_tokens);
         rat = tmp;
     } else if (m == METHOD_RS) {
         rat = e->prop + (size_t)(i * e->K + t->which) * (size_t)e->spec.max_new_tokens;
@@ -367,15 +399,16 @@ static int build_row(engine_side *e, const est_coef *t, int *T_row, tr_error *er
     int *tok = e->seq_tok, *tgt = e->seq_tgt;
     float *w = e->seq_w;
     /* sequence s = prompt ++ rationale ++ eot; inputs s[0..L-2], targets s[1..L-1] */
-    int plen = (int)strlen(prompt);
+    const int *ptok = e->prompt_tok;
+    int plen = engine_encode(&e->tok, prompt, e->prompt_tok, e->max_tokens);
     int L = plen + rlen + 1;
-    if (rlen < 0 || L > e->max_tokens + 1) {
+    if (plen < 0 || rlen < 0 || L > e->max_tokens + 1) {
         free(prompt); free(target_text); free(tmp);
         return TR_FAIL(err, TR_EINTERNAL, "example %lld: sequence of %d tokens exceeds %d", (long long)ex->id, L, e->max_tokens);
     }
     for (int p = 0; p < L - 1; p++) {
-        int cur = p < plen ? (unsigned char)prompt[p] : rat[p - plen];
-        int nxt = p + 1 < plen ? (unsigned char)prompt[p + 1] : (p + 1 - plen < rlen ? rat[p + 1 - plen] : ENGINE_EOT);
+        int cur = p < plen ? ptok[p] : rat[p - plen];
+        int nxt = p + 1 < plen ? ptok[p + 1] : (p + 1 - plen < rlen ? rat[p + 1 - plen] : e->tok.eot);
         tok[p] = cur;
         tgt[p] = nxt;
         w[p] = p + 1 >= plen ? 1.0f : 0.0f; /* loss on rationale and eot targets only */

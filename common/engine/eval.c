@@ -35,9 +35,10 @@ static int generate(engine_side *e, const int64_t *ids, int n, float temperature
     }
     if (!rc) rc = eside_sample(e, prompts, n, rngs, temperature, 0, out, lens, &e->counts.eval_s, err);
     for (int i = 0; i < n && !rc; i++) {
-        texts[i] = tr_malloc((size_t)lens[i] + 1, err);
+        size_t cap = (size_t)lens[i] * e->tok.max_bytes + 1;
+        texts[i] = tr_malloc(cap, err);
         if (!texts[i]) { rc = TR_ENOMEM; break; }
-        engine_decode(out + (size_t)i * (size_t)maxnew, lens[i], texts[i], (size_t)lens[i] + 1);
+        engine_decode(&e->tok, out + (size_t)i * (size_t)maxnew, lens[i], texts[i], cap);
     }
     if (prompts) for (int i = 0; i < n; i++) free(prompts[i]);
     free(prompts); free(rngs); free(out); free(lens);
@@ -142,7 +143,7 @@ int eside_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err) {
             int32_t *tok = out + (size_t)i * (size_t)maxnew;
             memcpy(tok, pout + (size_t)j * (size_t)maxnew, (size_t)plens[j] * sizeof *tok);
             lens[i] = plens[j];
-            engine_decode(tok, lens[i], e->text, (size_t)e->max_tokens * 4 + 16);
+            engine_decode(&e->tok, tok, lens[i], e->text, e->text_cap);
             ok[i] = (uint8_t)task_check(&e->task, e->text, ex->answer);
         }
         for (int j = 0; j < m; j++) { free(prompts[j]); prompts[j] = NULL; }

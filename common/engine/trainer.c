@@ -76,12 +76,14 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
     r->M = spec->batch_size;
     r->K = spec->method == METHOD_RS ? spec->particles : 1;
     r->total_steps = spec->method == METHOD_STAR ? (int64_t)spec->steps * spec->star_iterations : spec->steps;
-    gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = ENGINE_VOCAB, .num_layers = spec->model.layers,
+    gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = engine_vocab_size(spec), .num_layers = spec->model.layers,
                       .num_heads = spec->model.heads, .channels = spec->model.channels};
     int P = spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0;
     if (spec->model.init[0]) {
         int version;
         TR_TRY(gpt_ckpt_read_config(spec->model.init, &cfg, &version, err));
+        TR_TRY(engine_check_vocab(spec, spec->model.init, &cfg, err));
+        if (cfg.max_seq_len > spec->model.context) cfg.max_seq_len = spec->model.context;  /* as eside_init */
     }
     TR_TRY(gpt_init(&r->master, &cfg, 1, P, err));
     gpt_init_random(&r->master, spec->seed);   /* the same draw as every side's (eside_init) */

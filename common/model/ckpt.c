@@ -63,6 +63,23 @@ int gpt_ckpt_read_config(const char *path, gpt_config *config, int *version, tr_
     return read_header(path, hdr, config, version, err);
 }
 
+/* Read n values of the file's element type (fp32, or bf16 for version 5) into dst as fp32. */
+static int read_values(FILE *f, const char *path, int version, float *dst, size_t n, uint16_t *tmp, size_t tmp_n,
+                       tr_error *err)
+{
+    if (version != 5) return tr_fread(dst, sizeof(float), n, f, path, err);
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < tmp_n ? n - done : tmp_n;
+        TR_TRY(tr_fread(tmp, sizeof(uint16_t), k, f, path, err));
+        for (size_t i = 0; i < k; i++) {
+            uint32_t bits = (uint32_t)tmp[i] << 16;
+            memcpy(&dst[done + i], &bits, sizeof bits);
+        }
+        done += k;
+    }
+    return 0;
+}
+
 int gpt_ckpt_load(gpt *g, const char *path, tr_error *err)
 {
     int32_t hdr[256];
@@ -70,7 +87,7 @@ int gpt_ckpt_load(gpt *g, const char *path, tr_error *err)
     int v = 0;
     TR_TRY(read_header(path, hdr, &c, &v, err));
     const gpt_config *m = &g->config;
-    if (c.max_seq_len != m->max_seq_len || c.vocab_size != m->vocab_size || c.num_layers != m->num_layers ||
+    if (c.max_seq_len < m->max_seq_len || c.vocab_size != m->vocab_size || c.num_layers != m->num_layers ||
         c.num_heads != m->num_heads || c.channels != m->channels || c.padded_vocab_size != m->padded_vocab_size)
         return TR_FAIL(err, TR_EINVAL, "%s: file config (context %d, vocab %d/%d, L %d, NH %d, C %d) differs from "
                        "the model's (context %d, vocab %d/%d, L %d, NH %d, C %d)", path, c.max_seq_len,
@@ -78,33 +95,24 @@ int gpt_ckpt_load(gpt *g, const char *path, tr_error *err)
                        m->vocab_size, m->padded_vocab_size, m->num_layers, m->num_heads, m->channels);
     FILE *f;
     TR_TRY(tr_fopen(&f, path, "rb", err));
-    int rc = 0;
-    if (fseek(f, 256 * sizeof(int32_t), SEEK_SET) != 0) {
-        rc = TR_FAIL(err, TR_EIO, "%s: seek past header failed", path);
-    } else if (v == 5) {
-        size_t n = g->num_params;
-        uint16_t *tmp = tr_malloc(n * sizeof(uint16_t), err);
-        if (!tmp) rc = TR_ENOMEM;
-        else rc = tr_fread(tmp, sizeof(uint16_t), n, f, path, err);
-        if (!rc) {
-            for (size_t i = 0; i < n; i++) {
-                uint32_t bits = (uint32_t)tmp[i] << 16;
-                memcpy(&g->params[i], &bits, sizeof bits);
-            }
+    const size_t C = (size_t)m->channels, elem = v == 5 ? 2 : 4, tmp_n = (size_t)1 << 20;
+    uint16_t *tmp = v == 5 ? tr_malloc(tmp_n * sizeof *tmp, err) : NULL;
+    int rc = v == 5 && !tmp ? TR_ENOMEM : 0;
+    if (!rc && fseek(f, 256 * sizeof(int32_t), SEEK_SET) != 0) rc = TR_FAIL(err, TR_EIO, "%s: seek past header failed", path);
+    for (int t = 0; t < GPT_NUM_TENSORS && !rc; t++) {
+        float *dst = gpt_param(g, t);
+        size_t n = g->param_sizes[t], skip = 0;
+        if (t == GPT_T_WTE && v == 1) {            /* unpadded: the padded rows stay zero */
+            n = (size_t)m->vocab_size * C;
+            memset(dst + n, 0, (g->param_sizes[t] - n) * sizeof(float));
+        } else if (t == GPT_T_WPE) {               /* a shorter context keeps the first positions */
+            skip = (size_t)(c.max_seq_len - m->max_seq_len) * C;
         }
-        free(tmp);
-    } else if (v == 1) {
-        size_t C = (size_t)m->channels, wte_real = (size_t)m->vocab_size * C;
-        float *wte = gpt_param(g, GPT_T_WTE);
-        rc = tr_fread(wte, sizeof(float), wte_real, f, path, err);
-        if (!rc) {
-            memset(wte + wte_real, 0, (g->param_sizes[GPT_T_WTE] - wte_real) * sizeof(float));
-            size_t rest = g->num_params - g->param_offsets[GPT_T_WPE];
-            rc = tr_fread(gpt_param(g, GPT_T_WPE), sizeof(float), rest, f, path, err);
-        }
-    } else {
-        rc = tr_fread(g->params, sizeof(float), g->num_params, f, path, err);
+        rc = read_values(f, path, v, dst, n, tmp, tmp_n, err);
+        if (!rc && skip && fseek(f, (long)(skip * elem), SEEK_CUR) != 0)
+            rc = TR_FAIL(err, TR_EIO, "%s: seek past position embeddings failed", path);
     }
+    free(tmp);
     fclose(f);
     return rc;
 }

@@ -32,7 +32,10 @@
  * version 1) and *version. */
 int gpt_ckpt_read_config(const char *path, gpt_config *config, int *version, tr_error *err);
 
-/* Load parameters into g, whose config must match the file's. */
+/* Load parameters into g, whose config must match the file's, except that g may have a
+ * shorter context (max_seq_len): it gets the first position embeddings (a model saved from
+ * g then has that context). Fine-tuning at 256 positions need not hold the activations and
+ * KV caches of GPT-2's 1024. */
 int gpt_ckpt_load(gpt *g, const char *path, tr_error *err);
 
 /* gpt_ckpt_read_config + gpt_init + gpt_ckpt_load. On failure g is left freed. */

@@ -1,6 +1,6 @@
 /* tokenizer.h - byte-level tokenizer: token b (0..255) is byte b, TOK_EOT (256) ends a text.
  * Vocabulary 257, padded to 384 in the model. Encode/decode round-trip any bytes.
- * (GPT-2 BPE comes later behind the same functions.) */
+ * GPT-2's BPE is common/tok/bpe.h; common/tok/tok.h chooses between the two. */
 #ifndef TRICE_MODEL_TOKENIZER_H
 #define TRICE_MODEL_TOKENIZER_H
 

@@ -20,6 +20,8 @@ typedef enum { METHOD_TRICE = 0, METHOD_TRICE_NOCV, METHOD_SFT, METHOD_DIRECT, M
 typedef enum { TUNABLE_FULL = 0, TUNABLE_PROMPT, TUNABLE_COUNT } spec_tunable;
 typedef enum { MEMINIT_HINT = 0, MEMINIT_SAMPLE, MEMINIT_GIVEN, MEMINIT_COUNT } spec_meminit;
 typedef enum { SCHEDULE_CONSTANT = 0, SCHEDULE_COSINE, SCHEDULE_COUNT } spec_schedule;
+/* the values of common/tok/tok.h's tokenizer_kind */
+typedef enum { SPEC_TOKENIZER_BYTE = 0, SPEC_TOKENIZER_GPT2, SPEC_TOKENIZER_COUNT } spec_tokenizer;
 
 typedef struct spec_task {
     char name[SPEC_NAME_MAX];      /* built-in generator (e.g. "multistep_arithmetic_two") or "bbh", "gsm8k", "jsonl" */
@@ -34,6 +36,7 @@ typedef struct spec_task {
 typedef struct spec_model {
     char init[SPEC_PATH_MAX];      /* llm.c GPT-2 checkpoint to start from; empty = random init */
     int layers, heads, channels, context;  /* used for random init */
+    spec_tokenizer tokenizer;      /* byte (257 tokens) or gpt2 (GPT-2 BPE, 50,257); a checkpoint must match */
 } spec_model;
 
 typedef struct spec_optim {

@@ -21,6 +21,7 @@
 
 #include "common/data/cli.h"
 #include "common/engine/engine_cli.h"
+#include "common/tok/tok_cli.h"
 #include "common/util/cliopt.h"
 #include "common/util/err.h"
 #include "common/util/suggest.h"
@@ -376,6 +377,7 @@ static const cli_command commands[] = {
     {"data", NULL, 1, 0, "show|stats TASK", "print a task's examples as the model sees them, or statistics (local)", ""},
     {"eval", NULL, 1, 0, "--checkpoint C --data D", "held-out accuracy of a model on a task or data file (local)", ""},
     {"train", NULL, 1, 0, "SPEC.json", "run one experiment in this process, no MPI or daemon (local)", ""},
+    {"tokenize", NULL, 1, 0, "[--decode] [--file F]", "text to token ids (byte or GPT-2) and back, per line (local)", ""},
     {"help", cmd_help, 0, 0, "[COMMAND]", "this overview, or one command's options", ""},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -441,6 +443,7 @@ static int cmd_help(cli *o, int argc, char **argv) {
 static int run_local(const cli_command *c, int argc, char **argv) {
     if (strcmp(c->name, "data") == 0) return data_cli_main(argc, argv);
     if (strcmp(c->name, "eval") == 0) return engine_cli_eval(argc, argv);
+    if (strcmp(c->name, "tokenize") == 0) return tok_cli_main(argc, argv);
     return engine_cli_train(argc, argv);
 }
 

@@ -13,6 +13,14 @@ float64 as the reference, and writes into tests/model/fixtures/:
                     params after the steps (num_params f32).
 AdamW: lr 1e-2, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on wte, wpe, qkvw, attprojw, fcw,
 fcprojw only; gradients clipped to global norm 1.0 before each step; same batch every step.
+
+It also writes a GPT-2-vocabulary model (L=2, C=8, NH=2, context 96, vocabulary 50,257 padded
+to 50,304, tied embeddings, the padded rows random: they must never matter) for
+tests/model/test_model_gpt2vocab.c and the engine's GPT-2 tests:
+  gpt2vocab_model.bin  llm.c version 5 (bf16; the weights are bf16-exact, so fp32 loses nothing)
+  gpt2vocab_data.bin   int32 header [magic 0x32545047 'GPT2', version 1, T, V, Vp] then tokens
+                       (T int32), targets (T int32; the last is <|endoftext|> 50256), logits
+                       (T*V f32), loss (f64, the mean over the T positions).
 """
 import math
 import os
@@ -121,5 +129,50 @@ def main():
     print('loss', float(loss), 'logprob', logprob.tolist(), 'norms', norms, 'params', nparams)
 
 
+def gpt2vocab(here):
+    """A tiny model with GPT-2's vocabulary, as llm.c's version 5 (bf16) file."""
+    gL, gC, gNH, gT, gV, gVP = 2, 8, 2, 96, 50257, 50304
+    g = torch.Generator().manual_seed(50257)
+    shp = [(gVP, gC), (gT, gC), (gL, gC), (gL, gC), (gL, 3 * gC, gC), (gL, 3 * gC), (gL, gC, gC), (gL, gC),
+           (gL, gC), (gL, gC), (gL, 4 * gC, gC), (gL, 4 * gC), (gL, gC, 4 * gC), (gL, gC), (gC,), (gC,)]
+    ps = []
+    for i, s_ in enumerate(shp):
+        base = 1.0 if i in LN_W else 0.0
+        p = base + (0.3 if i in DECAY else 0.1) * torch.randn(s_, generator=g, dtype=dt)
+        ps.append(p.to(torch.bfloat16).double())  # bf16-exact
+    # "Hello world, Natalia sold 48 clips" in GPT-2 ids, then end-of-text as the last target
+    toks = [15496, 995, 11, 14332, 494, 3520, 4764, 19836, 50255]
+    tokens = torch.tensor(toks[:-1], dtype=torch.long)
+    targets = torch.tensor(toks[1:-1] + [50256], dtype=torch.long)
+    wte, wpe, ln1w, ln1b, qkvw, qkvb, apw, apb, ln2w, ln2b, fcw, fcb, fpw, fpb, lnfw, lnfb = ps
+    T_ = len(tokens)
+    hs = gC // gNH
+    x = wte[tokens] + wpe[:T_]
+    mask = torch.tril(torch.ones(T_, T_, dtype=torch.bool))
+    for l in range(gL):
+        h = F.layer_norm(x, (gC,), ln1w[l], ln1b[l], 1e-5)
+        q, k, v = (h @ qkvw[l].T + qkvb[l]).split(gC, dim=-1)
+        q, k, v = [t.view(T_, gNH, hs).transpose(0, 1) for t in (q, k, v)]
+        att = ((q @ k.transpose(-2, -1)) / math.sqrt(hs)).masked_fill(~mask, float('-inf')).softmax(-1)
+        x = x + (att @ v).transpose(0, 1).reshape(T_, gC) @ apw[l].T + apb[l]
+        h = F.layer_norm(x, (gC,), ln2w[l], ln2b[l], 1e-5)
+        x = x + F.gelu(h @ fcw[l].T + fcb[l], approximate='tanh') @ fpw[l].T + fpb[l]
+    x = F.layer_norm(x, (gC,), lnfw, lnfb, 1e-5)
+    logits = (x @ wte.T)[:, :gV]  # tied: the LM head is wte; padded rows never predicted
+    loss = F.cross_entropy(logits, targets)
+    with open(os.path.join(here, 'gpt2vocab_model.bin'), 'wb') as f:
+        f.write(struct.pack('<256i', *([20240326, 5, gT, gV, gL, gNH, gC, gVP] + [0] * 248)))
+        for p in ps:
+            f.write(p.to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes())
+    with open(os.path.join(here, 'gpt2vocab_data.bin'), 'wb') as f:
+        f.write(struct.pack('<5i', 0x32545047, 1, T_, gV, gVP))
+        f.write(tokens.int().numpy().tobytes())
+        f.write(targets.int().numpy().tobytes())
+        f.write(logits.float().contiguous().numpy().tobytes())
+        f.write(struct.pack('<d', float(loss)))
+    print('gpt2vocab loss', float(loss))
+
+
 if __name__ == '__main__':
     main()
+    gpt2vocab(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures'))
