@@ -61,6 +61,8 @@ def stage_steps(out, seed, method, name):
     """Steps a finished stage of an earlier run took (for direct and the ceiling)."""
     d = os.path.join(out, f"{method}-{seed}")
     p = os.path.join(d, name, "result.json") if name else os.path.join(d, "result.json")
+    if not os.path.isfile(p):
+        sys.exit(f"grid: {method} seed {seed} has not finished ({p} is missing); direct and the ceiling take its steps")
     with open(p) as f:
         return json.load(f)["steps"]
 
