@@ -18,10 +18,10 @@ typedef struct gen_entry {
 } gen_entry;
 
 static const gen_entry gens[] = {
-    {"multistep_arithmetic_two", gen_arith, ANSWER_INT, 4, "numbers per bracket", {{4, 4}, {2, 2}, {3, 3}, {4, 4}, {5, 5}}},
+    {"multistep_arithmetic_two", gen_arith, ANSWER_INT, 3, "numbers per bracket", {{4, 4}, {2, 2}, {3, 3}, {5, 5}}},
     {"boolean_expressions", gen_bool, ANSWER_TEXT, 3, "tokens", {{6, 9}, {3, 5}, {5, 7}, {8, 11}}},
-    {"dyck_languages", gen_dyck, ANSWER_TEXT, 3, "pairs", {{3, 20}, {2, 4}, {3, 8}, {6, 16}}},
-    {"navigate", gen_nav, ANSWER_TEXT, 3, "moves", {{3, 8}, {2, 3}, {2, 5}, {5, 9}}},
+    {"dyck_languages", gen_dyck, ANSWER_TEXT, 5, "brackets of the input", {{3, 39}, {1, 2}, {2, 10}, {11, 30}, {31, 60}, {61, 99}}},
+    {"navigate", gen_nav, ANSWER_TEXT, 4, "instructions", {{3, 9}, {1, 2}, {3, 4}, {5, 7}, {8, 10}}},
 };
 #define NGENS (sizeof gens / sizeof gens[0])
 

@@ -314,31 +314,6 @@ Test(stage_rule, rationales_only_on_strictly_smaller_instances) {
     cr_assert_eq(task_check_stage_rule(&bad, &err), 0);
 }
 
-Test(stage_rule, every_generator_stays_inside_its_size_table) {
-    /* the table the rule reads (gen_size_range) must describe what the generators make */
-    const char *names[] = {"boolean_expressions"};
-    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-        for (int d = 0; d <= gen_max_difficulty(names[k]); d++) {
-            int lo, hi;
-            cr_assert_eq(gen_size_range(names[k], d, &lo, &hi, NULL), 0);
-            task_example ex[300];
-            tr_error err;
-            cr_assert_eq(gen_make(names[k], d, 0, 300, 5, ex, &err), 0, "%s", err.msg);
-            int seen_lo = 1000, seen_hi = 0;
-            for (int i = 0; i < 300; i++) {
-                int n = 1;   /* boolean_expressions: space-separated tokens before " is" */
-                for (const char *p = ex[i].question; *p; p++) n += *p == ' ';
-                n -= 1;
-                if (n < seen_lo) seen_lo = n;
-                if (n > seen_hi) seen_hi = n;
-            }
-            cr_assert(seen_lo >= lo && seen_hi <= hi, "%s d%d: sizes %d-%d outside the table's %d-%d", names[k], d, seen_lo, seen_hi, lo, hi);
-            cr_assert(seen_lo == lo && seen_hi == hi, "%s d%d: sizes %d-%d do not span the table's %d-%d", names[k], d, seen_lo, seen_hi, lo, hi);
-            task_examples_free(ex, 300);
-        }
-    }
-}
-
 /* Every committed recipe of a built-in task (deploy/recipes/TASK.json) is a valid spec that
  * trains the BBH setting from answers only and keeps rationales on smaller instances. */
 Test(stage_rule, committed_recipes_follow_the_rule) {
