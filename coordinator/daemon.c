@@ -115,6 +115,9 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     co.token_file = o->token_file;
     co.experiments_root = o->runs_dir;
     co.allow_remote = o->allow_remote;
+    co.max_crashes = o->max_attempts;
+    co.data_roots = o->data_roots;
+    co.n_data_roots = o->n_data_roots;
     co.handle_signals = 0;  /* this thread polls sig.h; the control thread must not steal the signals */
     /* workers answer after every fleet operation; one evaluation of a big model can take
      * minutes, and a dead rank ends the whole job through mpirun anyway */
@@ -153,7 +156,9 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
             trainer_hooks hooks = {&d, daemon_should_stop, daemon_progress, daemon_checkpointed};
             trainer_result r;
             tr_error e2 = {0};
-            int erc = experiment_run(&claim.spec, claim.out_dir, fleet_mpi_make, &fctx, claim.resume, &hooks, &r, &e2);
+            /* resume = 1 always: the folder is this experiment's alone (paths_own_folder), so a
+             * checkpoint in it is its own progress, to continue rather than discard */
+            int erc = experiment_run(&claim.spec, claim.out_dir, fleet_mpi_make, &fctx, 1, &hooks, &r, &e2);
             if (erc == 0) {
                 /* the registry keeps the experiment's own result.json, written by experiment_run */
                 char rp[SPEC_PATH_MAX + 16];
@@ -170,7 +175,8 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
                 rc = control_finish(c, claim.id, CONTROL_CANCELLED, "cancelled by request (checkpointed)", err);
                 LOG_I("experiment %s cancelled", claim.id);
             } else if (erc == TR_ECANCELED) {
-                /* daemon shutdown: the registry keeps it 'running', so the next start resumes it */
+                /* daemon shutdown: queued again with resume, so the next start continues it */
+                control_requeue(c, claim.id);
                 LOG_I("experiment %s checkpointed for shutdown; it resumes on the next start", claim.id);
             } else if (erc == TR_EMPI) {
                 /* a peer is gone: the world is broken, nothing more can run */

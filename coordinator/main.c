@@ -25,8 +25,12 @@ static void usage(void) {
             "  --rpc URL                RPC endpoint (default tcp://127.0.0.1:7870)\n"
             "  --http HOST:PORT         status endpoint (default 127.0.0.1:7871)\n"
             "  --token-file PATH        secret for mutating calls (default: next to the db; created 0600)\n"
-            "  --runs DIR               experiment folders (default: next to the db)\n"
+            "  --runs DIR               experiment folders; a spec's out_dir is a name inside it (default: next to the db)\n"
+            "  --data-root DIR          a folder submitted specs may read data files and models from (repeatable;\n"
+            "                           besides the runs folder, nothing else is readable through a spec)\n"
             "  --allow-remote           allow binding RPC/HTTP to a non-loopback address\n"
+            "  --max-attempts N         crashes of the daemon while one experiment runs before it is marked\n"
+            "                           failed and the queue moves on (default 2)\n"
             "Other:\n"
             "  --check-world            register the workers, log the world, shut down (exit 0)\n"
             "  --register-timeout S     seconds to wait for every worker to register (default 60)\n"
@@ -58,6 +62,15 @@ static int parse_args(int argc, char **argv, coord_opts *o, tr_error *err) {
             if (*end || s <= 0 || s > 86400)
                 return TR_FAIL(err, TR_EINVAL, "--register-timeout '%s': want seconds in (0, 86400]", argv[i]);
             o->register_timeout_ms = (int)(s * 1000);
+        } else if (strcmp(a, "--data-root") == 0 && has_val) {
+            if (o->n_data_roots == 16) return TR_FAIL(err, TR_EINVAL, "--data-root: at most 16 folders");
+            o->data_roots[o->n_data_roots++] = argv[++i];
+        } else if (strcmp(a, "--max-attempts") == 0 && has_val) {
+            char *end;
+            long n = strtol(argv[++i], &end, 10);
+            if (*end || n < 1 || n > 1000)
+                return TR_FAIL(err, TR_EINVAL, "--max-attempts '%s': want a whole number from 1 to 1000", argv[i]);
+            o->max_attempts = (int)n;
         } else if (strcmp(a, "--log-level") == 0 && has_val) {
             log_level l;
             TR_TRY(log_parse_level(argv[++i], &l, err));

@@ -46,7 +46,11 @@ static int example_fits(const experiment_spec *spec, const task *t, const task_e
     if (rc) return 0;
     int need = (int)strlen(p) + 1;
     free(p);
-    if (spec->method == METHOD_SFT && ex->rationale) {
+    /* a given rationale is trained as the memory term (sft, and trice with memory_init
+     * 'given'): it must fit as it is, whatever max_new_tokens says */
+    int trains_given = spec->method == METHOD_SFT ||
+                       (spec->memory_init == MEMINIT_GIVEN && (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV));
+    if (trains_given && ex->rationale) {
         int r = (int)strlen(ex->rationale) + 1;
         return need + (r > spec->max_new_tokens ? r : spec->max_new_tokens) <= max_tokens;
     }

@@ -211,7 +211,11 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
     if (!root[0]) snprintf(root, sizeof root, "%s/runs", dir);
     char token[TOKEN_HEX_LEN + 1];
     int rc = token_load_or_create(token_path, token, err);
-    if (!rc) rc = ctl_core_init(&c->core, o->db_path, token, root, err);
+    if (!rc) rc = ctl_core_init(&c->core, o->db_path, token, root, o->max_crashes, err);
+    if (!rc && o->n_data_roots) {
+        rc = paths_roots_init(&c->core.roots, c->core.exp_root, o->data_roots, o->n_data_roots, err);
+        if (rc) ctl_core_free(&c->core);
+    }
     if (rc) { pthread_mutex_destroy(&c->rpc_mu); free(c); return rc; }
     memset(token, 0, sizeof token);
     c->core.reads_need_token = o->allow_remote;
@@ -280,7 +284,13 @@ void control_stop(control *c) {
     c->ctx_open = c->sock_open = 0;
     if (c->aio) nng_aio_free(c->aio);
     c->aio = NULL;
-    ctl_apply_ops(&c->core);   /* writes the training loop queued after the thread ended */
+    /* writes the training loop queued after the thread ended; a busy registry gets a few
+     * more tries (each waits REGISTRY_BUSY_MS) before the loss is reported */
+    for (int i = 0; i < 3 && ctl_apply_ops(&c->core); i++) {}
+    pthread_mutex_lock(&c->core.st.mu);
+    int lost = c->core.st.ops_head != NULL;
+    pthread_mutex_unlock(&c->core.st.mu);
+    if (lost) LOG_E("the registry could not record some state changes at shutdown (see the warnings above)");
 }
 
 void control_free(control *c) {
@@ -330,6 +340,28 @@ void control_set_fatal(control *c, const char *reason) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Wait until registry write seq is applied: by the control thread, or here when it is not running. */
+static int control_wait_written(control *c, uint64_t seq) {
+    pthread_mutex_lock(&c->core.st.mu);
+    int run = c->thread_running;
+    pthread_mutex_unlock(&c->core.st.mu);
+    if (!run) ctl_apply_ops(&c->core);
+    return ctl_wait_ops(&c->core.st, seq, run ? 60 : 0);
+}
+
+void control_requeue(control *c, const char *id) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    ctl_exp *e = ctl_find(s, id);
+    if (e && e->state == EXP_RUNNING) {
+        e->state = EXP_QUEUED;
+        e->resume = 1;
+        ctl_push_op(s, id, EXP_QUEUED, e->started_at, 0, NULL, NULL, 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    wake_loop(c);
+}
+
 int control_next_experiment(control *c, control_claim *claim) {
     ctl_state *s = &c->core.st;
     for (;;) {
@@ -352,14 +384,19 @@ int control_next_experiment(control *c, control_claim *claim) {
         json = strdup(e->spec_json ? e->spec_json : "");
         snprintf(s->ring_id, sizeof s->ring_id, "%s", e->id);
         s->ring_n = s->ring_head = 0;
-        ctl_push_op(s, e->id, EXP_RUNNING, e->started_at, 0, NULL, NULL, e->resume);
+        uint64_t seq = ctl_push_op(s, e->id, EXP_RUNNING, e->started_at, 0, NULL, NULL, e->resume);
         pthread_mutex_unlock(&s->mu);
+        /* 'running' must be on disk before training starts: a crash is counted only for rows
+         * the registry has as running, and an uncounted crash could loop forever */
+        wake_loop(c);
+        if (!control_wait_written(c, seq))
+            LOG_W("experiment %s: the registry has not recorded it as running yet (still retrying); a crash now would not be counted", id);
         tr_error err = {0};
         int rc = json ? spec_parse_json(json, id, &claim->spec, &err) : TR_FAIL(&err, TR_ENOMEM, "out of memory");
         free(json);
         if (!rc) {
             snprintf(claim->spec.out_dir, sizeof claim->spec.out_dir, "%s", claim->out_dir);
-            rc = afile_mkdirs(claim->out_dir, &err);
+            rc = paths_own_folder(claim->out_dir, id, &err);
         }
         if (!rc) {
             LOG_I("starting experiment %s%s (folder %s)", id, claim->resume ? " (resuming)" : "", claim->out_dir);

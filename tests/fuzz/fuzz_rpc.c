@@ -20,7 +20,7 @@ static void setup(void) {
     tr_error err = {0};
     log_init(-1, "fuzz", LOG_OFF);
     /* The token is a fixed value so that the fuzzer can find mutating paths. */
-    if (ctl_core_init(&c, ":memory:", "00112233445566778899aabbccddeeff", "/tmp/trice-fuzz-runs", &err)) {
+    if (ctl_core_init(&c, ":memory:", "00112233445566778899aabbccddeeff", "/tmp/trice-fuzz-runs", 0, &err)) {
         fprintf(stderr, "fuzz_rpc: %s\n", err.msg);
         abort();
     }
