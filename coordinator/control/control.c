@@ -3,8 +3,13 @@
  * Threads: the training loop calls the control_* functions (they only touch the snapshot
  * under st.mu and queue registry writes); nng's threads run the RPC aio callback and the
  * HTTP handlers; the control thread (uv loop) owns the registry: it runs each received
- * RPC request through rpc_handle() and applies queued writes. The RPC socket uses one
- * REP context, so requests are handled one at a time in arrival order.
+ * RPC request through rpc_handle() and applies queued writes.
+ *
+ * RPC transport: RPC_CONTEXTS REP contexts receive at once, each with a send timeout, so
+ * a client that pipelines requests and never reads its replies holds at most the contexts
+ * answering it, each for at most RPC_SEND_TIMEOUT_MS; a peer (nng pipe) with RPC_PER_PEER
+ * requests already in progress gets further requests dropped unanswered. Requests are still handled one at a time,
+ * on the control thread (the registry's owner), in arrival order.
  */
 #include "coordinator/control/control.h"
 
@@ -24,6 +29,18 @@
 #include "coordinator/control/state.h"
 
 enum { RPC_IDLE, RPC_RECV, RPC_PENDING, RPC_SEND };
+enum { RPC_CONTEXTS = 16, RPC_PER_PEER = 4, RPC_SEND_TIMEOUT_MS = 2000 };
+
+typedef struct rpc_slot {
+    struct control *c;
+    nng_ctx ctx;
+    int ctx_open;
+    nng_aio *aio;
+    int state;                      /* RPC_* under rpc_mu */
+    nng_msg *pending;               /* the request, while RPC_PENDING */
+    uint32_t pipe;                  /* the peer of the request in progress */
+    uint64_t arrival;               /* order of arrival, to serve in order */
+} rpc_slot;
 
 struct control {
     ctl_core core;
@@ -36,11 +53,11 @@ struct control {
     int alive_prev;                 /* workers alive at the last tick, to log changes once */
     /* RPC transport */
     pthread_mutex_t rpc_mu;
-    int sock_open, ctx_open, rpc_state, rpc_closing;
+    int sock_open, rpc_closing;
     nng_socket sock;
-    nng_ctx ctx;
-    nng_aio *aio;
-    nng_msg *pending;
+    rpc_slot slots[RPC_CONTEXTS];
+    int nslots;
+    uint64_t arrivals, peer_drops;
     char rpc_url[512];
     http_srv *http;
     int http_port;
@@ -55,62 +72,109 @@ static void wake_loop(control *c) {
 
 /* ---- RPC transport (nng thread side) ---- */
 
+/* Requests in progress (pending or being answered) from pipe p, under rpc_mu. */
+static int in_progress_from(const control *c, uint32_t p) {
+    int n = 0;
+    for (int i = 0; i < c->nslots; i++)
+        if ((c->slots[i].state == RPC_PENDING || c->slots[i].state == RPC_SEND) && c->slots[i].pipe == p) n++;
+    return n;
+}
+
 static void rpc_cb(void *arg) {
-    control *c = arg;
-    int rv = nng_aio_result(c->aio);
+    rpc_slot *sl = arg;
+    control *c = sl->c;
+    int rv = nng_aio_result(sl->aio);
     pthread_mutex_lock(&c->rpc_mu);
-    if (c->rpc_state == RPC_SEND && rv) nng_msg_free(nng_aio_get_msg(c->aio));
-    if (c->rpc_closing) { c->rpc_state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
-    if (c->rpc_state == RPC_RECV && rv == 0) {
-        c->pending = nng_aio_get_msg(c->aio);
-        c->rpc_state = RPC_PENDING;
+    if (sl->state == RPC_SEND && rv) nng_msg_free(nng_aio_get_msg(sl->aio));  /* timed out: the peer does not read */
+    if (c->rpc_closing || rv == NNG_ECLOSED) { sl->state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
+    if (sl->state == RPC_RECV && rv == 0) {
+        nng_msg *m = nng_aio_get_msg(sl->aio);
+        nng_pipe p = nng_msg_get_pipe(m);
+        uint32_t pid = (uint32_t)nng_pipe_id(p);
+        if (in_progress_from(c, pid) >= RPC_PER_PEER) {
+            /* a client pipelining without reading its replies: drop the request unanswered
+             * rather than let it hold every context (a well-behaved REQ client never has more
+             * than one request in flight per socket) */
+            uint64_t drops = ++c->peer_drops;
+            pthread_mutex_unlock(&c->rpc_mu);
+            nng_msg_free(m);
+            if ((drops & (drops - 1)) == 0)   /* 1, 2, 4, 8...: a flood does not flood the log */
+                LOG_W("RPC: dropped a request from a client with %d unanswered requests in progress (%llu so far)",
+                      RPC_PER_PEER, (unsigned long long)drops);
+            nng_ctx_recv(sl->ctx, sl->aio);
+            return;
+        }
+        sl->pending = m;
+        sl->pipe = pid;
+        sl->arrival = ++c->arrivals;
+        sl->state = RPC_PENDING;
         pthread_mutex_unlock(&c->rpc_mu);
         uv_async_send(&c->wake);
         return;
     }
-    if (rv && rv != NNG_ECLOSED && rv != NNG_ECANCELED) LOG_W("RPC transport: %s (still serving)", nng_strerror(rv));
-    if (rv == NNG_ECLOSED) { c->rpc_state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
-    c->rpc_state = RPC_RECV;
+    if (rv && rv != NNG_ECANCELED && rv != NNG_ETIMEDOUT && rv != NNG_ECONNSHUT && rv != NNG_ECLOSED)
+        LOG_W("RPC transport: %s (still serving)", nng_strerror(rv));
+    sl->state = RPC_RECV;
+    sl->pipe = 0;
     pthread_mutex_unlock(&c->rpc_mu);
-    nng_ctx_recv(c->ctx, c->aio);
+    nng_ctx_recv(sl->ctx, sl->aio);
 }
 
 /* ---- control thread ---- */
 
+/* The oldest pending request's slot, or NULL. */
+static rpc_slot *next_pending(control *c, nng_msg **m) {
+    pthread_mutex_lock(&c->rpc_mu);
+    rpc_slot *best = NULL;
+    for (int i = 0; i < c->nslots; i++)
+        if (c->slots[i].state == RPC_PENDING && c->slots[i].pending && (!best || c->slots[i].arrival < best->arrival))
+            best = &c->slots[i];
+    *m = best ? best->pending : NULL;
+    if (best) best->pending = NULL;
+    pthread_mutex_unlock(&c->rpc_mu);
+    return best;
+}
+
 static void serve_pending(control *c) {
-    pthread_mutex_lock(&c->rpc_mu);
-    nng_msg *m = c->rpc_state == RPC_PENDING ? c->pending : NULL;
-    c->pending = NULL;
-    pthread_mutex_unlock(&c->rpc_mu);
-    if (!m) return;
-    uint8_t *out = NULL;
-    size_t n = 0;
-    if (rpc_handle(&c->core, nng_msg_body(m), nng_msg_len(m), &out, &n) != 0) {
-        LOG_E("out of memory answering an RPC request; replying with an empty message");
-        out = NULL;
-        n = 0;
+    nng_msg *m;
+    rpc_slot *sl;
+    while ((sl = next_pending(c, &m))) {
+        uint8_t *out = NULL;
+        size_t n = 0;
+        if (rpc_handle(&c->core, nng_msg_body(m), nng_msg_len(m), &out, &n) != 0) {
+            LOG_E("out of memory answering an RPC request; replying with an empty message");
+            out = NULL;
+            n = 0;
+        }
+        nng_msg_clear(m);
+        if (n && nng_msg_append(m, out, n) != 0) nng_msg_clear(m);
+        free(out);
+        pthread_mutex_lock(&c->rpc_mu);
+        if (c->rpc_closing) { nng_msg_free(m); pthread_mutex_unlock(&c->rpc_mu); return; }
+        sl->state = RPC_SEND;
+        nng_aio_set_msg(sl->aio, m);
+        pthread_mutex_unlock(&c->rpc_mu);
+        nng_ctx_send(sl->ctx, sl->aio);
     }
-    nng_msg_clear(m);
-    if (n && nng_msg_append(m, out, n) != 0) nng_msg_clear(m);
-    free(out);
-    pthread_mutex_lock(&c->rpc_mu);
-    if (c->rpc_closing) { nng_msg_free(m); pthread_mutex_unlock(&c->rpc_mu); return; }
-    c->rpc_state = RPC_SEND;
-    nng_aio_set_msg(c->aio, m);
-    pthread_mutex_unlock(&c->rpc_mu);
-    nng_ctx_send(c->ctx, c->aio);
 }
 
 static void close_cb(uv_handle_t *h) { (void)h; }
 
-static void begin_close(control *c) {
+/* No callback runs after this; pending requests are dropped. Idempotent. */
+static void stop_rpc(control *c) {
     pthread_mutex_lock(&c->rpc_mu);
     c->rpc_closing = 1;
-    nng_msg *m = c->pending;
-    c->pending = NULL;
     pthread_mutex_unlock(&c->rpc_mu);
-    if (m) nng_msg_free(m);
-    if (c->aio) nng_aio_stop(c->aio);   /* waits for a callback in progress; none start after */
+    for (int i = 0; i < c->nslots; i++)
+        if (c->slots[i].aio) nng_aio_stop(c->slots[i].aio);   /* waits for a callback in progress */
+    for (int i = 0; i < c->nslots; i++) {
+        if (c->slots[i].pending) nng_msg_free(c->slots[i].pending);
+        c->slots[i].pending = NULL;
+    }
+}
+
+static void begin_close(control *c) {
+    stop_rpc(c);
     ctl_apply_ops(&c->core);
     uv_close((uv_handle_t *)&c->wake, close_cb);
     uv_close((uv_handle_t *)&c->tick, close_cb);
@@ -190,9 +254,15 @@ static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *e
         snprintf(c->rpc_url, sizeof c->rpc_url, "tcp://%s:%d", host, port);
     else
         snprintf(c->rpc_url, sizeof c->rpc_url, "%s", url);
-    if ((rv = nng_ctx_open(&c->ctx, c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC context: %s", nng_strerror(rv));
-    c->ctx_open = 1;
-    if ((rv = nng_aio_alloc(&c->aio, rpc_cb, c)) != 0) return TR_FAIL(err, TR_ENOMEM, "RPC aio: %s", nng_strerror(rv));
+    for (int i = 0; i < RPC_CONTEXTS; i++) {
+        rpc_slot *sl = &c->slots[i];
+        sl->c = c;
+        if ((rv = nng_ctx_open(&sl->ctx, c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC context: %s", nng_strerror(rv));
+        sl->ctx_open = 1;
+        c->nslots = i + 1;
+        nng_ctx_set_ms(sl->ctx, NNG_OPT_SENDTIMEO, RPC_SEND_TIMEOUT_MS);
+        if ((rv = nng_aio_alloc(&sl->aio, rpc_cb, sl)) != 0) return TR_FAIL(err, TR_ENOMEM, "RPC aio: %s", nng_strerror(rv));
+    }
     LOG_I("RPC on %s", c->rpc_url);
     return 0;
 }
@@ -245,11 +315,11 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
         }
     }
     if (rc) { control_free(c); return rc; }
-    if (c->aio) {
+    for (int i = 0; i < c->nslots; i++) {
         pthread_mutex_lock(&c->rpc_mu);
-        c->rpc_state = RPC_RECV;
+        c->slots[i].state = RPC_RECV;
         pthread_mutex_unlock(&c->rpc_mu);
-        nng_ctx_recv(c->ctx, c->aio);
+        nng_ctx_recv(c->slots[i].ctx, c->slots[i].aio);
     }
     *out = c;
     return 0;
@@ -273,17 +343,21 @@ void control_stop(control *c) {
         begin_close(c);
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);
-    } else if (c->aio) {
-        c->rpc_closing = 1;
-        nng_aio_stop(c->aio);
+    } else {
+        stop_rpc(c);
     }
     http_stop(c->http);
     c->http = NULL;
-    if (c->ctx_open) nng_ctx_close(c->ctx);
+    for (int i = 0; i < c->nslots; i++) {
+        if (c->slots[i].ctx_open) nng_ctx_close(c->slots[i].ctx);
+        c->slots[i].ctx_open = 0;
+    }
     if (c->sock_open) nng_close(c->sock);
-    c->ctx_open = c->sock_open = 0;
-    if (c->aio) nng_aio_free(c->aio);
-    c->aio = NULL;
+    c->sock_open = 0;
+    for (int i = 0; i < c->nslots; i++) {
+        if (c->slots[i].aio) nng_aio_free(c->slots[i].aio);
+        c->slots[i].aio = NULL;
+    }
     /* writes the training loop queued after the thread ended; a busy registry gets a few
      * more tries (each waits REGISTRY_BUSY_MS) before the loss is reported */
     for (int i = 0; i < 3 && ctl_apply_ops(&c->core); i++) {}

@@ -90,10 +90,14 @@ truncate -s -7 "$mem"
 run 1 "$TMP/bad.r" --resume "$TMP/bad"; rc=$?
 if [[ $rc -ne 0 ]] && grep -q "memory.bin" "$TMP/bad.r.log"; then ok "truncated memory.bin refused: $(grep -o 'memory.bin[^"]*' "$TMP/bad.r.log" | head -1 | cut -c1-120)"
 else fail "truncated checkpoint: rc=$rc"; tail -3 "$TMP/bad.r.log"; fi
+# a marker naming a missing checkpoint (and the newest one damaged): never a restart from
+# step 0; the newest checkpoint that verifies is used, and the log names what was skipped
 echo "step-9999" >"$TMP/bad/checkpoints/latest"
 run 1 "$TMP/bad.r2" --resume "$TMP/bad"; rc=$?
-[[ $rc -ne 0 ]] && grep -q "step-9999" "$TMP/bad.r2.log" && ok "a latest marker naming a missing checkpoint is refused" \
-  || { fail "bad latest marker: rc=$rc"; tail -3 "$TMP/bad.r2.log"; }
+from=$(sed -n 's/.*resuming from \([^ ]*\), the newest usable checkpoint.*/\1/p' "$TMP/bad.r2.log" | head -1)
+[[ $rc -eq 0 ]] && grep -q "step-00009999 is unusable" "$TMP/bad.r2.log" && grep -q "step-00000080 is unusable" "$TMP/bad.r2.log" \
+  && [[ -n $from ]] && ok "a marker naming a missing checkpoint and a damaged newest one: resumed from $(basename "$from")" \
+  || { fail "bad latest marker: rc=$rc"; tail -5 "$TMP/bad.r2.log"; }
 
 # a model the workers cannot take (a vocabulary other than the byte tokenizer's): every worker
 # reports why, the coordinator names the rank and the reason, and the job ends non-zero cleanly
