@@ -275,6 +275,28 @@ Test(token, created_with_mode_0600_and_stable, .init = quiet) {
     cr_assert_str_neq(a, b, "fresh random tokens differ");
 }
 
+/* Issue 11, defect 9: a pre-existing token file others can read (or did write) was accepted. */
+Test(token, an_existing_file_others_can_read_or_link_to_is_refused_with_the_fix, .init = quiet) {
+    char dir[256], p[400], q[400], a[TOKEN_HEX_LEN + 1];
+    th_tmpdir(dir);
+    snprintf(p, sizeof p, "%s/tok", dir);
+    tr_error err = {0};
+    cr_assert_eq(token_load_or_create(p, a, &err), 0, "%s", err.msg);
+    cr_assert_eq(chmod(p, 0644), 0);
+    cr_assert_eq(token_load_or_create(p, a, &err), TR_EAUTH);
+    cr_assert(strstr(err.msg, "mode 644") && strstr(err.msg, "chmod 600"), "%s", err.msg);
+    cr_assert_eq(chmod(p, 0600), 0);
+    snprintf(q, sizeof q, "%s/link", dir);
+    cr_assert_eq(symlink(p, q), 0);
+    cr_assert_eq(token_load_or_create(q, a, &err), TR_EAUTH);
+    cr_assert(strstr(err.msg, "symbolic link"), "%s", err.msg);
+    if (geteuid() == 0) {   /* root can hand the file to another user */
+        cr_assert_eq(chown(p, 65534, 65534), 0);
+        cr_assert_eq(token_load_or_create(p, a, &err), TR_EAUTH);
+        cr_assert(strstr(err.msg, "owned by uid 65534") && strstr(err.msg, "chown 0"), "%s", err.msg);
+    }
+}
+
 Test(token, compare_rejects_prefixes_and_extensions) {
     const char *s = "abcdef0123456789";
     cr_assert(token_equal(s, "abcdef0123456789", 16));
