@@ -49,7 +49,7 @@ struct control {
     uv_signal_t sig_term, sig_int;
     uv_timer_t tick;
     uv_thread_t thread;
-    int loop_ready, thread_running, stop_flag, stopped, handle_signals;
+    int loop_ready, handles_ready, thread_running, stop_flag, stopped, handle_signals;
     int alive_prev;                 /* workers alive at the last tick, to log changes once */
     /* RPC transport */
     pthread_mutex_t rpc_mu;
@@ -176,9 +176,12 @@ static void stop_rpc(control *c) {
 static void begin_close(control *c) {
     stop_rpc(c);
     ctl_apply_ops(&c->core);
-    uv_close((uv_handle_t *)&c->wake, close_cb);
-    uv_close((uv_handle_t *)&c->tick, close_cb);
-    if (c->handle_signals) {
+    http_close(c->http);
+    if (c->handles_ready) {
+        uv_close((uv_handle_t *)&c->wake, close_cb);
+        uv_close((uv_handle_t *)&c->tick, close_cb);
+    }
+    if (c->handle_signals && c->handles_ready) {
         uv_close((uv_handle_t *)&c->sig_term, close_cb);
         uv_close((uv_handle_t *)&c->sig_int, close_cb);
     }
@@ -235,12 +238,17 @@ static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *e
     int rv = nng_url_parse(&u, url);
     if (rv) return TR_FAIL(err, TR_EINVAL, "RPC address '%s': %s (want e.g. %s)", url, nng_strerror(rv), CONTROL_DEFAULT_RPC_URL);
     int is_tcp = strncmp(u->u_scheme, "tcp", 3) == 0;
-    int ok = !is_tcp || allow_remote || control_host_is_loopback(u->u_hostname);
+    /* Only ipc:// and inproc:// are local by nature; every network scheme (tcp, ws, wss,
+     * tls+tcp...) must bind a host that parses as a loopback address, unless allowed. */
+    int local_only = strcmp(u->u_scheme, "ipc") == 0 || strcmp(u->u_scheme, "inproc") == 0 || strcmp(u->u_scheme, "abstract") == 0;
+    int userinfo = u->u_userinfo != NULL && u->u_userinfo[0];
+    int ok = local_only || allow_remote || (!userinfo && control_host_is_loopback(u->u_hostname));
     char host[256];
-    snprintf(host, sizeof host, "%s", u->u_hostname);
+    snprintf(host, sizeof host, "%s", u->u_hostname ? u->u_hostname : "");
     nng_url_free(u);
     if (!ok)
-        return TR_FAIL(err, TR_EINVAL, "RPC address '%s' is not loopback; binding beyond 127.0.0.1 needs the explicit allow-remote option", url);
+        return TR_FAIL(err, TR_EINVAL, "RPC address '%s' is not loopback (the host must be 127.x.x.x, ::1 or localhost, without "
+                       "a user@ part); binding beyond loopback needs the explicit allow-remote option", url);
     if ((rv = nng_rep0_open(&c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC socket: %s", nng_strerror(rv));
     c->sock_open = 1;
     /* Requests between RPC_MAX_REQUEST and this get a clear error reply; beyond it nng drops the connection. */
@@ -293,11 +301,12 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
     c->handle_signals = o->handle_signals;
     const char *rpc_url = o->rpc_url ? o->rpc_url : CONTROL_DEFAULT_RPC_URL;
     const char *http_addr = o->http_addr ? o->http_addr : CONTROL_DEFAULT_HTTP_ADDR;
-    if (rpc_url[0]) rc = rpc_listen(c, rpc_url, o->allow_remote, err);
-    if (!rc && http_addr[0]) rc = http_start(&c->core, http_addr, o->allow_remote, &c->http, &c->http_port, err);
-    if (!rc && uv_loop_init(&c->loop) != 0) rc = TR_FAIL(err, TR_EIO, "libuv loop init failed");
+    if (uv_loop_init(&c->loop) != 0) rc = TR_FAIL(err, TR_EIO, "libuv loop init failed");
+    else c->loop_ready = 1;
+    if (!rc && rpc_url[0]) rc = rpc_listen(c, rpc_url, o->allow_remote, err);
+    if (!rc && http_addr[0]) rc = http_start(&c->core, &c->loop, http_addr, o->allow_remote, &c->http, &c->http_port, err);
     if (!rc) {
-        c->loop_ready = 1;
+        c->handles_ready = 1;
         c->wake.data = c->tick.data = c->sig_term.data = c->sig_int.data = c;
         uv_async_init(&c->loop, &c->wake, on_wake);
         uv_timer_init(&c->loop, &c->tick);
@@ -346,7 +355,7 @@ void control_stop(control *c) {
     } else {
         stop_rpc(c);
     }
-    http_stop(c->http);
+    http_free(c->http);   /* closed with the loop (begin_close) */
     c->http = NULL;
     for (int i = 0; i < c->nslots; i++) {
         if (c->slots[i].ctx_open) nng_ctx_close(c->slots[i].ctx);

@@ -264,6 +264,24 @@ Test(rpc, remote_bind_needs_the_explicit_option, .init = quiet) {
     o.http_addr = "0.0.0.0:0";
     cr_assert_neq(control_start(&o, &c, &err), 0);
     cr_assert(strstr(err.msg, "not loopback"), "%s", err.msg);
+    /* Issue 11, defect 7: other schemes and disguised hosts passed a string match */
+    const char *rpc_bad[] = {"ws://0.0.0.0:0/x", "tls+tcp://0.0.0.0:0", "tcp://127.0.0.1@0.0.0.0:0", "tcp://127.evil.example:0",
+                             "wss://[::]:0/x", "tcp4://0.0.0.0:0"};
+    for (size_t i = 0; i < sizeof rpc_bad / sizeof *rpc_bad; i++) {
+        o.rpc_url = rpc_bad[i];
+        o.http_addr = "";
+        c = NULL;
+        cr_assert_neq(control_start(&o, &c, &err), 0, "RPC %s was accepted", rpc_bad[i]);
+        cr_assert_null(c);
+    }
+    const char *http_bad[] = {"127.0.0.1@0.0.0.0:0", "127.evil.example:0", "localhost.evil.example:0", "[::]:0", "0:0"};
+    for (size_t i = 0; i < sizeof http_bad / sizeof *http_bad; i++) {
+        o.rpc_url = "";
+        o.http_addr = http_bad[i];
+        c = NULL;
+        cr_assert_neq(control_start(&o, &c, &err), 0, "HTTP %s was accepted", http_bad[i]);
+        cr_assert_null(c);
+    }
 }
 
 Test(rpc, client_says_when_the_daemon_is_not_reachable, .init = quiet) {
