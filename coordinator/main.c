@@ -29,6 +29,8 @@ static void usage(void) {
             "  --data-root DIR          a folder submitted specs may read data files and models from (repeatable;\n"
             "                           besides the runs folder, nothing else is readable through a spec)\n"
             "  --allow-remote           allow binding RPC/HTTP to a non-loopback address\n"
+            "  --heartbeat-timeout S    a worker not heard from for S seconds is reported silent (/readyz 503; default 300)\n"
+            "  --shutdown-timeout S     a requested stop that has not finished after S seconds ends the job (default 120)\n"
             "  --max-attempts N         crashes of the daemon while one experiment runs before it is marked\n"
             "                           failed and the queue moves on (default 2)\n"
             "Other:\n"
@@ -62,6 +64,12 @@ static int parse_args(int argc, char **argv, coord_opts *o, tr_error *err) {
             if (*end || s <= 0 || s > 86400)
                 return TR_FAIL(err, TR_EINVAL, "--register-timeout '%s': want seconds in (0, 86400]", argv[i]);
             o->register_timeout_ms = (int)(s * 1000);
+        } else if ((strcmp(a, "--heartbeat-timeout") == 0 || strcmp(a, "--shutdown-timeout") == 0) && has_val) {
+            char *end;
+            double v = strtod(argv[++i], &end);
+            if (*end || !(v > 0 && v <= 86400))
+                return TR_FAIL(err, TR_EINVAL, "%s '%s': want seconds in (0, 86400]", a, argv[i]);
+            if (a[2] == 'h') o->heartbeat_timeout_s = v; else o->shutdown_timeout_s = v;
         } else if (strcmp(a, "--data-root") == 0 && has_val) {
             if (o->n_data_roots == 16) return TR_FAIL(err, TR_EINVAL, "--data-root: at most 16 folders");
             o->data_roots[o->n_data_roots++] = argv[++i];

@@ -35,12 +35,15 @@ static int local_fail(wstate *w, int rc, const tr_error *e) {
 }
 
 /* Fault injection for the reliability tests (tests/integration/test_reliability.sh):
- * TRICE_TEST_FAIL_STEP=N makes rank 1 fail its proposals at step N as a worker error would
- * (a data problem, a sequence that does not fit). Unset in normal use. */
+ * TRICE_TEST_FAIL=NAME:STEP makes rank 1 fail its proposals at step STEP of the experiment
+ * named NAME, as a worker's own error would (bad data, a sequence that does not fit).
+ * Unset in normal use. */
 static int injected_fault(const wstate *w, int64_t step, tr_error *err) {
-    const char *v = getenv("TRICE_TEST_FAIL_STEP");
-    if (!v || !*v || w->rank != 1 || strtoll(v, NULL, 10) != step) return 0;
-    return TR_FAIL(err, TR_EINVAL, "injected fault at step %lld (TRICE_TEST_FAIL_STEP)", (long long)step);
+    const char *v = getenv("TRICE_TEST_FAIL");
+    const char *colon = v ? strrchr(v, ':') : NULL;
+    if (!colon || w->rank != 1 || strtoll(colon + 1, NULL, 10) != step) return 0;
+    if (strlen(w->e.spec.name) != (size_t)(colon - v) || strncmp(w->e.spec.name, v, (size_t)(colon - v)) != 0) return 0;
+    return TR_FAIL(err, TR_EINVAL, "injected fault at step %lld (TRICE_TEST_FAIL)", (long long)step);
 }
 
 /* Ops return only transport (MPI) errors; a local failure is kept in w->lrc. */

@@ -213,7 +213,11 @@ static void on_tick(uv_timer_t *h) {
     pthread_mutex_lock(&s->mu);
     int alive = ctl_workers_alive(s, ctl_now()), n = s->nworkers;
     pthread_mutex_unlock(&s->mu);
-    if (n && alive < n && alive != c->alive_prev) LOG_W("%d of %d workers silent for more than %.0f s", n - alive, n, s->heartbeat_timeout_s);
+    if (n && alive < n && alive != c->alive_prev) {
+        char who[256];
+        control_silent_workers(c, who, sizeof who);
+        LOG_W("%d of %d workers silent for more than %.0f s (%s)", n - alive, n, s->heartbeat_timeout_s, who);
+    }
     c->alive_prev = alive;
 }
 
@@ -413,6 +417,13 @@ void control_worker_heartbeat(control *c, int rank) {
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->nworkers; i++)
         if (s->workers[i].rank == rank) s->last_heartbeat[i] = ctl_now();
+    pthread_mutex_unlock(&s->mu);
+}
+
+void control_silent_workers(control *c, char *out, size_t cap) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    ctl_silent_ranks(s, ctl_now(), out, cap);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -18,6 +18,7 @@
 #ifndef TRICE_CONTROL_CONTROL_H
 #define TRICE_CONTROL_CONTROL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/spec/spec.h"
@@ -83,6 +84,9 @@ int control_start(const control_opts *o, control **out, tr_error *err);
 /* Record the world (copied). Every worker counts as just heard from. */
 int control_set_world(control *c, const control_worker *workers, int n, tr_error *err);
 void control_worker_heartbeat(control *c, int rank);
+/* "silent: rank 2, rank 3" for the workers not heard from within the heartbeat timeout
+ * ("" when all are live), into out (cap bytes). */
+void control_silent_workers(control *c, char *out, size_t cap);
 /* A fatal condition (e.g. a worker vanished): /readyz turns 503 with this reason. NULL clears. */
 void control_set_fatal(control *c, const char *reason);
 

@@ -16,7 +16,11 @@ int http_ready(ctl_core *c, char *reason, size_t cap) {
     int alive = ctl_workers_alive(s, ctl_now()), ok = 0;
     if (s->fatal[0]) snprintf(reason, cap, "fatal: %s", s->fatal);
     else if (!s->world_set) snprintf(reason, cap, "the workers have not registered yet");
-    else if (alive < s->nworkers) snprintf(reason, cap, "%d of %d workers heard from in the last %.0f s", alive, s->nworkers, s->heartbeat_timeout_s);
+    else if (alive < s->nworkers) {
+        char who[256];
+        ctl_silent_ranks(s, ctl_now(), who, sizeof who);
+        snprintf(reason, cap, "%d of %d workers heard from in the last %.0f s (%s)", alive, s->nworkers, s->heartbeat_timeout_s, who);
+    }
     else if (s->shutdown) snprintf(reason, cap, "shutting down");
     else ok = 1;
     pthread_mutex_unlock(&s->mu);

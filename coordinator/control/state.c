@@ -129,6 +129,14 @@ int ctl_workers_alive(const ctl_state *s, double now) {
     return n;
 }
 
+void ctl_silent_ranks(const ctl_state *s, double now, char *out, size_t cap) {
+    size_t k = 0;
+    out[0] = '\0';
+    for (int i = 0; i < s->nworkers && k + 16 < cap; i++)
+        if (now - s->last_heartbeat[i] > s->heartbeat_timeout_s)
+            k += (size_t)snprintf(out + k, cap - k, "%s%d", k ? ", rank " : "silent: rank ", s->workers[i].rank);
+}
+
 int ctl_ring_copy(const ctl_state *s, ctl_point *out) {
     int start = (s->ring_head - s->ring_n + CTL_RING) % CTL_RING;
     for (int i = 0; i < s->ring_n; i++) out[i] = s->ring[(start + i) % CTL_RING];

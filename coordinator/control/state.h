@@ -104,6 +104,8 @@ int ctl_add(ctl_state *s, reg_row *row, tr_error *err);
 int ctl_queue_position(const ctl_state *s, const ctl_exp *e);
 ctl_exp *ctl_running(ctl_state *s);
 int ctl_workers_alive(const ctl_state *s, double now);
+/* "silent: rank 2, rank 3" for workers past the heartbeat timeout ("" when none). */
+void ctl_silent_ranks(const ctl_state *s, double now, char *out, size_t cap);
 /* Copy the ring (oldest first) into out[CTL_RING]; returns the count. */
 int ctl_ring_copy(const ctl_state *s, ctl_point *out);
 /* Queue a registry write (takes result/error copies). Returns its sequence number (0 when
