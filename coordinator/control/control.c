@@ -8,7 +8,8 @@
  * RPC transport: RPC_CONTEXTS REP contexts receive at once, each with a send timeout, so
  * a client that pipelines requests and never reads its replies holds at most the contexts
  * answering it, each for at most RPC_SEND_TIMEOUT_MS; a peer (nng pipe) with RPC_PER_PEER
- * requests already in progress gets further requests dropped unanswered. Requests are still handled one at a time,
+ * requests already in progress gets further requests dropped unanswered; at most
+ * RPC_MAX_PEERS connections are open at once. Requests are still handled one at a time,
  * on the control thread (the registry's owner), in arrival order.
  */
 #include "coordinator/control/control.h"
@@ -29,7 +30,13 @@
 #include "coordinator/control/state.h"
 
 enum { RPC_IDLE, RPC_RECV, RPC_PENDING, RPC_SEND };
-enum { RPC_CONTEXTS = 16, RPC_PER_PEER = 4, RPC_SEND_TIMEOUT_MS = 2000 };
+enum { RPC_CONTEXTS = 16, RPC_PER_PEER = 4, RPC_SEND_TIMEOUT_MS = 2000, RPC_MAX_PEERS = 64, RPC_IDLE_S = 60 };
+
+typedef struct rpc_peer {
+    nng_pipe pipe;
+    uint32_t id;                    /* 0 = free */
+    double last;                    /* connected, or its last request (unix seconds) */
+} rpc_peer;
 
 typedef struct rpc_slot {
     struct control *c;
@@ -57,7 +64,9 @@ struct control {
     nng_socket sock;
     rpc_slot slots[RPC_CONTEXTS];
     int nslots;
-    uint64_t arrivals, peer_drops;
+    uint64_t arrivals, peer_drops, peers_refused;
+    rpc_peer peers[RPC_MAX_PEERS];  /* the connected pipes, under rpc_mu */
+    int npeers;
     char rpc_url[512];
     http_srv *http;
     int http_port;
@@ -104,6 +113,8 @@ static void rpc_cb(void *arg) {
             nng_ctx_recv(sl->ctx, sl->aio);
             return;
         }
+        for (int i = 0; i < RPC_MAX_PEERS; i++)
+            if (c->peers[i].id == pid) c->peers[i].last = ctl_now();
         sl->pending = m;
         sl->pipe = pid;
         sl->arrival = ++c->arrivals;
@@ -118,6 +129,31 @@ static void rpc_cb(void *arg) {
     sl->pipe = 0;
     pthread_mutex_unlock(&c->rpc_mu);
     nng_ctx_recv(sl->ctx, sl->aio);
+}
+
+/* Connection cap: each connection is a descriptor, and descriptors are what the training
+ * loop needs for checkpoints. A connection beyond RPC_MAX_PEERS is closed as it arrives
+ * (nng allows closing a pipe in its ADD_PRE notification); one without a request for
+ * RPC_IDLE_S is closed by the tick (close_idle_peers), so idle clients cannot hold the cap. */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg) {
+    control *c = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(p);
+    pthread_mutex_lock(&c->rpc_mu);
+    int refuse = 0;
+    if (ev == NNG_PIPE_EV_ADD_PRE) {
+        refuse = c->npeers >= RPC_MAX_PEERS;
+    } else if (ev == NNG_PIPE_EV_ADD_POST) {
+        for (int i = 0; i < RPC_MAX_PEERS; i++)
+            if (!c->peers[i].id) { c->peers[i] = (rpc_peer){p, id, ctl_now()}; c->npeers++; break; }
+    } else if (ev == NNG_PIPE_EV_REM_POST) {
+        for (int i = 0; i < RPC_MAX_PEERS; i++)
+            if (c->peers[i].id == id) { c->peers[i].id = 0; c->npeers--; break; }
+    }
+    uint64_t r = refuse ? ++c->peers_refused : 0;
+    pthread_mutex_unlock(&c->rpc_mu);
+    if (!refuse) return;
+    nng_pipe_close(p);
+    if ((r & (r - 1)) == 0) LOG_W("RPC: %d connections open (the cap); refused %llu so far", RPC_MAX_PEERS, (unsigned long long)r);
 }
 
 /* ---- control thread ---- */
@@ -206,9 +242,25 @@ static void on_signal(uv_signal_t *h, int signum) {
     sig_request_stop();   /* code that polls sig.h sees it too */
 }
 
+static void close_idle_peers(control *c) {
+    nng_pipe idle[RPC_MAX_PEERS];
+    int n = 0;
+    double now = ctl_now();
+    pthread_mutex_lock(&c->rpc_mu);
+    for (int i = 0; i < RPC_MAX_PEERS; i++)
+        if (c->peers[i].id && now - c->peers[i].last > RPC_IDLE_S && in_progress_from(c, c->peers[i].id) == 0) {
+            idle[n++] = c->peers[i].pipe;
+            c->peers[i].last = now;   /* once: its REM_POST frees the entry */
+        }
+    pthread_mutex_unlock(&c->rpc_mu);
+    for (int i = 0; i < n; i++) nng_pipe_close(idle[i]);
+    if (n) LOG_D("RPC: closed %d connection(s) idle for more than %d s", n, RPC_IDLE_S);
+}
+
 static void on_tick(uv_timer_t *h) {
     control *c = h->data;
     ctl_apply_ops(&c->core);
+    close_idle_peers(c);
     ctl_state *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
     int alive = ctl_workers_alive(s, ctl_now()), n = s->nworkers;
@@ -257,6 +309,9 @@ static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *e
     c->sock_open = 1;
     /* Requests between RPC_MAX_REQUEST and this get a clear error reply; beyond it nng drops the connection. */
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_SOCKET_MAX);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_pipe, c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, on_pipe, c);
     nng_listener l;
     if ((rv = nng_listen(c->sock, url, &l, 0)) != 0)
         return TR_FAIL(err, TR_EIO, "RPC listen on %s: %s%s", url, nng_strerror(rv),

@@ -139,3 +139,45 @@ Test(flood, fifty_clients_are_served_while_one_client_floods_without_reading, .i
     cr_assert(control_shutdown_requested(c));
     control_free(c);
 }
+
+/* Issue 11, defect 3 on the RPC side: idle connections are capped (each is a descriptor). */
+Test(flood, rpc_connections_beyond_the_cap_are_closed_as_they_arrive, .init = quiet, .timeout = 60) {
+    char dir[256];
+    th_tmpdir(dir);
+    control *c = th_start(dir, 0);
+    const char *url = control_rpc_url(c);
+    int port = 0;
+    cr_assert_eq(sscanf(url, "tcp://127.0.0.1:%d", &port), 1, "%s", url);
+    enum { N = 100 };
+    int fds[N], closed = 0;
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {0};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
+        const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+        cr_assert_eq(write(fds[i], hello, 8), 8);
+        th_sleep_ms(5);
+    }
+    for (int i = 0; i < N; i++) {
+        struct timeval tv = {2, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        uint8_t b[8];
+        ssize_t n = read(fds[i], b, 8);   /* the server's handshake, then either nothing or the close */
+        if (n == 8) {
+            struct timeval shortv = {0, 100000};
+            setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &shortv, sizeof shortv);
+            n = read(fds[i], b, 1);
+        }
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) closed++;
+    }
+    cr_assert_geq(closed, N - 64, "%d of %d idle connections closed; the cap is 64", closed, N);
+    for (int i = 0; i < N; i++) close(fds[i]);
+    th_sleep_ms(200);
+    Trice__Rpc__Response *r = th_list(url);
+    cr_assert_eq(r->code, 0, "served once they are gone: %s", r->error);
+    trice__rpc__response__free_unpacked(r, NULL);
+    control_free(c);
+}
