@@ -32,6 +32,7 @@
 enum { RPC_IDLE, RPC_RECV, RPC_PENDING, RPC_SEND };
 enum { RPC_CONTEXTS = 16, RPC_PER_PEER = 4, RPC_SEND_TIMEOUT_MS = 2000, RPC_MAX_PEERS = 64, RPC_IDLE_S = 60 };
 
+
 typedef struct rpc_peer {
     nng_pipe pipe;
     uint32_t id;                    /* 0 = free */
@@ -66,6 +67,7 @@ struct control {
     int nslots;
     uint64_t arrivals, peer_drops, peers_refused;
     rpc_peer peers[RPC_MAX_PEERS];  /* the connected pipes, under rpc_mu */
+    double rpc_idle_s;              /* close a connection without a request for this long */
     int npeers;
     char rpc_url[512];
     http_srv *http;
@@ -134,7 +136,7 @@ static void rpc_cb(void *arg) {
 /* Connection cap: each connection is a descriptor, and descriptors are what the training
  * loop needs for checkpoints. A connection beyond RPC_MAX_PEERS is closed as it arrives
  * (nng allows closing a pipe in its ADD_PRE notification); one without a request for
- * RPC_IDLE_S is closed by the tick (close_idle_peers), so idle clients cannot hold the cap. */
+ * rpc_idle_s (control_opts; default RPC_IDLE_S) is closed by the tick (close_idle_peers), so idle clients cannot hold the cap. */
 static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg) {
     control *c = arg;
     uint32_t id = (uint32_t)nng_pipe_id(p);
@@ -248,13 +250,13 @@ static void close_idle_peers(control *c) {
     double now = ctl_now();
     pthread_mutex_lock(&c->rpc_mu);
     for (int i = 0; i < RPC_MAX_PEERS; i++)
-        if (c->peers[i].id && now - c->peers[i].last > RPC_IDLE_S && in_progress_from(c, c->peers[i].id) == 0) {
+        if (c->peers[i].id && now - c->peers[i].last > c->rpc_idle_s && in_progress_from(c, c->peers[i].id) == 0) {
             idle[n++] = c->peers[i].pipe;
             c->peers[i].last = now;   /* once: its REM_POST frees the entry */
         }
     pthread_mutex_unlock(&c->rpc_mu);
     for (int i = 0; i < n; i++) nng_pipe_close(idle[i]);
-    if (n) LOG_D("RPC: closed %d connection(s) idle for more than %d s", n, RPC_IDLE_S);
+    if (n) LOG_D("RPC: closed %d connection(s) idle for more than %.0f s", n, c->rpc_idle_s);
 }
 
 static void on_tick(uv_timer_t *h) {
@@ -358,6 +360,7 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
     c->core.reads_need_token = o->allow_remote;
     if (o->heartbeat_timeout_s > 0) c->core.st.heartbeat_timeout_s = o->heartbeat_timeout_s;
     c->handle_signals = o->handle_signals;
+    c->rpc_idle_s = o->rpc_idle_s > 0 ? o->rpc_idle_s : RPC_IDLE_S;
     const char *rpc_url = o->rpc_url ? o->rpc_url : CONTROL_DEFAULT_RPC_URL;
     const char *http_addr = o->http_addr ? o->http_addr : CONTROL_DEFAULT_HTTP_ADDR;
     if (uv_loop_init(&c->loop) != 0) rc = TR_FAIL(err, TR_EIO, "libuv loop init failed");

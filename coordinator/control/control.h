@@ -40,6 +40,7 @@ typedef struct control_opts {
     int handle_signals;          /* 1 = the loop watches SIGTERM/SIGINT and requests shutdown */
     double heartbeat_timeout_s;  /* a worker silent this long is not alive; 0 = 30 */
     int max_crashes;             /* daemon deaths while an experiment runs before it is marked failed; 0 = 2 */
+    double rpc_idle_s;           /* an RPC connection without a request this long is closed; 0 = 60 */
 } control_opts;
 
 typedef struct control control;

@@ -27,8 +27,6 @@ int http_start(ctl_core *c, uv_loop_t *loop, const char *addr, int allow_remote,
 void http_close(http_srv *h);
 /* After the loop ended. NULL is fine. */
 void http_free(http_srv *h);
-/* Connections open now (tests). */
-int http_open_connections(const http_srv *h);
 
 /* The bodies, for tests; caller frees. */
 char *http_render_status(ctl_core *c);

@@ -352,5 +352,3 @@ void http_close(http_srv *s) {
 }
 
 void http_free(http_srv *s) { free(s); }
-
-int http_open_connections(const http_srv *s) { return s ? s->nconn : 0; }

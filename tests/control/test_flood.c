@@ -141,10 +141,18 @@ Test(flood, fifty_clients_are_served_while_one_client_floods_without_reading, .i
 }
 
 /* Issue 11, defect 3 on the RPC side: idle connections are capped (each is a descriptor). */
-Test(flood, rpc_connections_beyond_the_cap_are_closed_as_they_arrive, .init = quiet, .timeout = 60) {
-    char dir[256];
+Test(flood, rpc_connections_beyond_the_cap_are_closed_and_idle_ones_time_out, .init = quiet, .timeout = 90) {
+    char dir[256], db[400];
     th_tmpdir(dir);
-    control *c = th_start(dir, 0);
+    snprintf(db, sizeof db, "%s/registry.db", dir);
+    control_opts o = {0};
+    o.db_path = db;
+    o.rpc_url = "tcp://127.0.0.1:0";
+    o.http_addr = "";
+    o.rpc_idle_s = 2;
+    control *c = NULL;
+    tr_error err = {0};
+    cr_assert_eq(control_start(&o, &c, &err), 0, "%s", err.msg);
     const char *url = control_rpc_url(c);
     int port = 0;
     cr_assert_eq(sscanf(url, "tcp://127.0.0.1:%d", &port), 1, "%s", url);
@@ -174,6 +182,16 @@ Test(flood, rpc_connections_beyond_the_cap_are_closed_as_they_arrive, .init = qu
         if (n == 0 || (n < 0 && errno == ECONNRESET)) closed++;
     }
     cr_assert_geq(closed, N - 64, "%d of %d idle connections closed; the cap is 64", closed, N);
+    /* the ones let in are closed by the daemon once idle for 2 s */
+    int idle_closed = 0;
+    for (int i = 0; i < N; i++) {
+        struct timeval tv = {20, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        uint8_t b;
+        ssize_t n = read(fds[i], &b, 1);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) idle_closed++;
+    }
+    cr_assert_eq(idle_closed, N, "%d of %d connections closed after the idle timeout", idle_closed, N);
     for (int i = 0; i < N; i++) close(fds[i]);
     th_sleep_ms(200);
     Trice__Rpc__Response *r = th_list(url);

@@ -234,6 +234,39 @@ Test(registry, experiments_never_share_a_folder, .init = quiet) {
     control_free(c);
 }
 
+Test(registry, a_version_1_registry_is_migrated_and_keeps_its_rows, .init = quiet) {
+    char dir[256], db[400];
+    th_tmpdir(dir);
+    snprintf(db, sizeof db, "%s/v1.db", dir);
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    const char *v1 =
+        "CREATE TABLE experiments (id TEXT PRIMARY KEY, name TEXT NOT NULL, spec_json TEXT NOT NULL,"
+        " state TEXT NOT NULL CHECK (state IN ('queued','running','succeeded','failed','cancelled')),"
+        " created_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, finished_at REAL NOT NULL DEFAULT 0,"
+        " result_json TEXT, error TEXT, out_dir TEXT NOT NULL, resume INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL UNIQUE);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "INSERT INTO experiments(id,name,spec_json,state,created_at,out_dir,seq) VALUES ('exp-000001-aaaa','old','{}','running',1,'/x',1);";
+    cr_assert_eq(sqlite3_exec(h, v1, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    registry *r = NULL;
+    tr_error err = {0};
+    cr_assert_eq(registry_open(db, &r, &err), 0, "%s", err.msg);
+    int nres = 0, nfail = 0;
+    cr_assert_eq(registry_recover(r, 2, &nres, &nfail, &err), 0, "%s", err.msg);
+    cr_assert_eq(nres, 1, "the running row of the old file resumes (its first counted crash)");
+    reg_row *rows = NULL;
+    int n = 0;
+    cr_assert_eq(registry_load_all(r, &rows, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(rows[0].crashes, 1);
+    cr_assert_eq(rows[0].state, EXP_QUEUED);
+    reg_row_free(&rows[0]);
+    free(rows);
+    registry_close(r);
+}
+
 Test(registry, uses_wal_and_rejects_a_damaged_file, .init = quiet) {
     char dir[256], db[400], cmd[1200], out[256];
     th_tmpdir(dir);
