@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,13 +114,13 @@ static int remove_files_in(const char *dir, const char *part) {
     if (!d) return 0;
     int n = 0;
     struct dirent *de;
-    char p[4600];
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
         if (part && !strstr(de->d_name, part)) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && unlink(p) == 0) n++;
+        struct stat st;   /* relative to the open folder: no path to build, no link followed */
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            unlinkat(dirfd(d), de->d_name, 0) == 0)
+            n++;
     }
     closedir(d);
     return n;
