@@ -2,7 +2,8 @@
  *
  * control_start() opens the registry (SQLite), loads the token, and starts the control
  * thread: a libuv loop (SIGTERM/SIGINT, a 1 s timer, wake-ups) that serves RPC (nng REP,
- * protobuf-c; see rpc.h) and the HTTP status endpoint (nng's HTTP server; see http.h).
+ * protobuf-c; see rpc.h) and the HTTP status endpoint (a small server on the same libuv loop;
+ * see http.h).
  *
  * The training loop (main thread, owner of MPI) talks to it only through the functions
  * below. None of them blocks on the network or the database: they update a mutex-protected
