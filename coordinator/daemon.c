@@ -4,9 +4,11 @@
 #include <limits.h>
 #include <systemd/sd-daemon.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -129,6 +131,45 @@ static int poll_workers(control *c, int *bye, tr_error *err) {
     }
 }
 
+/* Bounded shutdown: once a stop is requested (signal or RPC), the loop has
+ * shutdown_timeout_s to checkpoint and end. A worker that stopped answering (SIGSTOP, a
+ * hung node) would otherwise hold rank 0 in a collective forever; then the job is ended
+ * from here (rank 0 exits, mpirun ends the other ranks) and the registry keeps the
+ * experiment 'running', so the next start resumes it from its latest checkpoint and
+ * counts the crash. */
+typedef struct watchdog {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    double timeout_s;
+    control *c;
+} watchdog;
+
+static void *watchdog_main(void *p) {
+    watchdog *wd = p;
+    double deadline = 0;
+    pthread_mutex_lock(&wd->mu);
+    while (!wd->done) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        double now = (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+        if (!deadline && (sig_stop_requested() || control_shutdown_requested(wd->c))) deadline = now + wd->timeout_s;
+        if (deadline && now >= deadline) {
+            char silent[256];
+            control_silent_workers(wd->c, silent, sizeof silent);
+            LOG_E("shutdown did not complete within %.0f s (%s): ending the job; the running experiment resumes from its "
+                  "latest checkpoint on the next start", wd->timeout_s, silent[0] ? silent : "no worker is silent");
+            log_close_file();   /* flushes a --log-file; stderr is unbuffered per line */
+            _exit(3);
+        }
+        t.tv_sec += 1;
+        pthread_cond_timedwait(&wd->cv, &wd->mu, &t);
+    }
+    pthread_mutex_unlock(&wd->mu);
+    return NULL;
+}
+
 int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     control_opts co;
     memset(&co, 0, sizeof co);
@@ -138,10 +179,13 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     co.token_file = o->token_file;
     co.experiments_root = o->runs_dir;
     co.allow_remote = o->allow_remote;
+    co.max_crashes = o->max_attempts;
+    co.data_roots = o->data_roots;
+    co.n_data_roots = o->n_data_roots;
     co.handle_signals = 0;  /* this thread polls sig.h; the control thread must not steal the signals */
     /* workers answer after every fleet operation; one evaluation of a big model can take
      * minutes, and a dead rank ends the whole job through mpirun anyway */
-    co.heartbeat_timeout_s = 300;
+    co.heartbeat_timeout_s = o->heartbeat_timeout_s > 0 ? o->heartbeat_timeout_s : 300;
     char dbdir[SPEC_PATH_MAX];
     snprintf(dbdir, sizeof dbdir, "%s", co.db_path);
     char *slash = strrchr(dbdir, '/');
@@ -172,6 +216,11 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     /* systemd (Type=notify, NotifyAccess=all: this process is mpirun's child) learns that the
      * daemon serves; without $NOTIFY_SOCKET this does nothing */
     sd_notifyf(0, "READY=1\nSTATUS=serving RPC %s, HTTP 127.0.0.1:%d", control_rpc_url(c), control_http_port(c));
+    watchdog wd = {.timeout_s = o->shutdown_timeout_s > 0 ? o->shutdown_timeout_s : 120, .c = c};
+    pthread_mutex_init(&wd.mu, NULL);
+    pthread_cond_init(&wd.cv, NULL);
+    int wd_started = pthread_create(&wd.thread, NULL, watchdog_main, &wd) == 0;
+    if (!wd_started) LOG_W("could not start the shutdown watchdog: shutdown is not bounded");
     int bye = 0;
     while (!rc) {
         if (sig_stop_requested()) { LOG_I("signal %d received: shutting the daemon down", sig_stop_requested()); break; }
@@ -185,7 +234,9 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
             trainer_hooks hooks = {&d, daemon_should_stop, daemon_progress, daemon_checkpointed, daemon_stage};
             trainer_result r;
             tr_error e2 = {0};
-            int erc = experiment_run(&claim.spec, claim.out_dir, fleet_mpi_make, &fctx, claim.resume, &hooks, &r, &e2);
+            /* resume = 1 always: the folder is this experiment's alone (paths_own_folder), so a
+             * checkpoint in it is its own progress, to continue rather than discard */
+            int erc = experiment_run(&claim.spec, claim.out_dir, fleet_mpi_make, &fctx, 1, &hooks, &r, &e2);
             if (erc == 0) {
                 /* the registry keeps the experiment's own result.json, written by experiment_run */
                 char rp[SPEC_PATH_MAX + 16];
@@ -202,7 +253,8 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
                 rc = control_finish(c, claim.id, CONTROL_CANCELLED, "cancelled by request (checkpointed)", err);
                 LOG_I("experiment %s cancelled", claim.id);
             } else if (erc == TR_ECANCELED) {
-                /* daemon shutdown: the registry keeps it 'running', so the next start resumes it */
+                /* daemon shutdown: queued again with resume, so the next start continues it */
+                control_requeue(c, claim.id);
                 LOG_I("experiment %s checkpointed for shutdown; it resumes on the next start", claim.id);
             } else if (erc == TR_EMPI) {
                 /* a peer is gone: the world is broken, nothing more can run */
@@ -219,6 +271,15 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
         nanosleep(&d, NULL);
     }
     sd_notify(0, "STOPPING=1");
+    if (wd_started) {
+        pthread_mutex_lock(&wd.mu);
+        wd.done = 1;
+        pthread_cond_signal(&wd.cv);
+        pthread_mutex_unlock(&wd.mu);
+        pthread_join(wd.thread, NULL);
+    }
+    pthread_cond_destroy(&wd.cv);
+    pthread_mutex_destroy(&wd.mu);
     control_stop(c);
     control_free(c);
     return rc;

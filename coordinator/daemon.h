@@ -16,6 +16,11 @@ typedef struct coord_opts {
     /* daemon */
     const char *db_path, *rpc_url, *http_addr, *token_file, *runs_dir;
     int allow_remote;
+    int max_attempts;
+    double heartbeat_timeout_s;  /* --heartbeat-timeout S: a worker silent this long is not live (0 = 300) */
+    double shutdown_timeout_s;   /* --shutdown-timeout S: a stop that takes longer ends the job (0 = 120) */
+    const char *data_roots[16];  /* --data-root DIR (repeatable): where specs may read files */
+    int n_data_roots;           /* --max-attempts N: daemon deaths during one experiment before it is failed (0 = 2) */
 } coord_opts;
 
 /* Run one experiment on the world's workers. Returns 0, TR_ECANCELED (stopped by a signal,

@@ -21,6 +21,10 @@ typedef struct mpi_fleet {
     engine_counts comm;       /* the coordinator's own communication counters */
     double *acc;              /* [n_acc] the double gradient sum, kept across steps */
     size_t n_acc;
+    /* A worker reported an error in this experiment: every later op fails with it at once
+     * (nothing more is sent), and m_free ends the experiment on every rank with OP_END. */
+    int broken;
+    char why[TR_ERRMSG_MAX];
 } mpi_fleet;
 
 static double now_s(void) {
@@ -37,6 +41,7 @@ static void beat_all(mpi_fleet *m) {
 }
 
 static int send_op(mpi_fleet *m, int64_t op, int64_t a, int64_t b, int64_t c, tr_error *err) {
+    if (m->broken && op != OP_END) return TR_FAIL(err, TR_EINVAL, "%s", m->why);
     int64_t h[4] = {op, a, b, c};
     m->comm.bytes_moved += (int64_t)sizeof h * m->W;
     return MPI_CHECK(MPI_Bcast(h, 4, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
@@ -49,12 +54,44 @@ static int recv_from(mpi_fleet *m, int rank, uint8_t **buf, size_t *len, tr_erro
     return 0;
 }
 
+/* The status round closing every op (ops.h): which workers failed, and why. Run after the
+ * op's exchange whatever the coordinator's own outcome rc, unless the transport itself
+ * failed (TR_EMPI: the collectives are no longer matched). A worker's error wins: it is
+ * the cause, and it fails this experiment only. */
+static int finish_op(mpi_fleet *m, int rc, tr_error *err) {
+    if (rc == TR_EMPI) return rc;
+    int *bad = calloc((size_t)m->W + 1, sizeof *bad);
+    int zero = 0;
+    tr_error se = {0};
+    int src = bad ? MPI_CHECK(MPI_Gather(&zero, 1, MPI_INT, bad, 1, MPI_INT, 0, MPI_COMM_WORLD), &se)
+                  : TR_FAIL(&se, TR_EMPI, "out of memory for the status of %d workers", m->W);
+    int nbad = 0;
+    for (int r = 1; r <= m->W && !src; r++) {
+        if (!bad[r]) continue;
+        uint8_t *buf;
+        size_t len;
+        if ((src = recv_from(m, r, &buf, &len, &se))) break;
+        if (!nbad++) snprintf(m->why, sizeof m->why, "worker rank %d: %.*s", r, (int)(len > 900 ? 900 : len), (const char *)buf);
+        free(buf);
+    }
+    free(bad);
+    if (src) { *err = se; return src; }
+    if (!nbad) return rc;
+    if (nbad > 1) {
+        size_t l = strlen(m->why);
+        snprintf(m->why + l, sizeof m->why - l, " (and %d other worker%s)", nbad - 1, nbad > 2 ? "s" : "");
+    }
+    m->broken = 1;
+    return TR_FAIL(err, TR_EINVAL, "%s", m->why);
+}
+
 static int m_memory_init(fleet *f, int *n_valid, tr_error *err) {
     mpi_fleet *m = mf_of(f);
     TR_TRY(send_op(m, OP_MEMORY_INIT, 0, 0, 0, err));
     int zero = 0;
     *n_valid = 0;
     TR_TRY(MPI_CHECK(MPI_Reduce(&zero, n_valid, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err));
+    TR_TRY(finish_op(m, 0, err));
     beat_all(m);
     return 0;
 }
@@ -75,7 +112,8 @@ static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
     }
     double t0 = now_s();
     int rc = send_op(m, OP_PROPOSE, step, M, 0, err);
-    if (!rc) rc = MPI_CHECK(MPI_Bcast((void *)ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
+    if (rc) { free(cnt); return rc; }
+    rc = MPI_CHECK(MPI_Bcast((void *)ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
     m->comm.bytes_moved += (int64_t)M * 8 * m->W;
     double t1 = now_s();
     const size_t rec = 6 + (size_t)m->K;
@@ -103,41 +141,43 @@ static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
     /* the wait for results is mostly the workers' sampling; only the sends count as comm */
     m->comm.comm_s += t1 - t0;
     free(cnt);
+    rc = finish_op(m, rc, err);
     if (!rc) beat_all(m);
     return rc;
 }
 
 static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
     mpi_fleet *m = mf_of(f);
-    TR_TRY(send_op(m, OP_GRADIENT, n, 0, 0, err));
-    wire_term *t = tr_malloc((size_t)(n ? n : 1) * sizeof *t, err);
-    if (!t) return TR_ENOMEM;
-    int rc = 0;
-    double t0 = now_s();
-    for (int r = 1; r <= m->W && !rc; r++) {
-        int k = 0;
-        for (int i = 0; i < n; i++) {
-            if (coefs[i].ex < 0 || coefs[i].ex >= m->M) { rc = TR_FAIL(err, TR_EINTERNAL, "term for minibatch index %d of %d", coefs[i].ex, m->M); break; }
-            if (m->owner[coefs[i].ex] == r - 1) t[k++] = (wire_term){m->local[coefs[i].ex], coefs[i].which, coefs[i].coef};
-        }
-        if (!rc) rc = comm_send_bytes(t, (size_t)k * sizeof *t, r, TAG_STEP, err);
-        m->comm.bytes_moved += (int64_t)k * (int64_t)sizeof *t + 8;
-    }
-    free(t);
-    if (rc) return rc;
-    double t1 = now_s();
+    for (int i = 0; i < n; i++)   /* before anything is sent: an op is all or nothing */
+        if (coefs[i].ex < 0 || coefs[i].ex >= m->M) return TR_FAIL(err, TR_EINTERNAL, "term for minibatch index %d of %d", coefs[i].ex, m->M);
     if (m->n_acc != n_grads) {
         double *a = realloc(m->acc, n_grads * sizeof *a);
         if (!a) return TR_FAIL(err, TR_ENOMEM, "out of memory for a %zu-parameter gradient", n_grads);
         m->acc = a;
         m->n_acc = n_grads;
     }
+    wire_term *t = tr_malloc((size_t)(n ? n : 1) * sizeof *t, err);
+    if (!t) return TR_ENOMEM;
+    int rc = send_op(m, OP_GRADIENT, n, 0, 0, err);
+    if (rc) { free(t); return rc; }
+    double t0 = now_s();
+    for (int r = 1; r <= m->W && !rc; r++) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (m->owner[coefs[i].ex] == r - 1) t[k++] = (wire_term){m->local[coefs[i].ex], coefs[i].which, coefs[i].coef};
+        if (!rc) rc = comm_send_bytes(t, (size_t)k * sizeof *t, r, TAG_STEP, err);
+        m->comm.bytes_moved += (int64_t)k * (int64_t)sizeof *t + 8;
+    }
+    free(t);
+    if (rc) return rc;
+    double t1 = now_s();
     memset(m->acc, 0, n_grads * sizeof *m->acc);
     TR_TRY(comm_reduce_sum_f64(m->acc, n_grads, 0, 0, err));
     for (size_t i = 0; i < n_grads; i++) grads[i] = (float)m->acc[i];
     double zero = 0;
     *loss = 0;
     TR_TRY(MPI_CHECK(MPI_Reduce(&zero, loss, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err));
+    TR_TRY(finish_op(m, 0, err));
     double t2 = now_s();
     m->comm.comm_s += t1 - t0;
     /* the reduce waits for the slowest worker's backward passes first: workers report their
@@ -153,6 +193,7 @@ static int m_set_params(fleet *f, const float *tunable, size_t n, tr_error *err)
     double t0 = now_s();
     TR_TRY(send_op(m, OP_SET_PARAMS, (int64_t)n, 0, 0, err));
     TR_TRY(comm_bcast_bytes((void *)tunable, n * sizeof(float), 0, err));
+    TR_TRY(finish_op(m, 0, err));
     m->comm.bcast_s += now_s() - t0;
     m->comm.bytes_moved += (int64_t)(n * sizeof(float)) * m->W;
     return 0;
@@ -166,7 +207,11 @@ static int m_eval(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, c
     *n = sum[0];
     *correct = sum[1];
     *maj_correct = sum[2];
-    if (!path) { beat_all(m); return 0; }
+    if (!path) {
+        TR_TRY(finish_op(m, 0, err));
+        beat_all(m);
+        return 0;
+    }
     afile af;
     int rc = afile_open(&af, path, err);
     int opened = !rc;
@@ -178,6 +223,8 @@ static int m_eval(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, c
         if (rrc && !rc) rc = rrc;
         if (!rrc) free(buf);
     }
+    /* the workers' status first: a failed worker's empty lines must not be committed */
+    rc = finish_op(m, rc, err);
     if (opened) { if (rc) afile_abort(&af); else rc = afile_commit(&af, err); }
     if (!rc) beat_all(m);
     return rc;
@@ -207,6 +254,7 @@ static int m_star_collect(fleet *f, int iter, int64_t **valid, int *n_valid, tr_
         total += k;
         free(buf);
     }
+    rc = finish_op(m, rc, err);
     if (rc) { free(all); return rc; }
     if (!all) all = malloc(sizeof *all);
     qsort(all, total, sizeof *all, cmp_i64);
@@ -226,6 +274,7 @@ static int m_memory_gather(fleet *f, uint8_t **out, size_t *out_len, tr_error *e
         int rrc = bufs ? recv_from(m, r, &bufs[r - 1], &lens[r - 1], err) : TR_ENOMEM;
         if (rrc && !rc) rc = rrc;
     }
+    rc = finish_op(m, rc, err);
     if (!rc) rc = memory_concat((const uint8_t *const *)bufs, lens, m->W, out, out_len, err);
     for (int r = 0; bufs && r < m->W; r++) free(bufs[r]);
     free(bufs);
@@ -238,7 +287,7 @@ static int m_memory_scatter(fleet *f, const uint8_t *buf, size_t len, tr_error *
     TR_TRY(send_op(m, OP_MEM_SCATTER, (int64_t)len, 0, 0, err));
     TR_TRY(comm_bcast_bytes((void *)buf, len, 0, err));
     m->comm.bytes_moved += (int64_t)len * m->W;
-    return 0;
+    return finish_op(m, 0, err);
 }
 
 static int m_take_counts(fleet *f, engine_counts *c, tr_error *err) {
@@ -261,6 +310,7 @@ static int m_take_counts(fleet *f, engine_counts *c, tr_error *err) {
         if (w.grad_s > c->grad_s) c->grad_s = w.grad_s;
         if (w.eval_s > c->eval_s) c->eval_s = w.eval_s;
     }
+    TR_TRY(finish_op(m, 0, err));
     c->reduce_s = m->comm.reduce_s;
     c->bcast_s = m->comm.bcast_s;
     c->comm_s = m->comm.comm_s;

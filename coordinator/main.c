@@ -27,8 +27,14 @@ static void usage(FILE *f) {
             "  --http HOST:PORT         status endpoint (default 127.0.0.1:7871)\n"
             "  --token-file PATH        secret for mutating calls (default: next to the db; created 0600);\n"
             "                           `trice` finds trice-state/token itself, else set TRICE_TOKEN_FILE\n"
-            "  --runs DIR               experiment folders (default: next to the db)\n"
+            "  --runs DIR               experiment folders; a spec's out_dir is a name inside it (default: next to the db)\n"
+            "  --data-root DIR          a folder submitted specs may read data files and models from (repeatable;\n"
+            "                           besides the runs folder, nothing else is readable through a spec)\n"
             "  --allow-remote           allow binding RPC/HTTP to a non-loopback address\n"
+            "  --heartbeat-timeout S    a worker not heard from for S seconds is reported silent (/readyz 503; default 300)\n"
+            "  --shutdown-timeout S     a requested stop that has not finished after S seconds ends the job (default 120)\n"
+            "  --max-attempts N         crashes of the daemon while one experiment runs before it is marked\n"
+            "                           failed and the queue moves on (default 2)\n"
             "Other:\n"
             "  --check-world            register the workers, log the world, shut down (exit 0)\n"
             "  --register-timeout S     seconds to wait for every worker to register (default 60)\n"
@@ -44,7 +50,7 @@ static int parse_args(int argc, char **argv, coord_opts *o) {
     memset(o, 0, sizeof *o);
     o->register_timeout_ms = 60000;
     enum { O_CHECK = 256, O_RESUME_LATEST, O_REMOTE, O_RUN, O_OUT, O_RESUME, O_DB, O_RPC, O_HTTP, O_TOKEN, O_RUNS,
-           O_REGTIMEOUT, O_LOGLEVEL, O_LOGFILE };
+           O_REGTIMEOUT, O_LOGLEVEL, O_LOGFILE, O_HEARTBEAT, O_SHUTDOWN, O_DATAROOT, O_ATTEMPTS };
     static const struct option lo[] = {
         {"help", no_argument, NULL, 'h'},
         {"check-world", no_argument, NULL, O_CHECK},
@@ -59,6 +65,10 @@ static int parse_args(int argc, char **argv, coord_opts *o) {
         {"token-file", required_argument, NULL, O_TOKEN},
         {"runs", required_argument, NULL, O_RUNS},
         {"register-timeout", required_argument, NULL, O_REGTIMEOUT},
+        {"heartbeat-timeout", required_argument, NULL, O_HEARTBEAT},
+        {"shutdown-timeout", required_argument, NULL, O_SHUTDOWN},
+        {"data-root", required_argument, NULL, O_DATAROOT},
+        {"max-attempts", required_argument, NULL, O_ATTEMPTS},
         {"log-level", required_argument, NULL, O_LOGLEVEL},
         {"log-file", required_argument, NULL, O_LOGFILE},
         {NULL, 0, NULL, 0},
@@ -86,6 +96,22 @@ static int parse_args(int argc, char **argv, coord_opts *o) {
             if (cliopt_double(P, "register-timeout", optarg, 0.001, 86400, &s)) return CLIOPT_USAGE;
             o->register_timeout_ms = (int)(s * 1000);
             break;
+        case O_HEARTBEAT:
+            if (cliopt_double(P, "heartbeat-timeout", optarg, 0.001, 86400, &o->heartbeat_timeout_s)) return CLIOPT_USAGE;
+            break;
+        case O_SHUTDOWN:
+            if (cliopt_double(P, "shutdown-timeout", optarg, 0.001, 86400, &o->shutdown_timeout_s)) return CLIOPT_USAGE;
+            break;
+        case O_DATAROOT:
+            if (o->n_data_roots == 16) { fprintf(stderr, "%s: --data-root: at most 16 folders\n", P); return CLIOPT_USAGE; }
+            o->data_roots[o->n_data_roots++] = optarg;
+            break;
+        case O_ATTEMPTS: {
+            long n;
+            if (cliopt_long(P, "max-attempts", optarg, 1, 1000, &n)) return CLIOPT_USAGE;
+            o->max_attempts = (int)n;
+            break;
+        }
         case O_LOGLEVEL:
             if (log_parse_level(optarg, &l, &err)) { fprintf(stderr, "%s: --log-level: %s\n", P, err.msg); return CLIOPT_USAGE; }
             log_set_level(l);

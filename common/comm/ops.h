@@ -18,9 +18,16 @@
  *   OP_MEM_SCATTER a=len       bcast(bytes) in chunks; each worker keeps its ids
  *   OP_COUNTS                  p2p engine_counts
  *   OP_END                     workers free their side and wait for the next command
- * Worker-side failures are fatal to the job (MPI_Abort with the message logged): a
- * half-finished collective cannot be recovered, and the launcher restarts from the
- * latest checkpoint.
+ * Every op but OP_END ends with a status round: gather(int failed) at rank 0, then each
+ * failed worker sends its error text (p2p bytes).
+ *
+ * A worker's own failure in an op (bad data, a sequence that does not fit, out of memory)
+ * fails the experiment, not the job: the worker still completes the op's exchange with
+ * placeholder data of the right size, so every collective stays matched, and reports the
+ * error in the status round; the coordinator then sends nothing but OP_END and records the
+ * experiment as failed with that message. Only transport failures (an MPI call failing, a
+ * peer gone, a protocol mismatch) are fatal to the job (MPI_Abort with the message logged);
+ * the launcher or the daemon's restart resumes from the latest checkpoint.
  */
 #ifndef TRICE_COMM_OPS_H
 #define TRICE_COMM_OPS_H

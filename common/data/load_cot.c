@@ -82,7 +82,8 @@ static int parse(const char *text, const char *source, cot_prompt *out, tr_error
         memset(e, 0, sizeof *e);
         e->id = out->n - 1;
         const char *r = a + strlen(COT_A);
-        if (*r == '\n' || *r == ' ') r++;
+        if (r < end && (*r == '\n' || *r == ' ')) r++;
+        if (r > end) r = end;   /* the A line runs into the next exemplar: an empty rationale (fuzz crash) */
         size_t rl = (size_t)(end - r);
         while (rl > 0 && (r[rl - 1] == '\n' || r[rl - 1] == ' ')) rl--;
         if (!(e->question = dup_range(p + 3, (size_t)(a - p - 3), err)) || !(e->rationale = dup_range(r, rl, err))) {

@@ -3,9 +3,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -63,30 +67,96 @@ static int extras_decode(const uint8_t *buf, size_t len, const char *path, ckpt_
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+/* FNV-1a 64 over the parameters, the checksum state.bin and memory.bin carry (ckpt.h):
+ * model.bin keeps llm.c's format, so its sum lives beside it in model.sum. */
+static uint64_t params_sum(const gpt *g) {
+    const unsigned char *p = (const unsigned char *)g->params;
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0, n = g->num_params * sizeof(float); i < n; i++) { h ^= p[i]; h *= UINT64_C(0x100000001b3); }
+    return h;
+}
 
-/* Remove step-* folders beyond the newest `keep`. Failures only warn: pruning is housekeeping. */
-static void prune(const char *cdir, int keep) {
+/* Step number of a folder name "step-N" (N decimal digits only); -1 for anything else. */
+static int64_t step_of_name(const char *name) {
+    if (strncmp(name, "step-", 5) != 0 || !name[5]) return -1;
+    int64_t v = 0;
+    for (const char *c = name + 5; *c; c++) {
+        if (*c < '0' || *c > '9' || v > INT64_MAX / 10 - 10) return -1;
+        v = v * 10 + (*c - '0');
+    }
+    return v;
+}
+
+static int cmp_step_desc(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* Step numbers of the step-N folders under cdir, newest first (at most cap). */
+static int list_steps(const char *cdir, int64_t *steps, int cap) {
     DIR *d = opendir(cdir);
-    if (!d) return;
-    char *names[4096];
+    if (!d) return 0;
     int n = 0;
     struct dirent *de;
-    while ((de = readdir(d)) && n < 4096)
-        if (strncmp(de->d_name, "step-", 5) == 0 && !strchr(de->d_name, '.')) names[n++] = strdup(de->d_name);
+    while ((de = readdir(d)) && n < cap) {
+        int64_t s = step_of_name(de->d_name);
+        if (s >= 0) steps[n++] = s;
+    }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n - keep; i++) {
-        const char *files[] = {"model.bin", "state.bin", "memory.bin"};
+    qsort(steps, (size_t)n, sizeof *steps, cmp_step_desc);
+    return n;
+}
+
+/* Unlink the plain files in dir whose name contains `part` (NULL: every file); returns
+ * how many. Sub-folders are left alone. */
+static int remove_files_in(const char *dir, const char *part) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
+        if (part && !strstr(de->d_name, part)) continue;
+        struct stat st;   /* relative to the open folder: no path to build, no link followed */
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            unlinkat(dirfd(d), de->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+int ckpt_clean_temps(const char *out_dir) {
+    /* Only this process writes into an experiment folder, and it has not written yet: any
+     * "NAME.tmp.PID" here is what a killed writer left (afile.c). */
+    char p[4200];
+    int n = remove_files_in(out_dir, ".tmp.");
+    snprintf(p, sizeof p, "%s/checkpoints", out_dir);
+    n += remove_files_in(p, ".tmp.");
+    static int64_t steps[4096];
+    int k = list_steps(p, steps, 4096);
+    for (int i = 0; i < k; i++) {
+        char sd[4300];
+        snprintf(sd, sizeof sd, "%s/step-%08lld", p, (long long)steps[i]);
+        n += remove_files_in(sd, ".tmp.");
+    }
+    if (n) LOG_I("%s: removed %d temp file%s left by an interrupted write", out_dir, n, n > 1 ? "s" : "");
+    return n;
+}
+
+/* Remove step folders beyond the newest `keep`, by step number (a name sort would put
+ * step-100000000 before step-99999999), never the one just written. Failures only warn:
+ * pruning is housekeeping. */
+static void prune(const char *cdir, int keep, int64_t current) {
+    static int64_t steps[4096];
+    int n = list_steps(cdir, steps, 4096);
+    for (int i = keep > 0 ? keep : 1; i < n; i++) {
+        if (steps[i] == current) continue;
         char p[4400];
-        for (int k = 0; k < 3; k++) {
-            snprintf(p, sizeof p, "%s/%s/%s", cdir, names[i], files[k]);
-            unlink(p);
-        }
-        snprintf(p, sizeof p, "%s/%s", cdir, names[i]);
+        snprintf(p, sizeof p, "%s/step-%08lld", cdir, (long long)steps[i]);
+        remove_files_in(p, NULL);   /* every file, temp files of a killed writer included */
         if (rmdir(p) != 0) LOG_W("could not remove old checkpoint %s: %s", p, strerror(errno));
     }
-    for (int i = 0; i < n; i++) free(names[i]);
 }
 
 int ckpt_write(const char *out_dir, const gpt *g, const optim_state *opt, const ckpt_extras *x,
@@ -97,6 +167,10 @@ int ckpt_write(const char *out_dir, const gpt *g, const optim_state *opt, const 
     TR_TRY(afile_mkdirs(dir, err));
     snprintf(p, sizeof p, "%s/model.bin", dir);
     TR_TRY(gpt_ckpt_save(g, p, err));
+    char sum[64];
+    int sl = snprintf(sum, sizeof sum, "fnv1a64 %016llx %zu\n", (unsigned long long)params_sum(g), g->num_params);
+    snprintf(p, sizeof p, "%s/model.sum", dir);
+    TR_TRY(afile_write(p, sum, (size_t)sl, err));
     uint8_t *ex = NULL;
     size_t exlen = 0;
     TR_TRY(extras_encode(x, g, &ex, &exlen, err));
@@ -111,7 +185,7 @@ int ckpt_write(const char *out_dir, const gpt *g, const optim_state *opt, const 
     int n = snprintf(line, sizeof line, "step-%08lld\n", (long long)x->step);
     snprintf(p, sizeof p, "%s/latest", cdir);
     TR_TRY(afile_write(p, line, (size_t)n, err));
-    prune(cdir, keep);
+    prune(cdir, keep, x->step);
     if (dir_out) snprintf(dir_out, cap, "%s", dir);
     return 0;
 }
@@ -125,23 +199,50 @@ int trainer_latest_checkpoint(const char *out_dir, char *path, size_t cap, tr_er
     if (rc == TR_ENOTFOUND) return TR_FAIL(err, TR_ENOTFOUND, "no checkpoint in '%s' (no checkpoints/latest marker)", out_dir);
     if (rc) return rc;
     while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) text[--len] = '\0';
-    if (strncmp(text, "step-", 5) != 0 || strchr(text, '/') || len > 40) {
-        rc = TR_FAIL(err, TR_EFORMAT, "%s: expected a line 'step-NNNNNNNN', found '%.40s' (the file is corrupt)", p, text);
-        free(text);
-        return rc;
-    }
-    snprintf(path, cap, "%s/checkpoints/%s", out_dir, text);
+    int64_t step = step_of_name(text);
     free(text);
+    /* the marker's text is not echoed: only a step-N name is ever accepted from it */
+    if (step < 0) return TR_FAIL(err, TR_EFORMAT, "%s: not a line 'step-NNNNNNNN' (the marker is corrupt or empty)", p);
+    snprintf(path, cap, "%s/checkpoints/step-%08lld", out_dir, (long long)step);
     return 0;
 }
 
-int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf,
-              size_t *mem_len, char *dir_out, size_t cap, tr_error *err) {
-    char dir[4200], p[4400];
-    *mem_buf = NULL;
-    TR_TRY(trainer_latest_checkpoint(out_dir, dir, sizeof dir, err));
+int ckpt_exists(const char *out_dir) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/checkpoints/latest", out_dir);
+    if (access(p, F_OK) == 0) return 1;
+    snprintf(p, sizeof p, "%s/checkpoints", out_dir);
+    int64_t one;
+    return list_steps(p, &one, 1) > 0;
+}
+
+/* Load one checkpoint folder, verifying every checksum and that the weights are finite. */
+static int read_dir(const char *dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf, size_t *mem_len,
+                    tr_error *err) {
+    char p[4400];
     snprintf(p, sizeof p, "%s/model.bin", dir);
     TR_TRY(gpt_ckpt_load(g, p, err));
+    snprintf(p, sizeof p, "%s/model.sum", dir);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = tr_read_file(p, 256, &text, &len, err);
+    if (rc == TR_ENOTFOUND) {
+        LOG_W("%s: absent (a checkpoint from before model checksums); the weights are checked for NaN/Inf only", p);
+    } else if (rc) {
+        return rc;
+    } else {
+        unsigned long long want = 0;
+        size_t n = 0;
+        int ok = sscanf(text, "fnv1a64 %16llx %zu", &want, &n) == 2;
+        free(text);
+        if (!ok) return TR_FAIL(err, TR_EFORMAT, "%s: not a line 'fnv1a64 HEX COUNT' (corrupt)", p);
+        if (n != g->num_params || want != params_sum(g))
+            return TR_FAIL(err, TR_EFORMAT, "%s/model.bin: checksum mismatch (the file is damaged)", dir);
+    }
+    for (size_t i = 0; i < g->num_params; i++)
+        if (!isfinite(g->params[i]))
+            return TR_FAIL(err, TR_EFORMAT, "%s/model.bin: parameter %zu is %s; refusing to resume from non-finite weights",
+                           dir, i, isnan(g->params[i]) ? "NaN" : "infinite");
     snprintf(p, sizeof p, "%s/state.bin", dir);
     uint8_t *rngb = NULL;
     size_t nrng = 0;
@@ -149,15 +250,54 @@ int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uin
     size_t exlen = 0;
     TR_TRY(gpt_state_load(p, opt, &rngb, &nrng, &ex, &exlen, err));
     free(rngb);
-    int rc = extras_decode(ex, exlen, p, x, g, err);
+    rc = extras_decode(ex, exlen, p, x, g, err);
     free(ex);
     if (rc) return rc;
     if (opt->step != x->step && opt->step > x->step)
         return TR_FAIL(err, TR_EFORMAT, "%s: optimiser has %lld steps but the checkpoint says %lld", p, (long long)opt->step, (long long)x->step);
     snprintf(p, sizeof p, "%s/memory.bin", dir);
-    TR_TRY(memory_file_read(p, mem_buf, mem_len, err));
-    if (dir_out) snprintf(dir_out, cap, "%s", dir);
-    return 0;
+    return memory_file_read(p, mem_buf, mem_len, err);
+}
+
+int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf,
+              size_t *mem_len, char *dir_out, size_t cap, tr_error *err) {
+    char cdir[4200], dir[4300];
+    *mem_buf = NULL;
+    snprintf(cdir, sizeof cdir, "%s/checkpoints", out_dir);
+    /* The marker's folder first, then every step folder newest first: a damaged marker or
+     * checkpoint costs the steps since the previous good one, never the whole run. */
+    static int64_t steps[4096 + 1];
+    int n = 0;
+    tr_error me = {0};
+    if (trainer_latest_checkpoint(out_dir, dir, sizeof dir, &me) == 0) {
+        steps[n++] = step_of_name(strrchr(dir, '/') + 1);
+    } else if (me.code != TR_ENOTFOUND) {
+        LOG_W("%s; looking for the newest complete step folder instead", me.msg);
+    }
+    n += list_steps(cdir, steps + n, 4096);
+    if (n == 0) return TR_FAIL(err, TR_ENOTFOUND, "no checkpoint in '%s'", out_dir);
+    tr_error first = {0};
+    int tried = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && steps[i] == steps[0]) continue;   /* the marker's folder, already tried */
+        snprintf(dir, sizeof dir, "%s/step-%08lld", cdir, (long long)steps[i]);
+        tr_error e = {0};
+        free(*mem_buf);
+        *mem_buf = NULL;
+        int rc = read_dir(dir, g, opt, x, mem_buf, mem_len, &e);
+        if (rc == 0) {
+            if (tried) LOG_W("resuming from %s, the newest usable checkpoint (%d newer one%s unusable: %s)", dir, tried,
+                             tried > 1 ? "s" : "", first.msg);
+            if (dir_out) snprintf(dir_out, cap, "%s", dir);
+            return 0;
+        }
+        LOG_W("checkpoint %s is unusable: %s", dir, e.msg);
+        if (!tried++) first = e;
+    }
+    free(*mem_buf);
+    *mem_buf = NULL;
+    return TR_FAIL(err, TR_EFORMAT, "no usable checkpoint in %s (%d tried; the newest: %s). Nothing was deleted: "
+                   "repair or remove the damaged folders, or start the experiment in a new folder", cdir, tried, first.msg);
 }
 
 int ckpt_prompt_save(const char *path, const gpt *g, tr_error *err) {

@@ -1,11 +1,14 @@
 /* ckptdir.h - an experiment's checkpoint folder.
  *
  *   checkpoints/step-NNNNNNNN/model.bin    parameters, llm.c GPT-2 format (version 3)
+ *   checkpoints/step-NNNNNNNN/model.sum    "fnv1a64 HEX COUNT": FNV-1a 64 of the parameters
  *   checkpoints/step-NNNNNNNN/state.bin    optimiser moments and step (ckpt.h training state);
  *                                          extras: ckpt_extras as JSON, then the soft prompt
  *   checkpoints/step-NNNNNNNN/memory.bin   the whole rationale memory, by example id
  *   checkpoints/latest                     "step-NNNNNNNN\n", written (atomically) last
- * A crash at any point leaves `latest` naming a complete checkpoint. The last `keep` are kept.
+ * A crash at any point leaves `latest` naming a complete checkpoint. The last `keep` (by step
+ * number) are kept. Reading verifies every checksum and refuses non-finite weights; when the
+ * marker or its folder is damaged it falls back to the newest step folder that verifies.
  * No random-generator state needs saving beyond the step: every stream is derived from
  * (seed, purpose, id, step) (see engine.h and schedule.h).
  */
@@ -28,9 +31,19 @@ typedef struct ckpt_extras {
 int ckpt_write(const char *out_dir, const gpt *g, const optim_state *opt, const ckpt_extras *x,
                const uint8_t *mem_buf, size_t mem_len, int keep, char *dir_out, size_t cap, tr_error *err);
 
-/* Read the latest checkpoint into g (params and soft prompt), opt and x; *memory is malloc'ed. */
+/* Read the newest usable checkpoint into g (params and soft prompt), opt and x; *memory is
+ * malloc'ed. TR_ENOTFOUND when there is none; TR_EFORMAT naming the newest damage when
+ * every one is damaged (nothing is deleted). */
 int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf,
               size_t *mem_len, char *dir_out, size_t cap, tr_error *err);
+
+/* Remove the temp files ("NAME.tmp.PID", common/util/afile.c) an interrupted write left in
+ * out_dir, its checkpoints/ and their step folders. Call before the experiment writes there.
+ * Returns how many. */
+int ckpt_clean_temps(const char *out_dir);
+
+/* 1 if out_dir has a checkpoint marker or any step folder (usable or not). */
+int ckpt_exists(const char *out_dir);
 
 /* The soft prompt alone (magic, version, P, C, floats). */
 int ckpt_prompt_save(const char *path, const gpt *g, tr_error *err);

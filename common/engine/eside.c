@@ -70,7 +70,11 @@ static int example_fits(const experiment_spec *spec, tokenizer *tok, const task 
     free(p);
     if (np < 0 || np > max_tokens) return 0;
     int need = (int)np + 1;
-    if (spec->method == METHOD_SFT && ex->rationale) {
+    /* a given rationale is trained as the memory term (sft, and trice with memory_init
+     * 'given'): it must fit as it is, whatever max_new_tokens says */
+    int trains_given = spec->method == METHOD_SFT ||
+                       (spec->memory_init == MEMINIT_GIVEN && (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV));
+    if (trains_given && ex->rationale) {
         long nr = tokenizer_count(tok, ex->rationale);
         if (nr < 0 || nr > max_tokens) return 0;
         int r = (int)nr + 1;

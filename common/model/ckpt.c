@@ -37,8 +37,9 @@ static int read_header(const char *path, int32_t hdr[256], gpt_config *config, i
     fclose(f);
     if (rc) return rc;
     if (hdr[0] != GPT_CKPT_MAGIC)
-        return TR_FAIL(err, TR_EFORMAT, "%s: bad magic %d, expected %d (not an llm.c GPT-2 model file)", path,
-                       hdr[0], GPT_CKPT_MAGIC);
+        /* the bytes found are not echoed: the file may be anything (a secret, /etc/shadow) */
+        return TR_FAIL(err, TR_EFORMAT, "%s: bad magic number, expected %d (not an llm.c GPT-2 model file)", path,
+                       GPT_CKPT_MAGIC);
     int v = hdr[1];
     if (v != 1 && v != 3 && v != 5)
         return TR_FAIL(err, TR_EFORMAT, "%s: unsupported version %d (readable: 1, 3 fp32, 5 bf16)", path, v);
@@ -200,8 +201,8 @@ int gpt_state_load(const char *path, optim_state *opt, uint8_t **rng_bytes, size
     if (rc) { fclose(f); return rc; }
     if (hdr[0] != GPT_STATE_MAGIC) {
         fclose(f);
-        return TR_FAIL(err, TR_EFORMAT, "%s: bad magic 0x%016llx, expected 0x%016llx (not a training-state file)",
-                       path, (unsigned long long)hdr[0], (unsigned long long)GPT_STATE_MAGIC);
+        return TR_FAIL(err, TR_EFORMAT, "%s: bad magic number, expected 0x%016llx (not a training-state file)",
+                       path, (unsigned long long)GPT_STATE_MAGIC);
     }
     if (hdr[1] != GPT_STATE_VERSION) {
         fclose(f);

@@ -3,8 +3,14 @@
  * Threads: the training loop calls the control_* functions (they only touch the snapshot
  * under st.mu and queue registry writes); nng's threads run the RPC aio callback and the
  * HTTP handlers; the control thread (uv loop) owns the registry: it runs each received
- * RPC request through rpc_handle() and applies queued writes. The RPC socket uses one
- * REP context, so requests are handled one at a time in arrival order.
+ * RPC request through rpc_handle() and applies queued writes.
+ *
+ * RPC transport: RPC_CONTEXTS REP contexts receive at once, each with a send timeout, so
+ * a client that pipelines requests and never reads its replies holds at most the contexts
+ * answering it, each for at most RPC_SEND_TIMEOUT_MS; a peer (nng pipe) with RPC_PER_PEER
+ * requests already in progress gets further requests dropped unanswered; at most
+ * RPC_MAX_PEERS connections are open at once. Requests are still handled one at a time,
+ * on the control thread (the registry's owner), in arrival order.
  */
 #include "coordinator/control/control.h"
 
@@ -24,6 +30,25 @@
 #include "coordinator/control/state.h"
 
 enum { RPC_IDLE, RPC_RECV, RPC_PENDING, RPC_SEND };
+enum { RPC_CONTEXTS = 16, RPC_PER_PEER = 4, RPC_SEND_TIMEOUT_MS = 2000, RPC_MAX_PEERS = 64, RPC_IDLE_S = 60 };
+
+
+typedef struct rpc_peer {
+    nng_pipe pipe;
+    uint32_t id;                    /* 0 = free */
+    double last;                    /* connected, or its last request (unix seconds) */
+} rpc_peer;
+
+typedef struct rpc_slot {
+    struct control *c;
+    nng_ctx ctx;
+    int ctx_open;
+    nng_aio *aio;
+    int state;                      /* RPC_* under rpc_mu */
+    nng_msg *pending;               /* the request, while RPC_PENDING */
+    uint32_t pipe;                  /* the peer of the request in progress */
+    uint64_t arrival;               /* order of arrival, to serve in order */
+} rpc_slot;
 
 struct control {
     ctl_core core;
@@ -32,15 +57,18 @@ struct control {
     uv_signal_t sig_term, sig_int;
     uv_timer_t tick;
     uv_thread_t thread;
-    int loop_ready, thread_running, stop_flag, stopped, handle_signals;
+    int loop_ready, handles_ready, thread_running, stop_flag, stopped, handle_signals;
     int alive_prev;                 /* workers alive at the last tick, to log changes once */
     /* RPC transport */
     pthread_mutex_t rpc_mu;
-    int sock_open, ctx_open, rpc_state, rpc_closing;
+    int sock_open, rpc_closing;
     nng_socket sock;
-    nng_ctx ctx;
-    nng_aio *aio;
-    nng_msg *pending;
+    rpc_slot slots[RPC_CONTEXTS];
+    int nslots;
+    uint64_t arrivals, peer_drops, peers_refused;
+    rpc_peer peers[RPC_MAX_PEERS];  /* the connected pipes, under rpc_mu */
+    double rpc_idle_s;              /* close a connection without a request for this long */
+    int npeers;
     char rpc_url[512];
     http_srv *http;
     int http_port;
@@ -55,66 +83,143 @@ static void wake_loop(control *c) {
 
 /* ---- RPC transport (nng thread side) ---- */
 
+/* Requests in progress (pending or being answered) from pipe p, under rpc_mu. */
+static int in_progress_from(const control *c, uint32_t p) {
+    int n = 0;
+    for (int i = 0; i < c->nslots; i++)
+        if ((c->slots[i].state == RPC_PENDING || c->slots[i].state == RPC_SEND) && c->slots[i].pipe == p) n++;
+    return n;
+}
+
 static void rpc_cb(void *arg) {
-    control *c = arg;
-    int rv = nng_aio_result(c->aio);
+    rpc_slot *sl = arg;
+    control *c = sl->c;
+    int rv = nng_aio_result(sl->aio);
     pthread_mutex_lock(&c->rpc_mu);
-    if (c->rpc_state == RPC_SEND && rv) nng_msg_free(nng_aio_get_msg(c->aio));
-    if (c->rpc_closing) { c->rpc_state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
-    if (c->rpc_state == RPC_RECV && rv == 0) {
-        c->pending = nng_aio_get_msg(c->aio);
-        c->rpc_state = RPC_PENDING;
+    if (sl->state == RPC_SEND && rv) nng_msg_free(nng_aio_get_msg(sl->aio));  /* timed out: the peer does not read */
+    if (c->rpc_closing || rv == NNG_ECLOSED) { sl->state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
+    if (sl->state == RPC_RECV && rv == 0) {
+        nng_msg *m = nng_aio_get_msg(sl->aio);
+        nng_pipe p = nng_msg_get_pipe(m);
+        uint32_t pid = (uint32_t)nng_pipe_id(p);
+        if (in_progress_from(c, pid) >= RPC_PER_PEER) {
+            /* a client pipelining without reading its replies: drop the request unanswered
+             * rather than let it hold every context (a well-behaved REQ client never has more
+             * than one request in flight per socket) */
+            uint64_t drops = ++c->peer_drops;
+            pthread_mutex_unlock(&c->rpc_mu);
+            nng_msg_free(m);
+            if ((drops & (drops - 1)) == 0)   /* 1, 2, 4, 8...: a flood does not flood the log */
+                LOG_W("RPC: dropped a request from a client with %d unanswered requests in progress (%llu so far)",
+                      RPC_PER_PEER, (unsigned long long)drops);
+            nng_ctx_recv(sl->ctx, sl->aio);
+            return;
+        }
+        for (int i = 0; i < RPC_MAX_PEERS; i++)
+            if (c->peers[i].id == pid) c->peers[i].last = ctl_now();
+        sl->pending = m;
+        sl->pipe = pid;
+        sl->arrival = ++c->arrivals;
+        sl->state = RPC_PENDING;
         pthread_mutex_unlock(&c->rpc_mu);
         uv_async_send(&c->wake);
         return;
     }
-    if (rv && rv != NNG_ECLOSED && rv != NNG_ECANCELED) LOG_W("RPC transport: %s (still serving)", nng_strerror(rv));
-    if (rv == NNG_ECLOSED) { c->rpc_state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
-    c->rpc_state = RPC_RECV;
+    if (rv && rv != NNG_ECANCELED && rv != NNG_ETIMEDOUT && rv != NNG_ECONNSHUT && rv != NNG_ECLOSED)
+        LOG_W("RPC transport: %s (still serving)", nng_strerror(rv));
+    sl->state = RPC_RECV;
+    sl->pipe = 0;
     pthread_mutex_unlock(&c->rpc_mu);
-    nng_ctx_recv(c->ctx, c->aio);
+    nng_ctx_recv(sl->ctx, sl->aio);
+}
+
+/* Connection cap: each connection is a descriptor, and descriptors are what the training
+ * loop needs for checkpoints. A connection beyond RPC_MAX_PEERS is closed as it arrives
+ * (nng allows closing a pipe in its ADD_PRE notification); one without a request for
+ * rpc_idle_s (control_opts; default RPC_IDLE_S) is closed by the tick (close_idle_peers), so idle clients cannot hold the cap. */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg) {
+    control *c = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(p);
+    pthread_mutex_lock(&c->rpc_mu);
+    int refuse = 0;
+    if (ev == NNG_PIPE_EV_ADD_PRE) {
+        refuse = c->npeers >= RPC_MAX_PEERS;
+    } else if (ev == NNG_PIPE_EV_ADD_POST) {
+        for (int i = 0; i < RPC_MAX_PEERS; i++)
+            if (!c->peers[i].id) { c->peers[i] = (rpc_peer){p, id, ctl_now()}; c->npeers++; break; }
+    } else if (ev == NNG_PIPE_EV_REM_POST) {
+        for (int i = 0; i < RPC_MAX_PEERS; i++)
+            if (c->peers[i].id == id) { c->peers[i].id = 0; c->npeers--; break; }
+    }
+    uint64_t r = refuse ? ++c->peers_refused : 0;
+    pthread_mutex_unlock(&c->rpc_mu);
+    if (!refuse) return;
+    nng_pipe_close(p);
+    if ((r & (r - 1)) == 0) LOG_W("RPC: %d connections open (the cap); refused %llu so far", RPC_MAX_PEERS, (unsigned long long)r);
 }
 
 /* ---- control thread ---- */
 
+/* The oldest pending request's slot, or NULL. */
+static rpc_slot *next_pending(control *c, nng_msg **m) {
+    pthread_mutex_lock(&c->rpc_mu);
+    rpc_slot *best = NULL;
+    for (int i = 0; i < c->nslots; i++)
+        if (c->slots[i].state == RPC_PENDING && c->slots[i].pending && (!best || c->slots[i].arrival < best->arrival))
+            best = &c->slots[i];
+    *m = best ? best->pending : NULL;
+    if (best) best->pending = NULL;
+    pthread_mutex_unlock(&c->rpc_mu);
+    return best;
+}
+
 static void serve_pending(control *c) {
-    pthread_mutex_lock(&c->rpc_mu);
-    nng_msg *m = c->rpc_state == RPC_PENDING ? c->pending : NULL;
-    c->pending = NULL;
-    pthread_mutex_unlock(&c->rpc_mu);
-    if (!m) return;
-    uint8_t *out = NULL;
-    size_t n = 0;
-    if (rpc_handle(&c->core, nng_msg_body(m), nng_msg_len(m), &out, &n) != 0) {
-        LOG_E("out of memory answering an RPC request; replying with an empty message");
-        out = NULL;
-        n = 0;
+    nng_msg *m;
+    rpc_slot *sl;
+    while ((sl = next_pending(c, &m))) {
+        uint8_t *out = NULL;
+        size_t n = 0;
+        if (rpc_handle(&c->core, nng_msg_body(m), nng_msg_len(m), &out, &n) != 0) {
+            LOG_E("out of memory answering an RPC request; replying with an empty message");
+            out = NULL;
+            n = 0;
+        }
+        nng_msg_clear(m);
+        if (n && nng_msg_append(m, out, n) != 0) nng_msg_clear(m);
+        free(out);
+        pthread_mutex_lock(&c->rpc_mu);
+        if (c->rpc_closing) { nng_msg_free(m); pthread_mutex_unlock(&c->rpc_mu); return; }
+        sl->state = RPC_SEND;
+        nng_aio_set_msg(sl->aio, m);
+        pthread_mutex_unlock(&c->rpc_mu);
+        nng_ctx_send(sl->ctx, sl->aio);
     }
-    nng_msg_clear(m);
-    if (n && nng_msg_append(m, out, n) != 0) nng_msg_clear(m);
-    free(out);
-    pthread_mutex_lock(&c->rpc_mu);
-    if (c->rpc_closing) { nng_msg_free(m); pthread_mutex_unlock(&c->rpc_mu); return; }
-    c->rpc_state = RPC_SEND;
-    nng_aio_set_msg(c->aio, m);
-    pthread_mutex_unlock(&c->rpc_mu);
-    nng_ctx_send(c->ctx, c->aio);
 }
 
 static void close_cb(uv_handle_t *h) { (void)h; }
 
-static void begin_close(control *c) {
+/* No callback runs after this; pending requests are dropped. Idempotent. */
+static void stop_rpc(control *c) {
     pthread_mutex_lock(&c->rpc_mu);
     c->rpc_closing = 1;
-    nng_msg *m = c->pending;
-    c->pending = NULL;
     pthread_mutex_unlock(&c->rpc_mu);
-    if (m) nng_msg_free(m);
-    if (c->aio) nng_aio_stop(c->aio);   /* waits for a callback in progress; none start after */
+    for (int i = 0; i < c->nslots; i++)
+        if (c->slots[i].aio) nng_aio_stop(c->slots[i].aio);   /* waits for a callback in progress */
+    for (int i = 0; i < c->nslots; i++) {
+        if (c->slots[i].pending) nng_msg_free(c->slots[i].pending);
+        c->slots[i].pending = NULL;
+    }
+}
+
+static void begin_close(control *c) {
+    stop_rpc(c);
     ctl_apply_ops(&c->core);
-    uv_close((uv_handle_t *)&c->wake, close_cb);
-    uv_close((uv_handle_t *)&c->tick, close_cb);
-    if (c->handle_signals) {
+    http_close(c->http);
+    if (c->handles_ready) {
+        uv_close((uv_handle_t *)&c->wake, close_cb);
+        uv_close((uv_handle_t *)&c->tick, close_cb);
+    }
+    if (c->handle_signals && c->handles_ready) {
         uv_close((uv_handle_t *)&c->sig_term, close_cb);
         uv_close((uv_handle_t *)&c->sig_int, close_cb);
     }
@@ -139,14 +244,34 @@ static void on_signal(uv_signal_t *h, int signum) {
     sig_request_stop();   /* code that polls sig.h sees it too */
 }
 
+static void close_idle_peers(control *c) {
+    nng_pipe idle[RPC_MAX_PEERS];
+    int n = 0;
+    double now = ctl_now();
+    pthread_mutex_lock(&c->rpc_mu);
+    for (int i = 0; i < RPC_MAX_PEERS; i++)
+        if (c->peers[i].id && now - c->peers[i].last > c->rpc_idle_s && in_progress_from(c, c->peers[i].id) == 0) {
+            idle[n++] = c->peers[i].pipe;
+            c->peers[i].last = now;   /* once: its REM_POST frees the entry */
+        }
+    pthread_mutex_unlock(&c->rpc_mu);
+    for (int i = 0; i < n; i++) nng_pipe_close(idle[i]);
+    if (n) LOG_D("RPC: closed %d connection(s) idle for more than %.0f s", n, c->rpc_idle_s);
+}
+
 static void on_tick(uv_timer_t *h) {
     control *c = h->data;
     ctl_apply_ops(&c->core);
+    close_idle_peers(c);
     ctl_state *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
     int alive = ctl_workers_alive(s, ctl_now()), n = s->nworkers;
     pthread_mutex_unlock(&s->mu);
-    if (n && alive < n && alive != c->alive_prev) LOG_W("%d of %d workers silent for more than %.0f s", n - alive, n, s->heartbeat_timeout_s);
+    if (n && alive < n && alive != c->alive_prev) {
+        char who[256];
+        control_silent_workers(c, who, sizeof who);
+        LOG_W("%d of %d workers silent for more than %.0f s (%s)", n - alive, n, s->heartbeat_timeout_s, who);
+    }
     c->alive_prev = alive;
 }
 
@@ -171,16 +296,24 @@ static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *e
     int rv = nng_url_parse(&u, url);
     if (rv) return TR_FAIL(err, TR_EINVAL, "RPC address '%s': %s (want e.g. %s)", url, nng_strerror(rv), CONTROL_DEFAULT_RPC_URL);
     int is_tcp = strncmp(u->u_scheme, "tcp", 3) == 0;
-    int ok = !is_tcp || allow_remote || control_host_is_loopback(u->u_hostname);
+    /* Only ipc:// and inproc:// are local by nature; every network scheme (tcp, ws, wss,
+     * tls+tcp...) must bind a host that parses as a loopback address, unless allowed. */
+    int local_only = strcmp(u->u_scheme, "ipc") == 0 || strcmp(u->u_scheme, "inproc") == 0 || strcmp(u->u_scheme, "abstract") == 0;
+    int userinfo = u->u_userinfo != NULL && u->u_userinfo[0];
+    int ok = local_only || allow_remote || (!userinfo && control_host_is_loopback(u->u_hostname));
     char host[256];
-    snprintf(host, sizeof host, "%s", u->u_hostname);
+    snprintf(host, sizeof host, "%s", u->u_hostname ? u->u_hostname : "");
     nng_url_free(u);
     if (!ok)
-        return TR_FAIL(err, TR_EINVAL, "RPC address '%s' is not loopback; binding beyond 127.0.0.1 needs the explicit allow-remote option", url);
+        return TR_FAIL(err, TR_EINVAL, "RPC address '%s' is not loopback (the host must be 127.x.x.x, ::1 or localhost, without "
+                       "a user@ part); binding beyond loopback needs the explicit allow-remote option", url);
     if ((rv = nng_rep0_open(&c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC socket: %s", nng_strerror(rv));
     c->sock_open = 1;
     /* Requests between RPC_MAX_REQUEST and this get a clear error reply; beyond it nng drops the connection. */
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_SOCKET_MAX);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_pipe, c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, on_pipe, c);
     nng_listener l;
     if ((rv = nng_listen(c->sock, url, &l, 0)) != 0)
         return TR_FAIL(err, TR_EIO, "RPC listen on %s: %s%s", url, nng_strerror(rv),
@@ -190,9 +323,15 @@ static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *e
         snprintf(c->rpc_url, sizeof c->rpc_url, "tcp://%s:%d", host, port);
     else
         snprintf(c->rpc_url, sizeof c->rpc_url, "%s", url);
-    if ((rv = nng_ctx_open(&c->ctx, c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC context: %s", nng_strerror(rv));
-    c->ctx_open = 1;
-    if ((rv = nng_aio_alloc(&c->aio, rpc_cb, c)) != 0) return TR_FAIL(err, TR_ENOMEM, "RPC aio: %s", nng_strerror(rv));
+    for (int i = 0; i < RPC_CONTEXTS; i++) {
+        rpc_slot *sl = &c->slots[i];
+        sl->c = c;
+        if ((rv = nng_ctx_open(&sl->ctx, c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC context: %s", nng_strerror(rv));
+        sl->ctx_open = 1;
+        c->nslots = i + 1;
+        nng_ctx_set_ms(sl->ctx, NNG_OPT_SENDTIMEO, RPC_SEND_TIMEOUT_MS);
+        if ((rv = nng_aio_alloc(&sl->aio, rpc_cb, sl)) != 0) return TR_FAIL(err, TR_ENOMEM, "RPC aio: %s", nng_strerror(rv));
+    }
     LOG_I("RPC on %s", c->rpc_url);
     return 0;
 }
@@ -211,19 +350,25 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
     if (!root[0]) snprintf(root, sizeof root, "%s/runs", dir);
     char token[TOKEN_HEX_LEN + 1];
     int rc = token_load_or_create(token_path, token, err);
-    if (!rc) rc = ctl_core_init(&c->core, o->db_path, token, root, err);
+    if (!rc) rc = ctl_core_init(&c->core, o->db_path, token, root, o->max_crashes, err);
+    if (!rc && o->n_data_roots) {
+        rc = paths_roots_init(&c->core.roots, c->core.exp_root, o->data_roots, o->n_data_roots, err);
+        if (rc) ctl_core_free(&c->core);
+    }
     if (rc) { pthread_mutex_destroy(&c->rpc_mu); free(c); return rc; }
     memset(token, 0, sizeof token);
     c->core.reads_need_token = o->allow_remote;
     if (o->heartbeat_timeout_s > 0) c->core.st.heartbeat_timeout_s = o->heartbeat_timeout_s;
     c->handle_signals = o->handle_signals;
+    c->rpc_idle_s = o->rpc_idle_s > 0 ? o->rpc_idle_s : RPC_IDLE_S;
     const char *rpc_url = o->rpc_url ? o->rpc_url : CONTROL_DEFAULT_RPC_URL;
     const char *http_addr = o->http_addr ? o->http_addr : CONTROL_DEFAULT_HTTP_ADDR;
-    if (rpc_url[0]) rc = rpc_listen(c, rpc_url, o->allow_remote, err);
-    if (!rc && http_addr[0]) rc = http_start(&c->core, http_addr, o->allow_remote, &c->http, &c->http_port, err);
-    if (!rc && uv_loop_init(&c->loop) != 0) rc = TR_FAIL(err, TR_EIO, "libuv loop init failed");
+    if (uv_loop_init(&c->loop) != 0) rc = TR_FAIL(err, TR_EIO, "libuv loop init failed");
+    else c->loop_ready = 1;
+    if (!rc && rpc_url[0]) rc = rpc_listen(c, rpc_url, o->allow_remote, err);
+    if (!rc && http_addr[0]) rc = http_start(&c->core, &c->loop, http_addr, o->allow_remote, &c->http, &c->http_port, err);
     if (!rc) {
-        c->loop_ready = 1;
+        c->handles_ready = 1;
         c->wake.data = c->tick.data = c->sig_term.data = c->sig_int.data = c;
         uv_async_init(&c->loop, &c->wake, on_wake);
         uv_timer_init(&c->loop, &c->tick);
@@ -241,11 +386,11 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
         }
     }
     if (rc) { control_free(c); return rc; }
-    if (c->aio) {
+    for (int i = 0; i < c->nslots; i++) {
         pthread_mutex_lock(&c->rpc_mu);
-        c->rpc_state = RPC_RECV;
+        c->slots[i].state = RPC_RECV;
         pthread_mutex_unlock(&c->rpc_mu);
-        nng_ctx_recv(c->ctx, c->aio);
+        nng_ctx_recv(c->slots[i].ctx, c->slots[i].aio);
     }
     *out = c;
     return 0;
@@ -269,18 +414,28 @@ void control_stop(control *c) {
         begin_close(c);
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);
-    } else if (c->aio) {
-        c->rpc_closing = 1;
-        nng_aio_stop(c->aio);
+    } else {
+        stop_rpc(c);
     }
-    http_stop(c->http);
+    http_free(c->http);   /* closed with the loop (begin_close) */
     c->http = NULL;
-    if (c->ctx_open) nng_ctx_close(c->ctx);
+    for (int i = 0; i < c->nslots; i++) {
+        if (c->slots[i].ctx_open) nng_ctx_close(c->slots[i].ctx);
+        c->slots[i].ctx_open = 0;
+    }
     if (c->sock_open) nng_close(c->sock);
-    c->ctx_open = c->sock_open = 0;
-    if (c->aio) nng_aio_free(c->aio);
-    c->aio = NULL;
-    ctl_apply_ops(&c->core);   /* writes the training loop queued after the thread ended */
+    c->sock_open = 0;
+    for (int i = 0; i < c->nslots; i++) {
+        if (c->slots[i].aio) nng_aio_free(c->slots[i].aio);
+        c->slots[i].aio = NULL;
+    }
+    /* writes the training loop queued after the thread ended; a busy registry gets a few
+     * more tries (each waits REGISTRY_BUSY_MS) before the loss is reported */
+    for (int i = 0; i < 3 && ctl_apply_ops(&c->core); i++) {}
+    pthread_mutex_lock(&c->core.st.mu);
+    int lost = c->core.st.ops_head != NULL;
+    pthread_mutex_unlock(&c->core.st.mu);
+    if (lost) LOG_E("the registry could not record some state changes at shutdown (see the warnings above)");
 }
 
 void control_free(control *c) {
@@ -323,11 +478,40 @@ void control_worker_heartbeat(control *c, int rank) {
     pthread_mutex_unlock(&s->mu);
 }
 
+void control_silent_workers(control *c, char *out, size_t cap) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    ctl_silent_ranks(s, ctl_now(), out, cap);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void control_set_fatal(control *c, const char *reason) {
     ctl_state *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
     snprintf(s->fatal, sizeof s->fatal, "%s", reason ? reason : "");
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Wait until registry write seq is applied: by the control thread, or here when it is not running. */
+static int control_wait_written(control *c, uint64_t seq) {
+    pthread_mutex_lock(&c->core.st.mu);
+    int run = c->thread_running;
+    pthread_mutex_unlock(&c->core.st.mu);
+    if (!run) ctl_apply_ops(&c->core);
+    return ctl_wait_ops(&c->core.st, seq, run ? 60 : 0);
+}
+
+void control_requeue(control *c, const char *id) {
+    ctl_state *s = &c->core.st;
+    pthread_mutex_lock(&s->mu);
+    ctl_exp *e = ctl_find(s, id);
+    if (e && e->state == EXP_RUNNING) {
+        e->state = EXP_QUEUED;
+        e->resume = 1;
+        ctl_push_op(s, id, EXP_QUEUED, e->started_at, 0, NULL, NULL, 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    wake_loop(c);
 }
 
 int control_next_experiment(control *c, control_claim *claim) {
@@ -352,14 +536,19 @@ int control_next_experiment(control *c, control_claim *claim) {
         json = strdup(e->spec_json ? e->spec_json : "");
         snprintf(s->ring_id, sizeof s->ring_id, "%s", e->id);
         s->ring_n = s->ring_head = 0;
-        ctl_push_op(s, e->id, EXP_RUNNING, e->started_at, 0, NULL, NULL, e->resume);
+        uint64_t seq = ctl_push_op(s, e->id, EXP_RUNNING, e->started_at, 0, NULL, NULL, e->resume);
         pthread_mutex_unlock(&s->mu);
+        /* 'running' must be on disk before training starts: a crash is counted only for rows
+         * the registry has as running, and an uncounted crash could loop forever */
+        wake_loop(c);
+        if (!control_wait_written(c, seq))
+            LOG_W("experiment %s: the registry has not recorded it as running yet (still retrying); a crash now would not be counted", id);
         tr_error err = {0};
         int rc = json ? spec_parse_json(json, id, &claim->spec, &err) : TR_FAIL(&err, TR_ENOMEM, "out of memory");
         free(json);
         if (!rc) {
             snprintf(claim->spec.out_dir, sizeof claim->spec.out_dir, "%s", claim->out_dir);
-            rc = afile_mkdirs(claim->out_dir, &err);
+            rc = paths_own_folder(claim->out_dir, id, &err);
         }
         if (!rc) {
             LOG_I("starting experiment %s%s (folder %s)", id, claim->resume ? " (resuming)" : "", claim->out_dir);

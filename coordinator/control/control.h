@@ -2,7 +2,8 @@
  *
  * control_start() opens the registry (SQLite), loads the token, and starts the control
  * thread: a libuv loop (SIGTERM/SIGINT, a 1 s timer, wake-ups) that serves RPC (nng REP,
- * protobuf-c; see rpc.h) and the HTTP status endpoint (nng's HTTP server; see http.h).
+ * protobuf-c; see rpc.h) and the HTTP status endpoint (a small server on the same libuv loop;
+ * see http.h).
  *
  * The training loop (main thread, owner of MPI) talks to it only through the functions
  * below. None of them blocks on the network or the database: they update a mutex-protected
@@ -11,12 +12,14 @@
  *
  * Life of an experiment: Submit (RPC) -> queued -> control_next_experiment() claims it
  * (running) -> control_progress() per step -> control_finish(succeeded|failed|cancelled).
- * Shutdown with an experiment running leaves it 'running' in the registry; the next
- * control_start() re-queues it at the head with resume = 1 and its out_dir.
+ * Shutdown with an experiment running requeues it (control_requeue); a crash leaves it
+ * 'running' in the registry, and the next control_start() counts the crash and re-queues it
+ * at the head with resume = 1, or marks it failed after max_crashes.
  */
 #ifndef TRICE_CONTROL_CONTROL_H
 #define TRICE_CONTROL_CONTROL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/spec/spec.h"
@@ -31,10 +34,14 @@ typedef struct control_opts {
     const char *rpc_url;         /* NULL = CONTROL_DEFAULT_RPC_URL; "tcp://127.0.0.1:0" picks a free port; "" = no RPC */
     const char *http_addr;       /* "HOST:PORT"; NULL = CONTROL_DEFAULT_HTTP_ADDR; port 0 picks; "" = no HTTP */
     const char *token_file;      /* NULL = "<folder of db_path>/token"; created (0600) if absent */
-    const char *experiments_root;/* folder for experiments without spec.out_dir; NULL = "<folder of db_path>/runs" */
+    const char *experiments_root;/* runs root: every experiment's folder is inside (paths.h); NULL = "<folder of db_path>/runs" */
+    const char *const *data_roots;/* folders submitted specs may read data and models from (besides the runs root) */
+    int n_data_roots;
     int allow_remote;            /* 1 = may bind a non-loopback address (then reads need the token too) */
     int handle_signals;          /* 1 = the loop watches SIGTERM/SIGINT and requests shutdown */
     double heartbeat_timeout_s;  /* a worker silent this long is not alive; 0 = 30 */
+    int max_crashes;             /* daemon deaths while an experiment runs before it is marked failed; 0 = 2 */
+    double rpc_idle_s;           /* an RPC connection without a request this long is closed; 0 = 60 */
 } control_opts;
 
 typedef struct control control;
@@ -83,6 +90,9 @@ int control_start(const control_opts *o, control **out, tr_error *err);
 /* Record the world (copied). Every worker counts as just heard from. */
 int control_set_world(control *c, const control_worker *workers, int n, tr_error *err);
 void control_worker_heartbeat(control *c, int rank);
+/* "silent: rank 2, rank 3" for the workers not heard from within the heartbeat timeout
+ * ("" when all are live), into out (cap bytes). */
+void control_silent_workers(control *c, char *out, size_t cap);
 /* A fatal condition (e.g. a worker vanished): /readyz turns 503 with this reason. NULL clears. */
 void control_set_fatal(control *c, const char *reason);
 
@@ -96,6 +106,9 @@ void control_progress_post(control *c, const char *id, const control_progress *p
 void control_checkpoint_saved(control *c, const char *id);
 /* 1 if the user cancelled id: stop, checkpoint, then control_finish(CANCELLED). */
 int control_cancel_requested(control *c, const char *id);
+/* The daemon is shutting down with id checkpointed: back to the head of the queue with
+ * resume = 1 (not a crash: registry_recover counts only rows left 'running'). */
+void control_requeue(control *c, const char *id);
 /* End experiment id. detail: result JSON (succeeded) or an error message (failed/cancelled); may be NULL. */
 int control_finish(control *c, const char *id, control_outcome outcome, const char *detail, tr_error *err);
 /* 1 after RPC Shutdown or SIGTERM/SIGINT: checkpoint the running experiment, then control_stop. */

@@ -5,8 +5,6 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <dirent.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,23 +13,17 @@
 #include "coordinator/control/rpc.h"
 #include "trice_config.h"
 
-struct http_srv {
-    nng_http_server *srv;
-    nng_url *url;
-};
-
-int control_host_is_loopback(const char *host) {
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "[::1]") == 0;
-}
-
 int http_ready(ctl_core *c, char *reason, size_t cap) {
     ctl_state *s = &c->st;
     pthread_mutex_lock(&s->mu);
     int alive = ctl_workers_alive(s, ctl_now()), ok = 0;
     if (s->fatal[0]) snprintf(reason, cap, "fatal: %s", s->fatal);
     else if (!s->world_set) snprintf(reason, cap, "the workers have not registered yet");
-    else if (alive < s->nworkers) snprintf(reason, cap, "%d of %d workers heard from in the last %.0f s", alive, s->nworkers, s->heartbeat_timeout_s);
+    else if (alive < s->nworkers) {
+        char who[256];
+        ctl_silent_ranks(s, ctl_now(), who, sizeof who);
+        snprintf(reason, cap, "%d of %d workers heard from in the last %.0f s (%s)", alive, s->nworkers, s->heartbeat_timeout_s, who);
+    }
     else if (s->shutdown) snprintf(reason, cap, "shutting down");
     else ok = 1;
     pthread_mutex_unlock(&s->mu);
@@ -319,114 +311,4 @@ char *http_render_metrics(ctl_core *c) {
     process_metrics(f);
     fclose(f);
     return buf;
-}
-
-static void respond(nng_aio *aio, uint16_t status, const char *ctype, const char *body) {
-    nng_http_res *res;
-    if (!body || nng_http_res_alloc(&res) != 0) { nng_aio_finish(aio, NNG_ENOMEM); return; }
-    nng_http_res_set_status(res, status);
-    nng_http_res_set_header(res, "Content-Type", ctype);
-    nng_http_res_set_header(res, "Cache-Control", "no-store");
-    nng_http_res_copy_data(res, body, strlen(body));
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
-}
-
-static ctl_core *core_of(nng_aio *aio) {
-    ctl_core *c = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
-    pthread_mutex_lock(&c->st.mu);
-    c->st.http_requests++;
-    pthread_mutex_unlock(&c->st.mu);
-    return c;
-}
-
-static void on_healthz(nng_aio *aio) { core_of(aio); respond(aio, 200, "text/plain; charset=utf-8", "ok\n"); }
-
-static void on_readyz(nng_aio *aio) {
-    ctl_core *c = core_of(aio);
-    char reason[600], body[640];
-    int ok = http_ready(c, reason, sizeof reason);
-    snprintf(body, sizeof body, "%s\n", reason);
-    respond(aio, ok ? 200 : 503, "text/plain; charset=utf-8", body);
-}
-
-static void on_status(nng_aio *aio) {
-    char *b = http_render_status(core_of(aio));
-    respond(aio, 200, "application/json", b);
-    free(b);
-}
-
-static void on_metrics(nng_aio *aio) {
-    char *b = http_render_metrics(core_of(aio));
-    respond(aio, 200, "text/plain; version=0.0.4; charset=utf-8", b);
-    free(b);
-}
-
-static void on_page(nng_aio *aio) { core_of(aio); respond(aio, 200, "text/html; charset=utf-8", control_page_html); }
-
-int http_start(ctl_core *c, const char *addr, int allow_remote, http_srv **out, int *port, tr_error *err) {
-    *out = NULL;
-    *port = 0;
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof host || !colon[1])
-        return TR_FAIL(err, TR_EINVAL, "HTTP address '%s': want HOST:PORT, e.g. 127.0.0.1:7871", addr);
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    if (!allow_remote && !control_host_is_loopback(host))
-        return TR_FAIL(err, TR_EINVAL, "HTTP address '%s' is not loopback; binding beyond 127.0.0.1 needs the explicit allow-remote option", addr);
-    http_srv *h = tr_calloc(1, sizeof *h, err);
-    if (!h) return TR_ENOMEM;
-    char url[300];
-    snprintf(url, sizeof url, "http://%s", addr);
-    int rv = nng_url_parse(&h->url, url);
-    if (rv) { free(h); return TR_FAIL(err, TR_EINVAL, "HTTP address '%s': %s", addr, nng_strerror(rv)); }
-    rv = nng_http_server_hold(&h->srv, h->url);
-    if (rv) { nng_url_free(h->url); free(h); return TR_FAIL(err, TR_EIO, "HTTP server on %s: %s", addr, nng_strerror(rv)); }
-    static const struct { const char *path; void (*cb)(nng_aio *); } routes[] = {
-        {"/healthz", on_healthz}, {"/readyz", on_readyz}, {"/status", on_status}, {"/metrics", on_metrics}, {"/", on_page},
-    };
-    /* Chart.js from Debian's libjs-chart.js, served as it is installed (the page falls back to
-     * the numbers when it is absent) */
-    if (access(CONTROL_CHARTJS_PATH, R_OK) == 0) {
-        nng_http_handler *hd;
-        rv = nng_http_handler_alloc_file(&hd, "/chart.js", CONTROL_CHARTJS_PATH);
-        if (!rv && (rv = nng_http_server_add_handler(h->srv, hd)) != 0) nng_http_handler_free(hd);
-    } else {
-        LOG_W("status page: %s is absent, so the page shows numbers without charts (apt-get install libjs-chart.js)",
-              CONTROL_CHARTJS_PATH);
-    }
-    for (size_t i = 0; !rv && i < sizeof routes / sizeof routes[0]; i++) {
-        nng_http_handler *hd;
-        rv = nng_http_handler_alloc(&hd, routes[i].path, routes[i].cb);
-        if (!rv) nng_http_handler_collect_body(hd, true, 0);   /* GET only: no request bodies */
-        if (!rv) nng_http_handler_set_data(hd, c, NULL);
-        if (!rv && (rv = nng_http_server_add_handler(h->srv, hd)) != 0) nng_http_handler_free(hd);
-    }
-    if (!rv) rv = nng_http_server_start(h->srv);
-    if (rv) {
-        int rc = TR_FAIL(err, TR_EIO, "HTTP server on %s: %s%s", addr, nng_strerror(rv),
-                         rv == NNG_EADDRINUSE ? " (another process uses the port; pick another)" : "");
-        http_stop(h);
-        return rc;
-    }
-    nng_sockaddr sa;
-    if (nng_http_server_get_addr(h->srv, &sa) == 0) {
-        if (sa.s_family == NNG_AF_INET) *port = ((sa.s_in.sa_port & 0xff) << 8) | (sa.s_in.sa_port >> 8);
-        else if (sa.s_family == NNG_AF_INET6) *port = ((sa.s_in6.sa_port & 0xff) << 8) | (sa.s_in6.sa_port >> 8);
-    }
-    if (!*port) *port = atoi(colon + 1);
-    LOG_I("status endpoint on http://%s:%d/", host, *port);
-    *out = h;
-    return 0;
-}
-
-void http_stop(http_srv *h) {
-    if (!h) return;
-    if (h->srv) {
-        nng_http_server_stop(h->srv);
-        nng_http_server_release(h->srv);
-    }
-    if (h->url) nng_url_free(h->url);
-    free(h);
 }

@@ -119,7 +119,7 @@ const char control_page_html[] =
 " s.queue.forEach(function(x){q+='<tr><td>'+x.queue_position+'</td><td>'+esc(x.id)+'</td><td>'+esc(x.name)+'</td></tr>';});\n"
 " document.getElementById('queue').innerHTML=q;\n"
 "}\n"
-"function poll(){fetch('/status',{cache:'no-store'}).then(function(r){return r.json();}).then(show)\n"
+"function poll(){fetch('/status'+location.search,{cache:'no-store'}).then(function(r){return r.json();}).then(show)\n"
 " .catch(function(e){document.getElementById('state').innerHTML='<span class=\"bad\">daemon not reachable: '+esc(e)+'</span>';});}\n"
 "poll();setInterval(poll,2000);\n"
 "</script></body></html>\n";

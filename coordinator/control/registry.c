@@ -3,8 +3,15 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/util/log.h"
+
+static double reg_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 struct registry {
     sqlite3 *db;
@@ -50,9 +57,27 @@ static const char *schema =
     " state TEXT NOT NULL CHECK (state IN ('queued','running','succeeded','failed','cancelled')),"
     " created_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, finished_at REAL NOT NULL DEFAULT 0,"
     " result_json TEXT, error TEXT, out_dir TEXT NOT NULL, resume INTEGER NOT NULL DEFAULT 0,"
-    " seq INTEGER NOT NULL UNIQUE);"
+    " seq INTEGER NOT NULL UNIQUE, crashes INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '2');";
+
+/* Version 1 had no crash count and no durable cancel request: add them (every row starts at 0). */
+static const char *migrate_1_2 =
+    "ALTER TABLE experiments ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE experiments ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+
+static int schema_version(registry *r) {
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        v = t ? atoi(t) : -1;
+    }
+    sqlite3_finalize(st);
+    return v;
+}
 
 int registry_open(const char *path, registry **out, tr_error *err) {
     *out = NULL;
@@ -65,26 +90,21 @@ int registry_open(const char *path, registry **out, tr_error *err) {
         registry_close(r);
         return rc;
     }
-    /* Another daemon writing the same file waits up to 5 s instead of failing at once. */
-    sqlite3_busy_timeout(r->db, 5000);
+    /* Another process holding the file (a backup, sqlite3 at the prompt, a second daemon)
+     * makes a write wait up to REGISTRY_BUSY_MS instead of failing at once. */
+    sqlite3_busy_timeout(r->db, REGISTRY_BUSY_MS);
     int rc = 0;
     if (strcmp(path, ":memory:") != 0) rc = exec(r, "PRAGMA journal_mode=WAL;", err);
     if (!rc) rc = exec(r, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", err);
     if (!rc) rc = exec(r, "BEGIN IMMEDIATE;", err);
     if (!rc) {
         rc = exec(r, schema, err);
+        int v = rc ? 0 : schema_version(r);
+        if (!rc && v == 1) rc = exec(r, migrate_1_2, err);
+        else if (!rc && v != 2)
+            rc = TR_FAIL(err, TR_EFORMAT, "registry %s has schema version %d; this daemon reads versions 1 and 2", path, v);
         if (!rc) rc = exec(r, "COMMIT;", err);
         else exec(r, "ROLLBACK;", NULL);
-    }
-    if (!rc) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL) == SQLITE_OK &&
-            sqlite3_step(st) == SQLITE_ROW) {
-            const char *v = (const char *)sqlite3_column_text(st, 0);
-            if (!v || strcmp(v, "1") != 0)
-                rc = TR_FAIL(err, TR_EFORMAT, "registry %s has schema version %s; this daemon reads version 1", path, v ? v : "?");
-        }
-        sqlite3_finalize(st);
     }
     if (rc) { registry_close(r); return rc; }
     *out = r;
@@ -97,11 +117,36 @@ void registry_close(registry *r) {
     free(r);
 }
 
-int registry_recover(registry *r, int *n_resumed, tr_error *err) {
-    *n_resumed = 0;
+int registry_recover(registry *r, int max_crashes, int *n_resumed, int *n_failed, tr_error *err) {
+    *n_resumed = *n_failed = 0;
     TR_TRY(exec(r, "BEGIN IMMEDIATE;", err));
-    /* Move the running rows in front of the smallest seq, keeping their relative order. */
-    int rc = exec(r,
+    /* A row still 'running' means the daemon died while running it (a clean shutdown
+     * requeues it first): one more crash. */
+    int rc = exec(r, "UPDATE experiments SET crashes = crashes + 1 WHERE state = 'running';"
+                     /* a cancel acknowledged before the crash stands */
+                     "UPDATE experiments SET state = 'cancelled', resume = 0, error = 'cancelled by request (the daemon"
+                     " stopped before the experiment did; its latest checkpoint is kept)' WHERE state = 'running'"
+                     " AND cancel_requested = 1;", err);
+    sqlite3_stmt *st = NULL;
+    if (!rc && sqlite3_prepare_v2(r->db,
+                                  "UPDATE experiments SET state = 'failed', resume = 0, finished_at = ?,"
+                                  " error = 'the daemon stopped ' || crashes || ' times while this experiment was running"
+                                  " (a crash, a killed process or a lost worker); marked failed after ' || ? ||"
+                                  " ' attempts so that the queue moves on. Its checkpoints are kept in ' || out_dir ||"
+                                  " '; resubmit it to try again' WHERE state = 'running' AND crashes >= ?;",
+                                  -1, &st, NULL) != SQLITE_OK)
+        rc = db_fail(r, err, "prepare recover");
+    if (!rc) {
+        sqlite3_bind_double(st, 1, reg_now());
+        sqlite3_bind_int(st, 2, max_crashes);
+        sqlite3_bind_int(st, 3, max_crashes);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "mark crashed experiments failed");
+        else *n_failed = sqlite3_changes(r->db);
+    }
+    sqlite3_finalize(st);
+    /* Move the other running rows in front of the smallest seq, keeping their relative order. */
+    if (!rc)
+        rc = exec(r,
                   "UPDATE experiments SET seq = seq - (SELECT COALESCE(MAX(seq),0) - COALESCE(MIN(seq),0) + 1 FROM experiments),"
                   " state = 'queued', resume = 1 WHERE state = 'running';",
                   err);
@@ -184,7 +229,7 @@ int registry_load_all(registry *r, reg_row **rows, int *n, tr_error *err) {
     *n = 0;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->db,
-                           "SELECT id,name,spec_json,state,created_at,started_at,finished_at,result_json,error,out_dir,resume,seq"
+                           "SELECT id,name,spec_json,state,created_at,started_at,finished_at,result_json,error,out_dir,resume,seq,crashes,cancel_requested"
                            " FROM experiments ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
         return db_fail(r, err, "prepare select");
     int cap = 0, rc = 0, s;
@@ -210,6 +255,8 @@ int registry_load_all(registry *r, reg_row **rows, int *n, tr_error *err) {
         snprintf(row->out_dir, sizeof row->out_dir, "%s", (const char *)sqlite3_column_text(st, 9));
         row->resume = sqlite3_column_int(st, 10);
         row->seq = sqlite3_column_int64(st, 11);
+        row->crashes = sqlite3_column_int(st, 12);
+        row->cancel_requested = sqlite3_column_int(st, 13);
         (*n)++;
         if (stv < 0 || !row->spec_json) { rc = TR_FAIL(err, TR_EFORMAT, "registry %s: row '%s' is damaged", r->path, row->id); break; }
         row->state = (exp_state)stv;
@@ -224,4 +271,16 @@ int registry_load_all(registry *r, reg_row **rows, int *n, tr_error *err) {
     }
     *rows = v;
     return 0;
+}
+
+int registry_set_cancel_requested(registry *r, const char *id, tr_error *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(r->db, "UPDATE experiments SET cancel_requested = 1 WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(r, err, "prepare cancel request");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(r, err, "record cancel request");
+    else if (sqlite3_changes(r->db) != 1) rc = TR_FAIL(err, TR_ENOTFOUND, "registry %s: no experiment '%s'", r->path, id);
+    sqlite3_finalize(st);
+    return rc;
 }

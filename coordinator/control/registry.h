@@ -30,6 +30,8 @@ typedef struct reg_row {
     char out_dir[1024];
     int resume;
     int64_t seq;
+    int crashes;         /* times the daemon died while it was running */
+    int cancel_requested;/* a cancel was acknowledged while it ran */
 } reg_row;
 
 void reg_row_free(reg_row *r);
@@ -40,9 +42,17 @@ typedef struct registry registry;
 int registry_open(const char *path, registry **out, tr_error *err);
 void registry_close(registry *r);
 
-/* After a restart: every 'running' row becomes 'queued' with resume = 1, ahead of the
- * rest of the queue (in its old order). *n_resumed gets how many. */
-int registry_recover(registry *r, int *n_resumed, tr_error *err);
+/* How long a write waits for a lock held by another connection before failing. */
+#define REGISTRY_BUSY_MS 10000
+/* Default for registry_recover's max_crashes. */
+#define REGISTRY_MAX_CRASHES 2
+
+/* After a restart. A row still 'running' was running when the daemon died (a clean
+ * shutdown requeues it first): its crash count goes up by one; at max_crashes it becomes
+ * 'failed' with a message saying so (*n_failed); one whose cancel was acknowledged becomes
+ * 'cancelled'; otherwise 'queued' with resume = 1, ahead
+ * of the rest of the queue in its old order (*n_resumed). */
+int registry_recover(registry *r, int max_crashes, int *n_resumed, int *n_failed, tr_error *err);
 
 /* Insert a new queued row; fills row->seq (the end of the queue). */
 int registry_insert(registry *r, reg_row *row, tr_error *err);
@@ -50,6 +60,10 @@ int registry_insert(registry *r, reg_row *row, tr_error *err);
 /* Change state and its timestamp fields; result/error may be NULL (left unchanged). */
 int registry_update(registry *r, const char *id, exp_state state, double started_at, double finished_at,
                     const char *result_json, const char *error, int resume, tr_error *err);
+
+/* Record that the user cancelled running experiment id (one statement, durable on return):
+ * if the daemon dies before the experiment stops, registry_recover marks it cancelled. */
+int registry_set_cancel_requested(registry *r, const char *id, tr_error *err);
 
 /* Every row in seq order; caller frees each with reg_row_free and the array with free. */
 int registry_load_all(registry *r, reg_row **rows, int *n, tr_error *err);

@@ -2,12 +2,9 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/data/task.h"
 #include "common/util/log.h"
@@ -48,23 +45,11 @@ static int fail_err(reply *rp, const tr_error *e) {
     return fail(rp, e->code ? e->code : TR_EINTERNAL, "%s", e->msg);
 }
 
-static int check_file(const char *field, const char *path, tr_error *err) {
-    if (!path[0]) return 0;
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return TR_FAIL(err, TR_EINVAL, "field '%s': file '%s' %s (the path is read on the daemon's machine)", field, path,
-                       errno == ENOENT ? "does not exist" : strerror(errno));
-    if (!S_ISREG(st.st_mode)) return TR_FAIL(err, TR_EINVAL, "field '%s': '%s' is not a regular file", field, path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return TR_FAIL(err, TR_EINVAL, "field '%s': file '%s' is not readable by the daemon: %s", field, path, strerror(errno));
-    close(fd);
-    return 0;
-}
-
-int rpc_check_spec_files(const experiment_spec *s, tr_error *err) {
-    TR_TRY(check_file("task.path", s->task.path, err));
-    TR_TRY(check_file("task.test_path", s->task.test_path, err));
-    TR_TRY(check_file("model.init", s->model.init, err));
+int rpc_check_name(const char *name, tr_error *err) {
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return TR_FAIL(err, TR_EINVAL, "field 'name': control character 0x%02x at position %d; names are printed in logs "
+                           "and terminals, so only printable characters are allowed", *p, (int)(p - (const unsigned char *)name));
     return 0;
 }
 
@@ -137,7 +122,8 @@ static int do_submit(ctl_core *c, reply *rp, const Req *q) {
     if (!s) return fail(rp, TR_ENOMEM, "out of memory");
     tr_error e = {0};
     int rc = spec_parse_json(q->spec_json, source, s, &e);
-    if (!rc) rc = rpc_check_spec_files(s, &e);
+    if (!rc) rc = rpc_check_name(s->name, &e);
+    if (!rc) rc = paths_confine_inputs(&c->roots, s, &e);
     if (!rc) rc = task_check_stage_rule(s, &e);
     if (rc) { free(s); return fail_err(rp, &e); }
     reg_row row;
@@ -148,11 +134,16 @@ static int do_submit(ctl_core *c, reply *rp, const Req *q) {
      * suffix keeps it unique even if the registry file is deleted and numbering restarts. */
     snprintf(row.id, sizeof row.id, "exp-%06lld-%02x%02x", (long long)(registry_max_seq(c->reg) + 1), rnd[0], rnd[1]);
     snprintf(row.name, sizeof row.name, "%s", s->name);
-    if (s->out_dir[0]) snprintf(row.out_dir, sizeof row.out_dir, "%s", s->out_dir);
-    else if (snprintf(row.out_dir, sizeof row.out_dir, "%s/%s", c->exp_root, row.id) >= (int)sizeof row.out_dir) {
-        free(s);
-        return fail(rp, TR_EINVAL, "experiment folder under '%s' would be longer than %zu characters", c->exp_root, sizeof row.out_dir - 1);
-    }
+    /* a new folder under the runs root, and no other experiment's (queued ones have none yet) */
+    rc = paths_new_out_dir(&c->roots, s->out_dir, row.id, row.out_dir, sizeof row.out_dir, &e);
+    pthread_mutex_lock(&c->st.mu);
+    for (int i = 0; i < c->st.nexps && !rc; i++)
+        if (strcmp(c->st.exps[i].out_dir, row.out_dir) == 0)
+            rc = TR_FAIL(&e, TR_EINVAL, "field 'out_dir': folder '%s' is already experiment %s's; every experiment needs its own",
+                         s->out_dir, c->st.exps[i].id);
+    pthread_mutex_unlock(&c->st.mu);
+    if (rc) { free(s); return fail_err(rp, &e); }
+    snprintf(s->out_dir, sizeof s->out_dir, "%s", row.out_dir);
     row.spec_json = spec_to_json(s, &e);
     free(s);
     if (!row.spec_json) return fail_err(rp, &e);
@@ -223,30 +214,49 @@ static int do_get(ctl_core *c, reply *rp, const Req *q) {
     return 0;
 }
 
+/* Acknowledged means durable: the reply says ok only after the registry has the change. */
 static int do_cancel(ctl_core *c, reply *rp, const Req *q) {
     TR_TRY(check_token(c, rp, q));
     TR_TRY(check_id(rp, q));
+    ctl_apply_ops(c);   /* earlier writes first, in order */
     ctl_state *s = &c->st;
     pthread_mutex_lock(&s->mu);
     ctl_exp *e = ctl_find(s, q->id);
-    int rc = 0;
+    int rc = 0, was_queued = 0;
+    char id[CONTROL_ID_MAX] = "";
+    double started = 0, finished = ctl_now();
     if (!e) rc = fail(rp, TR_ENOTFOUND, "no experiment with id '%s' (see 'trice list')", q->id);
     else if (exp_state_final(e->state))
         rc = fail(rp, TR_ESTATE, "experiment '%s' has already %s; nothing to cancel", e->id,
                   e->state == EXP_SUCCEEDED ? "succeeded" : e->state == EXP_FAILED ? "failed" : "been cancelled");
-    else if (e->state == EXP_QUEUED) {
-        e->state = EXP_CANCELLED;
-        e->finished_at = ctl_now();
+    else {
+        snprintf(id, sizeof id, "%s", e->id);
+        was_queued = e->state == EXP_QUEUED;
+        started = e->started_at;
+        /* held as cancelled while the registry is written, so that the training loop cannot claim it */
+        if (was_queued) e->state = EXP_CANCELLED;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc) return rc;
+    static const char *why = "cancelled by the user before it started";
+    tr_error we = {0};
+    int wrc = was_queued ? registry_update(c->reg, id, EXP_CANCELLED, started, finished, NULL, why, 0, &we)
+                         : registry_set_cancel_requested(c->reg, id, &we);
+    pthread_mutex_lock(&s->mu);
+    e = ctl_find(s, id);
+    if (wrc) {
+        if (e && was_queued) e->state = EXP_QUEUED;
+        rc = fail(rp, TR_EIO, "the cancel of '%s' was not recorded (nothing changed; try again): %s", id, we.msg);
+    } else if (e && was_queued) {
+        e->finished_at = finished;
         free(e->error);
-        e->error = strdup("cancelled by the user before it started");
+        e->error = strdup(why);
         s->finished_total[EXP_CANCELLED]++;
-        ctl_push_op(s, e->id, EXP_CANCELLED, e->started_at, e->finished_at, NULL, e->error, 0);
-    } else {
+    } else if (e) {
         e->cancel_requested = 1;   /* the training loop stops at its next step and checkpoints */
     }
-    if (!rc) LOG_I("cancel requested for %s", q->id);
     pthread_mutex_unlock(&s->mu);
-    ctl_apply_ops(c);
+    if (!rc) LOG_I("cancel requested for %s", id);
     return rc;
 }
 

@@ -30,8 +30,9 @@ int rpc_handle(ctl_core *c, const uint8_t *req, size_t len, uint8_t **out, size_
 /* "submit", "list", ... for metrics labels. */
 const char *rpc_kind_name(int kind);
 
-/* Check that a spec's files exist and are readable regular files (task.path,
- * task.test_path, model.init when set). */
-int rpc_check_spec_files(const experiment_spec *s, tr_error *err);
+/* TR_EINVAL when an experiment name holds control characters (they would forge log lines
+ * and terminal escapes wherever the name is printed). A submitted spec's files are checked
+ * by paths_confine_inputs (paths.h). */
+int rpc_check_name(const char *name, tr_error *err);
 
 #endif

@@ -13,16 +13,18 @@ double ctl_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-int ctl_core_init(ctl_core *c, const char *db_path, const char *token, const char *exp_root, tr_error *err) {
+int ctl_core_init(ctl_core *c, const char *db_path, const char *token, const char *exp_root, int max_crashes, tr_error *err) {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->st.mu, NULL);
+    pthread_cond_init(&c->st.ops_cv, NULL);
     c->st.started_at = ctl_now();
     c->st.heartbeat_timeout_s = 30;
     snprintf(c->token, sizeof c->token, "%s", token ? token : "");
     snprintf(c->exp_root, sizeof c->exp_root, "%s", exp_root ? exp_root : "runs");
-    int rc = registry_open(db_path, &c->reg, err);
-    int nres = 0;
-    if (!rc) rc = registry_recover(c->reg, &nres, err);
+    int rc = paths_roots_init(&c->roots, c->exp_root, NULL, 0, err);
+    if (!rc) rc = registry_open(db_path, &c->reg, err);
+    int nres = 0, nfailed = 0;
+    if (!rc) rc = registry_recover(c->reg, max_crashes > 0 ? max_crashes : REGISTRY_MAX_CRASHES, &nres, &nfailed, err);
     reg_row *rows = NULL;
     int n = 0;
     if (!rc) rc = registry_load_all(c->reg, &rows, &n, err);
@@ -32,6 +34,9 @@ int ctl_core_init(ctl_core *c, const char *db_path, const char *token, const cha
     }
     free(rows);
     if (rc) { ctl_core_free(c); return rc; }
+    if (nfailed)
+        LOG_W("registry %s: %d experiment(s) were running at %d crashes of the daemon; marked failed so that the queue moves on",
+              db_path, nfailed, max_crashes > 0 ? max_crashes : REGISTRY_MAX_CRASHES);
     if (nres) LOG_I("registry %s: %d experiment(s) were running when the daemon stopped; they resume first", db_path, nres);
     return 0;
 }
@@ -54,6 +59,7 @@ void ctl_core_free(ctl_core *c) {
     free(s->last_heartbeat);
     for (ctl_op *o = s->ops_head, *nx; o; o = nx) { nx = o->next; op_free(o); }
     registry_close(c->reg);
+    pthread_cond_destroy(&s->ops_cv);
     pthread_mutex_destroy(&s->mu);
     memset(c, 0, sizeof *c);
 }
@@ -87,6 +93,7 @@ int ctl_add(ctl_state *s, reg_row *row, tr_error *err) {
     e->finished_at = row->finished_at;
     e->resume = row->resume;
     e->seq = row->seq;
+    e->crashes = row->crashes;
     /* Recovery moves rows to the front of the queue: keep the array in seq order. */
     int i = s->nexps;
     while (i > 0 && s->exps[i - 1].seq > e->seq) i--;
@@ -122,16 +129,24 @@ int ctl_workers_alive(const ctl_state *s, double now) {
     return n;
 }
 
+void ctl_silent_ranks(const ctl_state *s, double now, char *out, size_t cap) {
+    size_t k = 0;
+    out[0] = '\0';
+    for (int i = 0; i < s->nworkers && k + 16 < cap; i++)
+        if (now - s->last_heartbeat[i] > s->heartbeat_timeout_s)
+            k += (size_t)snprintf(out + k, cap - k, "%s%d", k ? ", rank " : "silent: rank ", s->workers[i].rank);
+}
+
 int ctl_ring_copy(const ctl_state *s, ctl_point *out) {
     int start = (s->ring_head - s->ring_n + CTL_RING) % CTL_RING;
     for (int i = 0; i < s->ring_n; i++) out[i] = s->ring[(start + i) % CTL_RING];
     return s->ring_n;
 }
 
-void ctl_push_op(ctl_state *s, const char *id, exp_state state, double started_at, double finished_at,
-                 const char *result_json, const char *error, int resume) {
+uint64_t ctl_push_op(ctl_state *s, const char *id, exp_state state, double started_at, double finished_at,
+                     const char *result_json, const char *error, int resume) {
     ctl_op *o = calloc(1, sizeof *o);
-    if (!o) { LOG_E("out of memory queueing a registry write for %s; it is lost until the next state change", id); return; }
+    if (!o) { LOG_E("out of memory queueing a registry write for %s; it is lost until the next state change", id); return 0; }
     snprintf(o->id, sizeof o->id, "%s", id);
     o->state = state;
     o->started_at = started_at;
@@ -139,8 +154,10 @@ void ctl_push_op(ctl_state *s, const char *id, exp_state state, double started_a
     o->result_json = result_json ? strdup(result_json) : NULL;
     o->error = error ? strdup(error) : NULL;
     o->resume = resume;
+    o->seq = ++s->ops_seq;
     if (s->ops_tail) s->ops_tail->next = o; else s->ops_head = o;
     s->ops_tail = o;
+    return o->seq;
 }
 
 ctl_op *ctl_take_ops(ctl_state *s) {
@@ -149,16 +166,53 @@ ctl_op *ctl_take_ops(ctl_state *s) {
     return o;
 }
 
-void ctl_apply_ops(ctl_core *c) {
+int ctl_apply_ops(ctl_core *c) {
     pthread_mutex_lock(&c->st.mu);
     ctl_op *o = ctl_take_ops(&c->st);
     pthread_mutex_unlock(&c->st.mu);
+    int rc = 0;
     while (o) {
         ctl_op *nx = o->next;
         tr_error err = {0};
-        if (registry_update(c->reg, o->id, o->state, o->started_at, o->finished_at, o->result_json, o->error, o->resume, &err))
-            LOG_E("registry write for %s (state %s) failed: %s", o->id, exp_state_name(o->state), err.msg);
+        rc = registry_update(c->reg, o->id, o->state, o->started_at, o->finished_at, o->result_json, o->error, o->resume, &err);
+        if (rc == TR_ENOTFOUND) {
+            LOG_E("registry write for %s (state %s) has no row to change: %s", o->id, exp_state_name(o->state), err.msg);
+            rc = 0;   /* retrying cannot help */
+        }
+        if (rc) {
+            /* Not dropped: the rest goes back in front of the queue, in order, and the next
+             * wake-up or tick (1 s) retries. The registry waits REGISTRY_BUSY_MS for a lock
+             * on each try, so a busy file delays the write but does not lose it. */
+            if (!o->warned) LOG_W("registry write for %s (state %s) failed, retrying: %s", o->id, exp_state_name(o->state), err.msg);
+            o->warned = 1;
+            pthread_mutex_lock(&c->st.mu);
+            ctl_op *last = o;
+            while (last->next) last = last->next;
+            last->next = c->st.ops_head;
+            if (!c->st.ops_head) c->st.ops_tail = last;
+            c->st.ops_head = o;
+            pthread_mutex_unlock(&c->st.mu);
+            return rc;
+        }
+        if (o->warned) LOG_I("registry write for %s (state %s) done after retrying", o->id, exp_state_name(o->state));
+        pthread_mutex_lock(&c->st.mu);
+        c->st.ops_done = o->seq;
+        pthread_cond_broadcast(&c->st.ops_cv);
+        pthread_mutex_unlock(&c->st.mu);
         op_free(o);
         o = nx;
     }
+    return 0;
+}
+
+int ctl_wait_ops(ctl_state *s, uint64_t seq, double timeout_s) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += (time_t)timeout_s;
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    while (s->ops_done < seq && rc == 0) rc = pthread_cond_timedwait(&s->ops_cv, &s->mu, &dl);
+    int done = s->ops_done >= seq;
+    pthread_mutex_unlock(&s->mu);
+    return done;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "coordinator/control/control.h"
+#include "coordinator/control/paths.h"
 #include "coordinator/control/registry.h"
 #include "coordinator/control/token.h"
 
@@ -29,6 +30,7 @@ typedef struct ctl_exp {
     int resume;
     int cancel_requested;
     int64_t seq;
+    int crashes;
     int has_progress;
     control_progress progress;
     double progress_at;
@@ -51,6 +53,8 @@ typedef struct ctl_op {
     double started_at, finished_at;
     char *result_json, *error;  /* owned */
     int resume;
+    uint64_t seq;             /* order of queueing (ctl_state.ops_seq) */
+    int warned;               /* a failed try was logged */
 } ctl_op;
 
 enum { CTL_PHASE_SAMPLE, CTL_PHASE_GRAD, CTL_PHASE_REDUCE, CTL_PHASE_OPTIM, CTL_NPHASES };
@@ -75,6 +79,8 @@ typedef struct ctl_state {
     uint64_t submitted_total, finished_total[EXP_NSTATES];
     double started_at;
     ctl_op *ops_head, *ops_tail;
+    uint64_t ops_seq, ops_done;  /* last queued, last written to the registry */
+    pthread_cond_t ops_cv;       /* signalled when ops_done moves */
 } ctl_state;
 
 typedef struct ctl_core {
@@ -83,12 +89,14 @@ typedef struct ctl_core {
     char token[TOKEN_HEX_LEN + 1];
     int reads_need_token;     /* when bound beyond loopback */
     char exp_root[1024];
+    paths_roots roots;        /* where submitted specs may read and write (paths.h) */
 } ctl_core;
 
 double ctl_now(void);
 
 /* Open the registry, recover running rows, load every row into the snapshot. */
-int ctl_core_init(ctl_core *c, const char *db_path, const char *token, const char *exp_root, tr_error *err);
+/* max_crashes: see registry_recover (0 = REGISTRY_MAX_CRASHES). */
+int ctl_core_init(ctl_core *c, const char *db_path, const char *token, const char *exp_root, int max_crashes, tr_error *err);
 void ctl_core_free(ctl_core *c);
 
 /* Under st->mu: */
@@ -99,14 +107,20 @@ int ctl_add(ctl_state *s, reg_row *row, tr_error *err);
 int ctl_queue_position(const ctl_state *s, const ctl_exp *e);
 ctl_exp *ctl_running(ctl_state *s);
 int ctl_workers_alive(const ctl_state *s, double now);
+/* "silent: rank 2, rank 3" for workers past the heartbeat timeout ("" when none). */
+void ctl_silent_ranks(const ctl_state *s, double now, char *out, size_t cap);
 /* Copy the ring (oldest first) into out[CTL_RING]; returns the count. */
 int ctl_ring_copy(const ctl_state *s, ctl_point *out);
-/* Queue a registry write (takes result/error copies). */
-void ctl_push_op(ctl_state *s, const char *id, exp_state state, double started_at, double finished_at,
+/* Queue a registry write (takes result/error copies). Returns its sequence number (0 when
+ * out of memory) for ctl_wait_ops. */
+uint64_t ctl_push_op(ctl_state *s, const char *id, exp_state state, double started_at, double finished_at,
                  const char *result_json, const char *error, int resume);
 ctl_op *ctl_take_ops(ctl_state *s);
 
-/* Control thread: apply queued writes to the registry (logs failures). */
-void ctl_apply_ops(ctl_core *c);
+/* Control thread: apply queued writes to the registry in order. A write that fails stays
+ * queued (with the rest behind it) for the next call; returns its code, 0 when all done. */
+int ctl_apply_ops(ctl_core *c);
+/* Wait (not holding st->mu) until write seq is in the registry: 1 = it is, 0 = timed out. */
+int ctl_wait_ops(ctl_state *s, uint64_t seq, double timeout_s);
 
 #endif

@@ -60,9 +60,21 @@ int token_load_or_create(const char *path, char out[TOKEN_HEX_LEN + 1], tr_error
         LOG_I("created token file %s (mode 0600)", path);
         return 0;
     }
+    /* An existing secret is used only if nobody else could have read or planted it: a
+     * regular file (not a link), owned by this user, mode 0600 or stricter. */
     struct stat st;
-    if (stat(path, &st) == 0 && (st.st_mode & 077))
-        LOG_W("token file %s is readable by group or others (mode %03o); chmod 600 it", path, (unsigned)(st.st_mode & 0777));
+    if (lstat(path, &st) != 0) return TR_FAIL(err, TR_EIO, "token file %s: %s", path, strerror(errno));
+    if (S_ISLNK(st.st_mode))
+        return TR_FAIL(err, TR_EAUTH, "token file %s is a symbolic link; refusing it (use the real file's path, or delete "
+                       "the link and restart the daemon to create a new token)", path);
+    if (!S_ISREG(st.st_mode)) return TR_FAIL(err, TR_EAUTH, "token file %s is not a regular file", path);
+    if (st.st_uid != geteuid())
+        return TR_FAIL(err, TR_EAUTH, "token file %s is owned by uid %u, not by this daemon's user (uid %u): another user may "
+                       "know it. Fix: chown %u %s && chmod 600 %s, or delete it to get a new token",
+                       path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path, path);
+    if (st.st_mode & 077)
+        return TR_FAIL(err, TR_EAUTH, "token file %s has mode %03o: group or others can read it, so the token may be known. "
+                       "Fix: chmod 600 %s (or delete it to get a new token)", path, (unsigned)(st.st_mode & 0777), path);
     char tmp[TOKEN_MAX + 1];
     TR_TRY(token_read(path, tmp, sizeof tmp, err));
     if (strlen(tmp) < 16) return TR_FAIL(err, TR_EFORMAT, "token file %s: token has %zu characters; want at least 16", path, strlen(tmp));

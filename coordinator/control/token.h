@@ -14,7 +14,9 @@
 #define TOKEN_HEX_LEN 64
 #define TOKEN_MAX 256        /* longest token a request may carry */
 
-/* Read the token at path; create it (0600, O_EXCL) with fresh random bytes if absent. */
+/* Read the token at path; create it (0600, O_EXCL) with fresh random bytes if absent. An
+ * existing file must be a regular file owned by this user with no group/other access
+ * (TR_EAUTH with the fix otherwise). */
 int token_load_or_create(const char *path, char out[TOKEN_HEX_LEN + 1], tr_error *err);
 /* Read an existing token file (clients). Surrounding whitespace is ignored. */
 int token_read(const char *path, char *out, size_t cap, tr_error *err);

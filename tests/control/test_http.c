@@ -1,12 +1,17 @@
 /* The status endpoint: /healthz, /readyz, /status as JSON, /metrics in the Prometheus
  * text format 0.0.4 (checked line by line), and the self-contained page. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "common/util/log.h"
@@ -199,5 +204,108 @@ Test(http, page_is_self_contained_with_four_charts, .init = quiet) {
         cr_assert(strstr(body, "Chart.js v3"), "Debian's Chart.js 3 is served");
         free(body);
     }
+    control_free(c);
+}
+
+/* ---- issue 11: Host header, token for remote reads, connection cap and idle timeout ---- */
+
+static int tcp_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "connect: %s", strerror(errno));
+    struct timeval tv = {30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* Send a raw request; returns the status code (0 when the server closed without answering). */
+static int raw_get(int port, const char *request) {
+    int fd = tcp_connect(port);
+    cr_assert_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    int status = 0;
+    sscanf(buf, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
+Test(http, on_loopback_only_loopback_host_headers_are_answered, .init = quiet) {
+    char dir[256];
+    th_tmpdir(dir);
+    control *c = th_start(dir, 1);
+    int port = control_http_port(c);
+    cr_assert_eq(raw_get(port, "GET /status HTTP/1.1\r\nHost: evil.example\r\n\r\n"), 403, "DNS rebinding: a foreign Host");
+    cr_assert_eq(raw_get(port, "GET /status HTTP/1.1\r\nHost: 127.0.0.1.evil.example:80\r\n\r\n"), 403);
+    cr_assert_eq(raw_get(port, "GET /status HTTP/1.1\r\n\r\n"), 403, "no Host at all");
+    cr_assert_eq(raw_get(port, "GET /status HTTP/1.1\r\nHost: localhost:7871\r\n\r\n"), 200);
+    cr_assert_eq(raw_get(port, "GET /status HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"), 200, "header names are case-insensitive");
+    cr_assert_eq(raw_get(port, "GET /status HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), 200);
+    cr_assert_eq(raw_get(port, "POST /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 405);
+    control_free(c);
+}
+
+Test(http, with_allow_remote_reads_need_the_token, .init = quiet) {
+    char dir[256], db[400], tok[300], req[600];
+    th_tmpdir(dir);
+    snprintf(db, sizeof db, "%s/registry.db", dir);
+    control_opts o = {0};
+    o.db_path = db;
+    o.rpc_url = "";
+    o.http_addr = "0.0.0.0:0";
+    o.allow_remote = 1;
+    control *c = NULL;
+    tr_error err = {0};
+    cr_assert_eq(control_start(&o, &c, &err), 0, "%s", err.msg);
+    th_token(dir, tok, sizeof tok);
+    int port = control_http_port(c);
+    cr_assert_eq(raw_get(port, "GET /status HTTP/1.1\r\nHost: node7\r\n\r\n"), 401, "no token");
+    cr_assert_eq(raw_get(port, "GET /metrics HTTP/1.1\r\nHost: node7\r\nAuthorization: Bearer 00112233\r\n\r\n"), 401, "wrong token");
+    snprintf(req, sizeof req, "GET /status HTTP/1.1\r\nHost: node7\r\nAuthorization: Bearer %s\r\n\r\n", tok);
+    cr_assert_eq(raw_get(port, req), 200);
+    snprintf(req, sizeof req, "GET /metrics?token=%s HTTP/1.1\r\nHost: node7\r\n\r\n", tok);
+    cr_assert_eq(raw_get(port, req), 200, "the page's way: ?token=");
+    cr_assert_eq(raw_get(port, "GET /healthz HTTP/1.1\r\nHost: node7\r\n\r\n"), 200, "probes stay open");
+    control_free(c);
+}
+
+/* Issue 11, defect 3: idle connections were never timed out or capped. */
+Test(http, idle_connections_are_capped_and_timed_out, .init = quiet, .timeout = 120) {
+    char dir[256];
+    th_tmpdir(dir);
+    control *c = th_start(dir, 1);
+    int port = control_http_port(c);
+    enum { N = 100 };
+    int fds[N];
+    for (int i = 0; i < N; i++) fds[i] = tcp_connect(port);
+    /* beyond the cap the server closes at once: some reads end without waiting */
+    int closed_at_once = 0;
+    for (int i = 0; i < N; i++) {
+        struct timeval tv = {0, 200000};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char b;
+        if (read(fds[i], &b, 1) <= 0 && errno != EAGAIN && errno != EWOULDBLOCK) closed_at_once++;
+        errno = 0;
+    }
+    cr_assert_geq(closed_at_once, N - 64, "%d of %d idle connections refused; the cap is 64", closed_at_once, N);
+    /* the rest are closed by the server after the idle timeout (10 s) */
+    int closed = 0;
+    for (int i = 0; i < N; i++) {
+        struct timeval tv = {30, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char b;
+        if (read(fds[i], &b, 1) == 0 || errno == ECONNRESET) closed++;
+        close(fds[i]);
+    }
+    cr_assert_eq(closed, N, "every idle connection was closed by the server");
+    char *body = NULL;
+    cr_assert_eq(th_http_get(port, "/healthz", &body), 200, "served again once they are gone");
+    free(body);
     control_free(c);
 }

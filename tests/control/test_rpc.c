@@ -147,7 +147,7 @@ Test(rpc, bad_requests_get_clear_errors_and_the_daemon_keeps_serving, .init = qu
 
     char spec_missing[600], spec_folder[600], spec_test_missing[600];
     snprintf(missing, sizeof missing, "%s/nope.jsonl", dir);
-    snprintf(folder, sizeof folder, "%s", dir);
+    snprintf(folder, sizeof folder, "%s/runs", dir);   /* inside the runs root, but a folder */
     snprintf(spec_missing, sizeof spec_missing, "{\"task\": {\"name\": \"jsonl\", \"path\": \"%s\"}}", missing);
     snprintf(spec_folder, sizeof spec_folder, "{\"task\": {\"name\": \"jsonl\", \"path\": \"%s\"}}", folder);
     snprintf(spec_test_missing, sizeof spec_test_missing, "{\"model\": {\"init\": \"%s\"}}", missing);
@@ -185,6 +185,14 @@ Test(rpc, bad_requests_get_clear_errors_and_the_daemon_keeps_serving, .init = qu
         {"spec data file missing", S, 1, spec_missing, 0, 0, 0, 0, 0, 0, TR_EINVAL, "does not exist"},
         {"spec data path is a folder", S, 1, spec_folder, 0, 0, 0, 0, 0, 0, TR_EINVAL, "not a regular file"},
         {"spec model.init missing", S, 1, spec_test_missing, 0, 0, 0, 0, 0, 0, TR_EINVAL, "model.init"},
+        {"spec reads a file outside the roots", S, 1, "{\"task\": {\"name\": \"jsonl\", \"path\": \"/etc/passwd\"}}", 0, 0, 0, 0, 0, 0,
+         TR_EINVAL, "outside the folders this daemon reads"},
+        {"spec model.init outside the roots", S, 1, "{\"model\": {\"init\": \"/etc/hostname\"}}", 0, 0, 0, 0, 0, 0,
+         TR_EINVAL, "outside the folders"},
+        {"spec out_dir absolute", S, 1, "{\"out_dir\": \"/tmp/elsewhere\"}", 0, 0, 0, 0, 0, 0, TR_EINVAL, "is absolute"},
+        {"spec out_dir climbs out", S, 1, "{\"out_dir\": \"a/../../x\"}", 0, 0, 0, 0, 0, 0, TR_EINVAL, "no '.', '..'"},
+        {"spec name with an escape", S, 1, "{\"name\": \"x\\u001b[2Jy\"}", 0, 0, 0, 0, 0, 0, TR_EINVAL, "control character 0x1b"},
+        {"spec name with a newline", S, 1, "{\"name\": \"x\\nINFO forged\"}", 0, 0, 0, 0, 0, 0, TR_EINVAL, "control character 0x0a"},
         {"spec over the size limit", S, 1, bigspec, 0, 0, 0, 0, 0, 0, TR_EINVAL, "the limit is"},
         {"get without id", G, 0, 0, "", 0, 0, 0, 0, 0, TR_EINVAL, "'id' is required"},
         {"get unknown id", G, 0, 0, "exp-999999-ffff", 0, 0, 0, 0, 0, TR_ENOTFOUND, "no experiment with id"},
@@ -256,6 +264,24 @@ Test(rpc, remote_bind_needs_the_explicit_option, .init = quiet) {
     o.http_addr = "0.0.0.0:0";
     cr_assert_neq(control_start(&o, &c, &err), 0);
     cr_assert(strstr(err.msg, "not loopback"), "%s", err.msg);
+    /* Issue 11, defect 7: other schemes and disguised hosts passed a string match */
+    const char *rpc_bad[] = {"ws://0.0.0.0:0/x", "tls+tcp://0.0.0.0:0", "tcp://127.0.0.1@0.0.0.0:0", "tcp://127.evil.example:0",
+                             "wss://[::]:0/x", "tcp4://0.0.0.0:0"};
+    for (size_t i = 0; i < sizeof rpc_bad / sizeof *rpc_bad; i++) {
+        o.rpc_url = rpc_bad[i];
+        o.http_addr = "";
+        c = NULL;
+        cr_assert_neq(control_start(&o, &c, &err), 0, "RPC %s was accepted", rpc_bad[i]);
+        cr_assert_null(c);
+    }
+    const char *http_bad[] = {"127.0.0.1@0.0.0.0:0", "127.evil.example:0", "localhost.evil.example:0", "[::]:0", "0:0"};
+    for (size_t i = 0; i < sizeof http_bad / sizeof *http_bad; i++) {
+        o.rpc_url = "";
+        o.http_addr = http_bad[i];
+        c = NULL;
+        cr_assert_neq(control_start(&o, &c, &err), 0, "HTTP %s was accepted", http_bad[i]);
+        cr_assert_null(c);
+    }
 }
 
 Test(rpc, client_says_when_the_daemon_is_not_reachable, .init = quiet) {

@@ -1,6 +1,7 @@
 /* fuzz_data_regress.c - runs the common/data fuzz entry points over seed inputs and a few
  * hundred deterministic mutations of each, so that gcc builds (no libFuzzer) exercise them.
  * A crash, an abort from a target's own invariant checks, or a sanitizer report fails it. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,30 @@ static int run(const char *name, fuzz_fn fn, const char *seed, size_t seed_len, 
     return 0;
 }
 
+/* Inputs that once crashed a libFuzzer target (tests/fuzz/regress/<target>/), each run once
+ * and with mutations: they must never crash again. */
+static void run_regressions(const char *sub, fuzz_fn fn, uint64_t id) {
+    const char *root = getenv("TRICE_SOURCE_ROOT");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/regress/%s", root ? root : ".", sub);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        char *text = NULL;
+        size_t len = 0;
+        if (tr_read_file(path, 1 << 20, &text, &len, NULL) != 0) continue;
+        char name[300];
+        snprintf(name, sizeof name, "%s/%.40s", sub, de->d_name);
+        run(name, fn, text, len, id++);
+        free(text);
+    }
+    closedir(d);
+}
+
 int main(void) {
     static const char gsm[] = "{\"question\": \"Q \\u2019?\", \"answer\": \"a <<1+1=2>>2\\nb\\n#### 1,080\"}\n"
                               "{\"question\": \"q\", \"answer\": \"#### -7\", \"rationale\": \"So the answer is -7.\"}\n";
@@ -93,5 +118,9 @@ int main(void) {
         run(fx[i].file, fx[i].fn, text, len, 10 + i);
         free(text);
     }
+    run_regressions("jsonl", fuzz_data_jsonl, 100);
+    run_regressions("bbh", fuzz_data_bbh, 200);
+    run_regressions("cot", fuzz_data_cot, 300);
+    run_regressions("answer", fuzz_data_answer, 400);
     return 0;
 }

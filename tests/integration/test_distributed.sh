@@ -90,10 +90,19 @@ truncate -s -7 "$mem"
 run 1 "$TMP/bad.r" --resume "$TMP/bad"; rc=$?
 if [[ $rc -ne 0 ]] && grep -q "memory.bin" "$TMP/bad.r.log"; then ok "truncated memory.bin refused: $(grep -o 'memory.bin[^"]*' "$TMP/bad.r.log" | head -1 | cut -c1-120)"
 else fail "truncated checkpoint: rc=$rc"; tail -3 "$TMP/bad.r.log"; fi
+# a marker naming a missing checkpoint, and the newest checkpoint damaged: never a restart
+# from step 0. The newest checkpoint that verifies is used; when none does, the job fails
+# with a message naming each, and nothing is deleted.
 echo "step-9999" >"$TMP/bad/checkpoints/latest"
+nbefore=$(find "$TMP/bad" | wc -l)
 run 1 "$TMP/bad.r2" --resume "$TMP/bad"; rc=$?
-[[ $rc -ne 0 ]] && grep -q "step-9999" "$TMP/bad.r2.log" && ok "a latest marker naming a missing checkpoint is refused" \
-  || { fail "bad latest marker: rc=$rc"; tail -3 "$TMP/bad.r2.log"; }
+older=$(ls "$TMP/bad/checkpoints" | grep -c '^step-' )
+if grep -q "step-00009999 is unusable" "$TMP/bad.r2.log" && grep -q "step-00000080 is unusable" "$TMP/bad.r2.log" \
+   && { { [[ $rc -eq 0 ]] && grep -q "the newest usable checkpoint" "$TMP/bad.r2.log"; } \
+        || { [[ $rc -ne 0 ]] && grep -q "no usable checkpoint.*Nothing was deleted" "$TMP/bad.r2.log"; }; }; then
+  ok "a marker naming a missing checkpoint and a damaged newest one ($older step folder(s)): $([[ $rc -eq 0 ]] && echo 'resumed from an older one' || echo 'refused with a message naming both')"
+else fail "bad latest marker: rc=$rc"; tail -5 "$TMP/bad.r2.log"; fi
+[[ $rc -eq 0 || $(find "$TMP/bad" | wc -l) -eq $nbefore ]] && ok "nothing was deleted from the damaged folder" || fail "files changed in $TMP/bad"
 
 # a model the workers cannot take (a vocabulary other than the byte tokenizer's): every worker
 # reports why, the coordinator names the rank and the reason, and the job ends non-zero cleanly

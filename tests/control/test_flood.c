@@ -1,0 +1,201 @@
+/* Issue 11, defect 2: one client that pipelines RPC requests and never reads its replies
+ * froze RPC for every other client (one REP context, no send timeout). Here such a client
+ * floods while 50 well-behaved clients each make their calls: every well-behaved call gets
+ * its own, intact reply, and cancel and shutdown still work. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util/log.h"
+#include "helpers.h"
+
+static void quiet(void) { log_init(-1, "test", LOG_ERROR); }
+
+enum { GOOD_CLIENTS = 50, CALLS_PER_CLIENT = 10, EXPERIMENTS = 300, FLOOD_REQUESTS = 20000 };
+
+typedef struct flood_arg {
+    int port;
+    atomic_int stop;
+    int sent;          /* requests written before the daemon cut the connection or we stopped */
+    int connections;
+} flood_arg;
+
+/* A raw SP-over-TCP REQ peer (nng's wire format: an 8-byte handshake, then messages of a
+ * 64-bit length and a body that starts with a 32-bit request id) that sends LIST requests
+ * back to back and never reads. If the daemon stops reading it, it reconnects and goes on. */
+static void *flooder(void *p) {
+    flood_arg *a = p;
+    uint8_t req[64];
+    /* body: request id header, then a packed Request {kind: LIST(2), limit: 10000} */
+    const uint8_t body[] = {0x08, 0x02, 0x30, 0x90, 0x4e};
+    while (!atomic_load(&a->stop) && a->sent < FLOOD_REQUESTS) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {0};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)a->port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { if (fd >= 0) close(fd); break; }
+        a->connections++;
+        int small = 4096;   /* a small receive buffer: the daemon's replies back up sooner */
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        struct timeval tv = {1, 0};   /* the daemon may stop reading us: then reconnect */
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};   /* REQ (protocol 48) */
+        if (write(fd, hello, 8) != 8) { close(fd); continue; }
+        for (uint32_t id = 1; !atomic_load(&a->stop) && a->sent < FLOOD_REQUESTS; id++) {
+            uint64_t len = 4 + sizeof body;
+            for (int i = 0; i < 8; i++) req[i] = (uint8_t)(len >> (56 - 8 * i));
+            uint32_t rid = 0x80000000u | id;
+            for (int i = 0; i < 4; i++) req[8 + i] = (uint8_t)(rid >> (24 - 8 * i));
+            memcpy(req + 12, body, sizeof body);
+            if (send(fd, req, 12 + sizeof body, MSG_NOSIGNAL) != (ssize_t)(12 + sizeof body)) break;   /* cut off */
+            a->sent++;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+typedef struct good_arg {
+    const char *url;
+    const char *id;
+    int ok, lost, corrupt;
+} good_arg;
+
+static void *good_client(void *p) {
+    good_arg *g = p;
+    for (int i = 0; i < CALLS_PER_CLIENT; i++) {
+        rpc_client *c = NULL;
+        tr_error err = {0};
+        if (rpc_client_open(g->url, 30000, &c, &err)) { g->lost++; continue; }
+        Trice__Rpc__Request q = TRICE__RPC__REQUEST__INIT;
+        q.kind = TRICE__RPC__REQUEST__KIND__GET;
+        q.id = (char *)g->id;
+        Trice__Rpc__Response *r = NULL;
+        if (rpc_client_call(c, &q, &r, &err)) g->lost++;
+        else if (r->code != 0 || !r->experiment || strcmp(r->experiment->id, g->id) != 0) g->corrupt++;
+        else g->ok++;
+        if (r) trice__rpc__response__free_unpacked(r, NULL);
+        rpc_client_close(c);
+    }
+    return NULL;
+}
+
+Test(flood, fifty_clients_are_served_while_one_client_floods_without_reading, .init = quiet, .timeout = 170) {
+    char dir[256], tok[300];
+    static char ids[EXPERIMENTS][64];
+    th_tmpdir(dir);
+    control *c = th_start(dir, 0);
+    th_token(dir, tok, sizeof tok);
+    const char *url = control_rpc_url(c);
+    for (int i = 0; i < EXPERIMENTS; i++) {   /* so that each LIST reply is large */
+        Trice__Rpc__Response *r = th_submit(url, tok, "{\"name\": \"a-name-long-enough-to-make-list-replies-big\", \"steps\": 5}");
+        cr_assert_eq(r->code, 0, "%s", r->error);
+        snprintf(ids[i], 64, "%s", r->id);
+        trice__rpc__response__free_unpacked(r, NULL);
+    }
+    int port = 0;
+    cr_assert_eq(sscanf(url, "tcp://127.0.0.1:%d", &port), 1, "%s", url);
+    flood_arg fa = {.port = port};
+    pthread_t ft;
+    pthread_create(&ft, NULL, flooder, &fa);
+    th_sleep_ms(500);   /* the flood is under way before the first good call */
+    pthread_t gt[GOOD_CLIENTS];
+    good_arg ga[GOOD_CLIENTS];
+    for (int i = 0; i < GOOD_CLIENTS; i++) {
+        ga[i] = (good_arg){url, ids[(i * 7) % EXPERIMENTS], 0, 0, 0};
+        pthread_create(&gt[i], NULL, good_client, &ga[i]);
+    }
+    int ok = 0, lost = 0, corrupt = 0;
+    for (int i = 0; i < GOOD_CLIENTS; i++) {
+        pthread_join(gt[i], NULL);
+        ok += ga[i].ok;
+        lost += ga[i].lost;
+        corrupt += ga[i].corrupt;
+    }
+    /* mutating calls still get through during the flood */
+    Trice__Rpc__Response *r = th_simple(url, TRICE__RPC__REQUEST__KIND__CANCEL, tok, ids[EXPERIMENTS - 1]);
+    cr_assert_eq(r->code, 0, "cancel during the flood: %s", r->error);
+    trice__rpc__response__free_unpacked(r, NULL);
+    r = th_simple(url, TRICE__RPC__REQUEST__KIND__SHUTDOWN, tok, NULL);
+    cr_assert_eq(r->code, 0, "shutdown during the flood: %s", r->error);
+    trice__rpc__response__free_unpacked(r, NULL);
+    atomic_store(&fa.stop, 1);
+    pthread_join(ft, NULL);
+    fprintf(stderr, "flood: %d requests over %d connection(s); good clients: %d ok, %d lost, %d corrupted\n", fa.sent,
+            fa.connections, ok, lost, corrupt);
+    cr_assert_gt(fa.sent, 100, "the flooder got requests in (%d)", fa.sent);
+    cr_assert_eq(lost, 0, "%d of %d well-behaved calls got no reply", lost, GOOD_CLIENTS * CALLS_PER_CLIENT);
+    cr_assert_eq(corrupt, 0, "%d well-behaved calls got a wrong reply", corrupt);
+    cr_assert_eq(ok, GOOD_CLIENTS * CALLS_PER_CLIENT);
+    cr_assert(control_shutdown_requested(c));
+    control_free(c);
+}
+
+/* Issue 11, defect 3 on the RPC side: idle connections are capped (each is a descriptor). */
+Test(flood, rpc_connections_beyond_the_cap_are_closed_and_idle_ones_time_out, .init = quiet, .timeout = 90) {
+    char dir[256], db[400];
+    th_tmpdir(dir);
+    snprintf(db, sizeof db, "%s/registry.db", dir);
+    control_opts o = {0};
+    o.db_path = db;
+    o.rpc_url = "tcp://127.0.0.1:0";
+    o.http_addr = "";
+    o.rpc_idle_s = 2;
+    control *c = NULL;
+    tr_error err = {0};
+    cr_assert_eq(control_start(&o, &c, &err), 0, "%s", err.msg);
+    const char *url = control_rpc_url(c);
+    int port = 0;
+    cr_assert_eq(sscanf(url, "tcp://127.0.0.1:%d", &port), 1, "%s", url);
+    enum { N = 100 };
+    int fds[N], closed = 0;
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {0};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
+        const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+        cr_assert_eq(write(fds[i], hello, 8), 8);
+        th_sleep_ms(5);
+    }
+    for (int i = 0; i < N; i++) {
+        struct timeval tv = {2, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        uint8_t b[8];
+        ssize_t n = read(fds[i], b, 8);   /* the server's handshake, then either nothing or the close */
+        if (n == 8) {
+            struct timeval shortv = {0, 100000};
+            setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &shortv, sizeof shortv);
+            n = read(fds[i], b, 1);
+        }
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) closed++;
+    }
+    cr_assert_geq(closed, N - 64, "%d of %d idle connections closed; the cap is 64", closed, N);
+    /* the ones let in are closed by the daemon once idle for 2 s */
+    int idle_closed = 0;
+    for (int i = 0; i < N; i++) {
+        struct timeval tv = {20, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        uint8_t b;
+        ssize_t n = read(fds[i], &b, 1);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) idle_closed++;
+    }
+    cr_assert_eq(idle_closed, N, "%d of %d connections closed after the idle timeout", idle_closed, N);
+    for (int i = 0; i < N; i++) close(fds[i]);
+    th_sleep_ms(200);
+    Trice__Rpc__Response *r = th_list(url);
+    cr_assert_eq(r->code, 0, "served once they are gone: %s", r->error);
+    trice__rpc__response__free_unpacked(r, NULL);
+    control_free(c);
+}
