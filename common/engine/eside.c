@@ -131,10 +131,11 @@ static int task_load_filtered(const experiment_spec *spec, task *out, int quiet,
         int64_t have = 0;
         for (int64_t i = 0; i < out->n_train; i++) have += task_get(out, out->train_ids[i])->rationale != NULL;
         if (have < spec->init_shots + 1) {
+            int64_t n = out->n_train;
             task_free(out);
             return TR_FAIL(err, TR_EINVAL, "task %s: init_shots %d needs at least %d training examples with a rationale "
                            "(an example is never its own exemplar), but %lld of its %lld training examples that fit have one",
-                           spec->task.name, spec->init_shots, spec->init_shots + 1, (long long)have, (long long)out->n_train);
+                           spec->task.name, spec->init_shots, spec->init_shots + 1, (long long)have, (long long)n);
         }
     }
     if (spec->method == METHOD_SFT || spec->memory_init == MEMINIT_GIVEN) {
