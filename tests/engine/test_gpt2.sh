@@ -16,9 +16,11 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 # int32 field i of an llm.c header
 hdr() { od -An -t d4 -j $(($2 * 4)) -N 4 "$1" | tr -d ' '; }
 
+# memory from the generator's given rationales: a random-weight model samples none that reach
+# the answer, and TRICE refuses an empty memory (trainer.c, refuse_empty_memory)
 spec() {  # name tunable prompt_len init tokenizer [method]
   cat >"$TMP/$1.json" <<JSON
-{"name": "$1", "seed": 3, "method": "${6:-trice}", "memory_init": "sample", "init_tries": 2,
+{"name": "$1", "seed": 3, "method": "${6:-trice}", "memory_init": "given",
  "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 8, "n_eval": 4},
  "model": {"init": "$4", "context": 96, "tokenizer": "$5"},
  "tunable": "$2", "prompt_len": $3, "max_new_tokens": 24,
