@@ -34,6 +34,13 @@ int task_check_stage_rule(const experiment_spec *s, tr_error *err) {
         return TR_FAIL(err, TR_EINVAL, "answers_only: the target stage (method %s, memory_init %s) would be given rationales; "
                        "it must learn from answers only (method trice, trice-nocv, rs, star or direct; memory_init sample or hint)",
                        spec_method_name(s->method), spec_meminit_name(s->memory_init));
+    /* Few-shot exemplars are the target's own rationales (program-written at the target setting
+     * for a generator, the data file's for a file), shown to the model when memory is sampled. */
+    if (s->init_shots > 0)
+        return TR_FAIL(err, TR_EINVAL, "answers_only: init_shots %d would show the model %d rationales of the target '%s' "
+                       "(%s) when memory is initialised; the target must learn from answers only (use init_shots 0)",
+                       s->init_shots, s->init_shots, s->task.name,
+                       gen_exists(s->task.name) ? "program-written at the target setting" : "from its own data file");
     if (s->warmup_sft_steps > 0)
         TR_TRY(check_one(s, "the warm-up (warmup_sft_steps)", s->task.name, s->warmup_difficulty, err));
     for (int i = 0; i < s->n_stages; i++) {

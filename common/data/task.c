@@ -285,6 +285,31 @@ int task_rationale_prompt(const task *t, const task_example *ex, char **out, tr_
     return build(out, err, "Q: ", ex->question, "\nA: Let's think step by step.\n", NULL);
 }
 
+int task_exemplars(const task *t, int64_t self, int k, int64_t *out) {
+    int n = 0;
+    for (int64_t i = 0; i < t->n_train && n < k; i++) {   /* train_ids are ascending */
+        const task_example *x = task_get(t, t->train_ids[i]);
+        if (x && x->rationale && x->id != self) out[n++] = x->id;
+    }
+    return n;
+}
+
+int task_fewshot_prompt(const task *t, const int64_t *shots, int k, const task_example *ex, char **out, tr_error *err) {
+    sbuf s;
+    sbuf_init(&s);
+    for (int i = 0; i < k; i++) {
+        const task_example *x = task_get(t, shots[i]);
+        if (!x || !x->rationale) {
+            sbuf_free(&s);
+            *out = NULL;
+            return TR_FAIL(err, TR_EINTERNAL, "few-shot exemplar %lld is not an example with a rationale", (long long)shots[i]);
+        }
+        sbuf_printf(&s, "Q: %s\nA: Let's think step by step.\n%s\n\n", x->question, x->rationale);
+    }
+    sbuf_printf(&s, "Q: %s\nA: Let's think step by step.\n", ex->question);
+    return sbuf_finish(&s, out, err);
+}
+
 int task_hinted_prompt(const task *t, const task_example *ex, char **out, tr_error *err) {
     (void)t;
     sbuf s;

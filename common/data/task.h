@@ -89,6 +89,14 @@ int task_check_stage_rule(const experiment_spec *s, tr_error *err);
 int task_rationale_prompt(const task *t, const task_example *ex, char **out, tr_error *err);
 int task_hinted_prompt(const task *t, const task_example *ex, char **out, tr_error *err);
 int task_direct_prompt(const task *t, const task_example *ex, char **out, tr_error *err);
+/* Few-shot exemplars (spec init_shots): the first k training examples, by id, that have a
+ * rationale, leaving out the example `self` (so an example is never its own exemplar; the next
+ * one takes its place). Writes up to k ids to out, ascending; returns how many there were. */
+int task_exemplars(const task *t, int64_t self, int k, int64_t *out);
+/* The k-shot rationale prompt: each exemplar as "Q: {question}\nA: Let's think step by
+ * step.\n{rationale}\n\n", then the rationale prompt of ex. k = 0 is the rationale prompt.
+ * Every exemplar must have a rationale (task_exemplars picks only such). */
+int task_fewshot_prompt(const task *t, const int64_t *shots, int k, const task_example *ex, char **out, tr_error *err);
 /* The text the direct baseline is trained to write after the direct prompt. */
 int task_direct_target(const task *t, const task_example *ex, char **out, tr_error *err);
 

@@ -60,6 +60,28 @@ static int prompt_for(const engine_side *e, const task_example *ex, int hinted, 
     return task_rationale_prompt(&e->task, ex, out, err);
 }
 
+/* The memory-initialisation prompt of memory_init 'sample': with init_shots k > 0, k worked
+ * exemplars (task_exemplars, task_fewshot_prompt) before the rationale prompt. A prompt that
+ * leaves no room for max_new_tokens (and end-of-text) drops its last exemplar until it fits,
+ * down to the plain rationale prompt, which always fits (task_load_filtered). This is
+ * initialisation only: the memory stores the sampled rationale alone, and proposals and
+ * gradients use the zero-shot rationale prompt, so the estimator of ALGORITHM.md is unchanged.
+ * *shots_used: the exemplars the prompt has. */
+static int init_prompt(engine_side *e, const task_example *ex, char **out, int *shots_used, tr_error *err) {
+    int64_t shots[16];
+    int want = e->spec.init_shots < 16 ? e->spec.init_shots : 16;
+    int k = task_exemplars(&e->task, ex->id, want, shots);
+    for (;; k--) {
+        TR_TRY(task_fewshot_prompt(&e->task, shots, k, ex, out, err));
+        long np = k > 0 ? tokenizer_count(&e->tok, *out) : 0;
+        if (k == 0 || (np >= 0 && np + 1 + e->spec.max_new_tokens <= e->max_tokens)) break;
+        free(*out);
+        *out = NULL;
+    }
+    *shots_used = k;
+    return 0;
+}
+
 /* Does the example fit: prompt + max_new_tokens + eot within the token budget? */
 static int example_fits(const experiment_spec *spec, tokenizer *tok, const task *t, const task_example *ex, int max_tokens) {
     char *p = NULL;
@@ -109,6 +131,17 @@ static int task_load_filtered(const experiment_spec *spec, task *out, int quiet,
     if (dropped)
         log_write(quiet ? LOG_DEBUG : LOG_WARN, "task %s: %lld examples do not fit a context of %d tokens with %d new tokens; left out",
               out->name, (long long)dropped, max_tokens, spec->max_new_tokens);
+    if (spec->init_shots > 0 && spec->memory_init == MEMINIT_SAMPLE) {
+        int64_t have = 0;
+        for (int64_t i = 0; i < out->n_train; i++) have += task_get(out, out->train_ids[i])->rationale != NULL;
+        if (have < spec->init_shots + 1) {
+            int64_t n = out->n_train;
+            task_free(out);
+            return TR_FAIL(err, TR_EINVAL, "task %s: init_shots %d needs at least %d training examples with a rationale "
+                           "(an example is never its own exemplar), but %lld of its %lld training examples that fit have one",
+                           spec->task.name, spec->init_shots, spec->init_shots + 1, (long long)have, (long long)n);
+        }
+    }
     if (spec->method == METHOD_SFT || spec->memory_init == MEMINIT_GIVEN) {
         for (int64_t i = 0; i < out->n_train; i++)
             if (!task_get(out, out->train_ids[i])->rationale) {
@@ -297,11 +330,21 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
         int32_t *out = tr_malloc((size_t)(n ? n : 1) * (size_t)maxnew * sizeof *out, err);
         int *lens = tr_malloc((size_t)(n ? n : 1) * sizeof *lens, err);
         if (!prompts || !rngs || !out || !lens) rc = TR_ENOMEM;
+        int shots = e->spec.memory_init == MEMINIT_SAMPLE ? e->spec.init_shots : 0, fewer = 0;
         for (int i = 0; i < n && !rc; i++) {
             const task_example *ex = task_get(&e->task, e->mem.ids[i]);
-            rc = prompt_for(e, ex, e->spec.memory_init == MEMINIT_HINT, &prompts[i], err);
+            if (shots > 0) {
+                int used = 0;
+                rc = init_prompt(e, ex, &prompts[i], &used, err);
+                fewer += used < shots;
+            } else {
+                rc = prompt_for(e, ex, e->spec.memory_init == MEMINIT_HINT, &prompts[i], err);
+            }
             rng_init(&rngs[i], e->spec.seed, RNG_PURPOSE_MEMORY_INIT, (uint64_t)ex->id);
         }
+        if (fewer)
+            LOG_I("memory initialisation: %d of %d examples' %d-shot prompts leave no room for %d new tokens in a context "
+                  "of %d; they use fewer exemplars", fewer, n, shots, maxnew, e->max_tokens);
         for (int t = 0; t < tries && !rc; t++) {
             rc = eside_sample(e, prompts, n, rngs, (float)e->spec.temperature, 1, out, lens, &e->counts.sample_s, err);
             for (int i = 0; i < n && !rc; i++) {

@@ -391,9 +391,14 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
         engine_counts c;
         if ((rc = f->ops->take_counts(f, &c, err))) goto done;
         r.x.tokens_sampled += c.tokens_sampled;
-        if (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_SFT)
-            LOG_I("memory initialised (%s): %d of %lld training examples valid (%.1fs)",
-                  spec->method == METHOD_SFT ? "given" : spec_meminit_name(spec->memory_init), nv, (long long)r.task.n_train, now_s() - t0);
+        if (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_SFT) {
+            char shots[48] = "";
+            if (spec->method != METHOD_SFT && spec->memory_init == MEMINIT_SAMPLE && spec->init_shots > 0)
+                snprintf(shots, sizeof shots, ", %d-shot prompts", spec->init_shots);
+            LOG_I("memory initialised (%s%s): %d of %lld training examples valid (%.1fs)",
+                  spec->method == METHOD_SFT ? "given" : spec_meminit_name(spec->memory_init), shots, nv,
+                  (long long)r.task.n_train, now_s() - t0);
+        }
         if ((rc = refuse_empty_memory(spec, nv, r.task.n_train, err))) goto done;
         if ((rc = run_eval(&r, "eval-before.jsonl", &r.x.acc_before, &r.x.maj_before, NULL, err))) goto done;
         LOG_I("held-out accuracy before training: %.4f on %d examples", r.x.acc_before, r.x.n_eval);

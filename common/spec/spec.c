@@ -111,6 +111,7 @@ static const field fields[] = {
     INT("subsample", subsample, 0, 131072, "gradient terms L (0 = all)"),
     ENUM("memory_init", memory_init, meminit_names, "memory initialisation"),
     INT("init_tries", init_tries, 1, 1000, "tries for memory_init=sample"),
+    INT("init_shots", init_shots, 0, 16, "few-shot exemplars for memory_init=sample (0 = off)"),
     INT("particles", particles, 1, 1000, "rs particles"),
     INT("star_iterations", star_iterations, 1, 1000, "STaR outer iterations"),
     INT("max_new_tokens", max_new_tokens, 1, 8192, "rationale token limit"),
@@ -363,6 +364,7 @@ void spec_stage_apply(const experiment_spec *top, const spec_stage *st, experime
     out->prompt_len = 0;
     out->n_stages = 0;
     out->warmup_sft_steps = 0;
+    out->init_shots = 0;     /* exemplars are the target's: an earlier stage samples zero-shot */
     out->answers_only = 0;   /* the rule is about the experiment as a whole, checked on it */
 }
 
@@ -476,6 +478,10 @@ static void validate(const experiment_spec *s, spec_errs *E) {
         errs_add(E, "warmup_sft_steps", "the warm-up uses program-written rationales, which only the built-in generators have (task '%s' is a file)", s->task.name);
     if (s->temperature == 0.0 && (s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV || s->method == METHOD_RS))
         errs_add(E, "temperature", "%s needs samples (temperature > 0; 1 keeps the estimator exact)", spec_method_name(s->method));
+    if (s->init_shots > 0 && (s->memory_init != MEMINIT_SAMPLE || (s->method != METHOD_TRICE && s->method != METHOD_TRICE_NOCV)))
+        errs_add(E, "init_shots", "%d few-shot exemplars need memory_init 'sample' with method trice or trice-nocv "
+                 "(got memory_init '%s', method %s; use init_shots 0)", s->init_shots, spec_meminit_name(s->memory_init),
+                 spec_method_name(s->method));
 }
 
 static void put_fields(json_t *root, const experiment_spec *s, const char *const *allowed) {

@@ -76,6 +76,10 @@ typedef struct experiment_spec {
     int subsample;                 /* L gradient terms; 0 = no subsampling (all 2M) */
     spec_meminit memory_init;
     int init_tries;                /* K for memory_init = sample */
+    int init_shots;                /* k worked exemplars before each memory_init = sample prompt
+                                    * (the first k training examples with rationales); 0 = off.
+                                    * Initialisation only: proposals and gradients stay zero-shot.
+                                    * The top level's only; stages run with 0 */
     int particles;                 /* K for rs */
     int star_iterations;           /* outer iterations for star */
     int max_new_tokens;            /* rationale length limit */

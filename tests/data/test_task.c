@@ -239,6 +239,55 @@ Test(task, prompts_are_byte_exact) {
     cr_assert_str_eq(out, "False");
 }
 
+Test(task, fewshot_prompt_is_byte_exact_and_never_shows_an_example_itself) {
+    /* every record of the mini GSM8K file is a training example (the test file is separate) */
+    spec_task st = file_spec("gsm8k", "gsm8k_mini.jsonl", "gsm8k_mini.jsonl");
+    task t;
+    tr_error err;
+    cr_assert_eq(task_load(&st, 1, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.n_train, 4);
+    int64_t ids[8];
+    /* the first k by id, the example itself left out (the next one takes its place) */
+    cr_assert_eq(task_exemplars(&t, 3, 2, ids), 2);
+    cr_assert(ids[0] == 0 && ids[1] == 1);
+    cr_assert_eq(task_exemplars(&t, 0, 2, ids), 2);
+    cr_assert(ids[0] == 1 && ids[1] == 2, "example 0 is not its own exemplar: got %lld %lld", (long long)ids[0], (long long)ids[1]);
+    cr_assert_eq(task_exemplars(&t, 1, 2, ids), 2);
+    cr_assert(ids[0] == 0 && ids[1] == 2);
+    cr_assert_eq(task_exemplars(&t, 2, 8, ids), 3, "only the other three examples can be exemplars");
+    for (int i = 0; i < 3; i++) cr_assert_neq(ids[i], 2);
+
+    const task_example *ex = task_get(&t, 3);
+    char *p;
+    cr_assert_eq(task_exemplars(&t, 3, 1, ids), 1);
+    cr_assert_eq(task_fewshot_prompt(&t, ids, 1, ex, &p, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(p,
+        "Q: Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did "
+        "Natalia sell altogether in April and May?\nA: Let's think step by step.\n"
+        "Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether in April and May. So the answer is 72.\n\n"
+        "Q: Three days' temperatures were recorded for Bucyrus, Ohio. The temperatures were -14 degrees Fahrenheit, -8 degrees "
+        "Fahrenheit, and +1 degree Fahrenheit. What was the average number of degrees (Fahrenheit) in Bucyrus, Ohio on the 3 "
+        "days recorded?\nA: Let's think step by step.\n");
+    free(p);
+    /* k = 0 is the plain rationale prompt */
+    char *z;
+    cr_assert_eq(task_fewshot_prompt(&t, ids, 0, ex, &p, &err), 0);
+    cr_assert_eq(task_rationale_prompt(&t, ex, &z, &err), 0);
+    cr_assert_str_eq(p, z);
+    free(p);
+    free(z);
+    /* two shots: both exemplars in id order, each ending in a blank line, then the question */
+    int64_t two[2] = {0, 3};
+    cr_assert_eq(task_fewshot_prompt(&t, two, 2, task_get(&t, 1), &p, &err), 0);
+    const char *second = strstr(p, "\n\nQ: Three days'");
+    cr_assert_not_null(second);
+    cr_assert_not_null(strstr(second, "The average temperature was -7 degrees Fahrenheit. So the answer is -7.\n\nQ: A deep-sea monster"));
+    const char *tail = "people were on the ship the monster ate in the first hundred years?\nA: Let's think step by step.\n";
+    cr_assert_str_eq(p + strlen(p) - strlen(tail), tail);
+    free(p);
+    task_free(&t);
+}
+
 Test(task, shards_are_reproducible_and_cover_workers) {
     int count[4] = {0};
     for (int64_t id = 0; id < 4000; id++) {
@@ -312,6 +361,16 @@ Test(stage_rule, rationales_only_on_strictly_smaller_instances) {
     /* without answers_only nothing is checked (a supervised ceiling is a legitimate run) */
     bad.answers_only = 0;
     cr_assert_eq(task_check_stage_rule(&bad, &err), 0);
+}
+
+Test(stage_rule, no_fewshot_exemplars_of_the_target_under_answers_only) {
+    tr_error err;
+    experiment_spec s = rule_spec(NULL, ", \"init_shots\": 2");
+    cr_assert_neq(task_check_stage_rule(&s, &err), 0, "init_shots accepted under answers_only");
+    cr_assert(strstr(err.msg, "init_shots 2") && strstr(err.msg, "boolean_expressions") &&
+              strstr(err.msg, "program-written at the target setting"), "%s", err.msg);
+    s.answers_only = 0;   /* a plain TRICE run may sample its memory with exemplars */
+    cr_assert_eq(task_check_stage_rule(&s, &err), 0, "%s", err.msg);
 }
 
 /* Every committed recipe of a built-in task (deploy/recipes/TASK.json) is a valid spec that

@@ -103,4 +103,52 @@ else
     || { fail "stage rule message"; cat "$TMP/bad.log"; }
 fi
 
+# memory initialised from few-shot prompts (init_shots 2): the first training examples with
+# rationales come before each question, never the example itself, and the long question 8 has
+# room for one exemplar only. The model is first taught exactly those prompts (written out in
+# shown.jsonl): the engine's few-shot prompts must match them byte for byte for its samples to
+# be right, while zero-shot prompts are not
+N='\n'
+q() { if [[ $1 -eq 8 ]]; then echo "$(printf 'x%.0s' $(seq 60))+1?"; else echo "$1+1?"; fi; }
+r() { if [[ $1 -eq 8 ]]; then echo "So the answer is 1."; else echo "$1+1=$(($1 + 1)). So the answer is $(($1 + 1))."; fi; }
+a() { if [[ $1 -eq 8 ]]; then echo 1; else echo $(($1 + 1)); fi; }
+shot() { echo -n "$(q "$1")${N}A: Let's think step by step.${N}$(r "$1")${N}${N}Q: "; }
+for i in 1 2 3 4 5 6 7 8; do
+  case $i in 1) p="$(shot 2)$(shot 3)" ;; 2) p="$(shot 1)$(shot 3)" ;; 8) p="$(shot 1)" ;; *) p="$(shot 1)$(shot 2)" ;; esac
+  echo "{\"question\": \"$(q $i)\", \"answer\": \"$(a $i)\", \"rationale\": \"$(r $i)\"}" >>"$TMP/shots.jsonl"
+  echo "{\"question\": \"$p$(q $i)\", \"answer\": \"$(a $i)\", \"rationale\": \"$(r $i)\"}" >>"$TMP/shown.jsonl"
+done
+fsspec() {  # name method data init extra
+  cat >"$TMP/$1.json" <<JSON
+{"name": "$1", "seed": 3, "method": "$2", "memory_init": "$4", "init_tries": 1 $5,
+ "task": {"name": "jsonl", "path": "$TMP/$3.jsonl", "test_path": "$TMP/$3.jsonl"},
+ "model": {"layers": 1, "heads": 2, "channels": 32, "context": 256}, "max_new_tokens": 48,
+ "steps": 300, "batch_size": 8, "optim": {"lr": 0.01}}
+JSON
+}
+fsspec fsw sft shown given ""
+"$CLI" train "$TMP/fsw.json" --out "$TMP/fsw" >"$TMP/fsw.log" 2>&1 || { fail "the supervised run for init_shots failed"; tail -5 "$TMP/fsw.log"; }
+fsspec fs trice shots sample ", \"init_shots\": 2"
+sed -i "s#\"layers\": 1, \"heads\": 2, \"channels\": 32#\"init\": \"$TMP/fsw/model.bin\"#; s/\"steps\": 300/\"steps\": 2/" "$TMP/fs.json"
+if "$CLI" train "$TMP/fs.json" --out "$TMP/fs" >"$TMP/fs.log" 2>&1 && [[ -f "$TMP/fs/result.json" ]]; then
+  grep -q "memory initialised (sample, 2-shot prompts): [678] of 8 training examples valid" "$TMP/fs.log" \
+    && ok "memory initialised from 2-shot prompts: $(grep -o 'memory initialised.*' "$TMP/fs.log")" \
+    || { fail "2-shot memory initialisation"; cat "$TMP/fs.log"; }
+  grep -q "memory initialisation: 1 of 8 examples' 2-shot prompts leave no room for 48 new tokens" "$TMP/fs.log" \
+    && ok "the long question falls back to fewer exemplars" || { fail "no fall-back line"; grep memory "$TMP/fs.log"; }
+else fail "the init_shots run failed"; tail -5 "$TMP/fs.log"; fi
+sed 's/, "init_shots": 2//' "$TMP/fs.json" >"$TMP/fs0.json"
+"$CLI" train "$TMP/fs0.json" --out "$TMP/fs0" >"$TMP/fs0.log" 2>&1
+grep -q "memory initialised (sample): [0-3] of 8 training examples valid" "$TMP/fs0.log" \
+  && ok "zero-shot prompts with the same model: $(grep -o 'memory initialised.*' "$TMP/fs0.log")" \
+  || { fail "zero-shot initialisation should find few valid rationales"; grep memory "$TMP/fs0.log"; }
+# too few examples with rationales for the exemplars: refused before training, naming init_shots and the count
+sed 's/"init_shots": 2/"init_shots": 8/' "$TMP/fs.json" >"$TMP/fs8.json"
+if "$CLI" train "$TMP/fs8.json" --out "$TMP/fs8" >"$TMP/fs8.log" 2>&1; then fail "init_shots 8 on 8 examples ran"
+else
+  grep -q "init_shots 8 needs at least 9 training examples with a rationale .* but 8 of its 8" "$TMP/fs8.log" \
+    && ok "init_shots larger than the task refused: $(grep -o 'init_shots 8 needs.*' "$TMP/fs8.log" | head -1)" \
+    || { fail "init_shots refusal message"; cat "$TMP/fs8.log"; }
+fi
+
 [[ $fails -eq 0 ]] && { echo "all checks passed"; exit 0; } || { echo "$fails check(s) failed"; exit 1; }

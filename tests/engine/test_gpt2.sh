@@ -16,6 +16,8 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 # int32 field i of an llm.c header
 hdr() { od -An -t d4 -j $(($2 * 4)) -N 4 "$1" | tr -d ' '; }
 
+# memory from the generator's given rationales: a random-weight model samples none that reach
+# the answer, and TRICE refuses an empty memory (trainer.c, refuse_empty_memory)
 spec() {  # name tunable prompt_len init tokenizer [method]
   cat >"$TMP/$1.json" <<JSON
 {"name": "$1", "seed": 3, "method": "${6:-trice}", "memory_init": "given",

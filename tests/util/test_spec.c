@@ -187,3 +187,27 @@ Test(spec, position_jitter_only_for_supervised_targets) {
     cr_assert_eq(s.stages[0].position_jitter, 1);
     cr_assert_eq(s.position_jitter, 0);
 }
+
+Test(spec, init_shots_only_with_sampled_memory) {
+    experiment_spec s;
+    tr_error err;
+    cr_assert_eq(spec_parse_json("{}", "f.json", &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.init_shots, 0, "off by default");
+    cr_assert_eq(spec_parse_json("{\"memory_init\": \"sample\", \"init_shots\": 4}", "f.json", &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.init_shots, 4);
+    cr_assert_neq(spec_parse_json("{\"memory_init\": \"hint\", \"init_shots\": 2}", "f.json", &s, &err), 0);
+    cr_assert(strstr(err.msg, "init_shots") && strstr(err.msg, "memory_init 'hint'") && strstr(err.msg, "sample"), "%s", err.msg);
+    cr_assert_neq(spec_parse_json("{\"memory_init\": \"sample\", \"init_shots\": 17}", "f.json", &s, &err), 0);
+    cr_assert(strstr(err.msg, "init_shots"), "%s", err.msg);
+    cr_assert_neq(spec_parse_json("{\"method\": \"sft\", \"memory_init\": \"sample\", \"init_shots\": 1}", "f.json", &s, &err), 0);
+    cr_assert(strstr(err.msg, "init_shots") && strstr(err.msg, "sft"), "%s", err.msg);
+    /* a top-level setting: stages cannot set it and run without exemplars */
+    cr_assert_neq(spec_parse_json("{\"memory_init\": \"sample\", \"stages\": [{\"name\": \"a\", \"init_shots\": 2}]}",
+                                  "f.json", &s, &err), 0);
+    cr_assert(strstr(err.msg, "init_shots") && strstr(err.msg, "a stage cannot set this"), "%s", err.msg);
+    cr_assert_eq(spec_parse_json("{\"memory_init\": \"sample\", \"init_shots\": 2, \"stages\": [{\"name\": \"a\"}]}",
+                                 "f.json", &s, &err), 0, "%s", err.msg);
+    experiment_spec st;
+    spec_stage_apply(&s, &s.stages[0], &st);
+    cr_assert_eq(st.init_shots, 0);
+}
