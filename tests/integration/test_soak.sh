@@ -15,9 +15,9 @@ trap cleanup EXIT
 
 spec() {
   cat <<JSON
-{"name": "$1", "seed": 11, "method": "trice", "memory_init": "hint", "steps": 40, "batch_size": 4, "checkpoint_every": 3,
+{"name": "$1", "seed": 11, "method": "trice", "memory_init": "given", "steps": 40, "batch_size": 4, "checkpoint_every": 3,
  "eval_every": 0, "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 16, "n_eval": 4},
- "model": {"layers": 1, "heads": 1, "channels": 16, "context": 128}, "max_new_tokens": 40, "optim": {"lr": 0.003}}
+ "model": {"layers": 1, "heads": 1, "channels": 16, "context": 160}, "max_new_tokens": 40, "optim": {"lr": 0.003}}
 JSON
 }
 T() { timeout 150 "$TRICE" --endpoint "$EP" --token-file "$STATE/token" --interval 0.2 "$@"; }
