@@ -26,6 +26,9 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import ms  # noqa: E402  (mean ± sd, shared with the first comparison's report)
+
 METHODS = ["trice", "trice-nocv", "star", "rs", "direct"]
 ROW_ORDER = ["warm"] + METHODS + ["sft-ceiling"]
 
@@ -140,15 +143,6 @@ def load(out):
                     before += json.load(f).get("tokens_sampled", 0)
         runs.setdefault(method, {})[int(seed)] = (r, read_jsonl(os.path.join(d, "metrics.jsonl")), before)
     return runs
-
-
-def ms(xs, digits=3):
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return "n/a"
-    if len(xs) == 1:
-        return f"{xs[0]:.{digits}f}"
-    return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
 
 
 def acc(r):
