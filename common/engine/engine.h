@@ -140,6 +140,13 @@ int engine_encode(tokenizer *t, const char *text, int *out, int cap);
  * at most cap-1 bytes. */
 void engine_decode(const tokenizer *t, const int32_t *tok, int n, char *out, size_t cap);
 
+/* The spec's model (out: gpt_init'ed; gpt_free it): a fresh GPT-2 of model.layers/heads/channels
+ * drawn from the seed, or model.init loaded (the first model.context positions of it), plus
+ * prompt_len soft-prompt vectors when tunable is prompt. One sequence per forward pass. Every
+ * process builds it this way, so the trainer's master copy and every side start equal.
+ * TR_EINVAL when model.init's vocabulary or context does not fit the spec. */
+int engine_model_from_spec(const experiment_spec *spec, gpt *out, tr_error *err);
+
 /* The vocabulary of the spec's tokenizer (257 or 50,257), known without loading it. */
 int engine_vocab_size(const experiment_spec *spec);
 /* A checkpoint's config (read from path) against the spec's tokenizer: the vocabulary must

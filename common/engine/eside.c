@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/model/ckpt.h"
+#include "common/engine/streams.h"
 #include "common/model/tokenizer.h"
 #include "common/util/log.h"
 
@@ -31,26 +31,6 @@ int engine_encode(tokenizer *t, const char *text, int *out, int cap) {
 
 void engine_decode(const tokenizer *t, const int32_t *tok, int n, char *out, size_t cap) {
     tokenizer_decode_text(t, tok, n > 0 ? (size_t)n : 0, out, cap);
-}
-
-int engine_vocab_size(const experiment_spec *spec) {
-    return spec->model.tokenizer == SPEC_TOKENIZER_GPT2 ? BPE_GPT2_VOCAB : TOK_BYTE_VOCAB;
-}
-
-int engine_check_vocab(const experiment_spec *spec, const char *path, const gpt_config *c, tr_error *err) {
-    int want = engine_vocab_size(spec);
-    const char *name = spec->model.tokenizer == SPEC_TOKENIZER_GPT2 ? "gpt2" : "byte";
-    if (c->vocab_size != want)
-        return TR_FAIL(err, TR_EINVAL, "model.init '%s' has a vocabulary of %d tokens (padded %d), but model.tokenizer '%s' "
-                       "has %d (%s)", path, c->vocab_size, c->padded_vocab_size, name, want,
-                       c->vocab_size == BPE_GPT2_VOCAB ? "set model.tokenizer to \"gpt2\" for a GPT-2 checkpoint"
-                       : c->vocab_size == TOK_BYTE_VOCAB ? "set model.tokenizer to \"byte\" for a byte-level checkpoint"
-                       : "no tokenizer here has that vocabulary");
-    if (c->padded_vocab_size != gpt_padded_vocab(c->vocab_size))
-        return TR_FAIL(err, TR_EINVAL, "model.init '%s': padded vocabulary %d is inconsistent with its vocabulary of %d "
-                       "(llm.c pads to the next multiple of 128: %d)", path, c->padded_vocab_size, c->vocab_size,
-                       gpt_padded_vocab(c->vocab_size));
-    return 0;
 }
 
 /* The prompt an example is trained and sampled with under this spec's method. */
@@ -170,27 +150,11 @@ int eside_init(engine_side *e, const experiment_spec *spec, int index, int nwork
     if (rc) return rc;
     if ((rc = tokenizer_open(&e->tok, (tokenizer_kind)spec->model.tokenizer, err))) goto fail;
     e->max_tokens = spec->model.context - spec->prompt_len;
-    gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = e->tok.vocab_size, .padded_vocab_size = 0,
-                      .num_layers = spec->model.layers, .num_heads = spec->model.heads, .channels = spec->model.channels};
-    if (spec->model.init[0]) {
-        int version = 0;
-        rc = gpt_ckpt_read_config(spec->model.init, &cfg, &version, err);
-        if (rc) goto fail;
-        if ((rc = engine_check_vocab(spec, spec->model.init, &cfg, err))) goto fail;
-        if (cfg.max_seq_len < spec->model.context) {
-            rc = TR_FAIL(err, TR_EINVAL, "model.init '%s' has context %d, the spec asks for %d", spec->model.init, cfg.max_seq_len, spec->model.context);
-            goto fail;
-        }
-        cfg.max_seq_len = spec->model.context;  /* the first positions of a longer one (gpt_ckpt_load) */
-        e->spec.model.layers = cfg.num_layers;
-        e->spec.model.heads = cfg.num_heads;
-        e->spec.model.channels = cfg.channels;
-    }
-    /* one sequence per forward/backward (eside_gradient); sampling has its own KV-cache buffers */
-    rc = gpt_init(&e->model, &cfg, 1, spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0, err);
-    if (rc) goto fail;
-    gpt_init_random(&e->model, spec->seed);
-    if (spec->model.init[0] && (rc = gpt_ckpt_load(&e->model, spec->model.init, err))) goto fail;
+    if ((rc = engine_model_from_spec(spec, &e->model, err))) goto fail;
+    /* a checkpoint's shape wins over the spec's (the spec may not give it) */
+    e->spec.model.layers = e->model.config.num_layers;
+    e->spec.model.heads = e->model.config.num_heads;
+    e->spec.model.channels = e->model.config.channels;
     rc = gpt_sampler_init(&e->sampler, &e->model, ENGINE_MAX_SAMPLE, err);
     if (rc) goto fail;
     if ((spec->top_k > 0 || spec->top_p < 1.0 || spec->temperature != 1.0) &&
@@ -303,12 +267,6 @@ static int check_tokens(engine_side *e, const task_example *ex, const int32_t *t
     return ok;
 }
 
-/* Per-example proposal stream for (step, particle). */
-static void proposal_rng(const engine_side *e, int64_t id, int64_t step, int k, rng *r) {
-    rng_init(r, e->spec.seed, RNG_PURPOSE_PROPOSAL, (uint64_t)id);
-    rng_skip_blocks(r, ((uint64_t)step << 24) + ((uint64_t)k << 16));
-}
-
 int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
     const int n = e->mem.n, maxnew = e->spec.max_new_tokens;
     int rc = 0;
@@ -340,7 +298,7 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
             } else {
                 rc = prompt_for(e, ex, e->spec.memory_init == MEMINIT_HINT, &prompts[i], err);
             }
-            rng_init(&rngs[i], e->spec.seed, RNG_PURPOSE_MEMORY_INIT, (uint64_t)ex->id);
+            stream_memory_init(&rngs[i], e->spec.seed, ex->id);
         }
         if (fewer)
             LOG_I("memory initialisation: %d of %d examples' %d-shot prompts leave no room for %d new tokens in a context "
@@ -388,7 +346,7 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
         const task_example *ex = task_get(&e->task, ids[i]);
         for (int k = 0; k < K && !rc; k++) {
             rc = prompt_for(e, ex, 0, &prompts[i * K + k], err);
-            proposal_rng(e, ids[i], step, k, &rngs[i * K + k]);
+            stream_proposal(&rngs[i * K + k], e->spec.seed, ids[i], step, k);
         }
     }
     if (!rc) rc = eside_sample(e, prompts, nk, rngs, (float)e->spec.temperature, 1, e->prop, e->prop_len, &e->counts.sample_s, err);
@@ -482,8 +440,7 @@ int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *lo
         gpt_zero_grad(&e->model);
         if (e->spec.position_jitter) {   /* a shift that depends on (seed, id, step) only: W-independent */
             rng r;
-            rng_init(&r, e->spec.seed, RNG_PURPOSE_POSITION, (uint64_t)e->ids[terms[k].ex]);
-            rng_skip_blocks(&r, (uint64_t)e->step);
+            stream_position(&r, e->spec.seed, e->ids[terms[k].ex], e->step);
             e->model.pos_offset = (int)rng_below(&r, (uint64_t)(e->model.config.max_seq_len - e->model.prompt_len - T) + 1);
         }
         int rc = gpt_forward(&e->model, e->seq_tok, e->seq_tgt, e->seq_w, 1, T, &l, NULL, err);

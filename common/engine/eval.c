@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "common/engine/engine.h"
+#include "common/engine/streams.h"
 #include "common/util/log.h"
 
 
@@ -30,8 +31,7 @@ static int generate(engine_side *e, const int64_t *ids, int n, float temperature
         const task_example *ex = task_get(&e->task, ids[i]);
         rc = e->spec.method == METHOD_DIRECT ? task_direct_prompt(&e->task, ex, &prompts[i], err)
                                              : task_rationale_prompt(&e->task, ex, &prompts[i], err);
-        rng_init(&rngs[i], e->spec.seed, RNG_PURPOSE_EVAL, (uint64_t)ex->id);
-        rng_skip_blocks(&rngs[i], (uint64_t)sample_idx << 20);
+        stream_eval(&rngs[i], e->spec.seed, ex->id, sample_idx);
     }
     if (!rc) rc = eside_sample(e, prompts, n, rngs, temperature, 0, out, lens, &e->counts.eval_s, err);
     for (int i = 0; i < n && !rc; i++) {
@@ -132,8 +132,7 @@ int eside_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err) {
             if (pass == 1 && ok[i]) continue;
             const task_example *ex = task_get(&e->task, e->mem.ids[i]);
             rc = pass == 0 ? task_rationale_prompt(&e->task, ex, &prompts[m], err) : task_hinted_prompt(&e->task, ex, &prompts[m], err);
-            rng_init(&rngs[m], e->spec.seed, RNG_PURPOSE_MEMORY_INIT, (uint64_t)ex->id);
-            rng_skip_blocks(&rngs[m], ((uint64_t)iter << 24) + ((uint64_t)pass << 20));
+            stream_star(&rngs[m], e->spec.seed, ex->id, iter, pass);
             which[m++] = i;
         }
         if (!rc) rc = eside_sample(e, prompts, m, rngs, (float)e->spec.temperature, 1, pout, plens, &e->counts.sample_s, err);

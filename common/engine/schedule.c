@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util/rng.h"
+#include "common/engine/streams.h"
 
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -34,7 +34,7 @@ static void load_epoch(schedule *s, int64_t e) {
     if (s->epoch == e) return;
     memcpy(s->perm, s->ids, (size_t)s->n * sizeof *s->perm);
     rng r;
-    rng_init(&r, s->seed, RNG_PURPOSE_SCHEDULE, (uint64_t)e);
+    stream_schedule(&r, s->seed, e);
     rng_shuffle_i64(&r, s->perm, (size_t)s->n);
     s->epoch = e;
 }

@@ -8,6 +8,7 @@
 
 #include "common/engine/ckptdir.h"
 #include "common/engine/schedule.h"
+#include "common/engine/streams.h"
 #include "common/model/optim.h"
 #include "common/util/afile.h"
 #include "common/util/log.h"
@@ -76,20 +77,10 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
     r->M = spec->batch_size;
     r->K = spec->method == METHOD_RS ? spec->particles : 1;
     r->total_steps = spec->method == METHOD_STAR ? (int64_t)spec->steps * spec->star_iterations : spec->steps;
-    gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = engine_vocab_size(spec), .num_layers = spec->model.layers,
-                      .num_heads = spec->model.heads, .channels = spec->model.channels};
     int P = spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0;
-    if (spec->model.init[0]) {
-        int version;
-        TR_TRY(gpt_ckpt_read_config(spec->model.init, &cfg, &version, err));
-        TR_TRY(engine_check_vocab(spec, spec->model.init, &cfg, err));
-        if (cfg.max_seq_len > spec->model.context) cfg.max_seq_len = spec->model.context;  /* as eside_init */
-    }
-    TR_TRY(gpt_init(&r->master, &cfg, 1, P, err));
-    gpt_init_random(&r->master, spec->seed);   /* the same draw as every side's (eside_init) */
-    if (spec->model.init[0]) TR_TRY(gpt_ckpt_load(&r->master, spec->model.init, err));
+    TR_TRY(engine_model_from_spec(spec, &r->master, err));   /* the same model as every side's (eside_init) */
     r->tunable = P ? r->master.prompt : r->master.params;
-    r->n_tunable = P ? (size_t)P * (size_t)cfg.channels : r->master.num_params;
+    r->n_tunable = P ? (size_t)P * (size_t)r->master.config.channels : r->master.num_params;
     r->grads = tr_calloc(r->n_tunable, sizeof(float), err);
     if (!r->grads) return TR_ENOMEM;
     TR_TRY(optim_init(&r->opt, r->n_tunable, err));
@@ -191,7 +182,7 @@ static int step_coefs(run *r, int64_t step, est_stats *st, tr_error *err) {
         if (cv) est_beta(r->a, r->mask, M, r->beta);
         int S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
         rng u;
-        rng_init(&u, s->seed, RNG_PURPOSE_RESAMPLE, (uint64_t)step);
+        stream_resample(&u, s->seed, step);
         n = est_select(r->terms, 2 * M, s->subsample, S, rng_uniform(&u), r->counts, r->coefs);
         if (n < 0) return TR_FAIL(err, TR_EINTERNAL, "est_select rejected the step's weights");
         est_stats_compute(r->a, r->mask, cv ? r->beta : NULL, M, r->terms, st);
@@ -232,7 +223,7 @@ static int run_probe(run *r, int64_t step, double *var_cv, double *var_nocv, tr_
     int rc = 0;
     schedule_batch(&r->sch, step, M, r->ids);
     for (int k = 0; k < R && !rc; k++) {
-        int64_t pstep = INT64_C(1000000000) + step * 1024 + k;  /* streams no training step uses */
+        int64_t pstep = stream_probe_step(step, k);  /* streams no training step uses */
         rc = r->f->ops->propose(r->f, pstep, r->ids, M, r->a, r->mask, NULL, err);
         for (int cv = 1; cv >= 0 && !rc; cv--) {
             est_beta(r->a, r->mask, M, r->beta);
