@@ -1,11 +1,11 @@
-/* fleet_mpi.c - the coordinator's end of the fleet protocol (common/comm/ops.h). */
+/* fleet_mpi.c - the coordinator's end of the fleet protocol (common/comm/msg.h). */
 #include "coordinator/fleet_mpi.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "common/comm/ops.h"
+#include "common/comm/msg.h"
 #include "common/comm/wire.h"
 #include "common/util/afile.h"
 #include "common/util/log.h"
@@ -18,7 +18,7 @@ typedef struct mpi_fleet {
     /* the current step: minibatch index -> (worker index, local index) */
     int M;
     int *owner, *local;
-    engine_counts comm;       /* the coordinator's own communication counters */
+    fleet_counts comm;        /* the coordinator's own traffic since the last take_counts (sides: unused) */
     double *acc;              /* [n_acc] the double gradient sum, kept across steps */
     size_t n_acc;
     /* A worker reported an error in this experiment: every later op fails with it at once
@@ -42,9 +42,10 @@ static void beat_all(mpi_fleet *m) {
 
 static int send_op(mpi_fleet *m, int64_t op, int64_t a, int64_t b, int64_t c, tr_error *err) {
     if (m->broken && op != OP_END) return TR_FAIL(err, TR_EINVAL, "%s", m->why);
-    int64_t h[4] = {op, a, b, c};
+    int64_t h[MSG_HEADER_WORDS];
+    msg_header_encode(&(msg_header){op, a, b, c}, h);
     m->comm.bytes_moved += (int64_t)sizeof h * m->W;
-    return MPI_CHECK(MPI_Bcast(h, 4, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
+    return MPI_CHECK(MPI_Bcast(h, MSG_HEADER_WORDS, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
 }
 
 static int recv_from(mpi_fleet *m, int rank, uint8_t **buf, size_t *len, tr_error *err) {
@@ -116,7 +117,7 @@ static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
     rc = MPI_CHECK(MPI_Bcast((void *)ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
     m->comm.bytes_moved += (int64_t)M * 8 * m->W;
     double t1 = now_s();
-    const size_t rec = 6 + (size_t)m->K;
+    const size_t rec = msg_propose_bytes(m->K);
     for (int r = 1; r <= m->W && !rc; r++) {
         uint8_t *buf;
         size_t len;
@@ -130,11 +131,12 @@ static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
         for (int k = 0; k < cnt[r - 1]; k++) {
             const uint8_t *p = buf + (size_t)k * rec;
             int32_t pos;
-            memcpy(&pos, p, 4);
+            uint8_t pa, pm;
+            msg_propose_decode(p, m->K, &pos, &pa, &pm, NULL);
             if (pos < 0 || pos >= M || m->owner[pos] != r - 1) { rc = TR_FAIL(err, TR_EMPI, "worker rank %d answered for example position %d it does not own", r, pos); break; }
-            a[pos] = p[4];
-            mask[pos] = p[5];
-            if (correct) memcpy(correct + (size_t)pos * (size_t)m->K, p + 6, (size_t)m->K);
+            a[pos] = pa;
+            mask[pos] = pm;
+            if (correct) msg_propose_decode(p, m->K, &pos, &pa, &pm, correct + (size_t)pos * (size_t)m->K);
         }
         free(buf);
     }
@@ -156,7 +158,7 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
         m->acc = a;
         m->n_acc = n_grads;
     }
-    wire_term *t = tr_malloc((size_t)(n ? n : 1) * sizeof *t, err);
+    uint8_t *t = tr_malloc((size_t)(n ? n : 1) * MSG_TERM_BYTES, err);
     if (!t) return TR_ENOMEM;
     int rc = send_op(m, OP_GRADIENT, n, 0, 0, err);
     if (rc) { free(t); return rc; }
@@ -164,9 +166,12 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     for (int r = 1; r <= m->W && !rc; r++) {
         int k = 0;
         for (int i = 0; i < n; i++)
-            if (m->owner[coefs[i].ex] == r - 1) t[k++] = (wire_term){m->local[coefs[i].ex], coefs[i].which, coefs[i].coef};
-        if (!rc) rc = comm_send_bytes(t, (size_t)k * sizeof *t, r, TAG_STEP, err);
-        m->comm.bytes_moved += (int64_t)k * (int64_t)sizeof *t + 8;
+            if (m->owner[coefs[i].ex] == r - 1) {
+                est_coef local = {m->local[coefs[i].ex], coefs[i].which, coefs[i].coef};   /* ex: the worker's index */
+                msg_term_encode(&local, t + (size_t)k++ * MSG_TERM_BYTES);
+            }
+        if (!rc) rc = comm_send_bytes(t, (size_t)k * MSG_TERM_BYTES, r, TAG_STEP, err);
+        m->comm.bytes_moved += (int64_t)k * MSG_TERM_BYTES + 8;
     }
     free(t);
     if (rc) return rc;
@@ -246,11 +251,11 @@ static int m_star_collect(fleet *f, int iter, int64_t **valid, int *n_valid, tr_
         size_t len;
         int rrc = recv_from(m, r, &buf, &len, err);
         if (rrc) { if (!rc) rc = rrc; continue; }
-        size_t k = len / sizeof(int64_t);
+        size_t k = len / 8;
         int64_t *na = realloc(all, (total + k + 1) * sizeof *na);
         if (!na) { free(buf); if (!rc) rc = TR_FAIL(err, TR_ENOMEM, "out of memory"); continue; }
         all = na;
-        memcpy(all + total, buf, k * sizeof(int64_t));
+        msg_ids_decode(buf, k, all + total);
         total += k;
         free(buf);
     }
@@ -290,25 +295,27 @@ static int m_memory_scatter(fleet *f, const uint8_t *buf, size_t len, tr_error *
     return finish_op(m, 0, err);
 }
 
-static int m_take_counts(fleet *f, engine_counts *c, tr_error *err) {
+static int m_take_counts(fleet *f, fleet_counts *c, tr_error *err) {
     mpi_fleet *m = mf_of(f);
     TR_TRY(send_op(m, OP_COUNTS, 0, 0, 0, err));
-    memset(c, 0, sizeof *c);
+    engine_counts *s = &c->sides;
+    memset(s, 0, sizeof *s);
     for (int r = 1; r <= m->W; r++) {
         uint8_t *buf;
         size_t len;
         TR_TRY(recv_from(m, r, &buf, &len, err));
         engine_counts w;
-        if (len != sizeof w) { free(buf); return TR_FAIL(err, TR_EMPI, "worker rank %d sent %zu bytes of counters, expected %zu", r, len, sizeof w); }
-        memcpy(&w, buf, sizeof w);
+        tr_error de = {0};
+        int rc = msg_counts_decode(buf, len, &w, &de);
         free(buf);
-        c->tokens_sampled += w.tokens_sampled;
-        c->tokens_trained += w.tokens_trained;
+        if (rc) return TR_FAIL(err, TR_EMPI, "worker rank %d: %s", r, de.msg);
+        s->tokens_sampled += w.tokens_sampled;
+        s->tokens_trained += w.tokens_trained;
         /* phases run in parallel on the workers: the step waits for the slowest */
-        if (w.sample_s > c->sample_s) c->sample_s = w.sample_s;
-        if (w.check_s > c->check_s) c->check_s = w.check_s;
-        if (w.grad_s > c->grad_s) c->grad_s = w.grad_s;
-        if (w.eval_s > c->eval_s) c->eval_s = w.eval_s;
+        if (w.sample_s > s->sample_s) s->sample_s = w.sample_s;
+        if (w.check_s > s->check_s) s->check_s = w.check_s;
+        if (w.grad_s > s->grad_s) s->grad_s = w.grad_s;
+        if (w.eval_s > s->eval_s) s->eval_s = w.eval_s;
     }
     TR_TRY(finish_op(m, 0, err));
     c->reduce_s = m->comm.reduce_s;

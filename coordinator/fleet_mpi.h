@@ -1,4 +1,4 @@
-/* fleet_mpi.h - the fleet as W worker ranks over MPI (common/comm/ops.h protocol).
+/* fleet_mpi.h - the fleet as W worker ranks over MPI (common/comm/msg.h protocol).
  * The coordinator's training loop (common/engine/trainer.h) runs unchanged on it. */
 #ifndef TRICE_COORDINATOR_FLEET_MPI_H
 #define TRICE_COORDINATOR_FLEET_MPI_H

@@ -4,16 +4,16 @@
  *   example side (this file; a worker, or the single process): holds a shard of the training
  *     examples, their rationale memory and a model replica; proposes, checks, accepts, and
  *     computes the gradient of the terms it is told to differentiate; evaluates held-out items;
- *   coordinator side (common/train/estimator.h + common/engine/update.h): beta, weights,
- *     resampling, the optimiser step.
- * Between them travel plain arrays: minibatch ids, (a_i, mask_i) per example, and
- * (minibatch index, which rationale, coefficient) triples. A single-process run
- * (common/engine/local.h) calls exactly these functions with one side owning every example.
+ *   coordinator side (common/engine/trainer.c with common/train/estimator.h and
+ *     common/model/optim.h): beta, weights, resampling, the optimiser step.
+ * Between them travel the records of common/comm/msg.h: minibatch ids, (a_i, mask_i) per
+ * example, and (minibatch index, which rationale, coefficient) terms. common/engine/dispatch.h
+ * serves those operations on a side; a single-process run (fleet_local.c) calls it with one
+ * side owning every example, a worker calls it for its shard.
  *
- * Random streams: the proposals for example id at step t come from the stream
- * (seed, RNG_PURPOSE_PROPOSAL, id) skipped to block t * 2^24, so they depend neither on which
- * worker holds the example nor on the batch it is sampled in, and resuming at step t needs
- * no saved generator state.
+ * Random streams (common/engine/streams.h): the proposals for example id at step t depend
+ * neither on which worker holds the example nor on the batch it is sampled in, and resuming
+ * at step t needs no saved generator state.
  */
 #ifndef TRICE_ENGINE_ENGINE_H
 #define TRICE_ENGINE_ENGINE_H
@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "common/data/task.h"
+#include "common/engine/counts.h"
 #include "common/model/gpt.h"
 #include "common/model/sample.h"
 #include "common/tok/tok.h"
@@ -31,45 +32,11 @@
 
 #define ENGINE_MAX_SAMPLE 64  /* sequences sampled at once */
 
-/* Per-step counters an example side reports (summed over workers by the coordinator). */
-typedef struct engine_counts {
-    int64_t tokens_sampled;   /* generated tokens, proposals and evaluation alike */
-    int64_t tokens_trained;   /* positions through forward+backward */
-    double sample_s, check_s, grad_s, eval_s;  /* wall time per phase */
-    double reduce_s, bcast_s, comm_s;          /* filled by an MPI fleet: reduction, broadcast, other messages */
-    int64_t bytes_moved;                       /* filled by an MPI fleet: bytes sent and received by the coordinator */
-} engine_counts;
-
-typedef struct engine_side {
-    experiment_spec spec;
-    task task;                /* whole task (every process loads the same); see engine_task_load */
-    tokenizer tok;            /* spec.model.tokenizer: byte or GPT-2 */
-    int max_tokens;           /* token positions per sequence: context - prompt_len */
-    gpt model;
-    gpt_sampler sampler;
-    memory mem;               /* one entry per training example this side owns */
-
-    /* the current step's examples held here (set by eside_propose / eside_set_step) */
-    int n;
-    int64_t step;             /* the step being computed (position jitter draws from it) */
-    int64_t *ids;             /* [cap] global ids */
-    int *mem_idx;             /* [cap] index into mem */
-    int K;                    /* proposals per example: particles for rs, else 1 */
-    int32_t *prop;            /* [cap * K * max_new] proposal tokens */
-    int *prop_len;            /* [cap * K] */
-    uint8_t *prop_ok;         /* [cap * K] c(proposal, y) */
-    int cap;
-
-    /* scratch */
-    int *seq_tok, *seq_tgt;   /* [max_tokens] the sequence of one gradient term (see eside_gradient) */
-    float *seq_w;
-    int *prompt_tok;          /* [max_tokens] a prompt's tokens (see eside_gradient) */
-    char *text;               /* [text_cap] decoded text */
-    size_t text_cap;          /* max_tokens * the longest token's bytes + 1 */
-    double *gacc;             /* [n_tunable] the step's gradient, accumulated in double */
-    size_t n_tunable;         /* all weights (full) or the P x C soft prompt */
-    engine_counts counts;     /* since the last eside_take_counts */
-} engine_side;
+/* An example side: a shard of the training examples, their rationale memory, a model replica
+ * and the current step's proposals. Opaque: what the fleets need of it is below, and
+ * common/engine/dispatch.h serves a fleet operation on it (eside_impl.h, for the engine's own
+ * files, has the layout). */
+typedef struct engine_side engine_side;
 
 /* Load the spec's task and drop examples whose rationale prompt (or, for direct, prompt and
  * target) cannot fit the context with max_new_tokens to spare, identically in every process.
@@ -80,27 +47,57 @@ int engine_task_load(const experiment_spec *spec, task *out, tr_error *err);
  * held-out (train = 0) example is left after engine_task_load. */
 int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr_error *err);
 
-/* A side that owns the training ids with shard_owner(seed, id, nworkers) == index (0-based),
- * or every training id when nworkers = 1. The model is random-initialised from the seed or
- * loaded from spec->model.init; soft-prompt mode adds prompt_len vectors. */
-int eside_init(engine_side *e, const experiment_spec *spec, int index, int nworkers, tr_error *err);
-void eside_free(engine_side *e);
+/* *out: a new side that owns the training ids with shard_owner(seed, id, nworkers) == index
+ * (0-based), or every training id when nworkers = 1; its model is engine_model_from_spec's.
+ * Free with eside_free. */
+int eside_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err);
+void eside_free(engine_side *e);   /* NULL is fine */
 
 /* Fill the memory of every owned example per spec->memory_init (hint, sample, given).
  * *n_valid gets the number of valid entries. */
 int eside_memory_init(engine_side *e, int *n_valid, tr_error *err);
 
+/* The spec the side runs (a checkpoint's model shape filled in) and its task after the fit
+ * filter (engine_task_load). */
+const experiment_spec *eside_spec(const engine_side *e);
+const task *eside_task(const engine_side *e);
+/* The side's model replica (read only: the fleet changes it through eside_tunable). */
+const gpt *eside_model(const engine_side *e);
+/* Proposals per example: the particles for rs, else 1. */
+int eside_particles(const engine_side *e);
+/* The tunable parameters (all weights, or the P x C soft prompt): [*n] floats the fleet
+ * overwrites after every update. */
+float *eside_tunable(engine_side *e, size_t *n);
+/* The last eside_gradient's sum: [*n] doubles (n = the tunable count), overwritable. */
+double *eside_grad(engine_side *e, size_t *n);
+/* Per particle of the last eside_propose, whether its answer was right: [n * K], example-major. */
+const uint8_t *eside_correct(const engine_side *e);
+/* The training ids whose memory is valid, in memory order: *ids malloc'ed ([*n], may be 0). */
+int eside_valid_ids(const engine_side *e, int64_t **ids, int *n, tr_error *err);
+/* The memory of this side (memory.h format; caller frees), and merging such a buffer in:
+ * the side keeps the entries it owns (*taken, may be NULL, counts them). */
+int eside_memory_save(const engine_side *e, uint8_t **buf, size_t *len, tr_error *err);
+int eside_memory_merge(engine_side *e, const uint8_t *buf, size_t len, int *taken, tr_error *err);
+/* Examples in the memory (owned training examples). */
+int eside_memory_size(const engine_side *e);
+
+/* For `trice eval`: load a soft prompt (ckpt_prompt_load) into the model, and hold out the
+ * first n of every example (eval then train ids; n <= 0: all) instead of the split's. */
+int eside_load_prompt(engine_side *e, const char *path, tr_error *err);
+int eside_hold_out_all(engine_side *e, int64_t n, tr_error *err);
+
 /* Propose for the step's examples held here (ids: [n], every one owned): K samples each at the
  * spec's temperature, check, and (trice, trice-nocv) the MCMC update. Outputs per example:
  * a[n] = accepted (rs: number of correct particles, capped at 255), mask[n] = memory valid
- * after the update. sft/direct: no sampling; a = 0 and mask = 1 (sft: memory valid). */
+ * after the update. sft/direct: no sampling; a = 0 and mask = 1 (sft: memory valid).
+ * Per-particle outcomes: eside_correct. */
 int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask,
                   tr_error *err);
 
 /* Gradient of loss = -sum_k coef_k log p(rationale_k | x_k) for terms whose ex indexes this
  * side's current step examples (0..n-1): which = EST_MEMORY / EST_PROPOSAL, or the particle
  * index for rs, or 0 for sft/direct (given rationale / direct target). The result is in
- * e->gacc (n_tunable doubles, overwritten). *loss gets this side's share of the loss.
+ * eside_grad (overwritten). *loss gets this side's share of the loss.
  *
  * Why one term per backward pass, summed in double: a term's float gradient then has the
  * same bits whichever worker computes it and whatever else is in its batch, and the double

@@ -200,21 +200,11 @@ int engine_cli_eval(int argc, char **argv) {
     if (fleet_local(&s, &f, &err)) { fprintf(stderr, "trice eval: %s\n", err.msg); return 1; }
     engine_side *e = fleet_local_side(f);
     int rc = 0;
-    if (prompt[0] && (rc = ckpt_prompt_load(prompt, &e->model, &err))) goto out;
+    if (prompt[0] && (rc = eside_load_prompt(e, prompt, &err))) goto out;
     /* --split all: every example is held out (a test file, or a task seen for the first time) */
     int all = split ? strcmp(split, "all") == 0 : !strcmp(kind, "jsonl") || !strcmp(kind, "gsm8k");
-    if (all) {
-        int64_t m = e->task.n_train + e->task.n_eval;
-        int64_t *ids = malloc((size_t)(m ? m : 1) * sizeof *ids);
-        if (!ids) { rc = TR_FAIL(&err, TR_ENOMEM, "out of memory"); goto out; }
-        int64_t k = 0;
-        for (int64_t i = 0; i < e->task.n_eval; i++) ids[k++] = e->task.eval_ids[i];
-        for (int64_t i = 0; i < e->task.n_train; i++) ids[k++] = e->task.train_ids[i];
-        free(e->task.eval_ids);
-        e->task.eval_ids = ids;
-        e->task.n_eval = n > 0 && n < k ? n : k;
-    }
-    if ((rc = engine_require_fit(&s, &e->task, 0, &err))) goto out;
+    if (all && (rc = eside_hold_out_all(e, n, &err))) goto out;
+    if ((rc = engine_require_fit(&s, eside_task(e), 0, &err))) goto out;
     int cnt = 0, correct = 0, maj = 0;
     rc = f->ops->eval(f, maj_k, &cnt, &correct, &maj, out, &err);
     if (!rc) {

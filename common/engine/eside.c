@@ -1,5 +1,5 @@
 /* eside.c - the example side: init, memory initialisation, proposals, term gradients. */
-#include "common/engine/engine.h"
+#include "common/engine/eside_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -143,11 +143,13 @@ int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr
                    spec->model.context - spec->prompt_len, spec->max_new_tokens);
 }
 
-int eside_init(engine_side *e, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
-    memset(e, 0, sizeof *e);
+int eside_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
+    *out = NULL;
+    engine_side *e = tr_calloc(1, sizeof *e, err);
+    if (!e) return TR_ENOMEM;
     e->spec = *spec;
     int rc = task_load_filtered(spec, &e->task, 1, err);
-    if (rc) return rc;
+    if (rc) { free(e); return rc; }
     if ((rc = tokenizer_open(&e->tok, (tokenizer_kind)spec->model.tokenizer, err))) goto fail;
     e->max_tokens = spec->model.context - spec->prompt_len;
     if ((rc = engine_model_from_spec(spec, &e->model, err))) goto fail;
@@ -195,6 +197,7 @@ int eside_init(engine_side *e, const experiment_spec *spec, int index, int nwork
         rc = TR_ENOMEM;
         goto fail;
     }
+    *out = e;
     return 0;
 fail:
     eside_free(e);
@@ -202,6 +205,7 @@ fail:
 }
 
 void eside_free(engine_side *e) {
+    if (!e) return;
     task_free(&e->task);
     tokenizer_free(&e->tok);
     gpt_free(&e->model);
@@ -209,7 +213,7 @@ void eside_free(engine_side *e) {
     memory_free(&e->mem);
     free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_ok);
     free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->gacc); free(e->prompt_tok);
-    memset(e, 0, sizeof *e);
+    free(e);
 }
 
 engine_counts eside_take_counts(engine_side *e) {

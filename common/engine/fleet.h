@@ -3,7 +3,9 @@
  * The training loop (trainer.h) is written once against this table. fleet_local() drives one
  * in-process engine_side that owns every example (the single-process run, `trice eval`, the
  * tests); coordinator/fleet_mpi.c implements the same table by talking to W worker ranks.
- * Every call is collective over the fleet: it returns when every side is done.
+ * Both speak the records of common/comm/msg.h, and every side serves them with
+ * common/engine/dispatch.h. Every call is collective over the fleet: it returns when every
+ * side is done.
  */
 #ifndef TRICE_ENGINE_FLEET_H
 #define TRICE_ENGINE_FLEET_H
@@ -14,6 +16,13 @@
 #include "common/engine/engine.h"
 
 typedef struct fleet fleet;
+
+/* What take_counts reports: the sides' counters and the fleet's own traffic. */
+typedef struct fleet_counts {
+    engine_counts sides;            /* tokens summed; wall times the slowest side's */
+    double reduce_s, bcast_s, comm_s;   /* gradient reduction, parameter broadcast, other messages */
+    int64_t bytes_moved;            /* bytes the coordinator sent and received (0 in process) */
+} fleet_counts;
 
 typedef struct fleet_ops {
     /* Fill every side's memory per spec (hint/sample/given); *n_valid summed. */
@@ -36,8 +45,8 @@ typedef struct fleet_ops {
     int (*memory_gather)(fleet *f, uint8_t **buf, size_t *len, tr_error *err);
     /* Hand a gathered buffer to every side; each keeps the ids it owns (re-shard). */
     int (*memory_scatter)(fleet *f, const uint8_t *buf, size_t len, tr_error *err);
-    /* Counters since the last call, summed (wall times: the max over sides). */
-    int (*take_counts)(fleet *f, engine_counts *c, tr_error *err);
+    /* Counters since the last call. */
+    int (*take_counts)(fleet *f, fleet_counts *c, tr_error *err);
     void (*free)(fleet *f);
 } fleet_ops;
 

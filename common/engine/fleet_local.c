@@ -1,82 +1,129 @@
-/* fleet_local.c - the fleet of one: an in-process engine_side that owns every example. */
+/* fleet_local.c - the fleet of one: an in-process engine_side that owns every example.
+ *
+ * Each op goes through dispatch_op and its reply is read with msg.h's decoders, exactly as
+ * the MPI fleet reads a worker's: the in-process run is the protocol with W = 1 and no
+ * transport. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/engine/dispatch.h"
 #include "common/engine/fleet.h"
 
 typedef struct local_fleet {
     fleet base;
-    engine_side side;
+    engine_side *side;
 } local_fleet;
 
-static engine_side *side_of(fleet *f) { return &((local_fleet *)f)->side; }
+static engine_side *side_of(fleet *f) { return ((local_fleet *)f)->side; }
 
 engine_side *fleet_local_side(fleet *f) { return side_of(f); }
 
-static int l_memory_init(fleet *f, int *n_valid, tr_error *err) { return eside_memory_init(side_of(f), n_valid, err); }
+/* One op on the side; on failure the reply is freed. */
+static int serve(fleet *f, int64_t op, int64_t a, int64_t b, const void *in, size_t in_len, dispatch_reply *r, tr_error *err) {
+    dispatch_req q = {.h = {op, a, b, 0}, .in = in, .in_len = in_len, .index = 0, .nworkers = 1};
+    int rc = dispatch_op(side_of(f), &q, 0, r, err);
+    if (rc) dispatch_reply_free(r);
+    return rc;
+}
+
+static int l_memory_init(fleet *f, int *n_valid, tr_error *err) {
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_MEMORY_INIT, 0, 0, NULL, 0, &r, err));
+    *n_valid = (int)r.val[0];
+    dispatch_reply_free(&r);
+    return 0;
+}
 
 static int l_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t *a, uint8_t *mask, uint8_t *correct, tr_error *err) {
-    engine_side *e = side_of(f);
-    TR_TRY(eside_propose(e, step, ids, M, a, mask, err));
-    if (correct) memcpy(correct, e->prop_ok, (size_t)M * (size_t)e->K);
-    return 0;
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_PROPOSE, step, M, ids, 0, &r, err));
+    const int K = eside_particles(side_of(f));
+    const size_t rec = msg_propose_bytes(K);
+    int rc = r.len == (size_t)M * rec ? 0 : TR_FAIL(err, TR_EINTERNAL, "%zu bytes of proposal results for %d examples", r.len, M);
+    for (int i = 0; i < M && !rc; i++) {
+        int32_t pos;
+        uint8_t pa, pm;
+        msg_propose_decode(r.bytes + (size_t)i * rec, K, &pos, &pa, &pm, NULL);
+        if (pos < 0 || pos >= M) { rc = TR_FAIL(err, TR_EINTERNAL, "proposal result for position %d of %d", pos, M); break; }
+        a[pos] = pa;
+        mask[pos] = pm;
+        if (correct) msg_propose_decode(r.bytes + (size_t)i * rec, K, &pos, &pa, &pm, correct + (size_t)pos * (size_t)K);
+    }
+    dispatch_reply_free(&r);
+    return rc;
 }
 
 static int l_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
-    engine_side *e = side_of(f);
-    if (n_grads != e->n_tunable) return TR_FAIL(err, TR_EINTERNAL, "gradient of %zu floats asked, side has %zu", n_grads, e->n_tunable);
-    TR_TRY(eside_gradient(e, coefs, n, loss, err));
-    for (size_t i = 0; i < n_grads; i++) grads[i] = (float)e->gacc[i];
-    return 0;
+    uint8_t *terms = tr_malloc((size_t)(n ? n : 1) * MSG_TERM_BYTES, err);
+    if (!terms) return TR_ENOMEM;
+    for (int i = 0; i < n; i++) msg_term_encode(&coefs[i], terms + (size_t)i * MSG_TERM_BYTES);
+    dispatch_reply r;
+    int rc = serve(f, OP_GRADIENT, n, 0, terms, (size_t)n * MSG_TERM_BYTES, &r, err);
+    free(terms);
+    if (rc) return rc;
+    if (r.n_grad != n_grads) rc = TR_FAIL(err, TR_EINTERNAL, "gradient of %zu floats asked, side has %zu", n_grads, r.n_grad);
+    for (size_t i = 0; i < n_grads && !rc; i++) grads[i] = (float)r.grad[i];
+    *loss = r.loss;
+    dispatch_reply_free(&r);
+    return rc;
 }
 
 static int l_set_params(fleet *f, const float *tunable, size_t n, tr_error *err) {
-    engine_side *e = side_of(f);
-    if (n != e->n_tunable) return TR_FAIL(err, TR_EINTERNAL, "set_params with %zu floats, side has %zu", n, e->n_tunable);
-    float *dst = e->spec.tunable == TUNABLE_PROMPT ? e->model.prompt : e->model.params;
-    if (dst != tunable) memcpy(dst, tunable, n * sizeof(float));
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_SET_PARAMS, (int64_t)n, 0, tunable, 0, &r, err));
+    dispatch_reply_free(&r);
     return 0;
 }
 
 static int l_eval(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, const char *per_example_path, tr_error *err) {
-    engine_side *e = side_of(f);
-    int64_t *ids;
-    int m;
-    TR_TRY(eside_eval_ids(e, 0, 1, &ids, &m, err));
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_EVAL, maj_k, per_example_path != NULL, NULL, 0, &r, err));
+    *n = (int)r.val[0];
+    *correct = (int)r.val[1];
+    *maj_correct = (int)r.val[2];
     FILE *pf = NULL;
-    if (per_example_path && tr_fopen(&pf, per_example_path, "w", err)) { free(ids); return err ? err->code : TR_EIO; }
-    *n = m;
-    *correct = *maj_correct = 0;
-    int rc = eside_eval(e, ids, m, maj_k, correct, maj_correct, pf, err);
-    if (pf) fclose(pf);
-    free(ids);
+    int rc = per_example_path ? tr_fopen(&pf, per_example_path, "w", err) : 0;
+    if (pf && r.len && fwrite(r.bytes, 1, r.len, pf) != r.len)
+        rc = TR_FAIL(err, TR_EIO, "cannot write %s (disk full?)", per_example_path);
+    if (pf && fclose(pf) && !rc) rc = TR_FAIL(err, TR_EIO, "cannot write %s (disk full?)", per_example_path);
+    dispatch_reply_free(&r);
     return rc;
 }
 
 static int l_star_collect(fleet *f, int iter, int64_t **valid_ids, int *n_valid, tr_error *err) {
-    engine_side *e = side_of(f);
-    int nv = 0;
-    TR_TRY(eside_star_collect(e, iter, &nv, err));
-    *valid_ids = tr_malloc((size_t)(nv ? nv : 1) * sizeof **valid_ids, err);
-    if (!*valid_ids) return TR_ENOMEM;
-    int k = 0;
-    for (int i = 0; i < e->mem.n; i++)
-        if (memory_valid(&e->mem, i)) (*valid_ids)[k++] = e->mem.ids[i];
-    *n_valid = k;
-    return 0;
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_STAR, iter, 0, NULL, 0, &r, err));
+    size_t k = r.len / 8;
+    *valid_ids = tr_malloc((k ? k : 1) * sizeof **valid_ids, err);
+    if (*valid_ids) msg_ids_decode(r.bytes, k, *valid_ids);
+    *n_valid = (int)k;
+    dispatch_reply_free(&r);
+    return *valid_ids ? 0 : TR_ENOMEM;
 }
 
 static int l_memory_gather(fleet *f, uint8_t **buf, size_t *len, tr_error *err) {
-    return memory_serialize(&side_of(f)->mem, buf, len, err);
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_MEM_GATHER, 0, 0, NULL, 0, &r, err));
+    *buf = r.bytes;   /* handed over */
+    *len = r.len;
+    return 0;
 }
 
 static int l_memory_scatter(fleet *f, const uint8_t *buf, size_t len, tr_error *err) {
-    return memory_deserialize_merge(&side_of(f)->mem, buf, len, "checkpoint memory", NULL, err);
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_MEM_SCATTER, (int64_t)len, 0, buf, len, &r, err));
+    dispatch_reply_free(&r);
+    return 0;
 }
 
-static int l_take_counts(fleet *f, engine_counts *c, tr_error *err) {
-    *c = eside_take_counts(side_of(f));
-    return 0;
+static int l_take_counts(fleet *f, fleet_counts *c, tr_error *err) {
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_COUNTS, 0, 0, NULL, 0, &r, err));
+    memset(c, 0, sizeof *c);   /* no transport: no traffic */
+    int rc = msg_counts_decode(r.bytes, r.len, &c->sides, err);
+    dispatch_reply_free(&r);
+    return rc;
 }
 
 static void l_free(fleet *f) {

@@ -6,10 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/engine/ckptdir.h"
-#include "common/engine/schedule.h"
-#include "common/engine/streams.h"
-#include "common/model/optim.h"
+#include "common/engine/run.h"
 #include "common/util/afile.h"
 #include "common/util/log.h"
 
@@ -25,40 +22,10 @@ static double wall_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Everything the loop owns; freed in one place. */
-typedef struct run {
-    const experiment_spec *spec;
-    const char *out_dir;
-    fleet *f;
-    const trainer_hooks *hooks;
-    gpt master;                 /* authoritative parameters (and soft prompt) */
-    float *tunable;             /* master.params or master.prompt */
-    float *base;                /* star: the parameters every iteration restarts from */
-    size_t n_tunable;
-    float *grads;               /* [n_tunable] summed gradient */
-    optim_state opt;
-    optim_group groups[GPT_NUM_TENSORS];
-    int ngroups;
-    optim_hparams hp;
-    optim_schedule sched;
-    task task;                  /* for the training ids */
-    schedule sch;
-    metrics_log log;
-    ckpt_extras x;              /* step, tokens, before-accuracies, star iteration */
-    int M, K;
-    int64_t total_steps;
-    uint8_t *a, *mask, *correct;
-    double *beta;
-    est_term *terms;
-    int *counts;
-    est_coef *coefs;
-    int64_t *ids;
-} run;
-
 static void run_free(run *r) {
     gpt_free(&r->master);
     free(r->grads);
-    free(r->base);
+    star_free(r);
     optim_free(&r->opt);
     task_free(&r->task);
     schedule_free(&r->sch);
@@ -76,7 +43,8 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
     r->hooks = hooks;
     r->M = spec->batch_size;
     r->K = spec->method == METHOD_RS ? spec->particles : 1;
-    r->total_steps = spec->method == METHOD_STAR ? (int64_t)spec->steps * spec->star_iterations : spec->steps;
+    r->method = method_strategy_of(spec->method);
+    r->total_steps = r->method->total_steps(spec);
     int P = spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0;
     TR_TRY(engine_model_from_spec(spec, &r->master, err));   /* the same model as every side's (eside_init) */
     r->tunable = P ? r->master.prompt : r->master.params;
@@ -94,11 +62,7 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
                             (float)spec->optim.weight_decay};
     r->sched = (optim_schedule){spec->optim.schedule == SCHEDULE_COSINE ? OPTIM_SCHED_COSINE : OPTIM_SCHED_CONSTANT,
                                 (float)spec->optim.lr, spec->optim.warmup_steps, spec->steps, (float)spec->optim.min_lr_ratio};
-    if (spec->method == METHOD_STAR) {
-        r->base = tr_malloc(r->n_tunable * sizeof(float), err);
-        if (!r->base) return TR_ENOMEM;
-        memcpy(r->base, r->tunable, r->n_tunable * sizeof(float));
-    }
+    if (spec->method == METHOD_STAR) TR_TRY(star_init(r, err));
     TR_TRY(engine_task_load(spec, &r->task, err));
     TR_TRY(engine_require_fit(spec, &r->task, 1, err));
     TR_TRY(schedule_init(&r->sch, r->task.train_ids, r->task.n_train, spec->seed, err));
@@ -169,88 +133,6 @@ static void fmt_eta(double s, char *out, size_t cap) {
     else snprintf(out, cap, "%lds", t);
 }
 
-/* The coefficient list of one step from the proposals' outcome. */
-static int step_coefs(run *r, int64_t step, est_stats *st, tr_error *err) {
-    const experiment_spec *s = r->spec;
-    const int M = r->M;
-    int n = 0;
-    memset(st, 0, sizeof *st);
-    switch (s->method) {
-    case METHOD_TRICE:
-    case METHOD_TRICE_NOCV: {
-        int cv = s->method == METHOD_TRICE;
-        if (cv) est_beta(r->a, r->mask, M, r->beta);
-        int S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
-        rng u;
-        stream_resample(&u, s->seed, step);
-        n = est_select(r->terms, 2 * M, s->subsample, S, rng_uniform(&u), r->counts, r->coefs);
-        if (n < 0) return TR_FAIL(err, TR_EINTERNAL, "est_select rejected the step's weights");
-        est_stats_compute(r->a, r->mask, cv ? r->beta : NULL, M, r->terms, st);
-        break;
-    }
-    case METHOD_RS:
-        n = est_rs_coefs(r->correct, M, r->K, r->coefs);
-        est_stats_compute(r->mask, r->mask, NULL, M, NULL, st);
-        st->proposal_acc = 0;
-        for (int i = 0; i < M * r->K; i++) st->proposal_acc += r->correct[i];
-        st->proposal_acc /= (double)(M * r->K);
-        st->nonzero_terms = n;
-        break;
-    default: /* sft, direct, star: every example's one target with 1/M */
-        n = est_uniform_coefs(M, EST_MEMORY, r->coefs);
-        est_stats_compute(r->a, r->mask, NULL, M, NULL, st);
-        st->nonzero_terms = n;
-        break;
-    }
-    return n;
-}
-
-/* The variance of the gradient estimators at the current parameters, measured on the model
- * itself (ALGORITHM.md §9 does it on a toy): R independent proposal draws for the next
- * minibatch, each starting from the same memory; for each draw both the control-variate and
- * the basic estimate (no subsampling, so that only the control variate differs); the trace
- * of each estimate's covariance over the draws. The memory is restored afterwards and the
- * probe's samples do not count against the training budget. */
-static int run_probe(run *r, int64_t step, double *var_cv, double *var_nocv, tr_error *err) {
-    const int R = r->spec->variance_probe, M = r->M;
-    const size_t n = r->n_tunable;
-    uint8_t *snap = NULL;
-    size_t snaplen = 0;
-    TR_TRY(r->f->ops->memory_gather(r->f, &snap, &snaplen, err));
-    double *sum = tr_calloc(2 * n, sizeof *sum, err);
-    if (!sum) { free(snap); return TR_ENOMEM; }
-    double sq[2] = {0, 0};
-    int rc = 0;
-    schedule_batch(&r->sch, step, M, r->ids);
-    for (int k = 0; k < R && !rc; k++) {
-        int64_t pstep = stream_probe_step(step, k);  /* streams no training step uses */
-        rc = r->f->ops->propose(r->f, pstep, r->ids, M, r->a, r->mask, NULL, err);
-        for (int cv = 1; cv >= 0 && !rc; cv--) {
-            est_beta(r->a, r->mask, M, r->beta);
-            int S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
-            int nc = est_select(r->terms, 2 * M, 0, S, 0.0, r->counts, r->coefs);
-            double loss;
-            if (nc > 0) rc = r->f->ops->gradient(r->f, r->coefs, nc, r->grads, n, &loss, err);
-            else memset(r->grads, 0, n * sizeof *r->grads);
-            double *acc = sum + (cv ? 0 : n), nrm = 0;
-            for (size_t i = 0; i < n && !rc; i++) { acc[i] += r->grads[i]; nrm += (double)r->grads[i] * r->grads[i]; }
-            sq[cv ? 0 : 1] += nrm;
-        }
-        if (!rc) rc = r->f->ops->memory_scatter(r->f, snap, snaplen, err);
-    }
-    for (int j = 0; j < 2 && !rc; j++) {
-        double m2 = 0;
-        for (size_t i = 0; i < n; i++) m2 += (sum[j * n + i] / R) * (sum[j * n + i] / R);
-        double v = (sq[j] - R * m2) / (R - 1);
-        *(j == 0 ? var_cv : var_nocv) = v > 0 ? v : 0;
-    }
-    engine_counts c;
-    if (!rc) rc = r->f->ops->take_counts(r->f, &c, err);
-    free(sum);
-    free(snap);
-    return rc;
-}
-
 /* One optimiser step: propose, select, gradient, update, broadcast. */
 static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_error *err) {
     const experiment_spec *s = r->spec;
@@ -258,7 +140,7 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     TR_TRY(r->f->ops->propose(r->f, step, r->ids, r->M, r->a, r->mask, s->method == METHOD_RS ? r->correct : NULL, err));
     double t1 = now_s();
     est_stats st;
-    int n = step_coefs(r, step, &st, err);
+    int n = r->method->coefs(r, step, &st, err);
     if (n < 0) return err ? err->code : TR_EINTERNAL;
     double t2 = now_s();
     double loss = 0, norm = 0;
@@ -273,9 +155,9 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
         TR_TRY(r->f->ops->set_params(r->f, r->tunable, r->n_tunable, err));
     } /* S = 0: no correct rationale in the minibatch, so no gradient and no update */
     double t5 = now_s();
-    engine_counts c;
+    fleet_counts c;
     TR_TRY(r->f->ops->take_counts(r->f, &c, err));
-    r->x.tokens_sampled += c.tokens_sampled;
+    r->x.tokens_sampled += c.sides.tokens_sampled;
     memset(row, 0, sizeof *row);
     row->step = step;
     row->proposal_acc = st.proposal_acc;
@@ -285,11 +167,11 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     row->L = s->subsample;
     row->loss = loss;
     row->grad_norm = norm;
-    row->tokens_sampled = c.tokens_sampled;
+    row->tokens_sampled = c.sides.tokens_sampled;
     row->bytes_moved = c.bytes_moved;
-    row->phases.sample = c.sample_s;
-    row->phases.check = c.check_s;
-    row->phases.gradient = c.grad_s;
+    row->phases.sample = c.sides.sample_s;
+    row->phases.check = c.sides.check_s;
+    row->phases.gradient = c.sides.grad_s;
     row->phases.resample = t2 - t1;
     row->phases.reduce = c.reduce_s;
     row->phases.broadcast = c.bcast_s;
@@ -338,8 +220,10 @@ static void phases_log(const metrics_phases *s, int n, int64_t bytes) {
 
 /* TRICE learns only from examples whose memory holds a rationale with the right answer:
  * with none, every step has zero weight and the run would "succeed" without learning. */
-static int refuse_empty_memory(const experiment_spec *spec, int nv, int64_t n_train, tr_error *err) {
-    if (nv > 0 || (spec->method != METHOD_TRICE && spec->method != METHOD_TRICE_NOCV && spec->method != METHOD_SFT)) return 0;
+static int refuse_empty_memory(const run *r, int nv, tr_error *err) {
+    const experiment_spec *spec = r->spec;
+    const int64_t n_train = r->task.n_train;
+    if (nv > 0 || !r->method->needs_memory) return 0;
     if (spec->method == METHOD_SFT)
         return TR_FAIL(err, TR_EINVAL, "none of the %lld training examples has a rationale that reaches its answer, so "
                        "supervised training has nothing to learn from (use a built-in task, or data with rationales)",
@@ -355,13 +239,102 @@ static int refuse_empty_memory(const experiment_spec *spec, int nv, int64_t n_tr
 /* Warn when no proposal has been accepted for a while: the memory is then frozen and only
  * the examples valid at the start drive the gradient. */
 enum { ZERO_ACCEPT_WARN = 20 };
-static void zero_accept_watch(const experiment_spec *spec, const metrics_row *row, int64_t step, int64_t *zeros) {
-    if (spec->method != METHOD_TRICE && spec->method != METHOD_TRICE_NOCV && spec->method != METHOD_RS) return;
+static void zero_accept_watch(const run *r, const metrics_row *row, int64_t step, int64_t *zeros) {
+    if (!r->method->proposes) return;
     *zeros = row->proposal_acc > 0 ? 0 : *zeros + 1;
     if (*zeros == ZERO_ACCEPT_WARN || (*zeros > ZERO_ACCEPT_WARN && *zeros % (10 * ZERO_ACCEPT_WARN) == 0))
         LOG_W("no proposal accepted in the last %lld steps (up to step %lld): the model's own rationales never reach "
               "the right answer, so the memory does not improve (a longer warm-up, \"warmup_sft_steps\", or a "
               "stronger starting model helps)", (long long)*zeros, (long long)step);
+}
+
+/* A fresh stage: fill the memory, refuse an empty one, evaluate before training. */
+static int run_start(run *r, const char *mpath, tr_error *err) {
+    const experiment_spec *spec = r->spec;
+    int nv = 0;
+    double t0 = now_s();
+    TR_TRY(r->f->ops->memory_init(r->f, &nv, err));
+    fleet_counts c;
+    TR_TRY(r->f->ops->take_counts(r->f, &c, err));
+    r->x.tokens_sampled += c.sides.tokens_sampled;
+    if (r->method->needs_memory) {
+        char shots[48] = "";
+        if (spec->method != METHOD_SFT && spec->memory_init == MEMINIT_SAMPLE && spec->init_shots > 0)
+            snprintf(shots, sizeof shots, ", %d-shot prompts", spec->init_shots);
+        LOG_I("memory initialised (%s%s): %d of %lld training examples valid (%.1fs)",
+              spec->method == METHOD_SFT ? "given" : spec_meminit_name(spec->memory_init), shots, nv,
+              (long long)r->task.n_train, now_s() - t0);
+    }
+    TR_TRY(refuse_empty_memory(r, nv, err));
+    TR_TRY(run_eval(r, "eval-before.jsonl", &r->x.acc_before, &r->x.maj_before, NULL, err));
+    LOG_I("held-out accuracy before training: %.4f on %d examples", r->x.acc_before, r->x.n_eval);
+    /* evaluation tokens are not training samples: keep them out of step 0's count */
+    TR_TRY(r->f->ops->take_counts(r->f, &c, err));
+    (void)remove(mpath); /* a fresh run starts a fresh log */
+    return 0;
+}
+
+/* What the loop tracks across steps for the progress lines. */
+typedef struct progress {
+    double t_start, tok_run, last_eval;
+    int64_t steps_run, zero_run;
+    metrics_phases ph_sum;
+    int ph_n;
+} progress;
+
+/* After step (steps done: step): periodic evaluation and variance probe, the metrics line,
+ * progress, and the periodic checkpoint. */
+static int run_after_step(run *r, metrics_row *row, int64_t step, int budget_hit, progress *p, tr_error *err) {
+    const experiment_spec *spec = r->spec;
+    const int last = step == r->total_steps;
+    p->steps_run++;
+    p->tok_run += (double)row->tokens_sampled;
+    zero_accept_watch(r, row, step, &p->zero_run);
+    if (spec->eval_every > 0 && step % spec->eval_every == 0 && !last && !budget_hit) {
+        double acc, maj, secs;
+        TR_TRY(run_eval(r, NULL, &acc, &maj, &secs, err));
+        fleet_counts ec;  /* evaluation samples do not count against the training budget */
+        TR_TRY(r->f->ops->take_counts(r->f, &ec, err));
+        row->has_eval = 1;
+        row->eval_acc = acc;
+        if (spec->maj_k) { row->has_maj = 1; row->maj_acc = maj; row->maj_k = spec->maj_k; }
+        row->phases.eval = secs;
+        p->last_eval = acc;
+        if (spec->variance_probe > 1 && (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV)) {
+            TR_TRY(run_probe(r, step, &row->var_cv, &row->var_nocv, err));
+            row->has_var = 1;
+            LOG_I("gradient variance over %d draws: control variate %.4g, basic %.4g (ratio %.3f)", spec->variance_probe,
+                  row->var_cv, row->var_nocv, row->var_nocv > 0 ? row->var_cv / row->var_nocv : NAN);
+        }
+    }
+    TR_TRY(metrics_append(&r->log, row, err));
+    report(r, row, p->t_start, p->steps_run, p->tok_run, p->last_eval);
+    phases_add(&p->ph_sum, &row->phases);
+    if (++p->ph_n == 25 || last) {
+        phases_log(&p->ph_sum, p->ph_n, row->bytes_moved);
+        memset(&p->ph_sum, 0, sizeof p->ph_sum);
+        p->ph_n = 0;
+    }
+    if (spec->checkpoint_every > 0 && step % spec->checkpoint_every == 0 && !last) TR_TRY(run_checkpoint(r, step, err));
+    return 0;
+}
+
+/* The end of a stage that ran out: evaluate after, checkpoint, and the final model at the top
+ * of the folder (for `trice eval` and for the next stage). */
+static int run_finish(run *r, int64_t step, trainer_result *res, tr_error *err) {
+    TR_TRY(run_eval(r, "eval-after.jsonl", &res->acc_after, &res->maj_after, NULL, err));
+    res->n_eval = r->x.n_eval;
+    TR_TRY(run_checkpoint(r, step, err));
+    char mp[4200];
+    snprintf(mp, sizeof mp, "%s/model.bin", r->out_dir);
+    TR_TRY(gpt_ckpt_save(&r->master, mp, err));
+    if (r->spec->tunable == TUNABLE_PROMPT) {
+        snprintf(mp, sizeof mp, "%s/prompt.bin", r->out_dir);
+        TR_TRY(ckpt_prompt_save(mp, &r->master, err));
+    }
+    LOG_I("held-out accuracy: before %.4f, after %.4f (%d examples, %lld steps, %lld tokens sampled)",
+          res->acc_before, res->acc_after, res->n_eval, (long long)step, (long long)r->x.tokens_sampled);
+    return 0;
 }
 
 int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int resume,
@@ -373,117 +346,28 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
     char mpath[4200];
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", out_dir);
     r.x.acc_before = r.x.maj_before = NAN;
-    if (resume) {
-        if ((rc = run_resume(&r, err))) goto done;
-    } else {
-        int nv = 0;
-        double t0 = now_s();
-        if ((rc = f->ops->memory_init(f, &nv, err))) goto done;
-        engine_counts c;
-        if ((rc = f->ops->take_counts(f, &c, err))) goto done;
-        r.x.tokens_sampled += c.tokens_sampled;
-        if (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_SFT) {
-            char shots[48] = "";
-            if (spec->method != METHOD_SFT && spec->memory_init == MEMINIT_SAMPLE && spec->init_shots > 0)
-                snprintf(shots, sizeof shots, ", %d-shot prompts", spec->init_shots);
-            LOG_I("memory initialised (%s%s): %d of %lld training examples valid (%.1fs)",
-                  spec->method == METHOD_SFT ? "given" : spec_meminit_name(spec->memory_init), shots, nv,
-                  (long long)r.task.n_train, now_s() - t0);
-        }
-        if ((rc = refuse_empty_memory(spec, nv, r.task.n_train, err))) goto done;
-        if ((rc = run_eval(&r, "eval-before.jsonl", &r.x.acc_before, &r.x.maj_before, NULL, err))) goto done;
-        LOG_I("held-out accuracy before training: %.4f on %d examples", r.x.acc_before, r.x.n_eval);
-        /* evaluation tokens are not training samples: keep them out of step 0's count */
-        if ((rc = f->ops->take_counts(f, &c, err))) goto done;
-        (void)remove(mpath); /* a fresh run starts a fresh log */
-    }
+    if ((rc = resume ? run_resume(&r, err) : run_start(&r, mpath, err))) goto done;
     if ((rc = metrics_open(&r.log, mpath, err))) goto done;
     res->acc_before = r.x.acc_before;
     res->maj_before = r.x.maj_before;
 
-    double t_start = now_s(), tok_run = 0, last_eval = NAN;
-    metrics_phases ph_sum;
-    memset(&ph_sum, 0, sizeof ph_sum);
-    int ph_n = 0;
-    int64_t steps_run = 0;
+    progress p = {.t_start = now_s(), .last_eval = NAN};
     int64_t step = r.x.step;
-    int64_t *valid = NULL;
-    int nvalid = 0;
-    int64_t zero_run = 0;
     while (step < r.total_steps) {
         if (stop_requested(&r)) { res->stopped = 1; break; }
-        int64_t lr_step = step;
-        if (spec->method == METHOD_STAR) {
-            int64_t iter = step / spec->steps, in_iter = step % spec->steps;
-            lr_step = in_iter;
-            if (in_iter == 0 || !valid) {
-                if (in_iter == 0) { /* a new outer iteration: collect, then fine-tune from the base model */
-                    memcpy(r.tunable, r.base, r.n_tunable * sizeof(float));
-                    memset(r.opt.m, 0, r.n_tunable * sizeof(float));
-                    memset(r.opt.v, 0, r.n_tunable * sizeof(float));
-                    r.opt.step = 0;
-                }
-                free(valid);
-                valid = NULL;
-                /* the collection samples from the current model (the sides still hold the last
-                 * iteration's fine-tune); after a resume mid-iteration, only list what memory kept */
-                if ((rc = f->ops->star_collect(f, in_iter == 0 ? (int)iter : -1, &valid, &nvalid, err))) goto done;
-                if ((rc = f->ops->set_params(f, r.tunable, r.n_tunable, err))) goto done;
-                LOG_I("STaR iteration %lld: %d of %lld training examples have a correct rationale",
-                      (long long)iter + 1, nvalid, (long long)r.task.n_train);
-                schedule_free(&r.sch);
-                if (nvalid == 0) {
-                    rc = TR_FAIL(err, TR_EINVAL, "STaR iteration %lld kept no rationale: the model never reaches a correct answer, even with hints (hint: warm the model up first: warmup_sft_steps)", (long long)iter + 1);
-                    goto done;
-                }
-                if ((rc = schedule_init(&r.sch, valid, nvalid, spec->seed + (uint64_t)iter, err))) goto done;
-            }
-            schedule_batch(&r.sch, in_iter, r.M, r.ids);
-        } else {
-            schedule_batch(&r.sch, step, r.M, r.ids);
-        }
+        int64_t lr_step;
         metrics_row row;
+        if ((rc = r.method->batch(&r, step, &lr_step, err))) goto done;
         if ((rc = run_step(&r, step, lr_step, &row, err))) goto done;
-        steps_run++;
-        tok_run += (double)row.tokens_sampled;
-        zero_accept_watch(spec, &row, step + 1, &zero_run);
         step++;
-        int last = step == r.total_steps;
         int budget_hit = spec->max_sampled_tokens > 0 && r.x.tokens_sampled >= spec->max_sampled_tokens;
-        if (spec->eval_every > 0 && step % spec->eval_every == 0 && !last && !budget_hit) {
-            double acc, maj, secs;
-            if ((rc = run_eval(&r, NULL, &acc, &maj, &secs, err))) goto done;
-            engine_counts ec;  /* evaluation samples do not count against the training budget */
-            if ((rc = f->ops->take_counts(f, &ec, err))) goto done;
-            row.has_eval = 1;
-            row.eval_acc = acc;
-            if (spec->maj_k) { row.has_maj = 1; row.maj_acc = maj; row.maj_k = spec->maj_k; }
-            row.phases.eval = secs;
-            last_eval = acc;
-            if (spec->variance_probe > 1 && (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV)) {
-                if ((rc = run_probe(&r, step, &row.var_cv, &row.var_nocv, err))) goto done;
-                row.has_var = 1;
-                LOG_I("gradient variance over %d draws: control variate %.4g, basic %.4g (ratio %.3f)", spec->variance_probe,
-                      row.var_cv, row.var_nocv, row.var_nocv > 0 ? row.var_cv / row.var_nocv : NAN);
-            }
-        }
-        if ((rc = metrics_append(&r.log, &row, err))) goto done;
-        report(&r, &row, t_start, steps_run, tok_run, last_eval);
-        phases_add(&ph_sum, &row.phases);
-        if (++ph_n == 25 || step == r.total_steps) {
-            phases_log(&ph_sum, ph_n, row.bytes_moved);
-            memset(&ph_sum, 0, sizeof ph_sum);
-            ph_n = 0;
-        }
-        if (spec->checkpoint_every > 0 && step % spec->checkpoint_every == 0 && !last)
-            if ((rc = run_checkpoint(&r, step, err))) goto done;
+        if ((rc = run_after_step(&r, &row, step, budget_hit, &p, err))) goto done;
         if (budget_hit) {
             LOG_I("sampled-token budget reached (%lld >= %lld): stopping after %lld steps",
                   (long long)r.x.tokens_sampled, (long long)spec->max_sampled_tokens, (long long)step);
             break;
         }
     }
-    free(valid);
     res->steps_done = step;
     res->tokens_sampled = r.x.tokens_sampled;
     if (res->stopped) {
@@ -493,19 +377,7 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
                      (long long)r.total_steps, out_dir);
         goto done;
     }
-    if ((rc = run_eval(&r, "eval-after.jsonl", &res->acc_after, &res->maj_after, NULL, err))) goto done;
-    res->n_eval = r.x.n_eval;
-    if ((rc = run_checkpoint(&r, step, err))) goto done;
-    /* the final model also at the top of the folder, for `trice eval` and for the next stage */
-    char mp[4200];
-    snprintf(mp, sizeof mp, "%s/model.bin", out_dir);
-    if ((rc = gpt_ckpt_save(&r.master, mp, err))) goto done;
-    if (spec->tunable == TUNABLE_PROMPT) {
-        snprintf(mp, sizeof mp, "%s/prompt.bin", out_dir);
-        if ((rc = ckpt_prompt_save(mp, &r.master, err))) goto done;
-    }
-    LOG_I("held-out accuracy: before %.4f, after %.4f (%d examples, %lld steps, %lld tokens sampled)",
-          res->acc_before, res->acc_after, res->n_eval, (long long)step, (long long)r.x.tokens_sampled);
+    rc = run_finish(&r, step, res, err);
 done:
     run_free(&r);
     return rc;

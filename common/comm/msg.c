@@ -1,0 +1,103 @@
+/* msg.c - the byte layouts of msg.h. */
+#include "common/comm/msg.h"
+
+#include <string.h>
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static void put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get_u64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+/* doubles travel as their IEEE-754 bits: a coefficient arrives bit for bit */
+static void put_f64(uint8_t *p, double d) {
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    put_u64(p, v);
+}
+static double get_f64(const uint8_t *p) {
+    uint64_t v = get_u64(p);
+    double d;
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+void msg_header_encode(const msg_header *h, int64_t out[MSG_HEADER_WORDS]) {
+    out[0] = h->op;
+    out[1] = h->a;
+    out[2] = h->b;
+    out[3] = h->c;
+}
+
+int msg_header_decode(const int64_t in[MSG_HEADER_WORDS], msg_header *h, tr_error *err) {
+    *h = (msg_header){in[0], in[1], in[2], in[3]};
+    if (h->op < OP_MEMORY_INIT || h->op > OP_END)
+        return TR_FAIL(err, TR_EINTERNAL, "unknown fleet op %lld (coordinator and worker versions differ?)", (long long)h->op);
+    return 0;
+}
+
+void msg_propose_encode(uint8_t *out, int K, int32_t pos, uint8_t a, uint8_t mask, const uint8_t *correct) {
+    put_u32(out, (uint32_t)pos);
+    out[4] = a;
+    out[5] = mask;
+    if (correct) memcpy(out + 6, correct, (size_t)K);
+    else memset(out + 6, 0, (size_t)K);
+}
+
+void msg_propose_decode(const uint8_t *in, int K, int32_t *pos, uint8_t *a, uint8_t *mask, uint8_t *correct) {
+    *pos = (int32_t)get_u32(in);
+    *a = in[4];
+    *mask = in[5];
+    if (correct) memcpy(correct, in + 6, (size_t)K);
+}
+
+void msg_term_encode(const est_coef *t, uint8_t out[MSG_TERM_BYTES]) {
+    put_u32(out, (uint32_t)t->ex);
+    put_u32(out + 4, (uint32_t)t->which);
+    put_f64(out + 8, t->coef);
+}
+
+void msg_term_decode(const uint8_t in[MSG_TERM_BYTES], est_coef *t) {
+    t->ex = (int32_t)get_u32(in);
+    t->which = (int32_t)get_u32(in + 4);
+    t->coef = get_f64(in + 8);
+}
+
+void msg_counts_encode(const engine_counts *c, uint8_t out[MSG_COUNTS_BYTES]) {
+    put_u64(out, (uint64_t)c->tokens_sampled);
+    put_u64(out + 8, (uint64_t)c->tokens_trained);
+    put_f64(out + 16, c->sample_s);
+    put_f64(out + 24, c->check_s);
+    put_f64(out + 32, c->grad_s);
+    put_f64(out + 40, c->eval_s);
+}
+
+int msg_counts_decode(const uint8_t *in, size_t len, engine_counts *c, tr_error *err) {
+    if (len != MSG_COUNTS_BYTES)
+        return TR_FAIL(err, TR_EFORMAT, "counters of %zu bytes, expected %d (protocol mismatch)", len, MSG_COUNTS_BYTES);
+    c->tokens_sampled = (int64_t)get_u64(in);
+    c->tokens_trained = (int64_t)get_u64(in + 8);
+    c->sample_s = get_f64(in + 16);
+    c->check_s = get_f64(in + 24);
+    c->grad_s = get_f64(in + 32);
+    c->eval_s = get_f64(in + 40);
+    return 0;
+}
+
+void msg_ids_encode(const int64_t *ids, size_t n, uint8_t *out) {
+    for (size_t i = 0; i < n; i++) put_u64(out + 8 * i, (uint64_t)ids[i]);
+}
+
+void msg_ids_decode(const uint8_t *in, size_t n, int64_t *ids) {
+    for (size_t i = 0; i < n; i++) ids[i] = (int64_t)get_u64(in + 8 * i);
+}

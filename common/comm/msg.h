@@ -1,0 +1,95 @@
+/* msg.h - the training-step protocol between the coordinator's fleet and the example sides:
+ * the operations, and one encode/decode pair for every record that crosses.
+ *
+ * The same records serve both fleets: coordinator/fleet_mpi.c sends them to the workers
+ * (worker/train.c) over MPI, and common/engine/fleet_local.c passes them in process; both ends
+ * call common/engine/dispatch.h for what a side does with an op. No MPI here.
+ *
+ * After a RUN command (trice.proto) every worker builds its engine_side and reports "ok" or
+ * its error text (TAG_STEP, bytes). Then the coordinator drives collective operations: it
+ * broadcasts an op header (msg_header) and both sides run the op's exchange, in this order:
+ *   OP_MEMORY_INIT             reduce(int n_valid)
+ *   OP_PROPOSE   a=step b=M    bcast(int64 ids[M]); each worker sends one msg_propose record
+ *                              per example it owns (p2p bytes)
+ *   OP_GRADIENT  a=n           the coordinator sends each worker its terms (p2p bytes of
+ *                              msg_term); reduce(double grads[n_tunable]) in chunks;
+ *                              reduce(double loss)
+ *   OP_SET_PARAMS a=n          bcast(float[n]) in chunks
+ *   OP_EVAL      a=maj_k b=lines  reduce(int[3] n, correct, maj); lines: p2p bytes
+ *   OP_STAR      a=iter        p2p bytes of msg_ids (the valid training ids)
+ *   OP_MEM_GATHER              p2p bytes (memory.h buffers), concatenated at rank 0
+ *   OP_MEM_SCATTER a=len       bcast(bytes) in chunks; each worker keeps its ids
+ *   OP_COUNTS                  p2p bytes of msg_counts
+ *   OP_END                     workers free their side and wait for the next command
+ * Every op but OP_END ends with a status round: gather(int failed) at rank 0, then each
+ * failed worker sends its error text (p2p bytes).
+ *
+ * A worker's own failure in an op (bad data, a sequence that does not fit, out of memory)
+ * fails the experiment, not the job: the worker still completes the op's exchange with
+ * placeholder data of the right size, so every collective stays matched, and reports the
+ * error in the status round; the coordinator then sends nothing but OP_END and records the
+ * experiment as failed with that message. Only transport failures (an MPI call failing, a
+ * peer gone, a protocol mismatch) are fatal to the job (MPI_Abort with the message logged);
+ * the launcher or the daemon's restart resumes from the latest checkpoint.
+ *
+ * Byte records are little-endian whatever the host, so that their layout is written here and
+ * not implied by a C struct.
+ */
+#ifndef TRICE_COMM_MSG_H
+#define TRICE_COMM_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/engine/counts.h"
+#include "common/train/estimator.h"
+#include "common/util/err.h"
+
+enum fleet_op {
+    OP_MEMORY_INIT = 1,
+    OP_PROPOSE,
+    OP_GRADIENT,
+    OP_SET_PARAMS,
+    OP_EVAL,
+    OP_STAR,
+    OP_MEM_GATHER,
+    OP_MEM_SCATTER,
+    OP_COUNTS,
+    OP_END,
+};
+
+/* The op header: what to do and up to three scalar arguments (see the table above).
+ * Travels as MSG_HEADER_WORDS int64 (an MPI broadcast of MPI_INT64_T). */
+typedef struct msg_header {
+    int64_t op;        /* enum fleet_op */
+    int64_t a, b, c;
+} msg_header;
+#define MSG_HEADER_WORDS 4
+void msg_header_encode(const msg_header *h, int64_t out[MSG_HEADER_WORDS]);
+/* TR_EINTERNAL naming the op when it is not one of enum fleet_op (versions differ). */
+int msg_header_decode(const int64_t in[MSG_HEADER_WORDS], msg_header *h, tr_error *err);
+
+/* One example's proposal outcome: i32 pos (its index in the minibatch), u8 a, u8 mask,
+ * u8 correct[K] (per particle). msg_propose_bytes(K) bytes. */
+static inline size_t msg_propose_bytes(int K) { return 6 + (size_t)K; }
+/* correct may be NULL: K zeros (a placeholder). */
+void msg_propose_encode(uint8_t *out, int K, int32_t pos, uint8_t a, uint8_t mask, const uint8_t *correct);
+/* correct may be NULL: not wanted. */
+void msg_propose_decode(const uint8_t *in, int K, int32_t *pos, uint8_t *a, uint8_t *mask, uint8_t *correct);
+
+/* A gradient term: i32 ex (the receiving side's example index), i32 which, f64 coef. */
+#define MSG_TERM_BYTES 16
+void msg_term_encode(const est_coef *t, uint8_t out[MSG_TERM_BYTES]);
+void msg_term_decode(const uint8_t in[MSG_TERM_BYTES], est_coef *t);
+
+/* A side's counters: i64 tokens_sampled, tokens_trained; f64 sample_s, check_s, grad_s, eval_s. */
+#define MSG_COUNTS_BYTES 48
+void msg_counts_encode(const engine_counts *c, uint8_t out[MSG_COUNTS_BYTES]);
+/* TR_EFORMAT when len is not MSG_COUNTS_BYTES. */
+int msg_counts_decode(const uint8_t *in, size_t len, engine_counts *c, tr_error *err);
+
+/* A list of example ids: i64 each. out: [n * 8] bytes; decode: n = len / 8. */
+void msg_ids_encode(const int64_t *ids, size_t n, uint8_t *out);
+void msg_ids_decode(const uint8_t *in, size_t n, int64_t *ids);
+
+#endif

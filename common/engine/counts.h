@@ -1,0 +1,15 @@
+/* counts.h - what an example side counts per step (a leaf: msg.h encodes it, engine.h fills it). */
+#ifndef TRICE_ENGINE_COUNTS_H
+#define TRICE_ENGINE_COUNTS_H
+
+#include <stdint.h>
+
+/* Per-step counters of one example side since it was last asked (summed over the sides by
+ * the fleet; wall times: the slowest side's). The fleet's own traffic is in fleet_counts. */
+typedef struct engine_counts {
+    int64_t tokens_sampled;   /* generated tokens, proposals and evaluation alike */
+    int64_t tokens_trained;   /* positions through forward+backward */
+    double sample_s, check_s, grad_s, eval_s;  /* wall time per phase */
+} engine_counts;
+
+#endif

@@ -1,0 +1,51 @@
+/* dispatch.h - one fleet operation on one example side: the code behind both the local fleet
+ * (fleet_local.c) and every MPI worker (worker/train.c).
+ *
+ * The two differ only in transport: a function call, or MPI collectives and messages. What a
+ * side does with an op, and the records it answers with (common/comm/msg.h), are written
+ * here once; each caller moves the request's payload in and the reply out as msg.h's table
+ * says for its transport.
+ */
+#ifndef TRICE_ENGINE_DISPATCH_H
+#define TRICE_ENGINE_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/comm/msg.h"
+#include "common/engine/engine.h"
+
+typedef struct dispatch_req {
+    msg_header h;          /* the op and its scalar arguments (msg.h) */
+    const void *in;        /* the op's payload (may be NULL when it has none):
+                            *   OP_PROPOSE     int64 ids[h.b], the whole minibatch
+                            *   OP_GRADIENT    h.a msg_term records (ex: this side's example index)
+                            *   OP_SET_PARAMS  float[h.a]; eside_tunable's own buffer is not copied
+                            *   OP_MEM_SCATTER h.a bytes of memory.h entries */
+    size_t in_len;         /* OP_GRADIENT: bytes of terms */
+    int index, nworkers;   /* this side's place in the fleet (shard_owner) */
+} dispatch_req;
+
+typedef struct dispatch_reply {
+    int64_t val[3];        /* OP_MEMORY_INIT: n_valid; OP_EVAL: n, correct, maj_correct */
+    uint8_t *bytes;        /* malloc'ed, NULL when empty:
+                            *   OP_PROPOSE     one msg_propose record per owned example
+                            *   OP_EVAL        per-example JSON lines (h.b != 0)
+                            *   OP_STAR        msg_ids of the valid training ids
+                            *   OP_MEM_GATHER  memory.h entries
+                            *   OP_COUNTS      msg_counts */
+    size_t len;
+    double *grad;          /* OP_GRADIENT: [n_grad] the side's sum, borrowed from the side */
+    size_t n_grad;
+    double loss;           /* OP_GRADIENT: the side's share of the loss */
+} dispatch_reply;
+
+/* Serve q on e into *r (free with dispatch_reply_free). skip: an earlier op of this
+ * experiment failed on this side, so do no work and answer placeholders. A failure of the
+ * side's own (bad data, a sequence that does not fit, out of memory) is returned with err set,
+ * and *r still has the op's shape with placeholder values (zeros, empty lists), so that a
+ * worker can complete the op's exchange (msg.h). OP_END is the caller's. */
+int dispatch_op(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err);
+void dispatch_reply_free(dispatch_reply *r);
+
+#endif

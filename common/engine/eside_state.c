@@ -1,0 +1,61 @@
+/* eside_state.c - what the fleets and `trice eval` read and write of an example side. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/engine/ckptdir.h"
+#include "common/engine/eside_impl.h"
+
+const experiment_spec *eside_spec(const engine_side *e) { return &e->spec; }
+
+const task *eside_task(const engine_side *e) { return &e->task; }
+
+const gpt *eside_model(const engine_side *e) { return &e->model; }
+
+int eside_particles(const engine_side *e) { return e->K; }
+
+float *eside_tunable(engine_side *e, size_t *n) {
+    *n = e->n_tunable;
+    return e->spec.tunable == TUNABLE_PROMPT ? e->model.prompt : e->model.params;
+}
+
+double *eside_grad(engine_side *e, size_t *n) {
+    *n = e->n_tunable;
+    return e->gacc;
+}
+
+const uint8_t *eside_correct(const engine_side *e) { return e->prop_ok; }
+
+int eside_valid_ids(const engine_side *e, int64_t **ids, int *n, tr_error *err) {
+    *ids = tr_malloc((size_t)(e->mem.n ? e->mem.n : 1) * sizeof **ids, err);
+    if (!*ids) return TR_ENOMEM;
+    int k = 0;
+    for (int i = 0; i < e->mem.n; i++)
+        if (memory_valid(&e->mem, i)) (*ids)[k++] = e->mem.ids[i];
+    *n = k;
+    return 0;
+}
+
+int eside_memory_save(const engine_side *e, uint8_t **buf, size_t *len, tr_error *err) {
+    return memory_serialize(&e->mem, buf, len, err);
+}
+
+int eside_memory_merge(engine_side *e, const uint8_t *buf, size_t len, int *taken, tr_error *err) {
+    return memory_deserialize_merge(&e->mem, buf, len, "checkpoint memory", taken, err);
+}
+
+int eside_memory_size(const engine_side *e) { return e->mem.n; }
+
+int eside_load_prompt(engine_side *e, const char *path, tr_error *err) { return ckpt_prompt_load(path, &e->model, err); }
+
+int eside_hold_out_all(engine_side *e, int64_t n, tr_error *err) {
+    int64_t m = e->task.n_train + e->task.n_eval;
+    int64_t *ids = tr_malloc((size_t)(m ? m : 1) * sizeof *ids, err);
+    if (!ids) return TR_ENOMEM;
+    int64_t k = 0;
+    for (int64_t i = 0; i < e->task.n_eval; i++) ids[k++] = e->task.eval_ids[i];
+    for (int64_t i = 0; i < e->task.n_train; i++) ids[k++] = e->task.train_ids[i];
+    free(e->task.eval_ids);
+    e->task.eval_ids = ids;
+    e->task.n_eval = n > 0 && n < k ? n : k;
+    return 0;
+}
