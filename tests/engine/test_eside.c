@@ -1,0 +1,185 @@
+/* The example side (engine.h): memory initialisation, shards, proposals and their
+ * accept/reject rule, and the term gradient. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/engine/engine.h"
+#include "tests/engine/tiny.h"
+
+static engine_side *side(const experiment_spec *s, int index, int W) {
+    engine_side *e = NULL;
+    tr_error err = {0};
+    cr_assert_eq(eside_init(&e, s, index, W, &err), 0, "%s", err.msg);
+    return e;
+}
+
+static void memory_bytes(const engine_side *e, uint8_t **buf, size_t *len) {
+    tr_error err = {0};
+    cr_assert_eq(eside_memory_save(e, buf, len, &err), 0, "%s", err.msg);
+}
+
+/* The first n training ids the side owns. */
+static int owned_ids(const engine_side *e, int64_t *ids, int n) {
+    const task *t = eside_task(e);
+    int k = 0;
+    for (int64_t i = 0; i < t->n_train && k < n; i++) ids[k++] = t->train_ids[i];
+    return k;
+}
+
+Test(eside, given_memory_is_valid_for_every_program_written_rationale) {
+    experiment_spec s = tiny_spec("trice", "given", 3);
+    engine_side *e = side(&s, 0, 1);
+    tr_error err = {0};
+    int nv = -1;
+    cr_assert_eq(eside_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    cr_assert_gt(eside_memory_size(e), 0);
+    /* the built-in task's rationales reach their answers: all of them are usable */
+    cr_assert_eq(nv, eside_memory_size(e), "%d of %d valid", nv, eside_memory_size(e));
+    int64_t *ids;
+    int n;
+    cr_assert_eq(eside_valid_ids(e, &ids, &n, &err), 0);
+    cr_assert_eq(n, nv);
+    free(ids);
+    eside_free(e);
+}
+
+Test(eside, shards_of_two_workers_split_the_training_set) {
+    experiment_spec s = tiny_spec("trice", "given", 3);
+    engine_side *all = side(&s, 0, 1), *a = side(&s, 0, 2), *b = side(&s, 1, 2);
+    cr_assert_eq(eside_memory_size(a) + eside_memory_size(b), eside_memory_size(all));
+    cr_assert_gt(eside_memory_size(a), 0);
+    cr_assert_gt(eside_memory_size(b), 0);
+    eside_free(all); eside_free(a); eside_free(b);
+}
+
+Test(eside, sampled_memory_is_a_function_of_the_seed) {
+    experiment_spec s = tiny_spec("trice", "hint", 11), t = tiny_spec("trice", "hint", 12);
+    engine_side *e1 = side(&s, 0, 1), *e2 = side(&s, 0, 1), *e3 = side(&t, 0, 1);
+    tr_error err = {0};
+    int nv;
+    cr_assert_eq(eside_memory_init(e1, &nv, &err), 0, "%s", err.msg);
+    cr_assert_eq(eside_memory_init(e2, &nv, &err), 0, "%s", err.msg);
+    cr_assert_eq(eside_memory_init(e3, &nv, &err), 0, "%s", err.msg);
+    uint8_t *b1, *b2, *b3;
+    size_t l1, l2, l3;
+    memory_bytes(e1, &b1, &l1); memory_bytes(e2, &b2, &l2); memory_bytes(e3, &b3, &l3);
+    cr_assert(l1 == l2 && memcmp(b1, b2, l1) == 0, "same seed, different memory");
+    cr_assert(l1 != l3 || memcmp(b1, b3, l1) != 0, "another seed gave the same samples");
+    free(b1); free(b2); free(b3);
+    eside_free(e1); eside_free(e2); eside_free(e3);
+}
+
+Test(eside, a_wrong_proposal_is_rejected_and_the_memory_kept) {
+    experiment_spec s = tiny_spec("trice", "given", 3);
+    engine_side *e = side(&s, 0, 1);
+    tr_error err = {0};
+    int nv;
+    cr_assert_eq(eside_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    uint8_t *before, *after;
+    size_t lb, la;
+    memory_bytes(e, &before, &lb);
+    int64_t ids[8];
+    int n = owned_ids(e, ids, 8);
+    uint8_t a[8], mask[8];
+    cr_assert_eq(eside_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+    const uint8_t *ok = eside_correct(e);
+    int accepted = 0;
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(a[i], ok[i], "example %d: accepted %d, proposal correct %d", i, a[i], ok[i]);
+        cr_assert_eq(mask[i], 1, "example %d: a valid memory became invalid", i);
+        accepted += a[i];
+    }
+    memory_bytes(e, &after, &la);
+    /* an untrained model's proposals are wrong: nothing may change */
+    if (!accepted) cr_assert(lb == la && memcmp(before, after, lb) == 0, "rejected proposals changed the memory");
+    free(before); free(after);
+    eside_free(e);
+}
+
+Test(eside, proposals_do_not_depend_on_the_batch) {
+    experiment_spec s = tiny_spec("rs", "hint", 5);
+    engine_side *e = side(&s, 0, 1);
+    tr_error err = {0};
+    int64_t ids[8];
+    int n = owned_ids(e, ids, 8);
+    uint8_t a[8], mask[8], first[8 * 3];
+    cr_assert_eq(eside_propose(e, 4, ids, n, a, mask, &err), 0, "%s", err.msg);
+    memcpy(first, eside_correct(e), (size_t)n * 3);
+    /* example ids[2] alone at the same step: the same particles' outcome */
+    cr_assert_eq(eside_propose(e, 4, ids + 2, 1, a, mask, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(eside_correct(e), first + 2 * 3, 3), 0);
+    eside_free(e);
+}
+
+/* gradient of terms[n] into a fresh double copy */
+static double *grad_of(engine_side *e, const est_coef *terms, int n, double *loss) {
+    tr_error err = {0};
+    cr_assert_eq(eside_gradient(e, terms, n, loss, &err), 0, "%s", err.msg);
+    size_t m;
+    const double *g = eside_grad(e, &m);
+    double *copy = malloc(m * sizeof *copy);
+    memcpy(copy, g, m * sizeof *copy);
+    return copy;
+}
+
+Test(eside, gradient_of_a_term_list_is_the_sum_of_its_terms) {
+    experiment_spec s = tiny_spec("trice", "given", 3);
+    engine_side *e = side(&s, 0, 1);
+    tr_error err = {0};
+    int nv;
+    cr_assert_eq(eside_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    int64_t ids[8];
+    int n = owned_ids(e, ids, 8);
+    uint8_t a[8], mask[8];
+    cr_assert_eq(eside_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+    est_coef t1 = {0, EST_MEMORY, 0.25}, t2 = {3, EST_MEMORY, -0.5}, both[2] = {t1, t2};
+    est_coef t1x2 = {0, EST_MEMORY, 0.5};
+    double l1, l2, l12, l1x2;
+    double *g1 = grad_of(e, &t1, 1, &l1), *g2 = grad_of(e, &t2, 1, &l2), *g12 = grad_of(e, both, 2, &l12);
+    double *g1x2 = grad_of(e, &t1x2, 1, &l1x2);
+    size_t m;
+    eside_grad(e, &m);
+    double norm = 0;
+    for (size_t i = 0; i < m; i++) {
+        cr_assert_float_eq(g12[i], g1[i] + g2[i], 1e-12 * (1 + fabs(g12[i])), "parameter %zu", i);
+        /* doubling a coefficient doubles its gradient exactly (a power of two in float) */
+        cr_assert_eq(g1x2[i], 2 * g1[i], "parameter %zu", i);
+        norm += g1[i] * g1[i];
+    }
+    cr_assert_gt(norm, 0, "a term with a rationale has a non-zero gradient");
+    cr_assert_float_eq(l12, l1 + l2, 1e-9 * (1 + fabs(l12)));
+    free(g1); free(g2); free(g12); free(g1x2);
+    eside_free(e);
+}
+
+Test(eside, gradient_descends_the_memory_term_loss) {
+    /* a small step against the gradient of +1 * log p lowers -log p: the sign a user's
+     * training depends on (loss = -sum coef log p) */
+    experiment_spec s = tiny_spec("sft", "given", 3);
+    engine_side *e = side(&s, 0, 1);
+    tr_error err = {0};
+    int nv;
+    cr_assert_eq(eside_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    int64_t ids[8];
+    int n = owned_ids(e, ids, 8);
+    uint8_t a[8], mask[8];
+    cr_assert_eq(eside_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+    est_coef t = {1, EST_MEMORY, 1.0};
+    double l0, l1;
+    double *g = grad_of(e, &t, 1, &l0);
+    size_t m;
+    float *p = eside_tunable(e, &m);
+    double gn = 0;
+    for (size_t i = 0; i < m; i++) gn += g[i] * g[i];
+    const double h = 1e-3 / sqrt(gn);
+    for (size_t i = 0; i < m; i++) p[i] -= (float)(h * g[i]);
+    free(grad_of(e, &t, 1, &l1));
+    /* first order: l1 ~ l0 - h |g|^2 */
+    double want = l0 - h * gn;
+    cr_assert_lt(l1, l0, "loss %g -> %g", l0, l1);
+    cr_assert_float_eq(l1, want, 0.2 * (l0 - want), "loss %g -> %g, first order %g", l0, l1, want);
+    free(g);
+    eside_free(e);
+}
