@@ -55,7 +55,7 @@ static int recv_from(mpi_fleet *m, int rank, uint8_t **buf, size_t *len, tr_erro
     return 0;
 }
 
-/* The status round closing every op (ops.h): which workers failed, and why. Run after the
+/* The status round closing every op (msg.h): which workers failed, and why. Run after the
  * op's exchange whatever the coordinator's own outcome rc, unless the transport itself
  * failed (TR_EMPI: the collectives are no longer matched). A worker's error wins: it is
  * the cause, and it fails this experiment only. */
