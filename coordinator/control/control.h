@@ -24,10 +24,7 @@
 
 #include "common/spec/spec.h"
 #include "common/util/err.h"
-
-#define CONTROL_DEFAULT_RPC_URL   "tcp://127.0.0.1:7870"
-#define CONTROL_DEFAULT_HTTP_ADDR "127.0.0.1:7871"
-#define CONTROL_ID_MAX 64
+#include "coordinator/control/protocol.h"
 
 typedef struct control_opts {
     const char *db_path;         /* SQLite registry file (created if absent); required */
