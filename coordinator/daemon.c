@@ -192,18 +192,7 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     if (slash) { *slash = '\0'; TR_TRY(afile_mkdirs(dbdir, err)); }
     control *c = NULL;
     TR_TRY(control_start(&co, &c, err));
-    control_worker *cw = tr_calloc((size_t)w->nworkers, sizeof *cw, err);
-    if (!cw) { control_free(c); return TR_ENOMEM; }
-    for (int i = 0; i < w->nworkers; i++) {
-        cw[i].rank = w->workers[i].rank;
-        snprintf(cw[i].host, sizeof cw[i].host, "%s", w->workers[i].host);
-        cw[i].pid = w->workers[i].pid;
-        snprintf(cw[i].version, sizeof cw[i].version, "%s", w->workers[i].version);
-        cw[i].cores = w->workers[i].cores;
-        snprintf(cw[i].backend, sizeof cw[i].backend, "%s", w->workers[i].backend);
-    }
-    int rc = control_set_world(c, cw, w->nworkers, err);
-    free(cw);
+    int rc = control_set_world(c, w->workers, w->nworkers, err);
     if (rc) { control_free(c); return rc; }
     LOG_I("daemon ready: RPC %s, HTTP 127.0.0.1:%d (status page at /), registry %s",
           control_rpc_url(c), control_http_port(c), co.db_path);

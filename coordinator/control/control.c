@@ -565,22 +565,11 @@ void control_progress_post(control *c, const char *id, const control_progress *p
     pthread_mutex_lock(&s->mu);
     ctl_exp *e = ctl_find(s, id);
     if (e && e->state == EXP_RUNNING) {
-        double now = ctl_now();
-        e->progress = *p;
+        ctl_sample smp = {.p = *p, .at = ctl_now()};
+        e->progress = smp;
         e->has_progress = 1;
-        e->progress_at = now;
         if (strcmp(s->ring_id, id) == 0) {
-            ctl_point *q = &s->ring[s->ring_head];
-            q->step = p->step;
-            q->global_step = p->step_offset + p->step;
-            q->stage_index = p->stage_index;
-            snprintf(q->stage, sizeof q->stage, "%s", p->stage);
-            q->proposal_acc = p->proposal_acc;
-            q->memory_acc = p->memory_acc;
-            q->beta = p->beta;
-            q->loss = p->loss;
-            q->eval_acc = p->eval_step == p->step ? p->eval_acc : NAN;  /* points only where measured */
-            q->t = now;
+            s->ring[s->ring_head] = smp;
             s->ring_head = (s->ring_head + 1) % CTL_RING;
             if (s->ring_n < CTL_RING) s->ring_n++;
         }

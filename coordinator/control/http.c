@@ -34,6 +34,37 @@ int http_ready(ctl_core *c, char *reason, size_t cap) {
 /* JSON has no NaN: unknown numbers become null. */
 static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
+/* A posted step as JSON. latest: the experiment's latest step, every field, with its ETA
+ * when running. Otherwise a point of the page's charts: the plotted fields, the global step
+ * for the x axis, held-out accuracy only where measured, and the time as "t". */
+static json_t *progress_json(const ctl_sample *smp, int latest, int running) {
+    const control_progress *p = &smp->p;
+    json_t *g = json_object();
+    json_object_set_new(g, "step", json_integer(p->step));
+    if (latest) json_object_set_new(g, "total_steps", json_integer(p->total_steps));
+    else json_object_set_new(g, "global_step", json_integer(control_progress_global_step(p)));
+    json_object_set_new(g, "stage", json_string(p->stage));
+    json_object_set_new(g, "stage_index", json_integer(p->stage_index));
+    json_object_set_new(g, "proposal_acc", jnum(p->proposal_acc));
+    json_object_set_new(g, "memory_acc", jnum(p->memory_acc));
+    json_object_set_new(g, "beta", jnum(p->beta));
+    json_object_set_new(g, "loss", jnum(p->loss));
+    if (!latest) {
+        json_object_set_new(g, "eval_acc", jnum(control_progress_eval_here(p)));
+        json_object_set_new(g, "t", json_real(smp->at));
+        return g;
+    }
+    json_object_set_new(g, "eval_acc", jnum(p->eval_acc));
+    json_object_set_new(g, "tokens", json_integer(p->tokens));
+    json_object_set_new(g, "step_seconds", jnum(control_progress_step_seconds(p)));
+    json_object_set_new(g, "eta_seconds", jnum(running ? p->eta_s : NAN));
+    json_object_set_new(g, "stage_count", json_integer(p->stage_count));
+    json_object_set_new(g, "eval_step", json_integer(p->eval_step));
+    json_object_set_new(g, "step_offset", json_integer(p->step_offset));
+    json_object_set_new(g, "updated_at", json_real(smp->at));
+    return g;
+}
+
 static json_t *exp_json(const ctl_state *s, const ctl_exp *e) {
     json_t *o = json_pack("{s:s,s:s,s:s,s:f,s:f,s:f,s:s,s:b,s:b,s:i}", "id", e->id, "name", e->name, "state",
                           exp_state_name(e->state), "created_at", e->created_at, "started_at", e->started_at,
@@ -45,27 +76,7 @@ static json_t *exp_json(const ctl_state *s, const ctl_exp *e) {
         json_t *r = json_loads(e->result_json, 0, NULL);
         json_object_set_new(o, "result", r ? r : json_string(e->result_json));
     }
-    if (e->has_progress) {
-        const control_progress *p = &e->progress;
-        json_t *g = json_object();
-        json_object_set_new(g, "step", json_integer(p->step));
-        json_object_set_new(g, "total_steps", json_integer(p->total_steps));
-        json_object_set_new(g, "proposal_acc", jnum(p->proposal_acc));
-        json_object_set_new(g, "memory_acc", jnum(p->memory_acc));
-        json_object_set_new(g, "beta", jnum(p->beta));
-        json_object_set_new(g, "loss", jnum(p->loss));
-        json_object_set_new(g, "eval_acc", jnum(p->eval_acc));
-        json_object_set_new(g, "tokens", json_integer(p->tokens));
-        json_object_set_new(g, "step_seconds", jnum(p->sample_s + p->grad_s + p->reduce_s + p->optim_s));
-        json_object_set_new(g, "eta_seconds", jnum(e->state == EXP_RUNNING ? p->eta_s : NAN));
-        json_object_set_new(g, "stage", json_string(p->stage));
-        json_object_set_new(g, "stage_index", json_integer(p->stage_index));
-        json_object_set_new(g, "stage_count", json_integer(p->stage_count));
-        json_object_set_new(g, "eval_step", json_integer(p->eval_step));
-        json_object_set_new(g, "step_offset", json_integer(p->step_offset));
-        json_object_set_new(g, "updated_at", json_real(e->progress_at));
-        json_object_set_new(o, "progress", g);
-    }
+    if (e->has_progress) json_object_set_new(o, "progress", progress_json(&e->progress, 1, e->state == EXP_RUNNING));
     return o;
 }
 
@@ -108,23 +119,7 @@ char *http_render_status(ctl_core *c) {
         if (exp_state_final(s->exps[i].state)) json_array_append_new(hist, exp_json(s, &s->exps[i]));
     json_object_set_new(root, "history", hist);
     json_t *rec = json_array();
-    ctl_point *pts = malloc(CTL_RING * sizeof *pts);
-    int n = pts ? ctl_ring_copy(s, pts) : 0;
-    for (int i = 0; i < n; i++) {
-        json_t *p = json_object();
-        json_object_set_new(p, "step", json_integer(pts[i].step));
-        json_object_set_new(p, "global_step", json_integer(pts[i].global_step));
-        json_object_set_new(p, "stage", json_string(pts[i].stage));
-        json_object_set_new(p, "stage_index", json_integer(pts[i].stage_index));
-        json_object_set_new(p, "proposal_acc", jnum(pts[i].proposal_acc));
-        json_object_set_new(p, "memory_acc", jnum(pts[i].memory_acc));
-        json_object_set_new(p, "beta", jnum(pts[i].beta));
-        json_object_set_new(p, "loss", jnum(pts[i].loss));
-        json_object_set_new(p, "eval_acc", jnum(pts[i].eval_acc));
-        json_object_set_new(p, "t", json_real(pts[i].t));
-        json_array_append_new(rec, p);
-    }
-    free(pts);
+    for (int i = 0; i < s->ring_n; i++) json_array_append_new(rec, progress_json(ctl_ring_at(s, i), 0, 0));
     json_object_set_new(root, "recent_id", json_string(s->ring_id));
     json_object_set_new(root, "recent", rec);
     json_t *q = json_array();
@@ -258,7 +253,7 @@ char *http_render_metrics(ctl_core *c) {
     /* the running experiment's series carry its id and stage; with none running the
      * families are declared but have no samples (rather than NaN under no name) */
     char lab[256] = "";
-    const control_progress *p = cur && cur->has_progress ? &cur->progress : NULL;
+    const control_progress *p = cur && cur->has_progress ? &cur->progress.p : NULL;
     if (p) {
         char *l = NULL;
         size_t ll = 0;

@@ -69,20 +69,28 @@ static int check_id(reply *rp, const Req *q) {
     return 0;
 }
 
-static void fill_progress(Prog *p, const ctl_exp *e) {
+/* A posted step as protobuf. latest: the experiment's latest step, every field, with its
+ * ETA when running (a finished or cancelled run has none). Otherwise a point of the recent
+ * list: the fields charts plot, held-out accuracy only where measured. Strings point into
+ * the snapshot: pack before st.mu is released. */
+static void fill_progress(Prog *p, const ctl_sample *smp, int latest, int running) {
     trice__rpc__progress__init(p);
-    const control_progress *g = &e->progress;
+    const control_progress *g = &smp->p;
     p->step = g->step;
-    p->total_steps = g->total_steps;
     p->proposal_acc = g->proposal_acc;
     p->memory_acc = g->memory_acc;
     p->beta = g->beta;
     p->loss = g->loss;
+    p->updated_at = smp->at;
+    if (!latest) {
+        p->eval_acc = control_progress_eval_here(g);
+        return;
+    }
+    p->total_steps = g->total_steps;
     p->eval_acc = g->eval_acc;
     p->tokens = g->tokens;
-    p->step_seconds = g->sample_s + g->grad_s + g->reduce_s + g->optim_s;
-    p->eta_seconds = e->state == EXP_RUNNING ? g->eta_s : NAN;  /* a finished or cancelled run has none */
-    p->updated_at = e->progress_at;
+    p->step_seconds = control_progress_step_seconds(g);
+    p->eta_seconds = running ? g->eta_s : NAN;
     p->stage = (char *)g->stage;
     p->stage_index = g->stage_index;
     p->stage_count = g->stage_count;
@@ -105,7 +113,7 @@ static void fill_exp(Exp *x, Prog *p, const ctl_state *s, const ctl_exp *e, int 
     x->queue_position = ctl_queue_position(s, e);
     x->cancel_requested = e->cancel_requested;
     if (e->has_progress) {
-        fill_progress(p, e);
+        fill_progress(p, &e->progress, 1, e->state == EXP_RUNNING);
         x->progress = p;
     }
 }
@@ -191,22 +199,13 @@ static int do_get(ctl_core *c, reply *rp, const Req *q) {
     fill_exp(&rp->one, &rp->one_prog, s, e, 1);
     rp->r.experiment = &rp->one;
     if (strcmp(s->ring_id, e->id) == 0 && s->ring_n > 0) {
-        ctl_point pts[CTL_RING];
-        int n = ctl_ring_copy(s, pts);
+        int n = s->ring_n;
         rp->progs = calloc((size_t)n, sizeof *rp->progs);
         rp->prog_ptrs = calloc((size_t)n, sizeof *rp->prog_ptrs);
         if (!rp->progs || !rp->prog_ptrs) return fail(rp, TR_ENOMEM, "out of memory");
         for (int i = 0; i < n; i++) {
-            Prog *p = &rp->progs[i];
-            trice__rpc__progress__init(p);
-            p->step = pts[i].step;
-            p->proposal_acc = pts[i].proposal_acc;
-            p->memory_acc = pts[i].memory_acc;
-            p->beta = pts[i].beta;
-            p->loss = pts[i].loss;
-            p->eval_acc = pts[i].eval_acc;
-            p->updated_at = pts[i].t;
-            rp->prog_ptrs[i] = p;
+            fill_progress(&rp->progs[i], ctl_ring_at(s, i), 0, 0);
+            rp->prog_ptrs[i] = &rp->progs[i];
         }
         rp->r.n_recent = (size_t)n;
         rp->r.recent = rp->prog_ptrs;

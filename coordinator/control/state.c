@@ -137,10 +137,8 @@ void ctl_silent_ranks(const ctl_state *s, double now, char *out, size_t cap) {
             k += (size_t)snprintf(out + k, cap - k, "%s%d", k ? ", rank " : "silent: rank ", s->workers[i].rank);
 }
 
-int ctl_ring_copy(const ctl_state *s, ctl_point *out) {
-    int start = (s->ring_head - s->ring_n + CTL_RING) % CTL_RING;
-    for (int i = 0; i < s->ring_n; i++) out[i] = s->ring[(start + i) % CTL_RING];
-    return s->ring_n;
+const ctl_sample *ctl_ring_at(const ctl_state *s, int i) {
+    return &s->ring[(s->ring_head - s->ring_n + i + CTL_RING) % CTL_RING];
 }
 
 uint64_t ctl_push_op(ctl_state *s, const char *id, exp_state state, double started_at, double finished_at,

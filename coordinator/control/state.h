@@ -18,6 +18,13 @@
 
 #define CTL_RING 512          /* recent steps kept for /status and Get */
 
+/* A posted step as the snapshot keeps it: the training loop's record as it came, and when.
+ * The latest step of an experiment and the ring of recent steps hold the same record. */
+typedef struct ctl_sample {
+    control_progress p;
+    double at;                /* unix seconds */
+} ctl_sample;
+
 typedef struct ctl_exp {
     char id[CONTROL_ID_MAX];
     char name[128];
@@ -32,18 +39,8 @@ typedef struct ctl_exp {
     int64_t seq;
     int crashes;
     int has_progress;
-    control_progress progress;
-    double progress_at;
+    ctl_sample progress;      /* the latest step posted (when has_progress) */
 } ctl_exp;
-
-typedef struct ctl_point {
-    int64_t step;             /* within its stage */
-    int64_t global_step;      /* over all stages of the experiment */
-    int stage_index;
-    char stage[32];
-    double proposal_acc, memory_acc, beta, loss, eval_acc;
-    double t;                 /* unix seconds */
-} ctl_point;
 
 /* A registry write queued by the training thread for the control thread. */
 typedef struct ctl_op {
@@ -71,7 +68,7 @@ typedef struct ctl_state {
     char fatal[512];
     int shutdown;
     char ring_id[CONTROL_ID_MAX];  /* experiment whose steps the ring holds */
-    ctl_point ring[CTL_RING];
+    ctl_sample ring[CTL_RING];
     int ring_n, ring_head;    /* oldest point is at (ring_head - ring_n) mod CTL_RING */
     double tokens_total, steps_total, phase_total[CTL_NPHASES];
     double last_checkpoint_at;
@@ -109,8 +106,8 @@ ctl_exp *ctl_running(ctl_state *s);
 int ctl_workers_alive(const ctl_state *s, double now);
 /* "silent: rank 2, rank 3" for workers past the heartbeat timeout ("" when none). */
 void ctl_silent_ranks(const ctl_state *s, double now, char *out, size_t cap);
-/* Copy the ring (oldest first) into out[CTL_RING]; returns the count. */
-int ctl_ring_copy(const ctl_state *s, ctl_point *out);
+/* The i-th oldest step in the ring, 0 <= i < s->ring_n (a pointer into the snapshot). */
+const ctl_sample *ctl_ring_at(const ctl_state *s, int i);
 /* Queue a registry write (takes result/error copies). Returns its sequence number (0 when
  * out of memory) for ctl_wait_ops. */
 uint64_t ctl_push_op(ctl_state *s, const char *id, exp_state state, double started_at, double finished_at,
