@@ -17,7 +17,7 @@
 
 /* Handle one request. *out (malloc'd, caller frees) always gets a Response unless the
  * return value is non-zero (out of memory building it). */
-int rpc_handle(ctl_core *c, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
+int rpc_handle(state_core *c, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
 
 /* "submit", "list", ... for metrics labels. */
 const char *rpc_kind_name(int kind);
