@@ -24,6 +24,7 @@
 
 #include "common/util/afile.h"
 #include "common/util/log.h"
+#include "common/util/path.h"
 #include "common/util/sig.h"
 #include "coordinator/control/http.h"
 #include "coordinator/control/rpc.h"
@@ -284,11 +285,11 @@ static void loop_main(void *arg) {
 
 /* ---- start / stop ---- */
 
-static void folder_of(const char *path, char *out, size_t cap) {
+static int folder_of(const char *path, char *out, size_t cap, tr_error *err) {
     const char *sl = strrchr(path, '/');
-    if (!sl) snprintf(out, cap, ".");
-    else if (sl == path) snprintf(out, cap, "/");
-    else snprintf(out, cap, "%.*s", (int)(sl - path), path);
+    if (!sl) return path_fmt(out, cap, err, ".");
+    if (sl == path) return path_fmt(out, cap, err, "/");
+    return path_fmt(out, cap, err, "%.*s", (int)(sl - path), path);
 }
 
 static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *err) {
@@ -342,14 +343,14 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
     control *c = tr_calloc(1, sizeof *c, err);
     if (!c) return TR_ENOMEM;
     pthread_mutex_init(&c->rpc_mu, NULL);
-    char dir[1024], token_path[1100], root[1100];
-    folder_of(o->db_path, dir, sizeof dir);
-    snprintf(token_path, sizeof token_path, "%s", o->token_file ? o->token_file : "");
-    if (!token_path[0]) snprintf(token_path, sizeof token_path, "%s/token", dir);
-    snprintf(root, sizeof root, "%s", o->experiments_root ? o->experiments_root : "");
-    if (!root[0]) snprintf(root, sizeof root, "%s/runs", dir);
+    char dir[PATH_BUF], token_path[PATH_BUF], root[PATH_BUF];
+    int rc = folder_of(o->db_path, dir, sizeof dir, err);
+    if (!rc) rc = o->token_file && o->token_file[0] ? path_fmt(token_path, sizeof token_path, err, "%s", o->token_file)
+                                                     : path_fmt(token_path, sizeof token_path, err, "%s/token", dir);
+    if (!rc) rc = o->experiments_root && o->experiments_root[0] ? path_fmt(root, sizeof root, err, "%s", o->experiments_root)
+                                                                 : path_fmt(root, sizeof root, err, "%s/runs", dir);
     char token[TOKEN_HEX_LEN + 1];
-    int rc = token_load_or_create(token_path, token, err);
+    if (!rc) rc = token_load_or_create(token_path, token, err);
     if (!rc) rc = state_core_init(&c->core, o->db_path, token, root, o->max_crashes, err);
     if (!rc && o->n_data_roots) {
         rc = paths_roots_init(&c->core.roots, c->core.exp_root, o->data_roots, o->n_data_roots, err);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/util/log.h"
+#include "common/util/path.h"
 
 double state_now(void) {
     struct timespec ts;
@@ -20,8 +21,8 @@ int state_core_init(state_core *c, const char *db_path, const char *token, const
     c->st.started_at = state_now();
     c->st.heartbeat_timeout_s = 30;
     snprintf(c->token, sizeof c->token, "%s", token ? token : "");
-    snprintf(c->exp_root, sizeof c->exp_root, "%s", exp_root ? exp_root : "runs");
-    int rc = paths_roots_init(&c->roots, c->exp_root, NULL, 0, err);
+    int rc = path_fmt(c->exp_root, sizeof c->exp_root, err, "%s", exp_root ? exp_root : "runs");
+    if (!rc) rc = paths_roots_init(&c->roots, c->exp_root, NULL, 0, err);
     if (!rc) rc = registry_open(db_path, &c->reg, err);
     int nres = 0, nfailed = 0;
     if (!rc) rc = registry_recover(c->reg, max_crashes > 0 ? max_crashes : REGISTRY_MAX_CRASHES, &nres, &nfailed, err);

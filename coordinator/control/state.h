@@ -35,7 +35,7 @@ typedef struct state_exp {
     double created_at, started_at, finished_at;
     char *result_json;        /* owned; NULL = none */
     char *error;              /* owned; NULL = none */
-    char out_dir[1024];
+    char out_dir[SPEC_PATH_MAX];
     int resume;
     int cancel_requested;
     int64_t seq;
@@ -87,7 +87,7 @@ typedef struct state_core {
     registry *reg;            /* touched only by the control thread (or a test's one thread) */
     char token[TOKEN_HEX_LEN + 1];
     int reads_need_token;     /* when bound beyond loopback */
-    char exp_root[1024];
+    char exp_root[SPEC_PATH_MAX];
     paths_roots roots;        /* where submitted specs may read and write (paths.h) */
 } state_core;
 
