@@ -16,6 +16,7 @@
 #include "common/engine/trainer.h"
 #include "common/util/afile.h"
 #include "common/util/log.h"
+#include "common/util/path.h"
 #include "common/util/sig.h"
 #include "coordinator/control/control.h"
 #include "coordinator/fleet_mpi.h"
@@ -24,19 +25,19 @@ static int stop_on_signal(void *ctx) { (void)ctx; return sig_stop_requested() !=
 
 int coord_run_once(const coord_opts *o, const world *w, tr_error *err) {
     experiment_spec spec;
-    char dir[SPEC_PATH_MAX + 64];
+    char dir[PATH_BUF];
     int resume = o->resume_latest;
     if (o->resume_dir) {
-        char p[SPEC_PATH_MAX + 80];
-        snprintf(p, sizeof p, "%s/experiment.json", o->resume_dir);
+        char p[PATH_BUF];
+        TR_TRY(path_fmt(p, sizeof p, err, "%s/experiment.json", o->resume_dir));
         TR_TRY(spec_load_file(o->run_spec ? o->run_spec : p, &spec, err));
-        snprintf(dir, sizeof dir, "%s", o->resume_dir);
+        TR_TRY(path_fmt(dir, sizeof dir, err, "%s", o->resume_dir));
         resume = 1;
     } else {
         TR_TRY(spec_load_file(o->run_spec, &spec, err));
-        if (o->out_dir) snprintf(dir, sizeof dir, "%s", o->out_dir);
-        else if (spec.out_dir[0]) snprintf(dir, sizeof dir, "%s", spec.out_dir);
-        else snprintf(dir, sizeof dir, "runs/%s", spec.name);
+        if (o->out_dir) TR_TRY(path_fmt(dir, sizeof dir, err, "%s", o->out_dir));
+        else if (spec.out_dir[0]) TR_TRY(path_fmt(dir, sizeof dir, err, "%s", spec.out_dir));
+        else TR_TRY(path_fmt(dir, sizeof dir, err, "runs/%s", spec.name));
     }
     LOG_I("experiment '%s': %s on %s with %d workers -> %s%s", spec.name, spec_method_name(spec.method), spec.task.name,
           w->nworkers, dir, resume ? " (resuming if a checkpoint exists)" : "");
@@ -186,31 +187,20 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
     /* workers answer after every fleet operation; one evaluation of a big model can take
      * minutes, and a dead rank ends the whole job through mpirun anyway */
     co.heartbeat_timeout_s = o->heartbeat_timeout_s > 0 ? o->heartbeat_timeout_s : 300;
-    char dbdir[SPEC_PATH_MAX];
-    snprintf(dbdir, sizeof dbdir, "%s", co.db_path);
+    char dbdir[PATH_BUF];
+    TR_TRY(path_fmt(dbdir, sizeof dbdir, err, "%s", co.db_path));
     char *slash = strrchr(dbdir, '/');
     if (slash) { *slash = '\0'; TR_TRY(afile_mkdirs(dbdir, err)); }
     control *c = NULL;
     TR_TRY(control_start(&co, &c, err));
-    control_worker *cw = tr_calloc((size_t)w->nworkers, sizeof *cw, err);
-    if (!cw) { control_free(c); return TR_ENOMEM; }
-    for (int i = 0; i < w->nworkers; i++) {
-        cw[i].rank = w->workers[i].rank;
-        snprintf(cw[i].host, sizeof cw[i].host, "%s", w->workers[i].host);
-        cw[i].pid = w->workers[i].pid;
-        snprintf(cw[i].version, sizeof cw[i].version, "%s", w->workers[i].version);
-        cw[i].cores = w->workers[i].cores;
-        snprintf(cw[i].backend, sizeof cw[i].backend, "%s", w->workers[i].backend);
-    }
-    int rc = control_set_world(c, cw, w->nworkers, err);
-    free(cw);
+    int rc = control_set_world(c, w->workers, w->nworkers, err);
     if (rc) { control_free(c); return rc; }
     LOG_I("daemon ready: RPC %s, HTTP 127.0.0.1:%d (status page at /), registry %s",
           control_rpc_url(c), control_http_port(c), co.db_path);
     /* what a client on this host needs, as a line to paste (the CLI's defaults otherwise) */
-    char tok[SPEC_PATH_MAX + 16], tok_abs[PATH_MAX];
-    if (co.token_file) snprintf(tok, sizeof tok, "%s", co.token_file);
-    else snprintf(tok, sizeof tok, "%s/token", slash ? dbdir : ".");
+    char tok[PATH_BUF], tok_abs[PATH_BUF];   /* control_start opened this path, so it fits */
+    if (co.token_file) (void)path_fmt(tok, sizeof tok, NULL, "%s", co.token_file);
+    else (void)path_fmt(tok, sizeof tok, NULL, "%s/token", slash ? dbdir : ".");
     LOG_I("for the trice CLI: export TRICE_ENDPOINT=%s TRICE_TOKEN_FILE=%s", control_rpc_url(c),
           realpath(tok, tok_abs) ? tok_abs : tok);
     /* systemd (Type=notify, NotifyAccess=all: this process is mpirun's child) learns that the
@@ -239,7 +229,7 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
             int erc = experiment_run(&claim.spec, claim.out_dir, fleet_mpi_make, &fctx, 1, &hooks, &r, &e2);
             if (erc == 0) {
                 /* the registry keeps the experiment's own result.json, written by experiment_run */
-                char rp[SPEC_PATH_MAX + 16];
+                char rp[PATH_BUF];   /* out_dir < SPEC_PATH_MAX: cannot be cut */
                 snprintf(rp, sizeof rp, "%s/result.json", claim.out_dir);
                 json_error_t je;
                 json_t *res = json_load_file(rp, 0, &je);

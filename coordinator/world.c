@@ -30,7 +30,7 @@ int world_register(world *w, int size, int timeout_ms, tr_error *err) {
         else if (w->workers[from - 1].rank != 0)
             bad = TR_FAIL(err, TR_EINVAL, "rank %d registered twice", from);
         if (!bad) {
-            world_worker *ww = &w->workers[from - 1];
+            control_worker *ww = &w->workers[from - 1];
             ww->rank = from;
             snprintf(ww->host, sizeof ww->host, "%s", h->host);
             ww->pid = h->pid;
@@ -49,7 +49,7 @@ int world_register(world *w, int size, int timeout_ms, tr_error *err) {
 void world_log(const world *w) {
     LOG_I("world: %d worker%s registered", w->nworkers, w->nworkers == 1 ? "" : "s");
     for (int i = 0; i < w->nworkers; i++) {
-        const world_worker *ww = &w->workers[i];
+        const control_worker *ww = &w->workers[i];
         LOG_I("  worker rank %d: host %s, pid %lld, version %s, %d cores, backend %s",
               ww->rank, ww->host, (long long)ww->pid, ww->version, ww->cores, ww->backend);
     }

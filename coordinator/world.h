@@ -5,21 +5,12 @@
 #include <stdint.h>
 
 #include "common/util/err.h"
-
-typedef struct world_worker {
-    int rank;
-    char host[256];
-    int64_t pid;
-    char version[32];
-    int cores;
-    char backend[32];
-    double registered_at;   /* unix seconds */
-} world_worker;
+#include "coordinator/control/worker.h"
 
 typedef struct world {
     int size;               /* MPI world size = W + 1 */
     int nworkers;           /* W */
-    world_worker *workers;  /* [W], index rank-1 */
+    control_worker *workers;/* [W], index rank-1; the record the control plane shows (control_set_world) */
 } world;
 
 /* Receive every worker's hello within timeout_ms (0 = wait forever, polling for signals).

@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #include "common/data/answer.h"
-#include "common/data/task.h"
+#include "common/data/task_example.h"
 #include "common/util/err.h"
 
 /* 1 when name is a built-in generator. */

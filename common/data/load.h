@@ -25,7 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/data/task.h"
+#include "common/data/answer.h"
+#include "common/data/task_example.h"
 #include "common/util/err.h"
 
 #define LOAD_FILE_LIMIT ((size_t)1 << 30)   /* refuse data files over 1 GiB */

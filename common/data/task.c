@@ -11,15 +11,6 @@
 
 #define GEN_DEFAULT_EVAL 200
 
-void task_examples_free(task_example *ex, int64_t n) {
-    if (!ex) return;
-    for (int64_t i = 0; i < n; i++) {
-        free(ex[i].question);
-        free(ex[i].answer);
-        free(ex[i].rationale);
-    }
-}
-
 void task_free(task *t) {
     if (!t) return;
     task_examples_free(t->ex, t->n_ex);

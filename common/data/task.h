@@ -26,13 +26,7 @@
 #include "common/spec/spec.h"
 #include "common/util/err.h"
 #include "common/data/answer.h"
-
-typedef struct task_example {
-    int64_t id;        /* stable: record index in the source file, or the generator index */
-    char *question;    /* owned, NUL-terminated */
-    char *answer;      /* gold, normalised (answer_normalise of the task's kind); owned */
-    char *rationale;   /* ends in "So the answer is {answer}."; NULL when the source has none */
-} task_example;
+#include "common/data/task_example.h"
 
 typedef enum {
     TASK_SRC_GENERATOR = 0,
@@ -109,8 +103,5 @@ int task_check(const task *t, const char *generated, const char *gold);
 /* The worker (0..nworkers-1) that owns example id: a hash of (seed, RNG_PURPOSE_SHARD, id),
  * so every process computes the same owner without talking. nworkers >= 1. */
 int shard_owner(uint64_t seed, int64_t id, int nworkers);
-
-/* Free the strings of n examples (not the array). */
-void task_examples_free(task_example *ex, int64_t n);
 
 #endif

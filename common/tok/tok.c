@@ -68,29 +68,19 @@ int tokenizer_decode(const tokenizer *t, const int *tok, size_t n, unsigned char
                      tr_error *err)
 {
     if (t->kind == TOKENIZER_GPT2) return bpe_decode(t->bpe, tok, n, out, cap, out_len, err);
-    *out_len = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (tok[i] < 0 || tok[i] >= TOK_BYTE_VOCAB)
-            return TR_FAIL(err, TR_EINVAL, "token %d at index %zu is out of range (byte-level ids are 0..%d)", tok[i], i,
-                           TOK_BYTE_VOCAB - 1);
-        if (tok[i] == TOK_EOT) continue;
-        if (k == cap) return TR_FAIL(err, TR_EINVAL, "decoded text exceeds the %zu-byte buffer at index %zu", cap, i);
-        out[k++] = (unsigned char)tok[i];
-        *out_len = k;
-    }
-    return 0;
+    return tok_decode_bytes(tok, n, 0, out, cap, out_len, err);   /* strict; end-of-text decodes to nothing */
 }
 
 void tokenizer_decode_text(const tokenizer *t, const int *tok, size_t n, char *out, size_t cap)
 {
     size_t k = 0;
+    if (cap && t->kind == TOKENIZER_BYTE) {
+        (void)tok_decode_bytes(tok, n, TOK_STOP_AT_EOT | TOK_SKIP_INVALID | TOK_TRUNCATE, (unsigned char *)out, cap - 1, &k, NULL);
+        out[k] = '\0';
+        return;
+    }
     for (size_t i = 0; i < n && k + 1 < cap; i++) {
         if (tok[i] == t->eot) break;
-        if (t->kind == TOKENIZER_BYTE) {
-            if (tok[i] >= 0 && tok[i] < 256) out[k++] = (char)tok[i];
-            continue;
-        }
         size_t len;
         const unsigned char *p = bpe_token(t->bpe, tok[i], &len);
         if (len > cap - 1 - k) len = cap - 1 - k;

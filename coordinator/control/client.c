@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coordinator/control/rpc.h"
 
 struct rpc_client {
     nng_socket sock;

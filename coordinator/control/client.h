@@ -1,10 +1,13 @@
-/* client.h - the client side of the RPC (nng REQ), used by the `trice` CLI and tests. */
+/* client.h - the client side of the RPC (nng REQ), used by the `trice` CLI and tests.
+ * Part of the client library (libtrice_rpc: this, token.h and protocol.h), which does not
+ * link the server's SQLite or libuv. */
 #ifndef TRICE_CONTROL_CLIENT_H
 #define TRICE_CONTROL_CLIENT_H
 
 #include <stddef.h>
 
 #include "common/util/err.h"
+#include "coordinator/control/protocol.h"
 #include "rpc.pb-c.h"
 
 typedef struct rpc_client rpc_client;

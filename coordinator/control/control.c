@@ -24,6 +24,7 @@
 
 #include "common/util/afile.h"
 #include "common/util/log.h"
+#include "common/util/path.h"
 #include "common/util/sig.h"
 #include "coordinator/control/http.h"
 #include "coordinator/control/rpc.h"
@@ -51,7 +52,7 @@ typedef struct rpc_slot {
 } rpc_slot;
 
 struct control {
-    ctl_core core;
+    state_core core;
     uv_loop_t loop;
     uv_async_t wake;
     uv_signal_t sig_term, sig_int;
@@ -116,7 +117,7 @@ static void rpc_cb(void *arg) {
             return;
         }
         for (int i = 0; i < RPC_MAX_PEERS; i++)
-            if (c->peers[i].id == pid) c->peers[i].last = ctl_now();
+            if (c->peers[i].id == pid) c->peers[i].last = state_now();
         sl->pending = m;
         sl->pipe = pid;
         sl->arrival = ++c->arrivals;
@@ -146,7 +147,7 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg) {
         refuse = c->npeers >= RPC_MAX_PEERS;
     } else if (ev == NNG_PIPE_EV_ADD_POST) {
         for (int i = 0; i < RPC_MAX_PEERS; i++)
-            if (!c->peers[i].id) { c->peers[i] = (rpc_peer){p, id, ctl_now()}; c->npeers++; break; }
+            if (!c->peers[i].id) { c->peers[i] = (rpc_peer){p, id, state_now()}; c->npeers++; break; }
     } else if (ev == NNG_PIPE_EV_REM_POST) {
         for (int i = 0; i < RPC_MAX_PEERS; i++)
             if (c->peers[i].id == id) { c->peers[i].id = 0; c->npeers--; break; }
@@ -213,7 +214,7 @@ static void stop_rpc(control *c) {
 
 static void begin_close(control *c) {
     stop_rpc(c);
-    ctl_apply_ops(&c->core);
+    state_apply_ops(&c->core);
     http_close(c->http);
     if (c->handles_ready) {
         uv_close((uv_handle_t *)&c->wake, close_cb);
@@ -227,7 +228,7 @@ static void begin_close(control *c) {
 
 static void on_wake(uv_async_t *h) {
     control *c = h->data;
-    ctl_apply_ops(&c->core);
+    state_apply_ops(&c->core);
     serve_pending(c);
     pthread_mutex_lock(&c->core.st.mu);
     int stop = c->stop_flag;
@@ -247,7 +248,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 static void close_idle_peers(control *c) {
     nng_pipe idle[RPC_MAX_PEERS];
     int n = 0;
-    double now = ctl_now();
+    double now = state_now();
     pthread_mutex_lock(&c->rpc_mu);
     for (int i = 0; i < RPC_MAX_PEERS; i++)
         if (c->peers[i].id && now - c->peers[i].last > c->rpc_idle_s && in_progress_from(c, c->peers[i].id) == 0) {
@@ -261,11 +262,11 @@ static void close_idle_peers(control *c) {
 
 static void on_tick(uv_timer_t *h) {
     control *c = h->data;
-    ctl_apply_ops(&c->core);
+    state_apply_ops(&c->core);
     close_idle_peers(c);
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
-    int alive = ctl_workers_alive(s, ctl_now()), n = s->nworkers;
+    int alive = state_workers_alive(s, state_now()), n = s->nworkers;
     pthread_mutex_unlock(&s->mu);
     if (n && alive < n && alive != c->alive_prev) {
         char who[256];
@@ -284,11 +285,11 @@ static void loop_main(void *arg) {
 
 /* ---- start / stop ---- */
 
-static void folder_of(const char *path, char *out, size_t cap) {
+static int folder_of(const char *path, char *out, size_t cap, tr_error *err) {
     const char *sl = strrchr(path, '/');
-    if (!sl) snprintf(out, cap, ".");
-    else if (sl == path) snprintf(out, cap, "/");
-    else snprintf(out, cap, "%.*s", (int)(sl - path), path);
+    if (!sl) return path_fmt(out, cap, err, ".");
+    if (sl == path) return path_fmt(out, cap, err, "/");
+    return path_fmt(out, cap, err, "%.*s", (int)(sl - path), path);
 }
 
 static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *err) {
@@ -300,7 +301,7 @@ static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *e
      * tls+tcp...) must bind a host that parses as a loopback address, unless allowed. */
     int local_only = strcmp(u->u_scheme, "ipc") == 0 || strcmp(u->u_scheme, "inproc") == 0 || strcmp(u->u_scheme, "abstract") == 0;
     int userinfo = u->u_userinfo != NULL && u->u_userinfo[0];
-    int ok = local_only || allow_remote || (!userinfo && control_host_is_loopback(u->u_hostname));
+    int ok = local_only || allow_remote || (!userinfo && http_host_is_loopback(u->u_hostname));
     char host[256];
     snprintf(host, sizeof host, "%s", u->u_hostname ? u->u_hostname : "");
     nng_url_free(u);
@@ -342,18 +343,18 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
     control *c = tr_calloc(1, sizeof *c, err);
     if (!c) return TR_ENOMEM;
     pthread_mutex_init(&c->rpc_mu, NULL);
-    char dir[1024], token_path[1100], root[1100];
-    folder_of(o->db_path, dir, sizeof dir);
-    snprintf(token_path, sizeof token_path, "%s", o->token_file ? o->token_file : "");
-    if (!token_path[0]) snprintf(token_path, sizeof token_path, "%s/token", dir);
-    snprintf(root, sizeof root, "%s", o->experiments_root ? o->experiments_root : "");
-    if (!root[0]) snprintf(root, sizeof root, "%s/runs", dir);
+    char dir[PATH_BUF], token_path[PATH_BUF], root[PATH_BUF];
+    int rc = folder_of(o->db_path, dir, sizeof dir, err);
+    if (!rc) rc = o->token_file && o->token_file[0] ? path_fmt(token_path, sizeof token_path, err, "%s", o->token_file)
+                                                     : path_fmt(token_path, sizeof token_path, err, "%s/token", dir);
+    if (!rc) rc = o->experiments_root && o->experiments_root[0] ? path_fmt(root, sizeof root, err, "%s", o->experiments_root)
+                                                                 : path_fmt(root, sizeof root, err, "%s/runs", dir);
     char token[TOKEN_HEX_LEN + 1];
-    int rc = token_load_or_create(token_path, token, err);
-    if (!rc) rc = ctl_core_init(&c->core, o->db_path, token, root, o->max_crashes, err);
+    if (!rc) rc = token_load_or_create(token_path, token, err);
+    if (!rc) rc = state_core_init(&c->core, o->db_path, token, root, o->max_crashes, err);
     if (!rc && o->n_data_roots) {
         rc = paths_roots_init(&c->core.roots, c->core.exp_root, o->data_roots, o->n_data_roots, err);
-        if (rc) ctl_core_free(&c->core);
+        if (rc) state_core_free(&c->core);
     }
     if (rc) { pthread_mutex_destroy(&c->rpc_mu); free(c); return rc; }
     memset(token, 0, sizeof token);
@@ -431,7 +432,7 @@ void control_stop(control *c) {
     }
     /* writes the training loop queued after the thread ended; a busy registry gets a few
      * more tries (each waits REGISTRY_BUSY_MS) before the loss is reported */
-    for (int i = 0; i < 3 && ctl_apply_ops(&c->core); i++) {}
+    for (int i = 0; i < 3 && state_apply_ops(&c->core); i++) {}
     pthread_mutex_lock(&c->core.st.mu);
     int lost = c->core.st.ops_head != NULL;
     pthread_mutex_unlock(&c->core.st.mu);
@@ -441,7 +442,7 @@ void control_stop(control *c) {
 void control_free(control *c) {
     if (!c) return;
     control_stop(c);
-    ctl_core_free(&c->core);
+    state_core_free(&c->core);
     pthread_mutex_destroy(&c->rpc_mu);
     free(c);
 }
@@ -456,9 +457,9 @@ int control_set_world(control *c, const control_worker *workers, int n, tr_error
     control_worker *w = tr_calloc((size_t)(n ? n : 1), sizeof *w, err);
     double *hb = tr_calloc((size_t)(n ? n : 1), sizeof *hb, err);
     if (!w || !hb) { free(w); free(hb); return TR_ENOMEM; }
-    double now = ctl_now();
+    double now = state_now();
     for (int i = 0; i < n; i++) { w[i] = workers[i]; hb[i] = now; }
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
     free(s->workers);
     free(s->last_heartbeat);
@@ -471,22 +472,22 @@ int control_set_world(control *c, const control_worker *workers, int n, tr_error
 }
 
 void control_worker_heartbeat(control *c, int rank) {
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->nworkers; i++)
-        if (s->workers[i].rank == rank) s->last_heartbeat[i] = ctl_now();
+        if (s->workers[i].rank == rank) s->last_heartbeat[i] = state_now();
     pthread_mutex_unlock(&s->mu);
 }
 
 void control_silent_workers(control *c, char *out, size_t cap) {
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
-    ctl_silent_ranks(s, ctl_now(), out, cap);
+    state_silent_ranks(s, state_now(), out, cap);
     pthread_mutex_unlock(&s->mu);
 }
 
 void control_set_fatal(control *c, const char *reason) {
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
     snprintf(s->fatal, sizeof s->fatal, "%s", reason ? reason : "");
     pthread_mutex_unlock(&s->mu);
@@ -497,35 +498,35 @@ static int control_wait_written(control *c, uint64_t seq) {
     pthread_mutex_lock(&c->core.st.mu);
     int run = c->thread_running;
     pthread_mutex_unlock(&c->core.st.mu);
-    if (!run) ctl_apply_ops(&c->core);
-    return ctl_wait_ops(&c->core.st, seq, run ? 60 : 0);
+    if (!run) state_apply_ops(&c->core);
+    return state_wait_ops(&c->core.st, seq, run ? 60 : 0);
 }
 
 void control_requeue(control *c, const char *id) {
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
-    ctl_exp *e = ctl_find(s, id);
+    state_exp *e = state_find(s, id);
     if (e && e->state == EXP_RUNNING) {
         e->state = EXP_QUEUED;
         e->resume = 1;
-        ctl_push_op(s, id, EXP_QUEUED, e->started_at, 0, NULL, NULL, 1);
+        state_push_op(s, id, EXP_QUEUED, e->started_at, 0, NULL, NULL, 1);
     }
     pthread_mutex_unlock(&s->mu);
     wake_loop(c);
 }
 
 int control_next_experiment(control *c, control_claim *claim) {
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     for (;;) {
         char id[CONTROL_ID_MAX], *json = NULL;
         pthread_mutex_lock(&s->mu);
-        ctl_exp *e = NULL;
-        if (!ctl_running(s))   /* one experiment at a time across the world */
+        state_exp *e = NULL;
+        if (!state_running(s))   /* one experiment at a time across the world */
             for (int i = 0; i < s->nexps && !e; i++)
                 if (s->exps[i].state == EXP_QUEUED) e = &s->exps[i];
         if (!e) { pthread_mutex_unlock(&s->mu); return 0; }
         e->state = EXP_RUNNING;
-        e->started_at = ctl_now();
+        e->started_at = state_now();
         e->cancel_requested = 0;
         if (!e->resume) e->has_progress = 0;
         snprintf(id, sizeof id, "%s", e->id);
@@ -536,7 +537,7 @@ int control_next_experiment(control *c, control_claim *claim) {
         json = strdup(e->spec_json ? e->spec_json : "");
         snprintf(s->ring_id, sizeof s->ring_id, "%s", e->id);
         s->ring_n = s->ring_head = 0;
-        uint64_t seq = ctl_push_op(s, e->id, EXP_RUNNING, e->started_at, 0, NULL, NULL, e->resume);
+        uint64_t seq = state_push_op(s, e->id, EXP_RUNNING, e->started_at, 0, NULL, NULL, e->resume);
         pthread_mutex_unlock(&s->mu);
         /* 'running' must be on disk before training starts: a crash is counted only for rows
          * the registry has as running, and an uncounted crash could loop forever */
@@ -561,50 +562,39 @@ int control_next_experiment(control *c, control_claim *claim) {
 }
 
 void control_progress_post(control *c, const char *id, const control_progress *p) {
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
-    ctl_exp *e = ctl_find(s, id);
+    state_exp *e = state_find(s, id);
     if (e && e->state == EXP_RUNNING) {
-        double now = ctl_now();
-        e->progress = *p;
+        state_sample smp = {.p = *p, .at = state_now()};
+        e->progress = smp;
         e->has_progress = 1;
-        e->progress_at = now;
         if (strcmp(s->ring_id, id) == 0) {
-            ctl_point *q = &s->ring[s->ring_head];
-            q->step = p->step;
-            q->global_step = p->step_offset + p->step;
-            q->stage_index = p->stage_index;
-            snprintf(q->stage, sizeof q->stage, "%s", p->stage);
-            q->proposal_acc = p->proposal_acc;
-            q->memory_acc = p->memory_acc;
-            q->beta = p->beta;
-            q->loss = p->loss;
-            q->eval_acc = p->eval_step == p->step ? p->eval_acc : NAN;  /* points only where measured */
-            q->t = now;
-            s->ring_head = (s->ring_head + 1) % CTL_RING;
-            if (s->ring_n < CTL_RING) s->ring_n++;
+            s->ring[s->ring_head] = smp;
+            s->ring_head = (s->ring_head + 1) % STATE_RING;
+            if (s->ring_n < STATE_RING) s->ring_n++;
         }
         s->steps_total += 1;
         if (p->tokens > 0) s->tokens_total += (double)p->tokens;
-        const double ph[CTL_NPHASES] = {p->sample_s, p->grad_s, p->reduce_s, p->optim_s};
-        for (int i = 0; i < CTL_NPHASES; i++)
+        const double ph[STATE_NPHASES] = {p->sample_s, p->grad_s, p->reduce_s, p->optim_s};
+        for (int i = 0; i < STATE_NPHASES; i++)
             if (isfinite(ph[i]) && ph[i] > 0) s->phase_total[i] += ph[i];
     }
     pthread_mutex_unlock(&s->mu);
 }
 
 void control_checkpoint_saved(control *c, const char *id) {
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
-    s->last_checkpoint_at = ctl_now();
+    s->last_checkpoint_at = state_now();
     pthread_mutex_unlock(&s->mu);
     (void)id;
 }
 
 int control_cancel_requested(control *c, const char *id) {
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
-    ctl_exp *e = ctl_find(s, id);
+    state_exp *e = state_find(s, id);
     int r = e && e->cancel_requested;
     pthread_mutex_unlock(&s->mu);
     return r;
@@ -614,9 +604,9 @@ int control_finish(control *c, const char *id, control_outcome outcome, const ch
     static const exp_state map[] = {EXP_SUCCEEDED, EXP_FAILED, EXP_CANCELLED};
     if ((unsigned)outcome > CONTROL_CANCELLED) return TR_FAIL(err, TR_EINVAL, "control_finish: outcome %d", (int)outcome);
     exp_state st = map[outcome];
-    ctl_state *s = &c->core.st;
+    state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
-    ctl_exp *e = ctl_find(s, id);
+    state_exp *e = state_find(s, id);
     int rc = 0;
     if (!e) rc = TR_FAIL(err, TR_ENOTFOUND, "control_finish: no experiment '%s'", id);
     else if (e->state != EXP_RUNNING)
@@ -624,13 +614,13 @@ int control_finish(control *c, const char *id, control_outcome outcome, const ch
     else {
         char *d = detail ? strdup(detail) : NULL;
         e->state = st;
-        e->finished_at = ctl_now();
+        e->finished_at = state_now();
         e->cancel_requested = 0;
         e->resume = 0;
         if (st == EXP_SUCCEEDED) { free(e->result_json); e->result_json = d; }
         else { free(e->error); e->error = d; }
         s->finished_total[st]++;
-        ctl_push_op(s, id, st, e->started_at, e->finished_at, st == EXP_SUCCEEDED ? detail : NULL,
+        state_push_op(s, id, st, e->started_at, e->finished_at, st == EXP_SUCCEEDED ? detail : NULL,
                     st == EXP_SUCCEEDED ? NULL : detail, 0);
         LOG_I("experiment %s %s", id, exp_state_name(st));
     }

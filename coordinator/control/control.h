@@ -24,10 +24,9 @@
 
 #include "common/spec/spec.h"
 #include "common/util/err.h"
-
-#define CONTROL_DEFAULT_RPC_URL   "tcp://127.0.0.1:7870"
-#define CONTROL_DEFAULT_HTTP_ADDR "127.0.0.1:7871"
-#define CONTROL_ID_MAX 64
+#include "coordinator/control/progress.h"
+#include "coordinator/control/protocol.h"
+#include "coordinator/control/worker.h"
 
 typedef struct control_opts {
     const char *db_path;         /* SQLite registry file (created if absent); required */
@@ -46,16 +45,6 @@ typedef struct control_opts {
 
 typedef struct control control;
 
-/* One MPI worker as registered (mirrors coordinator/world.h without depending on it). */
-typedef struct control_worker {
-    int rank;
-    char host[256];
-    int64_t pid;
-    char version[32];
-    int cores;
-    char backend[32];
-} control_worker;
-
 /* What the training loop should run next. */
 typedef struct control_claim {
     char id[CONTROL_ID_MAX];
@@ -63,24 +52,6 @@ typedef struct control_claim {
     char out_dir[SPEC_PATH_MAX]; /* experiment folder (created); checkpoints live here */
     int resume;                  /* 1 = was running when the daemon stopped: resume from out_dir's latest checkpoint */
 } control_claim;
-
-/* One training step's numbers. Fields the loop does not know yet: NAN (doubles) or -1. */
-typedef struct control_progress {
-    int64_t step;                /* steps done (1-based after the first step) */
-    int64_t total_steps;
-    double proposal_acc;         /* share of proposals accepted this step, [0,1] */
-    double memory_acc;           /* share of memory rationales with a correct answer, [0,1] */
-    double beta;                 /* mean control-variate weight this step */
-    double loss;                 /* training loss (nats per token) */
-    double eval_acc;             /* latest held-out accuracy of this stage, [0,1]; NAN before the first eval */
-    int64_t eval_step;           /* the step eval_acc was measured after (0 = none yet) */
-    char stage[32];              /* "warm-up" or the method ("trice", ...); "" = unknown */
-    int stage_index, stage_count;/* 1-based; 0 = unknown */
-    int64_t step_offset;         /* steps of the earlier stages: step_offset + step is the experiment's global step */
-    int64_t tokens;              /* tokens sampled this step (added to a counter) */
-    double sample_s, grad_s, reduce_s, optim_s; /* seconds per phase this step (added to counters) */
-    double eta_s;                /* estimated seconds left */
-} control_progress;
 
 typedef enum { CONTROL_SUCCEEDED = 0, CONTROL_FAILED, CONTROL_CANCELLED } control_outcome;
 

@@ -13,15 +13,15 @@
 #include "coordinator/control/rpc.h"
 #include "trice_config.h"
 
-int http_ready(ctl_core *c, char *reason, size_t cap) {
-    ctl_state *s = &c->st;
+int http_ready(state_core *c, char *reason, size_t cap) {
+    state_snapshot *s = &c->st;
     pthread_mutex_lock(&s->mu);
-    int alive = ctl_workers_alive(s, ctl_now()), ok = 0;
+    int alive = state_workers_alive(s, state_now()), ok = 0;
     if (s->fatal[0]) snprintf(reason, cap, "fatal: %s", s->fatal);
     else if (!s->world_set) snprintf(reason, cap, "the workers have not registered yet");
     else if (alive < s->nworkers) {
         char who[256];
-        ctl_silent_ranks(s, ctl_now(), who, sizeof who);
+        state_silent_ranks(s, state_now(), who, sizeof who);
         snprintf(reason, cap, "%d of %d workers heard from in the last %.0f s (%s)", alive, s->nworkers, s->heartbeat_timeout_s, who);
     }
     else if (s->shutdown) snprintf(reason, cap, "shutting down");
@@ -34,47 +34,58 @@ int http_ready(ctl_core *c, char *reason, size_t cap) {
 /* JSON has no NaN: unknown numbers become null. */
 static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
-static json_t *exp_json(const ctl_state *s, const ctl_exp *e) {
+/* A posted step as JSON. latest: the experiment's latest step, every field, with its ETA
+ * when running. Otherwise a point of the page's charts: the plotted fields, the global step
+ * for the x axis, held-out accuracy only where measured, and the time as "t". */
+static json_t *progress_json(const state_sample *smp, int latest, int running) {
+    const control_progress *p = &smp->p;
+    json_t *g = json_object();
+    json_object_set_new(g, "step", json_integer(p->step));
+    if (latest) json_object_set_new(g, "total_steps", json_integer(p->total_steps));
+    else json_object_set_new(g, "global_step", json_integer(control_progress_global_step(p)));
+    json_object_set_new(g, "stage", json_string(p->stage));
+    json_object_set_new(g, "stage_index", json_integer(p->stage_index));
+    json_object_set_new(g, "proposal_acc", jnum(p->proposal_acc));
+    json_object_set_new(g, "memory_acc", jnum(p->memory_acc));
+    json_object_set_new(g, "beta", jnum(p->beta));
+    json_object_set_new(g, "loss", jnum(p->loss));
+    if (!latest) {
+        json_object_set_new(g, "eval_acc", jnum(control_progress_eval_here(p)));
+        json_object_set_new(g, "t", json_real(smp->at));
+        return g;
+    }
+    json_object_set_new(g, "eval_acc", jnum(p->eval_acc));
+    json_object_set_new(g, "tokens", json_integer(p->tokens));
+    json_object_set_new(g, "step_seconds", jnum(control_progress_step_seconds(p)));
+    json_object_set_new(g, "eta_seconds", jnum(running ? p->eta_s : NAN));
+    json_object_set_new(g, "stage_count", json_integer(p->stage_count));
+    json_object_set_new(g, "eval_step", json_integer(p->eval_step));
+    json_object_set_new(g, "step_offset", json_integer(p->step_offset));
+    json_object_set_new(g, "updated_at", json_real(smp->at));
+    return g;
+}
+
+static json_t *exp_json(const state_snapshot *s, const state_exp *e) {
     json_t *o = json_pack("{s:s,s:s,s:s,s:f,s:f,s:f,s:s,s:b,s:b,s:i}", "id", e->id, "name", e->name, "state",
                           exp_state_name(e->state), "created_at", e->created_at, "started_at", e->started_at,
                           "finished_at", e->finished_at, "out_dir", e->out_dir, "resume", e->resume,
-                          "cancel_requested", e->cancel_requested, "queue_position", ctl_queue_position(s, e));
+                          "cancel_requested", e->cancel_requested, "queue_position", state_queue_position(s, e));
     if (!o) return NULL;
     if (e->error) json_object_set_new(o, "error", json_string(e->error));
     if (e->result_json) {
         json_t *r = json_loads(e->result_json, 0, NULL);
         json_object_set_new(o, "result", r ? r : json_string(e->result_json));
     }
-    if (e->has_progress) {
-        const control_progress *p = &e->progress;
-        json_t *g = json_object();
-        json_object_set_new(g, "step", json_integer(p->step));
-        json_object_set_new(g, "total_steps", json_integer(p->total_steps));
-        json_object_set_new(g, "proposal_acc", jnum(p->proposal_acc));
-        json_object_set_new(g, "memory_acc", jnum(p->memory_acc));
-        json_object_set_new(g, "beta", jnum(p->beta));
-        json_object_set_new(g, "loss", jnum(p->loss));
-        json_object_set_new(g, "eval_acc", jnum(p->eval_acc));
-        json_object_set_new(g, "tokens", json_integer(p->tokens));
-        json_object_set_new(g, "step_seconds", jnum(p->sample_s + p->grad_s + p->reduce_s + p->optim_s));
-        json_object_set_new(g, "eta_seconds", jnum(e->state == EXP_RUNNING ? p->eta_s : NAN));
-        json_object_set_new(g, "stage", json_string(p->stage));
-        json_object_set_new(g, "stage_index", json_integer(p->stage_index));
-        json_object_set_new(g, "stage_count", json_integer(p->stage_count));
-        json_object_set_new(g, "eval_step", json_integer(p->eval_step));
-        json_object_set_new(g, "step_offset", json_integer(p->step_offset));
-        json_object_set_new(g, "updated_at", json_real(e->progress_at));
-        json_object_set_new(o, "progress", g);
-    }
+    if (e->has_progress) json_object_set_new(o, "progress", progress_json(&e->progress, 1, e->state == EXP_RUNNING));
     return o;
 }
 
-char *http_render_status(ctl_core *c) {
+char *http_render_status(state_core *c) {
     char reason[600];
     int ready = http_ready(c, reason, sizeof reason);
-    ctl_state *s = &c->st;
+    state_snapshot *s = &c->st;
     pthread_mutex_lock(&s->mu);
-    double now = ctl_now();
+    double now = state_now();
     json_t *root = json_object();
     json_object_set_new(root, "version", json_string(TRICE_VERSION));
     json_object_set_new(root, "now", json_real(now));
@@ -84,7 +95,7 @@ char *http_render_status(ctl_core *c) {
     json_object_set_new(root, "fatal", s->fatal[0] ? json_string(s->fatal) : json_null());
     json_object_set_new(root, "shutdown_requested", json_boolean(s->shutdown));
     json_object_set_new(root, "world", json_pack("{s:i,s:i,s:b,s:f}", "workers", s->nworkers, "alive",
-                                                 ctl_workers_alive(s, now), "registered", s->world_set,
+                                                 state_workers_alive(s, now), "registered", s->world_set,
                                                  "heartbeat_timeout_s", s->heartbeat_timeout_s));
     json_t *ws = json_array();
     for (int i = 0; i < s->nworkers; i++) {
@@ -95,10 +106,10 @@ char *http_render_status(ctl_core *c) {
                                             now - s->last_heartbeat[i] <= s->heartbeat_timeout_s));
     }
     json_object_set_new(root, "workers", ws);
-    ctl_exp *cur = ctl_running(s);
+    state_exp *cur = state_running(s);
     json_object_set_new(root, "current", cur ? exp_json(s, cur) : json_null());
     /* The newest finished experiment, so that the page still shows a result after the end. */
-    ctl_exp *last = NULL;
+    state_exp *last = NULL;
     for (int i = 0; i < s->nexps; i++)
         if (exp_state_final(s->exps[i].state) && (!last || s->exps[i].finished_at >= last->finished_at)) last = &s->exps[i];
     json_object_set_new(root, "last_finished", last ? exp_json(s, last) : json_null());
@@ -108,23 +119,7 @@ char *http_render_status(ctl_core *c) {
         if (exp_state_final(s->exps[i].state)) json_array_append_new(hist, exp_json(s, &s->exps[i]));
     json_object_set_new(root, "history", hist);
     json_t *rec = json_array();
-    ctl_point *pts = malloc(CTL_RING * sizeof *pts);
-    int n = pts ? ctl_ring_copy(s, pts) : 0;
-    for (int i = 0; i < n; i++) {
-        json_t *p = json_object();
-        json_object_set_new(p, "step", json_integer(pts[i].step));
-        json_object_set_new(p, "global_step", json_integer(pts[i].global_step));
-        json_object_set_new(p, "stage", json_string(pts[i].stage));
-        json_object_set_new(p, "stage_index", json_integer(pts[i].stage_index));
-        json_object_set_new(p, "proposal_acc", jnum(pts[i].proposal_acc));
-        json_object_set_new(p, "memory_acc", jnum(pts[i].memory_acc));
-        json_object_set_new(p, "beta", jnum(pts[i].beta));
-        json_object_set_new(p, "loss", jnum(pts[i].loss));
-        json_object_set_new(p, "eval_acc", jnum(pts[i].eval_acc));
-        json_object_set_new(p, "t", json_real(pts[i].t));
-        json_array_append_new(rec, p);
-    }
-    free(pts);
+    for (int i = 0; i < s->ring_n; i++) json_array_append_new(rec, progress_json(state_ring_at(s, i), 0, 0));
     json_object_set_new(root, "recent_id", json_string(s->ring_id));
     json_object_set_new(root, "recent", rec);
     json_t *q = json_array();
@@ -215,22 +210,22 @@ static void process_metrics(FILE *f) {
           btime && hz > 0 ? (double)btime + (double)start / (double)hz : NAN);
 }
 
-char *http_render_metrics(ctl_core *c) {
+char *http_render_metrics(state_core *c) {
     char reason[600];
     int ready = http_ready(c, reason, sizeof reason);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
-    ctl_state *s = &c->st;
+    state_snapshot *s = &c->st;
     pthread_mutex_lock(&s->mu);
-    double now = ctl_now();
+    double now = state_now();
     head(f, "trice_build_info", "gauge", "Build of the daemon (always 1; the labels carry the version).");
     fprintf(f, "trice_build_info{version=\"%s\"} 1\n", TRICE_VERSION);
     gauge(f, "trice_start_time_seconds", "Unix time the control plane started.", s->started_at);
     gauge(f, "trice_ready", "1 when every worker is registered and alive and nothing is fatal.", ready);
     gauge(f, "trice_workers", "Workers registered in the MPI world.", s->nworkers);
-    gauge(f, "trice_workers_alive", "Workers heard from within the heartbeat timeout.", ctl_workers_alive(s, now));
+    gauge(f, "trice_workers_alive", "Workers heard from within the heartbeat timeout.", state_workers_alive(s, now));
     head(f, "trice_worker_last_heartbeat_timestamp_seconds", "gauge", "Unix time of each worker's last heartbeat.");
     for (int i = 0; i < s->nworkers; i++) {
         fprintf(f, "trice_worker_last_heartbeat_timestamp_seconds{rank=\"%d\",host=\"", s->workers[i].rank);
@@ -248,17 +243,17 @@ char *http_render_metrics(ctl_core *c) {
     for (int i = EXP_SUCCEEDED; i < EXP_NSTATES; i++)
         fprintf(f, "trice_experiments_finished_total{state=\"%s\"} %llu\n", exp_state_name((exp_state)i), (unsigned long long)s->finished_total[i]);
     head(f, "trice_rpc_requests_total", "counter", "RPC requests received, by kind.");
-    for (int i = 1; i < CTL_RPC_KINDS; i++) fprintf(f, "trice_rpc_requests_total{kind=\"%s\"} %llu\n", rpc_kind_name(i), (unsigned long long)s->rpc_requests[i]);
+    for (int i = 1; i < STATE_RPC_KINDS; i++) fprintf(f, "trice_rpc_requests_total{kind=\"%s\"} %llu\n", rpc_kind_name(i), (unsigned long long)s->rpc_requests[i]);
     head(f, "trice_rpc_errors_total", "counter", "RPC requests answered with an error.");
     fprintf(f, "trice_rpc_errors_total %llu\n", (unsigned long long)s->rpc_errors);
     head(f, "trice_http_requests_total", "counter", "HTTP requests served by the status endpoint.");
     fprintf(f, "trice_http_requests_total %llu\n", (unsigned long long)s->http_requests);
-    ctl_exp *cur = ctl_running(s);
+    state_exp *cur = state_running(s);
     gauge(f, "trice_running", "1 while an experiment is running.", cur != NULL);
     /* the running experiment's series carry its id and stage; with none running the
      * families are declared but have no samples (rather than NaN under no name) */
     char lab[256] = "";
-    const control_progress *p = cur && cur->has_progress ? &cur->progress : NULL;
+    const control_progress *p = cur && cur->has_progress ? &cur->progress.p : NULL;
     if (p) {
         char *l = NULL;
         size_t ll = 0;
@@ -303,9 +298,9 @@ char *http_render_metrics(ctl_core *c) {
     head(f, "trice_tokens_total", "counter", "Tokens sampled since the daemon started.");
     fprintf(f, "trice_tokens_total %.17g\n", s->tokens_total);
     /* the names of the log's "phases" line */
-    static const char *phases[CTL_NPHASES] = {"sample", "gradient", "reduce", "update"};
+    static const char *phases[STATE_NPHASES] = {"sample", "gradient", "reduce", "update"};
     head(f, "trice_phase_seconds_total", "counter", "Seconds spent per training-step phase since the daemon started.");
-    for (int i = 0; i < CTL_NPHASES; i++) fprintf(f, "trice_phase_seconds_total{phase=\"%s\"} %.17g\n", phases[i], s->phase_total[i]);
+    for (int i = 0; i < STATE_NPHASES; i++) fprintf(f, "trice_phase_seconds_total{phase=\"%s\"} %.17g\n", phases[i], s->phase_total[i]);
     gauge(f, "trice_last_checkpoint_timestamp_seconds", "Unix time of the last checkpoint written (0 = none yet).", s->last_checkpoint_at);
     pthread_mutex_unlock(&s->mu);
     process_metrics(f);

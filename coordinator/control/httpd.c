@@ -46,7 +46,7 @@ typedef struct hconn {
 
 struct http_srv {
     uv_tcp_t listener;
-    ctl_core *core;
+    state_core *core;
     int loopback;              /* bound to a loopback address: check Host headers */
     int max_conn, nconn;
     uint64_t rejected;
@@ -57,7 +57,7 @@ struct http_srv {
 
 /* ---- addresses ---- */
 
-int control_parse_host(const char *host, int port, struct sockaddr_storage *out, tr_error *err) {
+int http_parse_host(const char *host, int port, struct sockaddr_storage *out, tr_error *err) {
     memset(out, 0, sizeof *out);
     char h[256];
     size_t n = strlen(host);
@@ -81,7 +81,7 @@ int control_parse_host(const char *host, int port, struct sockaddr_storage *out,
     return TR_FAIL(err, TR_EINVAL, "host '%s' is not a numeric IPv4/IPv6 address or 'localhost'", host);
 }
 
-int control_addr_is_loopback(const struct sockaddr_storage *a) {
+int http_addr_is_loopback(const struct sockaddr_storage *a) {
     if (a->ss_family == AF_INET)
         return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
     if (a->ss_family == AF_INET6) {
@@ -92,9 +92,9 @@ int control_addr_is_loopback(const struct sockaddr_storage *a) {
     return 0;
 }
 
-int control_host_is_loopback(const char *host) {
+int http_host_is_loopback(const char *host) {
     struct sockaddr_storage a;
-    return control_parse_host(host, 0, &a, NULL) == 0 && control_addr_is_loopback(&a);
+    return http_parse_host(host, 0, &a, NULL) == 0 && http_addr_is_loopback(&a);
 }
 
 /* ---- connections ---- */
@@ -164,7 +164,7 @@ static int host_header_ok(const char *v) {
     char *end = h[0] == '[' ? strchr(h, ']') : strrchr(h, ':');
     if (h[0] == '[') { if (!end) return 0; end[1] = '\0'; }
     else if (end) *end = '\0';
-    return control_host_is_loopback(h);
+    return http_host_is_loopback(h);
 }
 
 static int token_ok(http_srv *s, const char *head, const char *query) {
@@ -184,7 +184,7 @@ static int token_ok(http_srv *s, const char *head, const char *query) {
 
 static void handle(hconn *k) {
     http_srv *s = k->srv;
-    ctl_core *c = s->core;
+    state_core *c = s->core;
     pthread_mutex_lock(&c->st.mu);
     c->st.http_requests++;
     pthread_mutex_unlock(&c->st.mu);
@@ -229,7 +229,7 @@ static void handle(hconn *k) {
         free(b);
         return;
     }
-    if (strcmp(target, "/") == 0) { reply(k, 200, "OK", "text/html; charset=utf-8", control_page_html, NULL, head_only); return; }
+    if (strcmp(target, "/") == 0) { reply(k, 200, "OK", "text/html; charset=utf-8", http_page_html, NULL, head_only); return; }
     if (strcmp(target, "/chart.js") == 0 && s->chartjs) {
         reply(k, 200, "OK", "application/javascript; charset=utf-8", s->chartjs, NULL, head_only);
         return;
@@ -306,7 +306,7 @@ static int conn_cap(void) {
     return room < HTTP_MAX_CONN ? (int)room : HTTP_MAX_CONN;
 }
 
-int http_start(ctl_core *c, uv_loop_t *loop, const char *addr, int allow_remote, http_srv **out, int *port, tr_error *err) {
+int http_start(state_core *c, uv_loop_t *loop, const char *addr, int allow_remote, http_srv **out, int *port, tr_error *err) {
     *out = NULL;
     *port = 0;
     char host[256];
@@ -320,9 +320,9 @@ int http_start(ctl_core *c, uv_loop_t *loop, const char *addr, int allow_remote,
     if (*end || p < 0 || p > 65535) return TR_FAIL(err, TR_EINVAL, "HTTP address '%s': port must be 0..65535", addr);
     struct sockaddr_storage sa;
     tr_error pe = {0};
-    if (control_parse_host(host, (int)p, &sa, &pe))
+    if (http_parse_host(host, (int)p, &sa, &pe))
         return TR_FAIL(err, TR_EINVAL, "HTTP address '%s': %s", addr, pe.msg);
-    int loop_back = control_addr_is_loopback(&sa);
+    int loop_back = http_addr_is_loopback(&sa);
     if (!allow_remote && !loop_back)
         return TR_FAIL(err, TR_EINVAL, "HTTP address '%s' is not loopback; binding beyond 127.0.0.1 needs the explicit allow-remote option", addr);
     http_srv *s = tr_calloc(1, sizeof *s, err);
@@ -331,10 +331,10 @@ int http_start(ctl_core *c, uv_loop_t *loop, const char *addr, int allow_remote,
     s->loopback = loop_back;
     /* Chart.js for the page, as Debian installs it (the page falls back to numbers without it) */
     tr_error ce = {0};
-    if (tr_read_file(CONTROL_CHARTJS_PATH, 8 << 20, &s->chartjs, NULL, &ce) != 0) {
+    if (tr_read_file(HTTP_CHARTJS_PATH, 8 << 20, &s->chartjs, NULL, &ce) != 0) {
         s->chartjs = NULL;
         LOG_W("status page: %s is absent, so the page shows numbers without charts (apt-get install libjs-chart.js)",
-              CONTROL_CHARTJS_PATH);
+              HTTP_CHARTJS_PATH);
     }
     s->max_conn = conn_cap();
     uv_tcp_init(loop, &s->listener);

@@ -7,7 +7,7 @@
  * plot area (tests/control/test_e2e.c asserts none). */
 #include "coordinator/control/http.h"
 
-const char control_page_html[] =
+const char http_page_html[] =
 "<!DOCTYPE html>\n"
 "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 "<title>trice daemon</title>\n"

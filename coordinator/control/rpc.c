@@ -15,7 +15,7 @@ typedef Trice__Rpc__Response Resp;
 typedef Trice__Rpc__Experiment Exp;
 typedef Trice__Rpc__Progress Prog;
 
-static const char *kind_names[CTL_RPC_KINDS] = {"none", "submit", "list", "get", "cancel", "shutdown"};
+static const char *kind_names[STATE_RPC_KINDS] = {"none", "submit", "list", "get", "cancel", "shutdown"};
 
 /* Everything a response points at, freed after packing. */
 typedef struct reply {
@@ -53,7 +53,7 @@ int rpc_check_name(const char *name, tr_error *err) {
     return 0;
 }
 
-static int check_token(ctl_core *c, reply *rp, const Req *q) {
+static int check_token(state_core *c, reply *rp, const Req *q) {
     size_t n = strlen(q->token);
     if (n == 0)
         return fail(rp, TR_EAUTH, "this call needs the daemon's token: pass --token-file (the file the daemon created with mode 0600)");
@@ -69,27 +69,35 @@ static int check_id(reply *rp, const Req *q) {
     return 0;
 }
 
-static void fill_progress(Prog *p, const ctl_exp *e) {
+/* A posted step as protobuf. latest: the experiment's latest step, every field, with its
+ * ETA when running (a finished or cancelled run has none). Otherwise a point of the recent
+ * list: the fields charts plot, held-out accuracy only where measured. Strings point into
+ * the snapshot: pack before st.mu is released. */
+static void fill_progress(Prog *p, const state_sample *smp, int latest, int running) {
     trice__rpc__progress__init(p);
-    const control_progress *g = &e->progress;
+    const control_progress *g = &smp->p;
     p->step = g->step;
-    p->total_steps = g->total_steps;
     p->proposal_acc = g->proposal_acc;
     p->memory_acc = g->memory_acc;
     p->beta = g->beta;
     p->loss = g->loss;
+    p->updated_at = smp->at;
+    if (!latest) {
+        p->eval_acc = control_progress_eval_here(g);
+        return;
+    }
+    p->total_steps = g->total_steps;
     p->eval_acc = g->eval_acc;
     p->tokens = g->tokens;
-    p->step_seconds = g->sample_s + g->grad_s + g->reduce_s + g->optim_s;
-    p->eta_seconds = e->state == EXP_RUNNING ? g->eta_s : NAN;  /* a finished or cancelled run has none */
-    p->updated_at = e->progress_at;
+    p->step_seconds = control_progress_step_seconds(g);
+    p->eta_seconds = running ? g->eta_s : NAN;
     p->stage = (char *)g->stage;
     p->stage_index = g->stage_index;
     p->stage_count = g->stage_count;
     p->eval_step = g->eval_step;
 }
 
-static void fill_exp(Exp *x, Prog *p, const ctl_state *s, const ctl_exp *e, int with_spec) {
+static void fill_exp(Exp *x, Prog *p, const state_snapshot *s, const state_exp *e, int with_spec) {
     trice__rpc__experiment__init(x);
     x->id = (char *)e->id;
     x->name = (char *)e->name;
@@ -102,15 +110,15 @@ static void fill_exp(Exp *x, Prog *p, const ctl_state *s, const ctl_exp *e, int 
     if (e->error) x->error = e->error;
     if (with_spec && e->spec_json) x->spec_json = e->spec_json;
     x->resume = e->resume;
-    x->queue_position = ctl_queue_position(s, e);
+    x->queue_position = state_queue_position(s, e);
     x->cancel_requested = e->cancel_requested;
     if (e->has_progress) {
-        fill_progress(p, e);
+        fill_progress(p, &e->progress, 1, e->state == EXP_RUNNING);
         x->progress = p;
     }
 }
 
-static int do_submit(ctl_core *c, reply *rp, const Req *q) {
+static int do_submit(state_core *c, reply *rp, const Req *q) {
     TR_TRY(check_token(c, rp, q));
     size_t n = strlen(q->spec_json);
     if (n == 0) return fail(rp, TR_EINVAL, "field 'spec_json' is empty: send the experiment spec as JSON text");
@@ -148,10 +156,10 @@ static int do_submit(ctl_core *c, reply *rp, const Req *q) {
     free(s);
     if (!row.spec_json) return fail_err(rp, &e);
     row.state = EXP_QUEUED;
-    row.created_at = ctl_now();
+    row.created_at = state_now();
     if ((rc = registry_insert(c->reg, &row, &e))) { reg_row_free(&row); return fail_err(rp, &e); }
     pthread_mutex_lock(&c->st.mu);
-    rc = ctl_add(&c->st, &row, &e);
+    rc = state_add(&c->st, &row, &e);
     if (!rc) c->st.submitted_total++;
     pthread_mutex_unlock(&c->st.mu);
     reg_row_free(&row);
@@ -162,11 +170,11 @@ static int do_submit(ctl_core *c, reply *rp, const Req *q) {
     return 0;
 }
 
-static int do_list(ctl_core *c, reply *rp, const Req *q) {
+static int do_list(state_core *c, reply *rp, const Req *q) {
     if (c->reads_need_token) TR_TRY(check_token(c, rp, q));
     if (q->limit < 0 || q->limit > RPC_LIST_MAX) return fail(rp, TR_EINVAL, "field 'limit': %d; allowed 0 (default %d) to %d", q->limit, RPC_LIST_DEFAULT, RPC_LIST_MAX);
     int limit = q->limit ? q->limit : RPC_LIST_DEFAULT;
-    ctl_state *s = &c->st;
+    state_snapshot *s = &c->st;
     int n = s->nexps < limit ? s->nexps : limit, first = s->nexps - n;
     if (n == 0) return 0;
     rp->exps = calloc((size_t)n, sizeof *rp->exps);
@@ -182,31 +190,22 @@ static int do_list(ctl_core *c, reply *rp, const Req *q) {
     return 0;
 }
 
-static int do_get(ctl_core *c, reply *rp, const Req *q) {
+static int do_get(state_core *c, reply *rp, const Req *q) {
     if (c->reads_need_token) TR_TRY(check_token(c, rp, q));
     TR_TRY(check_id(rp, q));
-    ctl_state *s = &c->st;
-    ctl_exp *e = ctl_find(s, q->id);
+    state_snapshot *s = &c->st;
+    state_exp *e = state_find(s, q->id);
     if (!e) return fail(rp, TR_ENOTFOUND, "no experiment with id '%s' (see 'trice list')", q->id);
     fill_exp(&rp->one, &rp->one_prog, s, e, 1);
     rp->r.experiment = &rp->one;
     if (strcmp(s->ring_id, e->id) == 0 && s->ring_n > 0) {
-        ctl_point pts[CTL_RING];
-        int n = ctl_ring_copy(s, pts);
+        int n = s->ring_n;
         rp->progs = calloc((size_t)n, sizeof *rp->progs);
         rp->prog_ptrs = calloc((size_t)n, sizeof *rp->prog_ptrs);
         if (!rp->progs || !rp->prog_ptrs) return fail(rp, TR_ENOMEM, "out of memory");
         for (int i = 0; i < n; i++) {
-            Prog *p = &rp->progs[i];
-            trice__rpc__progress__init(p);
-            p->step = pts[i].step;
-            p->proposal_acc = pts[i].proposal_acc;
-            p->memory_acc = pts[i].memory_acc;
-            p->beta = pts[i].beta;
-            p->loss = pts[i].loss;
-            p->eval_acc = pts[i].eval_acc;
-            p->updated_at = pts[i].t;
-            rp->prog_ptrs[i] = p;
+            fill_progress(&rp->progs[i], state_ring_at(s, i), 0, 0);
+            rp->prog_ptrs[i] = &rp->progs[i];
         }
         rp->r.n_recent = (size_t)n;
         rp->r.recent = rp->prog_ptrs;
@@ -215,16 +214,16 @@ static int do_get(ctl_core *c, reply *rp, const Req *q) {
 }
 
 /* Acknowledged means durable: the reply says ok only after the registry has the change. */
-static int do_cancel(ctl_core *c, reply *rp, const Req *q) {
+static int do_cancel(state_core *c, reply *rp, const Req *q) {
     TR_TRY(check_token(c, rp, q));
     TR_TRY(check_id(rp, q));
-    ctl_apply_ops(c);   /* earlier writes first, in order */
-    ctl_state *s = &c->st;
+    state_apply_ops(c);   /* earlier writes first, in order */
+    state_snapshot *s = &c->st;
     pthread_mutex_lock(&s->mu);
-    ctl_exp *e = ctl_find(s, q->id);
+    state_exp *e = state_find(s, q->id);
     int rc = 0, was_queued = 0;
     char id[CONTROL_ID_MAX] = "";
-    double started = 0, finished = ctl_now();
+    double started = 0, finished = state_now();
     if (!e) rc = fail(rp, TR_ENOTFOUND, "no experiment with id '%s' (see 'trice list')", q->id);
     else if (exp_state_final(e->state))
         rc = fail(rp, TR_ESTATE, "experiment '%s' has already %s; nothing to cancel", e->id,
@@ -243,7 +242,7 @@ static int do_cancel(ctl_core *c, reply *rp, const Req *q) {
     int wrc = was_queued ? registry_update(c->reg, id, EXP_CANCELLED, started, finished, NULL, why, 0, &we)
                          : registry_set_cancel_requested(c->reg, id, &we);
     pthread_mutex_lock(&s->mu);
-    e = ctl_find(s, id);
+    e = state_find(s, id);
     if (wrc) {
         if (e && was_queued) e->state = EXP_QUEUED;
         rc = fail(rp, TR_EIO, "the cancel of '%s' was not recorded (nothing changed; try again): %s", id, we.msg);
@@ -260,7 +259,7 @@ static int do_cancel(ctl_core *c, reply *rp, const Req *q) {
     return rc;
 }
 
-static int do_shutdown(ctl_core *c, reply *rp, const Req *q) {
+static int do_shutdown(state_core *c, reply *rp, const Req *q) {
     TR_TRY(check_token(c, rp, q));
     pthread_mutex_lock(&c->st.mu);
     c->st.shutdown = 1;
@@ -269,14 +268,14 @@ static int do_shutdown(ctl_core *c, reply *rp, const Req *q) {
     return 0;
 }
 
-static int dispatch(ctl_core *c, reply *rp, const uint8_t *buf, size_t len, int *locked) {
+static int dispatch(state_core *c, reply *rp, const uint8_t *buf, size_t len, int *locked) {
     *locked = 0;
     if (len > RPC_MAX_REQUEST) return fail(rp, TR_EINVAL, "request is %zu bytes; the limit is %u", len, RPC_MAX_REQUEST);
     Req *q = trice__rpc__request__unpack(NULL, len, buf);
     if (!q) return fail(rp, TR_EFORMAT, "malformed request: %zu bytes that are not a trice.rpc.Request protobuf message", len);
     int rc = 0, kind = (int)q->kind;
     pthread_mutex_lock(&c->st.mu);
-    c->st.rpc_requests[(unsigned)kind < CTL_RPC_KINDS ? kind : 0]++;
+    c->st.rpc_requests[(unsigned)kind < STATE_RPC_KINDS ? kind : 0]++;
     pthread_mutex_unlock(&c->st.mu);
     if (q->protocol != 0 && q->protocol != RPC_PROTOCOL_VERSION) {
         rc = fail(rp, TR_EINVAL, "protocol version %d; this daemon speaks %d (update the client)", q->protocol, RPC_PROTOCOL_VERSION);
@@ -301,7 +300,7 @@ static int dispatch(ctl_core *c, reply *rp, const uint8_t *buf, size_t len, int 
     return rc;
 }
 
-int rpc_handle(ctl_core *c, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
+int rpc_handle(state_core *c, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len) {
     reply *rp = calloc(1, sizeof *rp);
     if (!rp) return TR_ENOMEM;
     trice__rpc__response__init(&rp->r);
@@ -332,4 +331,4 @@ int rpc_handle(ctl_core *c, const uint8_t *req, size_t len, uint8_t **out, size_
     return 0;
 }
 
-const char *rpc_kind_name(int kind) { return (unsigned)kind < CTL_RPC_KINDS ? kind_names[kind] : "unknown"; }
+const char *rpc_kind_name(int kind) { return (unsigned)kind < STATE_RPC_KINDS ? kind_names[kind] : "unknown"; }

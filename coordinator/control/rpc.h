@@ -12,20 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coordinator/control/protocol.h"
 #include "coordinator/control/state.h"
-
-#define RPC_PROTOCOL_VERSION 1
-#define RPC_MAX_REQUEST   (1u << 20)      /* bytes; larger requests get an error reply */
-#define RPC_SOCKET_MAX    (4u << 20)      /* nng drops the connection beyond this */
-#define RPC_MAX_SPEC      (256u * 1024u)  /* bytes of spec JSON */
-#define RPC_MAX_SOURCE    256
-#define RPC_LIST_DEFAULT  1000
-#define RPC_LIST_MAX      10000
-#define RPC_MAX_RESPONSE  (64u << 20)     /* clients accept responses up to this */
 
 /* Handle one request. *out (malloc'd, caller frees) always gets a Response unless the
  * return value is non-zero (out of memory building it). */
-int rpc_handle(ctl_core *c, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
+int rpc_handle(state_core *c, const uint8_t *req, size_t len, uint8_t **out, size_t *out_len);
 
 /* "submit", "list", ... for metrics labels. */
 const char *rpc_kind_name(int kind);

@@ -6,22 +6,23 @@
 #include <time.h>
 
 #include "common/util/log.h"
+#include "common/util/path.h"
 
-double ctl_now(void) {
+double state_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-int ctl_core_init(ctl_core *c, const char *db_path, const char *token, const char *exp_root, int max_crashes, tr_error *err) {
+int state_core_init(state_core *c, const char *db_path, const char *token, const char *exp_root, int max_crashes, tr_error *err) {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->st.mu, NULL);
     pthread_cond_init(&c->st.ops_cv, NULL);
-    c->st.started_at = ctl_now();
+    c->st.started_at = state_now();
     c->st.heartbeat_timeout_s = 30;
     snprintf(c->token, sizeof c->token, "%s", token ? token : "");
-    snprintf(c->exp_root, sizeof c->exp_root, "%s", exp_root ? exp_root : "runs");
-    int rc = paths_roots_init(&c->roots, c->exp_root, NULL, 0, err);
+    int rc = path_fmt(c->exp_root, sizeof c->exp_root, err, "%s", exp_root ? exp_root : "runs");
+    if (!rc) rc = paths_roots_init(&c->roots, c->exp_root, NULL, 0, err);
     if (!rc) rc = registry_open(db_path, &c->reg, err);
     int nres = 0, nfailed = 0;
     if (!rc) rc = registry_recover(c->reg, max_crashes > 0 ? max_crashes : REGISTRY_MAX_CRASHES, &nres, &nfailed, err);
@@ -29,11 +30,11 @@ int ctl_core_init(ctl_core *c, const char *db_path, const char *token, const cha
     int n = 0;
     if (!rc) rc = registry_load_all(c->reg, &rows, &n, err);
     for (int i = 0; i < n; i++) {
-        if (!rc) rc = ctl_add(&c->st, &rows[i], err);
+        if (!rc) rc = state_add(&c->st, &rows[i], err);
         reg_row_free(&rows[i]);
     }
     free(rows);
-    if (rc) { ctl_core_free(c); return rc; }
+    if (rc) { state_core_free(c); return rc; }
     if (nfailed)
         LOG_W("registry %s: %d experiment(s) were running at %d crashes of the daemon; marked failed so that the queue moves on",
               db_path, nfailed, max_crashes > 0 ? max_crashes : REGISTRY_MAX_CRASHES);
@@ -41,14 +42,14 @@ int ctl_core_init(ctl_core *c, const char *db_path, const char *token, const cha
     return 0;
 }
 
-static void op_free(ctl_op *o) {
+static void op_free(state_op *o) {
     free(o->result_json);
     free(o->error);
     free(o);
 }
 
-void ctl_core_free(ctl_core *c) {
-    ctl_state *s = &c->st;
+void state_core_free(state_core *c) {
+    state_snapshot *s = &c->st;
     for (int i = 0; i < s->nexps; i++) {
         free(s->exps[i].spec_json);
         free(s->exps[i].result_json);
@@ -57,28 +58,28 @@ void ctl_core_free(ctl_core *c) {
     free(s->exps);
     free(s->workers);
     free(s->last_heartbeat);
-    for (ctl_op *o = s->ops_head, *nx; o; o = nx) { nx = o->next; op_free(o); }
+    for (state_op *o = s->ops_head, *nx; o; o = nx) { nx = o->next; op_free(o); }
     registry_close(c->reg);
     pthread_cond_destroy(&s->ops_cv);
     pthread_mutex_destroy(&s->mu);
     memset(c, 0, sizeof *c);
 }
 
-ctl_exp *ctl_find(ctl_state *s, const char *id) {
+state_exp *state_find(state_snapshot *s, const char *id) {
     for (int i = 0; i < s->nexps; i++)
         if (strcmp(s->exps[i].id, id) == 0) return &s->exps[i];
     return NULL;
 }
 
-int ctl_add(ctl_state *s, reg_row *row, tr_error *err) {
+int state_add(state_snapshot *s, reg_row *row, tr_error *err) {
     if (s->nexps == s->cap) {
         int cap = s->cap ? 2 * s->cap : 64;
-        ctl_exp *v = tr_realloc(s->exps, (size_t)cap * sizeof *v, err);
+        state_exp *v = tr_realloc(s->exps, (size_t)cap * sizeof *v, err);
         if (!v) return TR_ENOMEM;
         s->exps = v;
         s->cap = cap;
     }
-    ctl_exp *e = &s->exps[s->nexps];
+    state_exp *e = &s->exps[s->nexps];
     memset(e, 0, sizeof *e);
     snprintf(e->id, sizeof e->id, "%s", row->id);
     snprintf(e->name, sizeof e->name, "%s", row->name);
@@ -98,7 +99,7 @@ int ctl_add(ctl_state *s, reg_row *row, tr_error *err) {
     int i = s->nexps;
     while (i > 0 && s->exps[i - 1].seq > e->seq) i--;
     if (i != s->nexps) {
-        ctl_exp tmp = *e;
+        state_exp tmp = *e;
         memmove(&s->exps[i + 1], &s->exps[i], (size_t)(s->nexps - i) * sizeof *e);
         s->exps[i] = tmp;
     }
@@ -106,7 +107,7 @@ int ctl_add(ctl_state *s, reg_row *row, tr_error *err) {
     return 0;
 }
 
-int ctl_queue_position(const ctl_state *s, const ctl_exp *e) {
+int state_queue_position(const state_snapshot *s, const state_exp *e) {
     if (e->state != EXP_QUEUED) return 0;
     int pos = 0;
     for (int i = 0; i < s->nexps; i++) {
@@ -116,20 +117,20 @@ int ctl_queue_position(const ctl_state *s, const ctl_exp *e) {
     return 0;
 }
 
-ctl_exp *ctl_running(ctl_state *s) {
+state_exp *state_running(state_snapshot *s) {
     for (int i = 0; i < s->nexps; i++)
         if (s->exps[i].state == EXP_RUNNING) return &s->exps[i];
     return NULL;
 }
 
-int ctl_workers_alive(const ctl_state *s, double now) {
+int state_workers_alive(const state_snapshot *s, double now) {
     int n = 0;
     for (int i = 0; i < s->nworkers; i++)
         if (now - s->last_heartbeat[i] <= s->heartbeat_timeout_s) n++;
     return n;
 }
 
-void ctl_silent_ranks(const ctl_state *s, double now, char *out, size_t cap) {
+void state_silent_ranks(const state_snapshot *s, double now, char *out, size_t cap) {
     size_t k = 0;
     out[0] = '\0';
     for (int i = 0; i < s->nworkers && k + 16 < cap; i++)
@@ -137,15 +138,13 @@ void ctl_silent_ranks(const ctl_state *s, double now, char *out, size_t cap) {
             k += (size_t)snprintf(out + k, cap - k, "%s%d", k ? ", rank " : "silent: rank ", s->workers[i].rank);
 }
 
-int ctl_ring_copy(const ctl_state *s, ctl_point *out) {
-    int start = (s->ring_head - s->ring_n + CTL_RING) % CTL_RING;
-    for (int i = 0; i < s->ring_n; i++) out[i] = s->ring[(start + i) % CTL_RING];
-    return s->ring_n;
+const state_sample *state_ring_at(const state_snapshot *s, int i) {
+    return &s->ring[(s->ring_head - s->ring_n + i + STATE_RING) % STATE_RING];
 }
 
-uint64_t ctl_push_op(ctl_state *s, const char *id, exp_state state, double started_at, double finished_at,
+uint64_t state_push_op(state_snapshot *s, const char *id, exp_state state, double started_at, double finished_at,
                      const char *result_json, const char *error, int resume) {
-    ctl_op *o = calloc(1, sizeof *o);
+    state_op *o = calloc(1, sizeof *o);
     if (!o) { LOG_E("out of memory queueing a registry write for %s; it is lost until the next state change", id); return 0; }
     snprintf(o->id, sizeof o->id, "%s", id);
     o->state = state;
@@ -160,19 +159,19 @@ uint64_t ctl_push_op(ctl_state *s, const char *id, exp_state state, double start
     return o->seq;
 }
 
-ctl_op *ctl_take_ops(ctl_state *s) {
-    ctl_op *o = s->ops_head;
+state_op *state_take_ops(state_snapshot *s) {
+    state_op *o = s->ops_head;
     s->ops_head = s->ops_tail = NULL;
     return o;
 }
 
-int ctl_apply_ops(ctl_core *c) {
+int state_apply_ops(state_core *c) {
     pthread_mutex_lock(&c->st.mu);
-    ctl_op *o = ctl_take_ops(&c->st);
+    state_op *o = state_take_ops(&c->st);
     pthread_mutex_unlock(&c->st.mu);
     int rc = 0;
     while (o) {
-        ctl_op *nx = o->next;
+        state_op *nx = o->next;
         tr_error err = {0};
         rc = registry_update(c->reg, o->id, o->state, o->started_at, o->finished_at, o->result_json, o->error, o->resume, &err);
         if (rc == TR_ENOTFOUND) {
@@ -186,7 +185,7 @@ int ctl_apply_ops(ctl_core *c) {
             if (!o->warned) LOG_W("registry write for %s (state %s) failed, retrying: %s", o->id, exp_state_name(o->state), err.msg);
             o->warned = 1;
             pthread_mutex_lock(&c->st.mu);
-            ctl_op *last = o;
+            state_op *last = o;
             while (last->next) last = last->next;
             last->next = c->st.ops_head;
             if (!c->st.ops_head) c->st.ops_tail = last;
@@ -205,7 +204,7 @@ int ctl_apply_ops(ctl_core *c) {
     return 0;
 }
 
-int ctl_wait_ops(ctl_state *s, uint64_t seq, double timeout_s) {
+int state_wait_ops(state_snapshot *s, uint64_t seq, double timeout_s) {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += (time_t)timeout_s;

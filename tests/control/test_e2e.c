@@ -97,7 +97,7 @@ Test(e2e, sigterm_mid_run_then_restart_resumes, .timeout = 90) {
 
 Test(e2e, status_page_renders_in_headless_chromium, .timeout = 120) {
     if (access("/usr/bin/chromium", X_OK) != 0) cr_skip_test("/usr/bin/chromium is absent: install Debian's chromium to check the page");
-    if (access(CONTROL_CHARTJS_PATH, R_OK) != 0) cr_skip_test("%s is absent: deploy/install-deps.sh installs libjs-chart.js", CONTROL_CHARTJS_PATH);
+    if (access(HTTP_CHARTJS_PATH, R_OK) != 0) cr_skip_test("%s is absent: deploy/install-deps.sh installs libjs-chart.js", HTTP_CHARTJS_PATH);
     char dir[256], url[256], tok[300], cmd[3000], out[1 << 16], png[512];
     int http = 0;
     th_tmpdir(dir);

@@ -199,7 +199,7 @@ Test(http, page_is_self_contained_with_four_charts, .init = quiet) {
     cr_assert(src && strncmp(src, "src=\"/chart.js\"", 15) == 0, "the page loads /chart.js");
     cr_assert_null(strstr(src + 4, "src="), "no other scripts or images");
     free(body);
-    if (access(CONTROL_CHARTJS_PATH, R_OK) == 0) {
+    if (access(HTTP_CHARTJS_PATH, R_OK) == 0) {
         cr_assert_eq(th_http_get(control_http_port(c), "/chart.js", &body), 200);
         cr_assert(strstr(body, "Chart.js v3"), "Debian's Chart.js 3 is served");
         free(body);

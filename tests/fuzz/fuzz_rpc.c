@@ -13,14 +13,14 @@
 #include "fuzz_control.h"
 #include "rpc.pb-c.h"
 
-static ctl_core *core;
+static state_core *core;
 
 static void setup(void) {
-    static ctl_core c;
+    static state_core c;
     tr_error err = {0};
     log_init(-1, "fuzz", LOG_OFF);
     /* The token is a fixed value so that the fuzzer can find mutating paths. */
-    if (ctl_core_init(&c, ":memory:", "00112233445566778899aabbccddeeff", "/tmp/trice-fuzz-runs", 0, &err)) {
+    if (state_core_init(&c, ":memory:", "00112233445566778899aabbccddeeff", "/tmp/trice-fuzz-runs", 0, &err)) {
         fprintf(stderr, "fuzz_rpc: %s\n", err.msg);
         abort();
     }
@@ -32,7 +32,7 @@ int fuzz_rpc_one(const uint8_t *data, size_t size) {
      * millions of them would exhaust memory long before they found anything */
     static unsigned runs;
     if (core && ++runs % 4096 == 0) {
-        ctl_core_free(core);
+        state_core_free(core);
         core = NULL;
     }
     if (!core) setup();
