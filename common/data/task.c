@@ -7,9 +7,9 @@
 #include "common/data/gen.h"
 #include "common/data/load.h"
 #include "common/data/sbuf.h"
+#include "common/util/log.h"
 #include "common/util/rng.h"
 
-#define GEN_DEFAULT_EVAL 200
 
 void task_free(task *t) {
     if (!t) return;
@@ -121,13 +121,16 @@ static int qset_add(qset *s, const char *q) {
  * accuracies are comparable across recipes and match the task's real distribution (skipping
  * questions seen in training would bias it towards long, rare questions). The training side
  * is deduplicated instead: indices 0, 1, 2, ... whose question is also a held-out question
- * are left out, and drawing goes on until n_train examples are kept. */
+ * are left out, and drawing goes on until n_train examples are kept.
+ * n_eval 0 means no held-out set, so nothing is left out of training. That is what a warm-up
+ * stage on a small setting wants: boolean_expressions at difficulty 1 has only 62 distinct
+ * questions, and a held-out set of 50 draws would take about half of them away from training. */
 static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error *err) {
-    int n_train = st->n_train, n_eval = st->n_eval > 0 ? st->n_eval : GEN_DEFAULT_EVAL;
+    int n_train = st->n_train, n_eval = st->n_eval > 0 ? st->n_eval : 0;
     if (n_train < 1) return TR_FAIL(err, TR_EINVAL, "task '%s': n_train must be >= 1 for a generator (got %d)", st->name, n_train);
     t->ex = tr_calloc((size_t)n_train + (size_t)n_eval, sizeof *t->ex, err);
     t->train_ids = tr_malloc((size_t)n_train * sizeof *t->train_ids, err);
-    t->eval_ids = tr_malloc((size_t)n_eval * sizeof *t->eval_ids, err);
+    t->eval_ids = tr_malloc((size_t)(n_eval ? n_eval : 1) * sizeof *t->eval_ids, err);
     if (!t->ex || !t->train_ids || !t->eval_ids) return TR_ENOMEM;
     /* held-out first (ids above every training id: t->ex stays sorted once training is put before it) */
     task_example *held = t->ex + n_train;
@@ -135,10 +138,10 @@ static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error 
     t->n_eval = n_eval;
     for (int i = 0; i < n_eval; i++) t->eval_ids[i] = held[i].id;
     qset heldq;
-    TR_TRY(qset_init(&heldq, (size_t)n_eval, err));
+    TR_TRY(qset_init(&heldq, (size_t)(n_eval ? n_eval : 1), err));
     for (int i = 0; i < n_eval; i++) qset_add(&heldq, held[i].question);
 
-    int64_t budget = 20 * (int64_t)n_train + 10000, next = 0;
+    int64_t budget = 20 * (int64_t)n_train + 10000, next = 0, skipped = 0;
     enum { CHUNK = 256 };
     task_example chunk[CHUNK];
     int rc = 0;
@@ -150,6 +153,7 @@ static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error 
                 t->ex[t->n_train] = chunk[i];
                 t->train_ids[t->n_train++] = chunk[i].id;
             } else {
+                skipped += t->n_train < n_train;
                 task_examples_free(&chunk[i], 1);
             }
         }
@@ -159,6 +163,10 @@ static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error 
     if (t->n_train < n_train) memmove(t->ex + t->n_train, held, (size_t)n_eval * sizeof *held);
     t->n_ex = t->n_train + t->n_eval;
     if (rc) return rc;
+    if (skipped > 0 && t->n_train == n_train)   /* what the held-out set costs: large on small settings */
+        LOG_I("task '%s' difficulty %d: %lld%% of the training draws were left out because their question is also one of "
+              "the %d held-out ones%s", st->name, st->difficulty, (long long)(100 * skipped / (skipped + n_train)), n_eval,
+              skipped * 4 > n_train ? " (a warm-up stage needs no held-out set: task.n_eval 0 keeps them all)" : "");
     if (t->n_train < n_train)
         return TR_FAIL(err, TR_EINVAL, "task '%s' difficulty %d: only %lld of %lld drawn training questions differ from the %d held-out ones "
                        "(wanted n_train = %d); this setting has too few distinct questions: lower n_eval, or raise the difficulty",

@@ -95,7 +95,7 @@ static const field fields[] = {
     STR("task.test_path", task.test_path, "held-out data file"),
     INT("task.difficulty", task.difficulty, 0, 100, "generator difficulty (0 = target setting)"),
     INT("task.n_train", task.n_train, 0, 10000000, "training examples"),
-    INT("task.n_eval", task.n_eval, 0, 10000000, "held-out examples"),
+    INT("task.n_eval", task.n_eval, 0, 10000000, "held-out examples (0: none, nothing evaluated)"),
     DBL("task.train_fraction", task.train_fraction, 0.01, 0.99, "training share of a split"),
     STR("model.init", model.init, "llm.c checkpoint"),
     INT("model.layers", model.layers, 1, 96, "transformer layers"),

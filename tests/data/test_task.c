@@ -72,6 +72,35 @@ Test(task, generator_too_small_for_request_is_an_error) {
     cr_assert_null(t.ex);
 }
 
+static int distinct_train_questions(const task *t) {
+    int n = 0;
+    for (int64_t i = 0; i < t->n_train; i++) {
+        const char *q = task_get(t, t->train_ids[i])->question;
+        int seen = 0;
+        for (int64_t j = 0; j < i && !seen; j++) seen = strcmp(q, task_get(t, t->train_ids[j])->question) == 0;
+        n += !seen;
+    }
+    return n;
+}
+
+Test(task, generator_without_held_out_set_trains_on_every_question) {
+    /* A warm-up stage on a small setting: boolean_expressions difficulty 1 has 62 distinct
+     * questions. With 50 held-out draws about half of them never reach training (and the
+     * warm-up cannot learn "not ( True )" at all); with n_eval 0 all of them do. */
+    spec_task none = gen_spec("boolean_expressions", 1, 2000, 0), some = gen_spec("boolean_expressions", 1, 2000, 50);
+    task a, b;
+    tr_error err;
+    cr_assert_eq(task_load(&none, 1, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(task_load(&some, 1, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.n_eval, 0);
+    cr_assert_eq(a.n_train, 2000);
+    int da = distinct_train_questions(&a), db = distinct_train_questions(&b);
+    cr_assert_geq(da, 55, "only %d distinct training questions without a held-out set", da);
+    cr_assert_lt(db, da - 10, "a held-out set of 50 left %d of %d distinct questions in training", db, da);
+    task_free(&a);
+    task_free(&b);
+}
+
 Test(task, generator_held_out_set_is_a_fixed_sample_of_the_distribution) {
     /* the held-out set is generator indices 1e9.. whatever n_train is, repeats included */
     spec_task small = gen_spec("boolean_expressions", 0, 50, 300), big = gen_spec("boolean_expressions", 0, 3000, 300);
