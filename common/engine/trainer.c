@@ -9,6 +9,7 @@
 #include "common/engine/run.h"
 #include "common/util/afile.h"
 #include "common/util/log.h"
+#include "common/util/path.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -82,8 +83,8 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
 /* Held-out evaluation; writes per-example lines to out_dir/<name> when name is given. */
 static int run_eval(run *r, const char *name, double *acc, double *maj, double *secs, tr_error *err) {
     double t0 = now_s();
-    char path[4200];
-    if (name) snprintf(path, sizeof path, "%s/%s", r->out_dir, name);
+    char path[PATH_BUF];
+    if (name) TR_TRY(path_fmt(path, sizeof path, err, "%s/%s", r->out_dir, name));
     int n = 0, c = 0, mc = 0;
     TR_TRY(r->f->ops->eval(r->f, r->spec->maj_k, &n, &c, &mc, name ? path : NULL, err));
     r->x.n_eval = n;
@@ -98,7 +99,7 @@ static int run_checkpoint(run *r, int64_t steps_done, tr_error *err) {
     uint8_t *mem = NULL;
     size_t mlen = 0;
     TR_TRY(r->f->ops->memory_gather(r->f, &mem, &mlen, err));
-    char dir[4200];
+    char dir[PATH_BUF];
     int rc = ckpt_write(r->out_dir, &r->master, &r->opt, &r->x, mem, mlen, r->spec->keep_checkpoints, dir, sizeof dir, err);
     free(mem);
     if (rc) return rc;
@@ -110,15 +111,15 @@ static int run_checkpoint(run *r, int64_t steps_done, tr_error *err) {
 static int run_resume(run *r, tr_error *err) {
     uint8_t *mem = NULL;
     size_t mlen = 0;
-    char dir[4200];
+    char dir[PATH_BUF];
     TR_TRY(ckpt_read(r->out_dir, &r->master, &r->opt, &r->x, &mem, &mlen, dir, sizeof dir, err));
     int rc = r->f->ops->memory_scatter(r->f, mem, mlen, err);
     free(mem);
     if (rc) return rc;
     /* the sides were built from the spec: give them the checkpoint's parameters */
     TR_TRY(r->f->ops->set_params(r->f, r->tunable, r->n_tunable, err));
-    char mpath[4200];
-    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", r->out_dir);
+    char mpath[PATH_BUF];
+    TR_TRY(path_fmt(mpath, sizeof mpath, err, "%s/metrics.jsonl", r->out_dir));
     int kept = 0;
     TR_TRY(metrics_truncate_to_step(mpath, r->x.step - 1, &kept, err));
     LOG_I("resumed from %s at step %lld (%d metric lines kept)", dir, (long long)r->x.step, kept);
@@ -325,11 +326,11 @@ static int run_finish(run *r, int64_t step, trainer_result *res, tr_error *err) 
     TR_TRY(run_eval(r, "eval-after.jsonl", &res->acc_after, &res->maj_after, NULL, err));
     res->n_eval = r->x.n_eval;
     TR_TRY(run_checkpoint(r, step, err));
-    char mp[4200];
-    snprintf(mp, sizeof mp, "%s/model.bin", r->out_dir);
+    char mp[PATH_BUF];
+    TR_TRY(path_fmt(mp, sizeof mp, err, "%s/model.bin", r->out_dir));
     TR_TRY(gpt_ckpt_save(&r->master, mp, err));
     if (r->spec->tunable == TUNABLE_PROMPT) {
-        snprintf(mp, sizeof mp, "%s/prompt.bin", r->out_dir);
+        TR_TRY(path_fmt(mp, sizeof mp, err, "%s/prompt.bin", r->out_dir));
         TR_TRY(ckpt_prompt_save(mp, &r->master, err));
     }
     LOG_I("held-out accuracy: before %.4f, after %.4f (%d examples, %lld steps, %lld tokens sampled)",
@@ -343,8 +344,8 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
     run r;
     int rc = run_init(&r, spec, out_dir, f, hooks, err);
     if (rc) goto done;
-    char mpath[4200];
-    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", out_dir);
+    char mpath[PATH_BUF];
+    if ((rc = path_fmt(mpath, sizeof mpath, err, "%s/metrics.jsonl", out_dir))) goto done;
     r.x.acc_before = r.x.maj_before = NAN;
     if ((rc = resume ? run_resume(&r, err) : run_start(&r, mpath, err))) goto done;
     if ((rc = metrics_open(&r.log, mpath, err))) goto done;

@@ -2,6 +2,7 @@
  * marker, a damaged newest checkpoint, non-finite weights, pruning across a digit boundary,
  * and temp files left by a killed writer. Nothing is ever silently discarded. */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,4 +188,23 @@ Test(ckptdir, temp_files_of_a_killed_writer_are_cleaned) {
     put("checkpoints/step-00000010/state.bin.tmp.99", "x");
     write_at(20, 2.5f, 1);
     cr_assert(!exists("checkpoints/step-00000010"), "pruned despite the temp file");
+}
+
+Test(ckptdir, an_over_long_folder_is_refused_naming_it_not_cut) {
+    /* a cut path names another folder: writing or reading there would be a silent bug */
+    static char longdir[PATH_MAX + 16];
+    memset(longdir, 'a', sizeof longdir - 1);
+    memcpy(longdir, "/tmp/too-long-", 14);
+    longdir[sizeof longdir - 1] = '\0';
+    tr_error err = {0};
+    ckpt_extras x = {1, 0, NAN, NAN, 0};
+    cr_assert_eq(ckpt_write(longdir, &g, &opt, &x, mem, mem_len, 1, NULL, 0, &err), TR_EINVAL);
+    cr_assert(strstr(err.msg, "/tmp/too-long-"), "the message names the path: %s", err.msg);
+    uint8_t *m = NULL;
+    size_t ml = 0;
+    err = (tr_error){0};
+    cr_assert_eq(ckpt_read(longdir, &g, &opt, &x, &m, &ml, NULL, 0, &err), TR_EINVAL);
+    cr_assert_null(m);
+    cr_assert_eq(ckpt_exists(longdir), 0);
+    cr_assert_eq(ckpt_clean_temps(longdir), 0);
 }
