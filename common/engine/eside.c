@@ -192,8 +192,8 @@ int eside_init(engine_side **out, const experiment_spec *spec, int index, int nw
     e->text_cap = (size_t)e->max_tokens * e->tok.max_bytes + 1;
     e->text = tr_malloc(e->text_cap, err);
     e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
-    e->gacc = tr_calloc(e->n_tunable, sizeof *e->gacc, err);
-    if (!e->gacc || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text || !e->prompt_tok) {
+    e->grad_sum = tr_calloc(e->n_tunable, sizeof *e->grad_sum, err);
+    if (!e->grad_sum || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text || !e->prompt_tok) {
         rc = TR_ENOMEM;
         goto fail;
     }
@@ -212,7 +212,7 @@ void eside_free(engine_side *e) {
     gpt_sampler_free(&e->sampler);
     memory_free(&e->mem);
     free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_ok);
-    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->gacc); free(e->prompt_tok);
+    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->grad_sum); free(e->prompt_tok);
     free(e);
 }
 
@@ -432,7 +432,7 @@ int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *lo
     *loss = 0;
     const gpt_grad_mode mode = e->spec.tunable == TUNABLE_PROMPT ? GPT_GRAD_PROMPT : GPT_GRAD_FULL;
     const float *g = mode == GPT_GRAD_PROMPT ? e->model.prompt_grad : e->model.grads;
-    memset(e->gacc, 0, e->n_tunable * sizeof *e->gacc);
+    memset(e->grad_sum, 0, e->n_tunable * sizeof *e->grad_sum);
     for (int k = 0; k < nterms; k++) {
         if (terms[k].ex < 0 || terms[k].ex >= e->n)
             return TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[k].ex, e->n);
@@ -451,7 +451,7 @@ int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *lo
         if (!rc) rc = gpt_backward(&e->model, mode, err);
         e->model.pos_offset = 0;   /* sampling and evaluation stay at position 0 */
         if (rc) return rc;
-        for (size_t i = 0; i < e->n_tunable; i++) e->gacc[i] += g[i];
+        for (size_t i = 0; i < e->n_tunable; i++) e->grad_sum[i] += g[i];
         *loss += l;
         e->counts.tokens_trained += T;
     }

@@ -20,7 +20,7 @@ float *eside_tunable(engine_side *e, size_t *n) {
 
 double *eside_grad(engine_side *e, size_t *n) {
     *n = e->n_tunable;
-    return e->gacc;
+    return e->grad_sum;
 }
 
 const uint8_t *eside_correct(const engine_side *e) { return e->prop_ok; }
