@@ -183,7 +183,7 @@ int eside_init(engine_side **out, const experiment_spec *spec, int index, int nw
     e->mem_idx = tr_malloc((size_t)e->cap * sizeof *e->mem_idx, err);
     e->prop = tr_malloc(nk * (size_t)spec->max_new_tokens * sizeof *e->prop, err);
     e->prop_len = tr_calloc(nk, sizeof *e->prop_len, err);
-    e->prop_ok = tr_calloc(nk, 1, err);
+    e->prop_correct = tr_calloc(nk, 1, err);
     size_t bt = (size_t)e->max_tokens;
     e->seq_tok = tr_malloc(bt * sizeof(int), err);
     e->seq_tgt = tr_malloc(bt * sizeof(int), err);
@@ -193,7 +193,7 @@ int eside_init(engine_side **out, const experiment_spec *spec, int index, int nw
     e->text = tr_malloc(e->text_cap, err);
     e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
     e->grad_sum = tr_calloc(e->n_tunable, sizeof *e->grad_sum, err);
-    if (!e->grad_sum || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text || !e->prompt_tok) {
+    if (!e->grad_sum || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_correct || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text || !e->prompt_tok) {
         rc = TR_ENOMEM;
         goto fail;
     }
@@ -211,7 +211,7 @@ void eside_free(engine_side *e) {
     gpt_free(&e->model);
     gpt_sampler_free(&e->sampler);
     memory_free(&e->mem);
-    free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_ok);
+    free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_correct);
     free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->grad_sum); free(e->prompt_tok);
     free(e);
 }
@@ -359,8 +359,8 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
         int correct = 0;
         for (int k = 0; k < K; k++) {
             const int32_t *tok = e->prop + (size_t)(i * K + k) * (size_t)maxnew;
-            e->prop_ok[i * K + k] = (uint8_t)check_tokens(e, ex, tok, e->prop_len[i * K + k]);
-            correct += e->prop_ok[i * K + k];
+            e->prop_correct[i * K + k] = (uint8_t)check_tokens(e, ex, tok, e->prop_len[i * K + k]);
+            correct += e->prop_correct[i * K + k];
         }
         if (m == METHOD_RS) {
             a[i] = (uint8_t)(correct > 255 ? 255 : correct);
@@ -368,7 +368,7 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
             continue;
         }
         /* independence MH with the posterior as target: accept exactly the correct proposals */
-        a[i] = e->prop_ok[i * K];
+        a[i] = e->prop_correct[i * K];
         rc = memory_update(&e->mem, e->mem_idx[i], e->prop + (size_t)(i * K) * (size_t)maxnew, e->prop_len[i * K], a[i], NULL, err);
         mask[i] = (uint8_t)memory_valid(&e->mem, e->mem_idx[i]);
     }

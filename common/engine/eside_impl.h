@@ -22,7 +22,7 @@ struct engine_side {
     int K;                    /* proposals per example: particles for rs, else 1 */
     int32_t *prop;            /* [cap * K * max_new] proposal tokens */
     int *prop_len;            /* [cap * K] */
-    uint8_t *prop_ok;         /* [cap * K] c(proposal, y) */
+    uint8_t *prop_correct;         /* [cap * K] c(proposal, y) */
     int cap;
 
     /* scratch */

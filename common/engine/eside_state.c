@@ -23,7 +23,7 @@ double *eside_grad(engine_side *e, size_t *n) {
     return e->grad_sum;
 }
 
-const uint8_t *eside_correct(const engine_side *e) { return e->prop_ok; }
+const uint8_t *eside_correct(const engine_side *e) { return e->prop_correct; }
 
 int eside_valid_ids(const engine_side *e, int64_t **ids, int *n, tr_error *err) {
     *ids = tr_malloc((size_t)(e->mem.n ? e->mem.n : 1) * sizeof **ids, err);
