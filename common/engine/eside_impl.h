@@ -22,7 +22,7 @@ struct engine_side {
     int K;                    /* proposals per example: particles for rs, else 1 */
     int32_t *prop;            /* [cap * K * max_new] proposal tokens */
     int *prop_len;            /* [cap * K] */
-    uint8_t *prop_correct;         /* [cap * K] c(proposal, y) */
+    uint8_t *prop_correct;    /* [cap * K] c(proposal, y) */
     int cap;
 
     /* scratch */
@@ -31,7 +31,7 @@ struct engine_side {
     int *prompt_tok;          /* [max_tokens] a prompt's tokens (see eside_gradient) */
     char *text;               /* [text_cap] decoded text */
     size_t text_cap;          /* max_tokens * the longest token's bytes + 1 */
-    double *grad_sum;             /* [n_tunable] the step's gradient, accumulated in double */
+    double *grad_sum;         /* [n_tunable] the step's gradient, accumulated in double */
     size_t n_tunable;         /* all weights (full) or the P x C soft prompt */
     engine_counts counts;     /* since the last eside_take_counts */
 };
