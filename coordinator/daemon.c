@@ -111,7 +111,7 @@ static void daemon_checkpointed(void *p, const char *dir, int64_t step) {
     control_checkpoint_saved(d->c, d->id);
 }
 
-static void hb(void *p, int rank) { control_worker_heartbeat((control *)p, rank); }
+static void post_heartbeat(void *p, int rank) { control_worker_heartbeat((control *)p, rank); }
 
 /* Drain worker heartbeats and notice a worker's BYE (a signal on its node). */
 static int poll_workers(control *c, int *bye, tr_error *err) {
@@ -220,7 +220,7 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
         if (control_next_experiment(c, &claim)) {
             LOG_I("experiment %s ('%s'): %s%s", claim.id, claim.spec.name, claim.resume ? "resuming in " : "starting in ", claim.out_dir);
             dctx d = {.c = c, .id = claim.id, .eval_acc = NAN};
-            fleet_mpi_ctx fctx = {w->size, hb, c};
+            fleet_mpi_ctx fctx = {w->size, post_heartbeat, c};
             trainer_hooks hooks = {&d, daemon_should_stop, daemon_progress, daemon_checkpointed, daemon_stage};
             trainer_result r;
             tr_error e2 = {0};

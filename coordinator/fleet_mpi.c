@@ -37,7 +37,7 @@ static mpi_fleet *mf_of(fleet *f) { return (mpi_fleet *)f; }
 
 static void beat_all(mpi_fleet *m) {
     if (!m->ctx.heartbeat) return;
-    for (int r = 1; r <= m->W; r++) m->ctx.heartbeat(m->ctx.hb_ctx, r);
+    for (int r = 1; r <= m->W; r++) m->ctx.heartbeat(m->ctx.heartbeat_ctx, r);
 }
 
 static int send_op(mpi_fleet *m, int64_t op, int64_t a, int64_t b, int64_t c, tr_error *err) {
