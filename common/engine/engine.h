@@ -34,7 +34,7 @@
 
 /* An example side: a shard of the training examples, their rationale memory, a model replica
  * and the current step's proposals. Opaque: what the fleets need of it is below, and
- * common/engine/dispatch.h serves a fleet operation on it (eside_impl.h, for the engine's own
+ * common/engine/dispatch.h serves a fleet operation on it (side_impl.h, for the engine's own
  * files, has the layout). */
 typedef struct engine_side engine_side;
 

@@ -4,7 +4,7 @@
 
 #include <jansson.h>
 
-#include "common/engine/eside_impl.h"
+#include "common/engine/side_impl.h"
 #include "common/engine/streams.h"
 #include "common/util/log.h"
 

@@ -1,7 +1,7 @@
-/* eside_impl.h - the layout of engine_side, for the engine's own files only (eside.c,
- * eval.c, eside_star.c). Everything else goes through engine.h. */
-#ifndef TRICE_ENGINE_ESIDE_IMPL_H
-#define TRICE_ENGINE_ESIDE_IMPL_H
+/* side_impl.h - the layout of engine_side, for the engine's own files only (side.c,
+ * eval.c, side_star.c). Everything else goes through engine.h. */
+#ifndef TRICE_ENGINE_SIDE_IMPL_H
+#define TRICE_ENGINE_SIDE_IMPL_H
 
 #include "common/engine/engine.h"
 

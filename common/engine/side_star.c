@@ -1,8 +1,8 @@
-/* eside_star.c - STaR's collection pass on the example side (the outer loop is star.c). */
+/* side_star.c - STaR's collection pass on the example side (the outer loop is star.c). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/engine/eside_impl.h"
+#include "common/engine/side_impl.h"
 #include "common/engine/streams.h"
 
 int eside_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err) {

@@ -1,5 +1,5 @@
-/* eside.c - the example side: init, memory initialisation, proposals, term gradients. */
-#include "common/engine/eside_impl.h"
+/* side.c - the example side: init, memory initialisation, proposals, term gradients. */
+#include "common/engine/side_impl.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
-/* eside_state.c - what the fleets and `trice eval` read and write of an example side. */
+/* side_state.c - what the fleets and `trice eval` read and write of an example side. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/engine/ckptdir.h"
-#include "common/engine/eside_impl.h"
+#include "common/engine/side_impl.h"
 
 const experiment_spec *eside_spec(const engine_side *e) { return &e->spec; }
 
