@@ -143,7 +143,7 @@ int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr
                    spec->model.context - spec->prompt_len, spec->max_new_tokens);
 }
 
-int eside_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
+int engine_side_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
     *out = NULL;
     engine_side *e = tr_calloc(1, sizeof *e, err);
     if (!e) return TR_ENOMEM;
@@ -200,11 +200,11 @@ int eside_init(engine_side **out, const experiment_spec *spec, int index, int nw
     *out = e;
     return 0;
 fail:
-    eside_free(e);
+    engine_side_free(e);
     return rc;
 }
 
-void eside_free(engine_side *e) {
+void engine_side_free(engine_side *e) {
     if (!e) return;
     task_free(&e->task);
     tokenizer_free(&e->tok);
@@ -216,14 +216,14 @@ void eside_free(engine_side *e) {
     free(e);
 }
 
-engine_counts eside_take_counts(engine_side *e) {
+engine_counts engine_side_take_counts(engine_side *e) {
     engine_counts c = e->counts;
     memset(&e->counts, 0, sizeof e->counts);
     return c;
 }
 
-int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
-                 int32_t *out, int *lens, double *timer, tr_error *err) {
+int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
+                       int32_t *out, int *lens, double *timer, tr_error *err) {
     const int maxnew = e->spec.max_new_tokens;
     gpt_sample_opts o = gpt_sample_opts_default();
     o.temperature = temperature;
@@ -271,7 +271,7 @@ static int check_tokens(engine_side *e, const task_example *ex, const int32_t *t
     return ok;
 }
 
-int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
+int engine_side_memory_init(engine_side *e, int *n_valid, tr_error *err) {
     const int n = e->mem.n, maxnew = e->spec.max_new_tokens;
     int rc = 0;
     if (e->spec.memory_init == MEMINIT_GIVEN || e->spec.method == METHOD_SFT) {
@@ -308,7 +308,7 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
             LOG_I("memory initialisation: %d of %d examples' %d-shot prompts leave no room for %d new tokens in a context "
                   "of %d; they use fewer exemplars", fewer, n, shots, maxnew, e->max_tokens);
         for (int t = 0; t < tries && !rc; t++) {
-            rc = eside_sample(e, prompts, n, rngs, (float)e->spec.temperature, 1, out, lens, &e->counts.sample_s, err);
+            rc = engine_side_sample(e, prompts, n, rngs, (float)e->spec.temperature, 1, out, lens, &e->counts.sample_s, err);
             for (int i = 0; i < n && !rc; i++) {
                 if (memory_valid(&e->mem, i)) continue;
                 const task_example *ex = task_get(&e->task, e->mem.ids[i]);
@@ -324,7 +324,7 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
     return rc;
 }
 
-int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask, tr_error *err) {
+int engine_side_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask, tr_error *err) {
     if (n > e->cap) return TR_FAIL(err, TR_EINTERNAL, "step has %d examples here, capacity %d", n, e->cap);
     e->n = n;
     e->step = step;
@@ -353,7 +353,7 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
             stream_proposal(&rngs[i * K + k], e->spec.seed, ids[i], step, k);
         }
     }
-    if (!rc) rc = eside_sample(e, prompts, nk, rngs, (float)e->spec.temperature, 1, e->prop, e->prop_len, &e->counts.sample_s, err);
+    if (!rc) rc = engine_side_sample(e, prompts, nk, rngs, (float)e->spec.temperature, 1, e->prop, e->prop_len, &e->counts.sample_s, err);
     for (int i = 0; i < n && !rc; i++) {
         const task_example *ex = task_get(&e->task, ids[i]);
         int correct = 0;
@@ -427,7 +427,7 @@ static int build_row(engine_side *e, const est_coef *t, int *T_row, tr_error *er
     return 0;
 }
 
-int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err) {
+int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err) {
     double t0 = now_s();
     *loss = 0;
     const gpt_grad_mode mode = e->spec.tunable == TUNABLE_PROMPT ? GPT_GRAD_PROMPT : GPT_GRAD_FULL;

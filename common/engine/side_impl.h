@@ -14,7 +14,7 @@ struct engine_side {
     gpt_sampler sampler;
     memory mem;               /* one entry per training example this side owns */
 
-    /* the current step's examples held here (set by eside_propose) */
+    /* the current step's examples held here (set by engine_side_propose) */
     int n;
     int64_t step;             /* the step being computed (position jitter draws from it) */
     int64_t *ids;             /* [cap] global ids */
@@ -26,14 +26,14 @@ struct engine_side {
     int cap;
 
     /* scratch */
-    int *seq_tok, *seq_tgt;   /* [max_tokens] the sequence of one gradient term (see eside_gradient) */
+    int *seq_tok, *seq_tgt;   /* [max_tokens] the sequence of one gradient term (see engine_side_gradient) */
     float *seq_w;
-    int *prompt_tok;          /* [max_tokens] a prompt's tokens (see eside_gradient) */
+    int *prompt_tok;          /* [max_tokens] a prompt's tokens (see engine_side_gradient) */
     char *text;               /* [text_cap] decoded text */
     size_t text_cap;          /* max_tokens * the longest token's bytes + 1 */
     double *grad_sum;         /* [n_tunable] the step's gradient, accumulated in double */
     size_t n_tunable;         /* all weights (full) or the P x C soft prompt */
-    engine_counts counts;     /* since the last eside_take_counts */
+    engine_counts counts;     /* since the last engine_side_take_counts */
 };
 
 #endif
