@@ -23,7 +23,7 @@
 #define PROMPT_MAGIC 0x504D5250u  /* "PRMP" */
 #define PROMPT_VERSION 1u
 
-static int extras_encode(const ckpt_extras *x, const gpt *g, uint8_t **out, size_t *len, tr_error *err) {
+static int extras_encode(const ckptdir_extras *x, const gpt *g, uint8_t **out, size_t *len, tr_error *err) {
     json_t *o = json_pack("{sI sI sf sf si}", "step", (json_int_t)x->step, "tokens_sampled", (json_int_t)x->tokens_sampled,
                           "acc_before", isnan(x->acc_before) ? -1.0 : x->acc_before,
                           "maj_before", isnan(x->maj_before) ? -1.0 : x->maj_before, "n_eval", x->n_eval);
@@ -41,7 +41,7 @@ static int extras_encode(const ckpt_extras *x, const gpt *g, uint8_t **out, size
     return 0;
 }
 
-static int extras_decode(const uint8_t *buf, size_t len, const char *path, ckpt_extras *x, gpt *g, tr_error *err) {
+static int extras_decode(const uint8_t *buf, size_t len, const char *path, ckptdir_extras *x, gpt *g, tr_error *err) {
     const uint8_t *nul = buf ? memchr(buf, 0, len) : NULL;
     if (!nul) return TR_FAIL(err, TR_EFORMAT, "%s: checkpoint extras are missing their JSON part", path);
     json_error_t je;
@@ -127,7 +127,7 @@ static int remove_files_in(const char *dir, const char *part) {
     return n;
 }
 
-int ckpt_clean_temps(const char *out_dir) {
+int ckptdir_clean_temps(const char *out_dir) {
     /* Only this process writes into an experiment folder, and it has not written yet: any
      * "NAME.tmp.PID" here is what a killed writer left (afile.c). */
     char p[PATH_BUF];
@@ -166,8 +166,8 @@ static void prune(const char *cdir, int keep, int64_t current) {
     }
 }
 
-int ckpt_write(const char *out_dir, const gpt *g, const optim_state *opt, const ckpt_extras *x,
-               const uint8_t *mem_buf, size_t mem_len, int keep, char *dir_out, size_t cap, tr_error *err) {
+int ckptdir_write(const char *out_dir, const gpt *g, const optim_state *opt, const ckptdir_extras *x,
+                  const uint8_t *mem_buf, size_t mem_len, int keep, char *dir_out, size_t cap, tr_error *err) {
     char cdir[PATH_BUF], dir[PATH_BUF], p[PATH_BUF];
     TR_TRY(path_fmt(cdir, sizeof cdir, err, "%s/checkpoints", out_dir));
     TR_TRY(path_fmt(dir, sizeof dir, err, "%s/step-%08lld", cdir, (long long)x->step));
@@ -197,7 +197,7 @@ int ckpt_write(const char *out_dir, const gpt *g, const optim_state *opt, const 
     return 0;
 }
 
-int trainer_latest_checkpoint(const char *out_dir, char *path, size_t cap, tr_error *err) {
+int ckptdir_latest(const char *out_dir, char *path, size_t cap, tr_error *err) {
     char p[PATH_BUF];
     TR_TRY(path_fmt(p, sizeof p, err, "%s/checkpoints/latest", out_dir));
     char *text;
@@ -213,7 +213,7 @@ int trainer_latest_checkpoint(const char *out_dir, char *path, size_t cap, tr_er
     return path_fmt(path, cap, err, "%s/checkpoints/step-%08lld", out_dir, (long long)step);
 }
 
-int ckpt_exists(const char *out_dir) {
+int ckptdir_exists(const char *out_dir) {
     char p[PATH_BUF];   /* a path that does not fit names no checkpoint */
     if (path_fmt(p, sizeof p, NULL, "%s/checkpoints/latest", out_dir)) return 0;
     if (access(p, F_OK) == 0) return 1;
@@ -223,7 +223,7 @@ int ckpt_exists(const char *out_dir) {
 }
 
 /* Load one checkpoint folder, verifying every checksum and that the weights are finite. */
-static int read_dir(const char *dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf, size_t *mem_len,
+static int read_dir(const char *dir, gpt *g, optim_state *opt, ckptdir_extras *x, uint8_t **mem_buf, size_t *mem_len,
                     tr_error *err) {
     char p[PATH_BUF];
     TR_TRY(path_fmt(p, sizeof p, err, "%s/model.bin", dir));
@@ -265,8 +265,8 @@ static int read_dir(const char *dir, gpt *g, optim_state *opt, ckpt_extras *x, u
     return memory_file_read(p, mem_buf, mem_len, err);
 }
 
-int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf,
-              size_t *mem_len, char *dir_out, size_t cap, tr_error *err) {
+int ckptdir_read(const char *out_dir, gpt *g, optim_state *opt, ckptdir_extras *x, uint8_t **mem_buf,
+                 size_t *mem_len, char *dir_out, size_t cap, tr_error *err) {
     char cdir[PATH_BUF], dir[PATH_BUF];
     *mem_buf = NULL;
     TR_TRY(path_fmt(cdir, sizeof cdir, err, "%s/checkpoints", out_dir));
@@ -275,7 +275,7 @@ int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uin
     static int64_t steps[4096 + 1];
     int n = 0;
     tr_error me = {0};
-    if (trainer_latest_checkpoint(out_dir, dir, sizeof dir, &me) == 0) {
+    if (ckptdir_latest(out_dir, dir, sizeof dir, &me) == 0) {
         steps[n++] = step_of_name(strrchr(dir, '/') + 1);
     } else if (me.code != TR_ENOTFOUND) {
         LOG_W("%s; looking for the newest complete step folder instead", me.msg);
@@ -310,7 +310,7 @@ int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uin
                    "repair or remove the damaged folders, or start the experiment in a new folder", cdir, tried, first.msg);
 }
 
-int ckpt_prompt_save(const char *path, const gpt *g, tr_error *err) {
+int ckptdir_prompt_save(const char *path, const gpt *g, tr_error *err) {
     size_t n = (size_t)g->prompt_len * (size_t)g->config.channels;
     uint32_t hdr[4] = {PROMPT_MAGIC, PROMPT_VERSION, (uint32_t)g->prompt_len, (uint32_t)g->config.channels};
     afile af;
@@ -321,7 +321,7 @@ int ckpt_prompt_save(const char *path, const gpt *g, tr_error *err) {
     return afile_commit(&af, err);
 }
 
-int ckpt_prompt_load(const char *path, gpt *g, tr_error *err) {
+int ckptdir_prompt_load(const char *path, gpt *g, tr_error *err) {
     char *buf;
     size_t len;
     TR_TRY(tr_read_file(path, (size_t)1 << 30, &buf, &len, err));

@@ -81,7 +81,7 @@ int engine_side_memory_merge(engine_side *e, const uint8_t *buf, size_t len, int
 /* Examples in the memory (owned training examples). */
 int engine_side_memory_size(const engine_side *e);
 
-/* For `trice eval`: load a soft prompt (ckpt_prompt_load) into the model, and hold out the
+/* For `trice eval`: load a soft prompt (ckptdir_prompt_load) into the model, and hold out the
  * first n of every example (eval then train ids; n <= 0: all) instead of the split's. */
 int engine_side_load_prompt(engine_side *e, const char *path, tr_error *err);
 int engine_side_hold_out_all(engine_side *e, int64_t n, tr_error *err);

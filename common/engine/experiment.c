@@ -59,10 +59,10 @@ static int write_spec(const char *dir, const char *name, const experiment_spec *
 static int run_stage(const experiment_spec *s, const char *dir, fleet_factory make, void *ctx, int resume,
                      const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
     TR_TRY(afile_mkdirs(dir, err));
-    ckpt_clean_temps(dir);
-    /* any checkpoint, even a damaged one, means resume: ckpt_read falls back to an older
+    ckptdir_clean_temps(dir);
+    /* any checkpoint, even a damaged one, means resume: ckptdir_read falls back to an older
      * one or fails naming the damage; starting over would discard the run's metrics */
-    int can_resume = resume && ckpt_exists(dir);
+    int can_resume = resume && ckptdir_exists(dir);
     if (resume && !can_resume) LOG_I("%s: no checkpoint yet; starting the stage from the beginning", dir);
     TR_TRY(write_spec(dir, "spec.json", s, err));
     fleet *f = NULL;

@@ -46,7 +46,7 @@ struct run {
     task task;                  /* for the training ids */
     schedule sch;
     metrics_log log;
-    ckpt_extras x;              /* step, tokens, before-accuracies, star iteration */
+    ckptdir_extras x;              /* step, tokens, before-accuracies, star iteration */
     star_state *star;           /* STaR's outer loop (star.c); NULL for the other methods */
     int M, K;
     int64_t total_steps;

@@ -100,7 +100,7 @@ static int run_checkpoint(run *r, int64_t steps_done, tr_error *err) {
     size_t mlen = 0;
     TR_TRY(r->f->ops->memory_gather(r->f, &mem, &mlen, err));
     char dir[PATH_BUF];
-    int rc = ckpt_write(r->out_dir, &r->master, &r->opt, &r->x, mem, mlen, r->spec->keep_checkpoints, dir, sizeof dir, err);
+    int rc = ckptdir_write(r->out_dir, &r->master, &r->opt, &r->x, mem, mlen, r->spec->keep_checkpoints, dir, sizeof dir, err);
     free(mem);
     if (rc) return rc;
     LOG_I("checkpoint: %s (%lld steps done)", dir, (long long)steps_done);
@@ -112,7 +112,7 @@ static int run_resume(run *r, tr_error *err) {
     uint8_t *mem = NULL;
     size_t mlen = 0;
     char dir[PATH_BUF];
-    TR_TRY(ckpt_read(r->out_dir, &r->master, &r->opt, &r->x, &mem, &mlen, dir, sizeof dir, err));
+    TR_TRY(ckptdir_read(r->out_dir, &r->master, &r->opt, &r->x, &mem, &mlen, dir, sizeof dir, err));
     int rc = r->f->ops->memory_scatter(r->f, mem, mlen, err);
     free(mem);
     if (rc) return rc;
@@ -331,7 +331,7 @@ static int run_finish(run *r, int64_t step, trainer_result *res, tr_error *err) 
     TR_TRY(gpt_ckpt_save(&r->master, mp, err));
     if (r->spec->tunable == TUNABLE_PROMPT) {
         TR_TRY(path_fmt(mp, sizeof mp, err, "%s/prompt.bin", r->out_dir));
-        TR_TRY(ckpt_prompt_save(mp, &r->master, err));
+        TR_TRY(ckptdir_prompt_save(mp, &r->master, err));
     }
     LOG_I("held-out accuracy: before %.4f, after %.4f (%d examples, %lld steps, %lld tokens sampled)",
           res->acc_before, res->acc_after, res->n_eval, (long long)step, (long long)r->x.tokens_sampled);
