@@ -2,7 +2,7 @@
 #include "common/engine/engine.h"
 
 #include "common/model/ckpt.h"
-#include "common/model/tokenizer.h"
+#include "common/tok/byte.h"
 
 int engine_vocab_size(const experiment_spec *spec) {
     return spec->model.tokenizer == SPEC_TOKENIZER_GPT2 ? BPE_GPT2_VOCAB : TOK_BYTE_VOCAB;

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "common/engine/streams.h"
-#include "common/model/tokenizer.h"
+#include "common/tok/byte.h"
 #include "common/util/log.h"
 
 static double now_s(void) {
