@@ -54,7 +54,7 @@ int coord_run_once(const coord_opts *o, const world *w, tr_error *err) {
 
 /* ---- daemon ---- */
 
-typedef struct dctx {
+typedef struct daemon_hooks_ctx {
     control *c;
     const char *id;
     char stage[32];           /* the running stage, for progress */
@@ -62,10 +62,10 @@ typedef struct dctx {
     double eval_acc;          /* the stage's latest held-out accuracy (NAN before its first) */
     int64_t eval_step;
     int64_t step_offset;      /* steps of the earlier stages */
-} dctx;
+} daemon_hooks_ctx;
 
 static void daemon_stage(void *p, int index, int count, const char *name, int64_t step_offset) {
-    dctx *d = p;
+    daemon_hooks_ctx *d = p;
     snprintf(d->stage, sizeof d->stage, "%s", name);
     d->step_offset = step_offset;
     d->stage_index = index;
@@ -75,12 +75,12 @@ static void daemon_stage(void *p, int index, int count, const char *name, int64_
 }
 
 static int daemon_should_stop(void *p) {
-    dctx *d = p;
+    daemon_hooks_ctx *d = p;
     return sig_stop_requested() || control_shutdown_requested(d->c) || control_cancel_requested(d->c, d->id);
 }
 
 static void daemon_progress(void *p, const metrics_row *row, int64_t total, double eta) {
-    dctx *d = p;
+    daemon_hooks_ctx *d = p;
     control_progress cp;
     memset(&cp, 0, sizeof cp);
     cp.step = row->step + 1;
@@ -106,12 +106,12 @@ static void daemon_progress(void *p, const metrics_row *row, int64_t total, doub
 }
 
 static void daemon_checkpointed(void *p, const char *dir, int64_t step) {
-    dctx *d = p;
+    daemon_hooks_ctx *d = p;
     (void)dir; (void)step;
     control_checkpoint_saved(d->c, d->id);
 }
 
-static void hb(void *p, int rank) { control_worker_heartbeat((control *)p, rank); }
+static void post_heartbeat(void *p, int rank) { control_worker_heartbeat((control *)p, rank); }
 
 /* Drain worker heartbeats and notice a worker's BYE (a signal on its node). */
 static int poll_workers(control *c, int *bye, tr_error *err) {
@@ -219,8 +219,8 @@ int coord_daemon(const coord_opts *o, const world *w, tr_error *err) {
         control_claim claim;
         if (control_next_experiment(c, &claim)) {
             LOG_I("experiment %s ('%s'): %s%s", claim.id, claim.spec.name, claim.resume ? "resuming in " : "starting in ", claim.out_dir);
-            dctx d = {.c = c, .id = claim.id, .eval_acc = NAN};
-            fleet_mpi_ctx fctx = {w->size, hb, c};
+            daemon_hooks_ctx d = {.c = c, .id = claim.id, .eval_acc = NAN};
+            fleet_mpi_ctx fctx = {w->size, post_heartbeat, c};
             trainer_hooks hooks = {&d, daemon_should_stop, daemon_progress, daemon_checkpointed, daemon_stage};
             trainer_result r;
             tr_error e2 = {0};

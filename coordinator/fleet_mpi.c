@@ -33,11 +33,11 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static mpi_fleet *mf_of(fleet *f) { return (mpi_fleet *)f; }
+static mpi_fleet *as_mpi_fleet(fleet *f) { return (mpi_fleet *)f; }
 
 static void beat_all(mpi_fleet *m) {
     if (!m->ctx.heartbeat) return;
-    for (int r = 1; r <= m->W; r++) m->ctx.heartbeat(m->ctx.hb_ctx, r);
+    for (int r = 1; r <= m->W; r++) m->ctx.heartbeat(m->ctx.heartbeat_ctx, r);
 }
 
 static int send_op(mpi_fleet *m, int64_t op, int64_t a, int64_t b, int64_t c, tr_error *err) {
@@ -87,7 +87,7 @@ static int finish_op(mpi_fleet *m, int rc, tr_error *err) {
 }
 
 static int m_memory_init(fleet *f, int *n_valid, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     TR_TRY(send_op(m, OP_MEMORY_INIT, 0, 0, 0, err));
     int zero = 0;
     *n_valid = 0;
@@ -98,7 +98,7 @@ static int m_memory_init(fleet *f, int *n_valid, tr_error *err) {
 }
 
 static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t *a, uint8_t *mask, uint8_t *correct, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     if (M > m->M) {
         int *o = realloc(m->owner, (size_t)M * sizeof *o), *l = o ? realloc(m->local, (size_t)M * sizeof *l) : NULL;
         if (!o || !l) { if (o) m->owner = o; return TR_FAIL(err, TR_ENOMEM, "out of memory for %d examples", M); }
@@ -149,7 +149,7 @@ static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
 }
 
 static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     for (int i = 0; i < n; i++)   /* before anything is sent: an op is all or nothing */
         if (coefs[i].ex < 0 || coefs[i].ex >= m->M) return TR_FAIL(err, TR_EINTERNAL, "term for minibatch index %d of %d", coefs[i].ex, m->M);
     if (m->n_acc != n_grads) {
@@ -194,7 +194,7 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
 }
 
 static int m_set_params(fleet *f, const float *tunable, size_t n, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     double t0 = now_s();
     TR_TRY(send_op(m, OP_SET_PARAMS, (int64_t)n, 0, 0, err));
     TR_TRY(comm_bcast_bytes((void *)tunable, n * sizeof(float), 0, err));
@@ -205,7 +205,7 @@ static int m_set_params(fleet *f, const float *tunable, size_t n, tr_error *err)
 }
 
 static int m_eval(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, const char *path, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     TR_TRY(send_op(m, OP_EVAL, maj_k, path ? 1 : 0, 0, err));
     int zero[3] = {0, 0, 0}, sum[3] = {0, 0, 0};
     TR_TRY(MPI_CHECK(MPI_Reduce(zero, sum, 3, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err));
@@ -241,7 +241,7 @@ static int cmp_i64(const void *x, const void *y) {
 }
 
 static int m_star_collect(fleet *f, int iter, int64_t **valid, int *n_valid, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     TR_TRY(send_op(m, OP_STAR, iter, 0, 0, err));
     int64_t *all = NULL;
     size_t total = 0;
@@ -270,7 +270,7 @@ static int m_star_collect(fleet *f, int iter, int64_t **valid, int *n_valid, tr_
 }
 
 static int m_memory_gather(fleet *f, uint8_t **out, size_t *out_len, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     TR_TRY(send_op(m, OP_MEM_GATHER, 0, 0, 0, err));
     uint8_t **bufs = tr_calloc((size_t)m->W, sizeof *bufs, err);
     size_t *lens = tr_calloc((size_t)m->W, sizeof *lens, err);
@@ -288,7 +288,7 @@ static int m_memory_gather(fleet *f, uint8_t **out, size_t *out_len, tr_error *e
 }
 
 static int m_memory_scatter(fleet *f, const uint8_t *buf, size_t len, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     TR_TRY(send_op(m, OP_MEM_SCATTER, (int64_t)len, 0, 0, err));
     TR_TRY(comm_bcast_bytes((void *)buf, len, 0, err));
     m->comm.bytes_moved += (int64_t)len * m->W;
@@ -296,7 +296,7 @@ static int m_memory_scatter(fleet *f, const uint8_t *buf, size_t len, tr_error *
 }
 
 static int m_take_counts(fleet *f, fleet_counts *c, tr_error *err) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     TR_TRY(send_op(m, OP_COUNTS, 0, 0, 0, err));
     engine_counts *s = &c->sides;
     memset(s, 0, sizeof *s);
@@ -327,7 +327,7 @@ static int m_take_counts(fleet *f, fleet_counts *c, tr_error *err) {
 }
 
 static void m_free(fleet *f) {
-    mpi_fleet *m = mf_of(f);
+    mpi_fleet *m = as_mpi_fleet(f);
     tr_error err = {0};
     if (send_op(m, OP_END, 0, 0, 0, &err)) LOG_W("ending the experiment on the workers: %s", err.msg);
     free(m->owner);

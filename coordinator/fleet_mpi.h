@@ -8,7 +8,7 @@
 typedef struct fleet_mpi_ctx {
     int size;                          /* MPI world size (W + 1) */
     void (*heartbeat)(void *ctx, int rank);   /* called when a rank answered; may be NULL */
-    void *hb_ctx;
+    void *heartbeat_ctx;
 } fleet_mpi_ctx;
 
 /* A fleet_factory (trainer.h): sends RUN with the spec to every worker and waits until each

@@ -39,7 +39,7 @@ static void local_fail(wstate *w, int rc, const tr_error *e) {
 static int injected_fault(const wstate *w, int64_t step, tr_error *err) {
     const char *v = getenv("TRICE_TEST_FAIL");
     const char *colon = v ? strrchr(v, ':') : NULL;
-    const char *name = eside_spec(w->e)->name;
+    const char *name = engine_side_spec(w->e)->name;
     if (!colon || w->rank != 1 || strtoll(colon + 1, NULL, 10) != step) return 0;
     if (strlen(name) != (size_t)(colon - v) || strncmp(name, v, (size_t)(colon - v)) != 0) return 0;
     return TR_FAIL(err, TR_EINVAL, "injected fault at step %lld (TRICE_TEST_FAIL)", (long long)step);
@@ -67,7 +67,7 @@ static int recv_payload(wstate *w, dispatch_req *q, void **owned, tr_error *err)
     }
     case OP_SET_PARAMS: {
         size_t n, want = (size_t)q->h.a;
-        float *dst = eside_tunable(w->e, &n);
+        float *dst = engine_side_tunable(w->e, &n);
         if (n != want && !(dst = *owned = malloc(want ? want * sizeof *dst : 1)))   /* take part in the broadcast anyway */
             return TR_FAIL(err, TR_ENOMEM, "out of memory for %zu parameters", want);
         q->in = dst;
@@ -156,13 +156,13 @@ int worker_train(int rank, int size, const char *spec_json, tr_error *err) {
     w.index = rank - 1;
     w.W = size - 1;
     int rc = spec_parse_json(spec_json, "spec from the coordinator", &spec, err);
-    if (!rc) rc = eside_init(&w.e, &spec, w.index, w.W, err);
+    if (!rc) rc = engine_side_init(&w.e, &spec, w.index, w.W, err);
     /* report readiness (or why not) so that the coordinator can name the failing rank */
     const char *status = rc ? err->msg : "ok";
     int src = comm_send_bytes(status, strlen(status), 0, TAG_STEP, rc ? NULL : err);
     if (!rc && src) rc = src;
     if (!rc) {
-        LOG_I("ready: %d training examples in this shard, %d parameters", eside_memory_size(w.e), (int)eside_model(w.e)->num_params);
+        LOG_I("ready: %d training examples in this shard, %d parameters", engine_side_memory_size(w.e), (int)engine_side_model(w.e)->num_params);
         rc = serve(&w, err);
     } else if (!src) {
         /* reported: the coordinator fails the experiment and ends it for every rank with OP_END */
@@ -171,6 +171,6 @@ int worker_train(int rank, int size, const char *spec_json, tr_error *err) {
         rc = MPI_CHECK(MPI_Bcast(h, MSG_HEADER_WORDS, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
         if (!rc && h[0] != OP_END) rc = TR_FAIL(err, TR_EINTERNAL, "expected OP_END after a failed start, got op %lld", (long long)h[0]);
     }
-    eside_free(w.e);
+    engine_side_free(w.e);
     return rc;
 }

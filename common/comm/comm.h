@@ -45,7 +45,7 @@ int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*shoul
 /* Broadcast n bytes from root in chunks. */
 int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err);
 /* Sum n doubles onto root in chunks (MPI_SUM; in-place at root). The gradient reduction is in
- * double so that its result does not depend on W: see engine.h, eside_gradient. */
+ * double so that its result does not depend on W: see engine.h, engine_side_gradient. */
 int comm_reduce_sum_f64(double *buf, size_t n, int root, int rank, tr_error *err);
 
 #endif

@@ -18,11 +18,12 @@
 #include "common/train/memory.h"
 #include "common/util/afile.h"
 #include "common/util/log.h"
+#include "common/util/path.h"
 
 #define PROMPT_MAGIC 0x504D5250u  /* "PRMP" */
 #define PROMPT_VERSION 1u
 
-static int extras_encode(const ckpt_extras *x, const gpt *g, uint8_t **out, size_t *len, tr_error *err) {
+static int extras_encode(const ckptdir_extras *x, const gpt *g, uint8_t **out, size_t *len, tr_error *err) {
     json_t *o = json_pack("{sI sI sf sf si}", "step", (json_int_t)x->step, "tokens_sampled", (json_int_t)x->tokens_sampled,
                           "acc_before", isnan(x->acc_before) ? -1.0 : x->acc_before,
                           "maj_before", isnan(x->maj_before) ? -1.0 : x->maj_before, "n_eval", x->n_eval);
@@ -40,7 +41,7 @@ static int extras_encode(const ckpt_extras *x, const gpt *g, uint8_t **out, size
     return 0;
 }
 
-static int extras_decode(const uint8_t *buf, size_t len, const char *path, ckpt_extras *x, gpt *g, tr_error *err) {
+static int extras_decode(const uint8_t *buf, size_t len, const char *path, ckptdir_extras *x, gpt *g, tr_error *err) {
     const uint8_t *nul = buf ? memchr(buf, 0, len) : NULL;
     if (!nul) return TR_FAIL(err, TR_EFORMAT, "%s: checkpoint extras are missing their JSON part", path);
     json_error_t je;
@@ -126,19 +127,21 @@ static int remove_files_in(const char *dir, const char *part) {
     return n;
 }
 
-int ckpt_clean_temps(const char *out_dir) {
+int ckptdir_clean_temps(const char *out_dir) {
     /* Only this process writes into an experiment folder, and it has not written yet: any
      * "NAME.tmp.PID" here is what a killed writer left (afile.c). */
-    char p[4200];
+    char p[PATH_BUF];
     int n = remove_files_in(out_dir, ".tmp.");
-    snprintf(p, sizeof p, "%s/checkpoints", out_dir);
-    n += remove_files_in(p, ".tmp.");
-    static int64_t steps[4096];
-    int k = list_steps(p, steps, 4096);
-    for (int i = 0; i < k; i++) {
-        char sd[4300];
-        snprintf(sd, sizeof sd, "%s/step-%08lld", p, (long long)steps[i]);
-        n += remove_files_in(sd, ".tmp.");
+    /* a folder whose path does not fit cannot have been written to: nothing to clean there */
+    if (path_fmt(p, sizeof p, NULL, "%s/checkpoints", out_dir) == 0) {
+        n += remove_files_in(p, ".tmp.");
+        static int64_t steps[4096];
+        int k = list_steps(p, steps, 4096);
+        for (int i = 0; i < k; i++) {
+            char sd[PATH_BUF];
+            if (path_fmt(sd, sizeof sd, NULL, "%s/step-%08lld", p, (long long)steps[i]) == 0)
+                n += remove_files_in(sd, ".tmp.");
+        }
     }
     if (n) LOG_I("%s: removed %d temp file%s left by an interrupted write", out_dir, n, n > 1 ? "s" : "");
     return n;
@@ -152,47 +155,51 @@ static void prune(const char *cdir, int keep, int64_t current) {
     int n = list_steps(cdir, steps, 4096);
     for (int i = keep > 0 ? keep : 1; i < n; i++) {
         if (steps[i] == current) continue;
-        char p[4400];
-        snprintf(p, sizeof p, "%s/step-%08lld", cdir, (long long)steps[i]);
+        char p[PATH_BUF];
+        tr_error e = {0};
+        if (path_fmt(p, sizeof p, &e, "%s/step-%08lld", cdir, (long long)steps[i])) {
+            LOG_W("could not remove old checkpoint: %s", e.msg);
+            continue;
+        }
         remove_files_in(p, NULL);   /* every file, temp files of a killed writer included */
         if (rmdir(p) != 0) LOG_W("could not remove old checkpoint %s: %s", p, strerror(errno));
     }
 }
 
-int ckpt_write(const char *out_dir, const gpt *g, const optim_state *opt, const ckpt_extras *x,
-               const uint8_t *mem_buf, size_t mem_len, int keep, char *dir_out, size_t cap, tr_error *err) {
-    char cdir[4200], dir[4300], p[4400];
-    snprintf(cdir, sizeof cdir, "%s/checkpoints", out_dir);
-    snprintf(dir, sizeof dir, "%s/step-%08lld", cdir, (long long)x->step);
+int ckptdir_write(const char *out_dir, const gpt *g, const optim_state *opt, const ckptdir_extras *x,
+                  const uint8_t *mem_buf, size_t mem_len, int keep, char *dir_out, size_t cap, tr_error *err) {
+    char cdir[PATH_BUF], dir[PATH_BUF], p[PATH_BUF];
+    TR_TRY(path_fmt(cdir, sizeof cdir, err, "%s/checkpoints", out_dir));
+    TR_TRY(path_fmt(dir, sizeof dir, err, "%s/step-%08lld", cdir, (long long)x->step));
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/model.bin", dir));
     TR_TRY(afile_mkdirs(dir, err));
-    snprintf(p, sizeof p, "%s/model.bin", dir);
     TR_TRY(gpt_ckpt_save(g, p, err));
     char sum[64];
     int sl = snprintf(sum, sizeof sum, "fnv1a64 %016llx %zu\n", (unsigned long long)params_sum(g), g->num_params);
-    snprintf(p, sizeof p, "%s/model.sum", dir);
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/model.sum", dir));
     TR_TRY(afile_write(p, sum, (size_t)sl, err));
     uint8_t *ex = NULL;
     size_t exlen = 0;
     TR_TRY(extras_encode(x, g, &ex, &exlen, err));
-    snprintf(p, sizeof p, "%s/state.bin", dir);
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/state.bin", dir));
     int rc = gpt_state_save(p, opt, NULL, 0, ex, exlen, err);
     free(ex);
     if (rc) return rc;
-    snprintf(p, sizeof p, "%s/memory.bin", dir);
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/memory.bin", dir));
     TR_TRY(memory_file_write(p, mem_buf, mem_len, err));
     /* the marker last: until it is renamed into place, `latest` names the previous checkpoint */
     char line[64];
     int n = snprintf(line, sizeof line, "step-%08lld\n", (long long)x->step);
-    snprintf(p, sizeof p, "%s/latest", cdir);
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/latest", cdir));
     TR_TRY(afile_write(p, line, (size_t)n, err));
     prune(cdir, keep, x->step);
-    if (dir_out) snprintf(dir_out, cap, "%s", dir);
+    if (dir_out) TR_TRY(path_fmt(dir_out, cap, err, "%s", dir));
     return 0;
 }
 
-int trainer_latest_checkpoint(const char *out_dir, char *path, size_t cap, tr_error *err) {
-    char p[4200];
-    snprintf(p, sizeof p, "%s/checkpoints/latest", out_dir);
+int ckptdir_latest(const char *out_dir, char *path, size_t cap, tr_error *err) {
+    char p[PATH_BUF];
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/checkpoints/latest", out_dir));
     char *text;
     size_t len;
     int rc = tr_read_file(p, 256, &text, &len, err);
@@ -203,26 +210,25 @@ int trainer_latest_checkpoint(const char *out_dir, char *path, size_t cap, tr_er
     free(text);
     /* the marker's text is not echoed: only a step-N name is ever accepted from it */
     if (step < 0) return TR_FAIL(err, TR_EFORMAT, "%s: not a line 'step-NNNNNNNN' (the marker is corrupt or empty)", p);
-    snprintf(path, cap, "%s/checkpoints/step-%08lld", out_dir, (long long)step);
-    return 0;
+    return path_fmt(path, cap, err, "%s/checkpoints/step-%08lld", out_dir, (long long)step);
 }
 
-int ckpt_exists(const char *out_dir) {
-    char p[4200];
-    snprintf(p, sizeof p, "%s/checkpoints/latest", out_dir);
+int ckptdir_exists(const char *out_dir) {
+    char p[PATH_BUF];   /* a path that does not fit names no checkpoint */
+    if (path_fmt(p, sizeof p, NULL, "%s/checkpoints/latest", out_dir)) return 0;
     if (access(p, F_OK) == 0) return 1;
-    snprintf(p, sizeof p, "%s/checkpoints", out_dir);
+    if (path_fmt(p, sizeof p, NULL, "%s/checkpoints", out_dir)) return 0;
     int64_t one;
     return list_steps(p, &one, 1) > 0;
 }
 
 /* Load one checkpoint folder, verifying every checksum and that the weights are finite. */
-static int read_dir(const char *dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf, size_t *mem_len,
+static int read_dir(const char *dir, gpt *g, optim_state *opt, ckptdir_extras *x, uint8_t **mem_buf, size_t *mem_len,
                     tr_error *err) {
-    char p[4400];
-    snprintf(p, sizeof p, "%s/model.bin", dir);
+    char p[PATH_BUF];
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/model.bin", dir));
     TR_TRY(gpt_ckpt_load(g, p, err));
-    snprintf(p, sizeof p, "%s/model.sum", dir);
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/model.sum", dir));
     char *text = NULL;
     size_t len = 0;
     int rc = tr_read_file(p, 256, &text, &len, err);
@@ -243,7 +249,7 @@ static int read_dir(const char *dir, gpt *g, optim_state *opt, ckpt_extras *x, u
         if (!isfinite(g->params[i]))
             return TR_FAIL(err, TR_EFORMAT, "%s/model.bin: parameter %zu is %s; refusing to resume from non-finite weights",
                            dir, i, isnan(g->params[i]) ? "NaN" : "infinite");
-    snprintf(p, sizeof p, "%s/state.bin", dir);
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/state.bin", dir));
     uint8_t *rngb = NULL;
     size_t nrng = 0;
     void *ex = NULL;
@@ -255,21 +261,21 @@ static int read_dir(const char *dir, gpt *g, optim_state *opt, ckpt_extras *x, u
     if (rc) return rc;
     if (opt->step != x->step && opt->step > x->step)
         return TR_FAIL(err, TR_EFORMAT, "%s: optimiser has %lld steps but the checkpoint says %lld", p, (long long)opt->step, (long long)x->step);
-    snprintf(p, sizeof p, "%s/memory.bin", dir);
+    TR_TRY(path_fmt(p, sizeof p, err, "%s/memory.bin", dir));
     return memory_file_read(p, mem_buf, mem_len, err);
 }
 
-int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf,
-              size_t *mem_len, char *dir_out, size_t cap, tr_error *err) {
-    char cdir[4200], dir[4300];
+int ckptdir_read(const char *out_dir, gpt *g, optim_state *opt, ckptdir_extras *x, uint8_t **mem_buf,
+                 size_t *mem_len, char *dir_out, size_t cap, tr_error *err) {
+    char cdir[PATH_BUF], dir[PATH_BUF];
     *mem_buf = NULL;
-    snprintf(cdir, sizeof cdir, "%s/checkpoints", out_dir);
+    TR_TRY(path_fmt(cdir, sizeof cdir, err, "%s/checkpoints", out_dir));
     /* The marker's folder first, then every step folder newest first: a damaged marker or
      * checkpoint costs the steps since the previous good one, never the whole run. */
     static int64_t steps[4096 + 1];
     int n = 0;
     tr_error me = {0};
-    if (trainer_latest_checkpoint(out_dir, dir, sizeof dir, &me) == 0) {
+    if (ckptdir_latest(out_dir, dir, sizeof dir, &me) == 0) {
         steps[n++] = step_of_name(strrchr(dir, '/') + 1);
     } else if (me.code != TR_ENOTFOUND) {
         LOG_W("%s; looking for the newest complete step folder instead", me.msg);
@@ -280,16 +286,20 @@ int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uin
     int tried = 0;
     for (int i = 0; i < n; i++) {
         if (i > 0 && steps[i] == steps[0]) continue;   /* the marker's folder, already tried */
-        snprintf(dir, sizeof dir, "%s/step-%08lld", cdir, (long long)steps[i]);
-        tr_error e = {0};
         free(*mem_buf);
         *mem_buf = NULL;
+        TR_TRY(path_fmt(dir, sizeof dir, err, "%s/step-%08lld", cdir, (long long)steps[i]));
+        tr_error e = {0};
         int rc = read_dir(dir, g, opt, x, mem_buf, mem_len, &e);
         if (rc == 0) {
             if (tried) LOG_W("resuming from %s, the newest usable checkpoint (%d newer one%s unusable: %s)", dir, tried,
                              tried > 1 ? "s" : "", first.msg);
-            if (dir_out) snprintf(dir_out, cap, "%s", dir);
-            return 0;
+            rc = dir_out ? path_fmt(dir_out, cap, err, "%s", dir) : 0;
+            if (rc) {
+                free(*mem_buf);
+                *mem_buf = NULL;
+            }
+            return rc;
         }
         LOG_W("checkpoint %s is unusable: %s", dir, e.msg);
         if (!tried++) first = e;
@@ -300,7 +310,7 @@ int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uin
                    "repair or remove the damaged folders, or start the experiment in a new folder", cdir, tried, first.msg);
 }
 
-int ckpt_prompt_save(const char *path, const gpt *g, tr_error *err) {
+int ckptdir_prompt_save(const char *path, const gpt *g, tr_error *err) {
     size_t n = (size_t)g->prompt_len * (size_t)g->config.channels;
     uint32_t hdr[4] = {PROMPT_MAGIC, PROMPT_VERSION, (uint32_t)g->prompt_len, (uint32_t)g->config.channels};
     afile af;
@@ -311,7 +321,7 @@ int ckpt_prompt_save(const char *path, const gpt *g, tr_error *err) {
     return afile_commit(&af, err);
 }
 
-int ckpt_prompt_load(const char *path, gpt *g, tr_error *err) {
+int ckptdir_prompt_load(const char *path, gpt *g, tr_error *err) {
     char *buf;
     size_t len;
     TR_TRY(tr_read_file(path, (size_t)1 << 30, &buf, &len, err));

@@ -1,9 +1,10 @@
-/* ckptdir.h - an experiment's checkpoint folder.
+/* ckptdir.h - an experiment's checkpoint folder (ckptdir_*; one model file of it is
+ * common/model/ckpt.h's, gpt_ckpt_*).
  *
  *   checkpoints/step-NNNNNNNN/model.bin    parameters, llm.c GPT-2 format (version 3)
  *   checkpoints/step-NNNNNNNN/model.sum    "fnv1a64 HEX COUNT": FNV-1a 64 of the parameters
  *   checkpoints/step-NNNNNNNN/state.bin    optimiser moments and step (ckpt.h training state);
- *                                          extras: ckpt_extras as JSON, then the soft prompt
+ *                                          extras: ckptdir_extras as JSON, then the soft prompt
  *   checkpoints/step-NNNNNNNN/memory.bin   the whole rationale memory, by example id
  *   checkpoints/latest                     "step-NNNNNNNN\n", written (atomically) last
  * A crash at any point leaves `latest` naming a complete checkpoint. The last `keep` (by step
@@ -20,33 +21,37 @@
 
 #include "common/model/ckpt.h"
 
-typedef struct ckpt_extras {
+typedef struct ckptdir_extras {
     int64_t step;            /* optimiser steps done */
     int64_t tokens_sampled;  /* for the sampled-token budget */
     double acc_before, maj_before;
     int n_eval;
-} ckpt_extras;
+} ckptdir_extras;
 
 /* Write a checkpoint for x->step; dir_out gets its folder. */
-int ckpt_write(const char *out_dir, const gpt *g, const optim_state *opt, const ckpt_extras *x,
-               const uint8_t *mem_buf, size_t mem_len, int keep, char *dir_out, size_t cap, tr_error *err);
+int ckptdir_write(const char *out_dir, const gpt *g, const optim_state *opt, const ckptdir_extras *x,
+                  const uint8_t *mem_buf, size_t mem_len, int keep, char *dir_out, size_t cap, tr_error *err);
 
 /* Read the newest usable checkpoint into g (params and soft prompt), opt and x; *memory is
  * malloc'ed. TR_ENOTFOUND when there is none; TR_EFORMAT naming the newest damage when
  * every one is damaged (nothing is deleted). */
-int ckpt_read(const char *out_dir, gpt *g, optim_state *opt, ckpt_extras *x, uint8_t **mem_buf,
-              size_t *mem_len, char *dir_out, size_t cap, tr_error *err);
+int ckptdir_read(const char *out_dir, gpt *g, optim_state *opt, ckptdir_extras *x, uint8_t **mem_buf,
+                 size_t *mem_len, char *dir_out, size_t cap, tr_error *err);
 
 /* Remove the temp files ("NAME.tmp.PID", common/util/afile.c) an interrupted write left in
  * out_dir, its checkpoints/ and their step folders. Call before the experiment writes there.
  * Returns how many. */
-int ckpt_clean_temps(const char *out_dir);
+int ckptdir_clean_temps(const char *out_dir);
+
+/* Folder name of the newest complete checkpoint under out_dir (the `latest` marker), into
+ * path (cap bytes). TR_ENOTFOUND when there is none. */
+int ckptdir_latest(const char *out_dir, char *path, size_t cap, tr_error *err);
 
 /* 1 if out_dir has a checkpoint marker or any step folder (usable or not). */
-int ckpt_exists(const char *out_dir);
+int ckptdir_exists(const char *out_dir);
 
 /* The soft prompt alone (magic, version, P, C, floats). */
-int ckpt_prompt_save(const char *path, const gpt *g, tr_error *err);
-int ckpt_prompt_load(const char *path, gpt *g, tr_error *err);
+int ckptdir_prompt_save(const char *path, const gpt *g, tr_error *err);
+int ckptdir_prompt_load(const char *path, gpt *g, tr_error *err);
 
 #endif

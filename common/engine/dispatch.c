@@ -10,7 +10,7 @@
 
 static int d_memory_init(engine_side *e, int skip, dispatch_reply *r, tr_error *err) {
     int nv = 0;
-    int rc = skip ? 0 : eside_memory_init(e, &nv, err);
+    int rc = skip ? 0 : engine_side_memory_init(e, &nv, err);
     r->val[0] = skip || rc ? 0 : nv;
     return rc;
 }
@@ -18,7 +18,7 @@ static int d_memory_init(engine_side *e, int skip, dispatch_reply *r, tr_error *
 /* The minibatch is every side's: each answers for the examples it owns, at their positions. */
 static int d_propose(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
     const int64_t *all = q->in;
-    const int M = (int)q->h.b, K = eside_particles(e);
+    const int M = (int)q->h.b, K = engine_side_particles(e);
     const size_t rec = msg_propose_bytes(K), m = (size_t)(M > 0 ? M : 1);
     int64_t *ids = tr_malloc(m * sizeof *ids, err);
     int32_t *pos = tr_malloc(m * sizeof *pos, err);
@@ -26,30 +26,30 @@ static int d_propose(engine_side *e, const dispatch_req *q, int skip, dispatch_r
     int rc = (!ids || !pos || !a || !mask) ? TR_ENOMEM : 0;
     int n = 0;
     for (int i = 0; i < M && !rc; i++)
-        if (q->nworkers <= 1 || shard_owner(eside_spec(e)->seed, all[i], q->nworkers) == q->index) {
+        if (q->nworkers <= 1 || shard_owner(engine_side_spec(e)->seed, all[i], q->nworkers) == q->index) {
             ids[n] = all[i];
             pos[n++] = i;
         }
     if (!rc && !(r->bytes = tr_malloc((size_t)n * rec + 1, err))) rc = TR_ENOMEM;
     if (!rc) r->len = (size_t)n * rec;
-    if (!rc && !skip) rc = eside_propose(e, q->h.a, ids, n, a, mask, err);
+    if (!rc && !skip) rc = engine_side_propose(e, q->h.a, ids, n, a, mask, err);
     const int real = !rc && !skip;   /* else placeholders: the coordinator discards this step */
     for (int i = 0; r->bytes && i < n; i++)
         msg_propose_encode(r->bytes + (size_t)i * rec, K, pos[i], real ? a[i] : 0, real ? mask[i] : 0,
-                           real ? eside_correct(e) + (size_t)i * (size_t)K : NULL);
+                           real ? engine_side_correct(e) + (size_t)i * (size_t)K : NULL);
     free(ids); free(pos); free(a); free(mask);
     return rc;
 }
 
 static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
-    r->grad = eside_grad(e, &r->n_grad);
+    r->grad = engine_side_grad(e, &r->n_grad);
     const size_t nt = q->in_len / MSG_TERM_BYTES;
     int rc = 0;
     if (!skip) {
         est_coef *terms = tr_malloc((nt ? nt : 1) * sizeof *terms, err);
         if (!terms) rc = TR_ENOMEM;
         for (size_t i = 0; terms && i < nt; i++) msg_term_decode((const uint8_t *)q->in + i * MSG_TERM_BYTES, &terms[i]);
-        if (terms) rc = eside_gradient(e, terms, (int)nt, &r->loss, err);
+        if (terms) rc = engine_side_gradient(e, terms, (int)nt, &r->loss, err);
         free(terms);
     }
     if (skip || rc) {   /* add nothing to the fleet's sum */
@@ -61,7 +61,7 @@ static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_
 
 static int d_set_params(engine_side *e, const dispatch_req *q, int skip, tr_error *err) {
     size_t n;
-    float *dst = eside_tunable(e, &n);
+    float *dst = engine_side_tunable(e, &n);
     if ((size_t)q->h.a != n)
         return TR_FAIL(err, TR_EINTERNAL, "%zu parameters sent, this side has %zu", (size_t)q->h.a, n);
     if (!skip && dst != q->in) memcpy(dst, q->in, n * sizeof *dst);
@@ -71,11 +71,11 @@ static int d_set_params(engine_side *e, const dispatch_req *q, int skip, tr_erro
 static int d_eval(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
     int64_t *ids = NULL;
     int n = 0, correct = 0, maj = 0, rc = 0;
-    if (!skip) rc = eside_eval_ids(e, q->index, q->nworkers, &ids, &n, err);
+    if (!skip) rc = engine_side_eval_ids(e, q->index, q->nworkers, &ids, &n, err);
     char *text = NULL;
     size_t tlen = 0;
     FILE *mf = q->h.b ? open_memstream(&text, &tlen) : NULL;
-    if (!skip && !rc) rc = eside_eval(e, ids, n, (int)q->h.a, &correct, &maj, mf, err);
+    if (!skip && !rc) rc = engine_side_eval(e, ids, n, (int)q->h.a, &correct, &maj, mf, err);
     if (mf) fclose(mf);
     free(ids);
     if (skip || rc) {
@@ -95,9 +95,9 @@ static int d_eval(engine_side *e, const dispatch_req *q, int skip, dispatch_repl
 static int d_star(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
     if (skip) return 0;
     int nv = 0;
-    TR_TRY(eside_star_collect(e, (int)q->h.a, &nv, err));
+    TR_TRY(engine_side_star_collect(e, (int)q->h.a, &nv, err));
     int64_t *ids;
-    TR_TRY(eside_valid_ids(e, &ids, &nv, err));
+    TR_TRY(engine_side_valid_ids(e, &ids, &nv, err));
     r->bytes = tr_malloc((size_t)nv * 8 + 1, err);
     if (r->bytes) {
         msg_ids_encode(ids, (size_t)nv, r->bytes);
@@ -109,7 +109,7 @@ static int d_star(engine_side *e, const dispatch_req *q, int skip, dispatch_repl
 
 static int d_mem_gather(engine_side *e, int skip, dispatch_reply *r, tr_error *err) {
     if (skip) return 0;
-    int rc = eside_memory_save(e, &r->bytes, &r->len, err);
+    int rc = engine_side_memory_save(e, &r->bytes, &r->len, err);
     if (rc) { free(r->bytes); r->bytes = NULL; r->len = 0; }
     return rc;
 }
@@ -117,14 +117,14 @@ static int d_mem_gather(engine_side *e, int skip, dispatch_reply *r, tr_error *e
 static int d_mem_scatter(engine_side *e, const dispatch_req *q, int skip, tr_error *err) {
     if (skip) return 0;
     int taken = 0;
-    TR_TRY(eside_memory_merge(e, q->in, (size_t)q->h.a, &taken, err));
-    LOG_D("took %d memory entries of %d held here", taken, eside_memory_size(e));
+    TR_TRY(engine_side_memory_merge(e, q->in, (size_t)q->h.a, &taken, err));
+    LOG_D("took %d memory entries of %d held here", taken, engine_side_memory_size(e));
     return 0;
 }
 
 /* Counted whatever happened before: the coordinator reads them in every case. */
 static int d_counts(engine_side *e, dispatch_reply *r, tr_error *err) {
-    engine_counts c = eside_take_counts(e);
+    engine_counts c = engine_side_take_counts(e);
     if (!(r->bytes = tr_malloc(MSG_COUNTS_BYTES, err))) return TR_ENOMEM;
     msg_counts_encode(&c, r->bytes);
     r->len = MSG_COUNTS_BYTES;

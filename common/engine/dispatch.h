@@ -20,7 +20,7 @@ typedef struct dispatch_req {
     const void *in;        /* the op's payload (may be NULL when it has none):
                             *   OP_PROPOSE     int64 ids[h.b], the whole minibatch
                             *   OP_GRADIENT    h.a msg_term records (ex: this side's example index)
-                            *   OP_SET_PARAMS  float[h.a]; eside_tunable's own buffer is not copied
+                            *   OP_SET_PARAMS  float[h.a]; engine_side_tunable's own buffer is not copied
                             *   OP_MEM_SCATTER h.a bytes of memory.h entries */
     size_t in_len;         /* OP_GRADIENT: bytes of terms */
     int index, nworkers;   /* this side's place in the fleet (shard_owner) */

@@ -34,7 +34,7 @@
 
 /* An example side: a shard of the training examples, their rationale memory, a model replica
  * and the current step's proposals. Opaque: what the fleets need of it is below, and
- * common/engine/dispatch.h serves a fleet operation on it (eside_impl.h, for the engine's own
+ * common/engine/dispatch.h serves a fleet operation on it (side_impl.h, for the engine's own
  * files, has the layout). */
 typedef struct engine_side engine_side;
 
@@ -49,87 +49,87 @@ int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr
 
 /* *out: a new side that owns the training ids with shard_owner(seed, id, nworkers) == index
  * (0-based), or every training id when nworkers = 1; its model is engine_model_from_spec's.
- * Free with eside_free. */
-int eside_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err);
-void eside_free(engine_side *e);   /* NULL is fine */
+ * Free with engine_side_free. */
+int engine_side_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err);
+void engine_side_free(engine_side *e);   /* NULL is fine */
 
 /* Fill the memory of every owned example per spec->memory_init (hint, sample, given).
  * *n_valid gets the number of valid entries. */
-int eside_memory_init(engine_side *e, int *n_valid, tr_error *err);
+int engine_side_memory_init(engine_side *e, int *n_valid, tr_error *err);
 
 /* The spec the side runs (a checkpoint's model shape filled in) and its task after the fit
  * filter (engine_task_load). */
-const experiment_spec *eside_spec(const engine_side *e);
-const task *eside_task(const engine_side *e);
-/* The side's model replica (read only: the fleet changes it through eside_tunable). */
-const gpt *eside_model(const engine_side *e);
+const experiment_spec *engine_side_spec(const engine_side *e);
+const task *engine_side_task(const engine_side *e);
+/* The side's model replica (read only: the fleet changes it through engine_side_tunable). */
+const gpt *engine_side_model(const engine_side *e);
 /* Proposals per example: the particles for rs, else 1. */
-int eside_particles(const engine_side *e);
+int engine_side_particles(const engine_side *e);
 /* The tunable parameters (all weights, or the P x C soft prompt): [*n] floats the fleet
  * overwrites after every update. */
-float *eside_tunable(engine_side *e, size_t *n);
-/* The last eside_gradient's sum: [*n] doubles (n = the tunable count), overwritable. */
-double *eside_grad(engine_side *e, size_t *n);
-/* Per particle of the last eside_propose, whether its answer was right: [n * K], example-major. */
-const uint8_t *eside_correct(const engine_side *e);
+float *engine_side_tunable(engine_side *e, size_t *n);
+/* The last engine_side_gradient's sum: [*n] doubles (n = the tunable count), overwritable. */
+double *engine_side_grad(engine_side *e, size_t *n);
+/* Per particle of the last engine_side_propose, whether its answer was right: [n * K], example-major. */
+const uint8_t *engine_side_correct(const engine_side *e);
 /* The training ids whose memory is valid, in memory order: *ids malloc'ed ([*n], may be 0). */
-int eside_valid_ids(const engine_side *e, int64_t **ids, int *n, tr_error *err);
+int engine_side_valid_ids(const engine_side *e, int64_t **ids, int *n, tr_error *err);
 /* The memory of this side (memory.h format; caller frees), and merging such a buffer in:
  * the side keeps the entries it owns (*taken, may be NULL, counts them). */
-int eside_memory_save(const engine_side *e, uint8_t **buf, size_t *len, tr_error *err);
-int eside_memory_merge(engine_side *e, const uint8_t *buf, size_t len, int *taken, tr_error *err);
+int engine_side_memory_save(const engine_side *e, uint8_t **buf, size_t *len, tr_error *err);
+int engine_side_memory_merge(engine_side *e, const uint8_t *buf, size_t len, int *taken, tr_error *err);
 /* Examples in the memory (owned training examples). */
-int eside_memory_size(const engine_side *e);
+int engine_side_memory_size(const engine_side *e);
 
-/* For `trice eval`: load a soft prompt (ckpt_prompt_load) into the model, and hold out the
+/* For `trice eval`: load a soft prompt (ckptdir_prompt_load) into the model, and hold out the
  * first n of every example (eval then train ids; n <= 0: all) instead of the split's. */
-int eside_load_prompt(engine_side *e, const char *path, tr_error *err);
-int eside_hold_out_all(engine_side *e, int64_t n, tr_error *err);
+int engine_side_load_prompt(engine_side *e, const char *path, tr_error *err);
+int engine_side_hold_out_all(engine_side *e, int64_t n, tr_error *err);
 
 /* Propose for the step's examples held here (ids: [n], every one owned): K samples each at the
  * spec's temperature, check, and (trice, trice-nocv) the MCMC update. Outputs per example:
  * a[n] = accepted (rs: number of correct particles, capped at 255), mask[n] = memory valid
  * after the update. sft/direct: no sampling; a = 0 and mask = 1 (sft: memory valid).
- * Per-particle outcomes: eside_correct. */
-int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask,
-                  tr_error *err);
+ * Per-particle outcomes: engine_side_correct. */
+int engine_side_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask,
+                        tr_error *err);
 
 /* Gradient of loss = -sum_k coef_k log p(rationale_k | x_k) for terms whose ex indexes this
  * side's current step examples (0..n-1): which = EST_MEMORY / EST_PROPOSAL, or the particle
  * index for rs, or 0 for sft/direct (given rationale / direct target). The result is in
- * eside_grad (overwritten). *loss gets this side's share of the loss.
+ * engine_side_grad (overwritten). *loss gets this side's share of the loss.
  *
  * Why one term per backward pass, summed in double: a term's float gradient then has the
  * same bits whichever worker computes it and whatever else is in its batch, and the double
  * sums over terms and workers differ only at 1e-16. Batched float sums would differ at 1e-7,
  * and Adam turns such noise on near-zero gradients into full-size updates, so runs with
  * different W would drift apart. */
-int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err);
+int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err);
 
 /* Held-out evaluation of ids[n]: greedy accuracy and, with maj_k > 0, maj@k (majority answer
  * of k samples at temperature 1 from (seed, RNG_PURPOSE_EVAL, id)). Adds to *correct and
  * *maj_correct. per_example (may be NULL) gets one JSON line per example. */
-int eside_eval(engine_side *e, const int64_t *ids, int n, int maj_k, int *correct, int *maj_correct,
-               FILE *per_example, tr_error *err);
+int engine_side_eval(engine_side *e, const int64_t *ids, int n, int maj_k, int *correct, int *maj_correct,
+                     FILE *per_example, tr_error *err);
 
 /* Ids of held-out examples this side evaluates: the same shard rule as training. */
-int eside_eval_ids(const engine_side *e, int index, int nworkers, int64_t **ids, int *n, tr_error *err);
+int engine_side_eval_ids(const engine_side *e, int index, int nworkers, int64_t **ids, int *n, tr_error *err);
 
 /* STaR collection for outer iteration iter: for every owned training example, sample one
  * rationale from the current model (spec temperature; 0 = greedy); when it is wrong, sample
  * with the hinted prompt (rationalisation); the memory becomes the correct one or is marked
  * invalid. *n_valid gets the number of examples kept. iter < 0 only counts (after a resume). */
-int eside_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err);
+int engine_side_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err);
 
 /* Sample one continuation for each of n prompt texts, prompt i with its own stream rngs[i]
  * (so results do not depend on the batch), in chunks of the sampler's capacity.
  * truncate: apply the spec's top_k/top_p (proposals); evaluation samples untruncated.
  * out: [n * max_new_tokens] tokens (eot not included), lens: [n]; *timer += wall seconds. */
-int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
-                 int32_t *out, int *lens, double *timer, tr_error *err);
+int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
+                       int32_t *out, int *lens, double *timer, tr_error *err);
 
 /* Counters since the last call, then reset. */
-engine_counts eside_take_counts(engine_side *e);
+engine_counts engine_side_take_counts(engine_side *e);
 
 /* text -> at most cap tokens of t; returns the count, or -1 when they do not fit (or no memory). */
 int engine_encode(tokenizer *t, const char *text, int *out, int cap);

@@ -200,11 +200,11 @@ int engine_cli_eval(int argc, char **argv) {
     if (fleet_local(&s, &f, &err)) { fprintf(stderr, "trice eval: %s\n", err.msg); return 1; }
     engine_side *e = fleet_local_side(f);
     int rc = 0;
-    if (prompt[0] && (rc = eside_load_prompt(e, prompt, &err))) goto out;
+    if (prompt[0] && (rc = engine_side_load_prompt(e, prompt, &err))) goto out;
     /* --split all: every example is held out (a test file, or a task seen for the first time) */
     int all = split ? strcmp(split, "all") == 0 : !strcmp(kind, "jsonl") || !strcmp(kind, "gsm8k");
-    if (all && (rc = eside_hold_out_all(e, n, &err))) goto out;
-    if ((rc = engine_require_fit(&s, eside_task(e), 0, &err))) goto out;
+    if (all && (rc = engine_side_hold_out_all(e, n, &err))) goto out;
+    if ((rc = engine_require_fit(&s, engine_side_task(e), 0, &err))) goto out;
     int cnt = 0, correct = 0, maj = 0;
     rc = f->ops->eval(f, maj_k, &cnt, &correct, &maj, out, &err);
     if (!rc) {

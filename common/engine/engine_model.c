@@ -2,7 +2,7 @@
 #include "common/engine/engine.h"
 
 #include "common/model/ckpt.h"
-#include "common/model/tokenizer.h"
+#include "common/tok/byte.h"
 
 int engine_vocab_size(const experiment_spec *spec) {
     return spec->model.tokenizer == SPEC_TOKENIZER_GPT2 ? BPE_GPT2_VOCAB : TOK_BYTE_VOCAB;
@@ -36,7 +36,7 @@ int engine_model_from_spec(const experiment_spec *spec, gpt *out, tr_error *err)
             return TR_FAIL(err, TR_EINVAL, "model.init '%s' has context %d, the spec asks for %d", init, cfg.max_seq_len, spec->model.context);
         cfg.max_seq_len = spec->model.context;  /* the first positions of a longer one (gpt_ckpt_load) */
     }
-    /* one sequence per forward/backward (eside_gradient); sampling has its own KV-cache buffers */
+    /* one sequence per forward/backward (engine_side_gradient); sampling has its own KV-cache buffers */
     TR_TRY(gpt_init(out, &cfg, 1, spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0, err));
     /* drawn even when a checkpoint follows: the soft prompt (not in the checkpoint) comes from it */
     gpt_init_random(out, spec->seed);

@@ -4,12 +4,12 @@
 
 #include <jansson.h>
 
-#include "common/engine/eside_impl.h"
+#include "common/engine/side_impl.h"
 #include "common/engine/streams.h"
 #include "common/util/log.h"
 
 
-int eside_eval_ids(const engine_side *e, int index, int nworkers, int64_t **ids, int *n, tr_error *err) {
+int engine_side_eval_ids(const engine_side *e, int index, int nworkers, int64_t **ids, int *n, tr_error *err) {
     *ids = tr_malloc((size_t)(e->task.n_eval ? e->task.n_eval : 1) * sizeof **ids, err);
     if (!*ids) return TR_ENOMEM;
     int k = 0;
@@ -33,7 +33,7 @@ static int generate(engine_side *e, const int64_t *ids, int n, float temperature
                                              : task_rationale_prompt(&e->task, ex, &prompts[i], err);
         stream_eval(&rngs[i], e->spec.seed, ex->id, sample_idx);
     }
-    if (!rc) rc = eside_sample(e, prompts, n, rngs, temperature, 0, out, lens, &e->counts.eval_s, err);
+    if (!rc) rc = engine_side_sample(e, prompts, n, rngs, temperature, 0, out, lens, &e->counts.eval_s, err);
     for (int i = 0; i < n && !rc; i++) {
         size_t cap = (size_t)lens[i] * e->tok.max_bytes + 1;
         texts[i] = tr_malloc(cap, err);
@@ -45,8 +45,8 @@ static int generate(engine_side *e, const int64_t *ids, int n, float temperature
     return rc;
 }
 
-int eside_eval(engine_side *e, const int64_t *ids, int n, int maj_k, int *correct, int *maj_correct,
-               FILE *per_example, tr_error *err) {
+int engine_side_eval(engine_side *e, const int64_t *ids, int n, int maj_k, int *correct, int *maj_correct,
+                     FILE *per_example, tr_error *err) {
     if (n == 0) return 0;
     char **greedy = tr_calloc((size_t)n, sizeof *greedy, err);
     char **samples = maj_k > 0 ? tr_calloc((size_t)n * (size_t)maj_k, sizeof *samples, err) : NULL;

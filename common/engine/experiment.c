@@ -11,6 +11,7 @@
 #include "common/engine/trainer.h"
 #include "common/util/afile.h"
 #include "common/util/log.h"
+#include "common/util/path.h"
 
 static int file_exists(const char *p) {
     struct stat st;
@@ -38,9 +39,9 @@ static int write_result(const char *dir, const experiment_spec *s, const trainer
     char *text = json_dumps(o, JSON_INDENT(2));
     json_decref(o);
     if (!text) return TR_FAIL(err, TR_ENOMEM, "cannot encode result.json");
-    char p[4200];
-    snprintf(p, sizeof p, "%s/result.json", dir);
-    int rc = afile_write(p, text, strlen(text), err);
+    char p[PATH_BUF];
+    int rc = path_fmt(p, sizeof p, err, "%s/result.json", dir);
+    if (!rc) rc = afile_write(p, text, strlen(text), err);
     free(text);
     return rc;
 }
@@ -48,9 +49,9 @@ static int write_result(const char *dir, const experiment_spec *s, const trainer
 static int write_spec(const char *dir, const char *name, const experiment_spec *s, tr_error *err) {
     char *text = spec_to_json(s, err);
     if (!text) return TR_ENOMEM;
-    char p[4200];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    int rc = afile_write(p, text, strlen(text), err);
+    char p[PATH_BUF];
+    int rc = path_fmt(p, sizeof p, err, "%s/%s", dir, name);
+    if (!rc) rc = afile_write(p, text, strlen(text), err);
     free(text);
     return rc;
 }
@@ -58,10 +59,10 @@ static int write_spec(const char *dir, const char *name, const experiment_spec *
 static int run_stage(const experiment_spec *s, const char *dir, fleet_factory make, void *ctx, int resume,
                      const trainer_hooks *hooks, trainer_result *res, tr_error *err) {
     TR_TRY(afile_mkdirs(dir, err));
-    ckpt_clean_temps(dir);
-    /* any checkpoint, even a damaged one, means resume: ckpt_read falls back to an older
+    ckptdir_clean_temps(dir);
+    /* any checkpoint, even a damaged one, means resume: ckptdir_read falls back to an older
      * one or fails naming the damage; starting over would discard the run's metrics */
-    int can_resume = resume && ckpt_exists(dir);
+    int can_resume = resume && ckptdir_exists(dir);
     if (resume && !can_resume) LOG_I("%s: no checkpoint yet; starting the stage from the beginning", dir);
     TR_TRY(write_spec(dir, "spec.json", s, err));
     fleet *f = NULL;
@@ -97,10 +98,10 @@ static void stage_begin(stage_walk *w, const char *name, int steps) {
  * own), unless a resume finds it finished; *init becomes the stage's final model. */
 static int run_prior_stage(experiment_spec *st, const char *out_dir, const char *folder, stage_walk *w,
                            char *init, size_t init_cap, fleet_factory make, void *make_ctx, int resume, tr_error *err) {
-    char dir[4200], model[4300], res[4300];
-    snprintf(dir, sizeof dir, "%s/%s", out_dir, folder);
-    snprintf(model, sizeof model, "%s/model.bin", dir);
-    snprintf(res, sizeof res, "%s/result.json", dir);
+    char dir[PATH_BUF], model[PATH_BUF], res[PATH_BUF];
+    TR_TRY(path_fmt(dir, sizeof dir, err, "%s/%s", out_dir, folder));
+    TR_TRY(path_fmt(model, sizeof model, err, "%s/model.bin", dir));
+    TR_TRY(path_fmt(res, sizeof res, err, "%s/result.json", dir));
     if (strlen(model) >= init_cap) return TR_FAIL(err, TR_EINVAL, "experiment folder path too long: '%s'", out_dir);
     if (init[0]) memcpy(st->model.init, init, strlen(init) + 1);
     stage_begin(w, folder, st->steps);
@@ -169,8 +170,8 @@ int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_facto
     TR_TRY(task_check_stage_rule(spec, err));
     TR_TRY(afile_mkdirs(out_dir, err));
     /* this process's log lines while the experiment runs also go to its folder (`trice logs`) */
-    char lp[4200];
-    snprintf(lp, sizeof lp, "%s/log.txt", out_dir);
+    char lp[PATH_BUF];
+    TR_TRY(path_fmt(lp, sizeof lp, err, "%s/log.txt", out_dir));
     tr_error lerr = {0};
     if (log_tee_open(lp, &lerr)) LOG_W("no experiment log: %s", lerr.msg);
     int rc = run_stages(spec, out_dir, make, make_ctx, resume, hooks, res, err);

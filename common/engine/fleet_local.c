@@ -38,7 +38,7 @@ static int l_memory_init(fleet *f, int *n_valid, tr_error *err) {
 static int l_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t *a, uint8_t *mask, uint8_t *correct, tr_error *err) {
     dispatch_reply r;
     TR_TRY(serve(f, OP_PROPOSE, step, M, ids, 0, &r, err));
-    const int K = eside_particles(side_of(f));
+    const int K = engine_side_particles(side_of(f));
     const size_t rec = msg_propose_bytes(K);
     int rc = r.len == (size_t)M * rec ? 0 : TR_FAIL(err, TR_EINTERNAL, "%zu bytes of proposal results for %d examples", r.len, M);
     for (int i = 0; i < M && !rc; i++) {
@@ -127,7 +127,7 @@ static int l_take_counts(fleet *f, fleet_counts *c, tr_error *err) {
 }
 
 static void l_free(fleet *f) {
-    eside_free(side_of(f));
+    engine_side_free(side_of(f));
     free(f);
 }
 
@@ -139,7 +139,7 @@ static const fleet_ops local_ops = {
 int fleet_local(const experiment_spec *spec, fleet **out, tr_error *err) {
     local_fleet *lf = tr_calloc(1, sizeof *lf, err);
     if (!lf) return TR_ENOMEM;
-    int rc = eside_init(&lf->side, spec, 0, 1, err);
+    int rc = engine_side_init(&lf->side, spec, 0, 1, err);
     if (rc) { free(lf); return rc; }
     lf->base.ops = &local_ops;
     lf->base.nsides = 1;

@@ -15,8 +15,8 @@ static int trice_coefs(run *r, int64_t step, est_stats *st, tr_error *err) {
     int S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
     rng u;
     stream_resample(&u, s->seed, step);
-    int n = est_select(r->terms, 2 * M, s->subsample, S, rng_uniform(&u), r->counts, r->coefs);
-    if (n < 0) return TR_FAIL(err, TR_EINTERNAL, "est_select rejected the step's weights");
+    int n = est_coefs_systematic(r->terms, 2 * M, s->subsample, S, rng_uniform(&u), r->counts, r->coefs);
+    if (n < 0) return TR_FAIL(err, TR_EINTERNAL, "est_coefs_systematic rejected the step's weights");
     est_stats_compute(r->a, r->mask, cv ? r->beta : NULL, M, r->terms, st);
     return n;
 }

@@ -28,7 +28,7 @@ int run_probe(run *r, int64_t step, double *var_cv, double *var_nocv, tr_error *
         for (int cv = 1; cv >= 0 && !rc; cv--) {
             est_beta(r->a, r->mask, M, r->beta);
             int S = est_terms(r->a, r->mask, cv ? r->beta : NULL, M, cv, r->terms);
-            int nc = est_select(r->terms, 2 * M, 0, S, 0.0, r->counts, r->coefs);
+            int nc = est_coefs_systematic(r->terms, 2 * M, 0, S, 0.0, r->counts, r->coefs);
             double loss;
             if (nc > 0) rc = r->f->ops->gradient(r->f, r->coefs, nc, r->grads, n, &loss, err);
             else memset(r->grads, 0, n * sizeof *r->grads);

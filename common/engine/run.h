@@ -1,5 +1,5 @@
 /* run.h - the training loop's state and its method strategies, for the loop's own files
- * (trainer.c, method.c, star.c, probe.c). Everything else goes through trainer.h. */
+ * (trainer.c, trainer_stage.c, trainer_report.c, method.c, star.c, probe.c). Everything else goes through trainer.h. */
 #ifndef TRICE_ENGINE_RUN_H
 #define TRICE_ENGINE_RUN_H
 
@@ -46,7 +46,7 @@ struct run {
     task task;                  /* for the training ids */
     schedule sch;
     metrics_log log;
-    ckpt_extras x;              /* step, tokens, before-accuracies, star iteration */
+    ckptdir_extras x;              /* step, tokens, before-accuracies, star iteration */
     star_state *star;           /* STaR's outer loop (star.c); NULL for the other methods */
     int M, K;
     int64_t total_steps;
@@ -57,6 +57,36 @@ struct run {
     est_coef *coefs;
     int64_t *ids;
 };
+
+/* The loop's clock: monotonic seconds (trainer.c). */
+double run_now_s(void);
+
+/* Evaluation, checkpoints and the ends of a stage (trainer_stage.c). */
+/* Held-out evaluation; writes per-example lines to out_dir/<name> when name is given;
+ * *secs (may be NULL) gets its wall time. */
+int run_eval(run *r, const char *name, double *acc, double *maj, double *secs, tr_error *err);
+/* A checkpoint after steps_done steps; the checkpointed hook hears of it. */
+int run_checkpoint(run *r, int64_t steps_done, tr_error *err);
+/* Continue from the newest usable checkpoint: parameters, optimiser, memory, metrics cut to it. */
+int run_resume(run *r, tr_error *err);
+/* A fresh stage: fill the memory, refuse an empty one, evaluate before training, and remove
+ * the metrics log mpath. */
+int run_start(run *r, const char *mpath, tr_error *err);
+/* A stage that ran out: evaluate after, checkpoint, and the final model (and soft prompt) at
+ * the top of the folder. */
+int run_finish(run *r, int64_t step, trainer_result *res, tr_error *err);
+
+/* What the loop tracks across steps for the progress lines (trainer_report.c). */
+typedef struct run_progress {
+    double t_start, tok_run, last_eval;
+    int64_t steps_run, zero_run;
+    metrics_phases ph_sum;
+    int ph_n;
+} run_progress;
+/* After step (steps done: step), before its evaluation: count it, watch for zero acceptance. */
+void run_progress_step(run_progress *p, const run *r, const metrics_row *row, int64_t step);
+/* After its metrics line: the progress line and hook, and every 25 steps (or the last) the phases. */
+void run_progress_report(run_progress *p, const run *r, const metrics_row *row, int last);
 
 /* STaR's outer loop (star.c): the base parameters every iteration restarts from, and the
  * schedule over the examples the last collection kept. */

@@ -6,11 +6,11 @@
  * give the same run (and a resume would no longer continue bit for bit).
  *
  *   purpose       id           skipped to block                        used by
- *   PROPOSAL      example id   step * 2^24 + particle * 2^16           eside_propose
- *   MEMORY_INIT   example id   0                                       eside_memory_init
+ *   PROPOSAL      example id   step * 2^24 + particle * 2^16           engine_side_propose
+ *   MEMORY_INIT   example id   0                                       engine_side_memory_init
  *   MEMORY_INIT   example id   iteration * 2^24 + pass * 2^20          STaR collection
- *   EVAL          example id   sample * 2^20 (0 = greedy, k = k-th)    eside_eval (maj@k)
- *   POSITION      example id   step                                    eside_gradient (jitter)
+ *   EVAL          example id   sample * 2^20 (0 = greedy, k = k-th)    engine_side_eval (maj@k)
+ *   POSITION      example id   step                                    engine_side_gradient (jitter)
  *   RESAMPLE      step         0                                       the step's resampling offset
  *   SCHEDULE      epoch        0                                       schedule.c (STaR: seed + iteration)
  * and, below the engine: INIT_WEIGHTS (gpt.c), SHARD (shard.c), GENERATOR and SPLIT (common/data).

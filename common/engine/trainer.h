@@ -58,8 +58,4 @@ int trainer_run(const experiment_spec *spec, const char *out_dir, fleet *f, int 
 int experiment_run(const experiment_spec *spec, const char *out_dir, fleet_factory make, void *make_ctx,
                    int resume, const trainer_hooks *hooks, trainer_result *res, tr_error *err);
 
-/* Folder name of the newest complete checkpoint under out_dir (the `latest` marker), into
- * path (cap bytes). TR_ENOTFOUND when there is none. */
-int trainer_latest_checkpoint(const char *out_dir, char *path, size_t cap, tr_error *err);
-
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/model/tokenizer.h"
+#include "common/tok/byte.h"
 
 static const char *const names[] = {"byte", "gpt2"};
 

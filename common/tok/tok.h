@@ -1,4 +1,4 @@
-/* tok.h - the tokenizer of a model: byte-level (common/model/tokenizer.h: 256 bytes + end-of-
+/* tok.h - the tokenizer of a model: byte-level (common/tok/byte.h: 256 bytes + end-of-
  * text, vocabulary 257) or GPT-2's BPE (bpe.h: vocabulary 50,257, end-of-text 50256).
  * The engine, the sampler's stop token and `trice tokenize` go through this one interface,
  * chosen by the spec's model.tokenizer. */

@@ -100,8 +100,8 @@ int est_coefs_from_counts(const est_term *terms, const int *counts, int n, int L
     return m;
 }
 
-int est_select(const est_term *terms, int n, int L, int S, double u, int *counts_scratch,
-               est_coef *out) {
+int est_coefs_systematic(const est_term *terms, int n, int L, int S, double u, int *counts_scratch,
+                         est_coef *out) {
     if (n < 0 || L < 0 || !(u >= 0.0 && u < 1.0)) return -1;
     int nnz = 0;
     for (int k = 0; k < n; k++) {

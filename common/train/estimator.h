@@ -85,14 +85,15 @@ int est_resample_systematic(const double *w, int n, int L, double u, int *counts
 int est_coefs_from_counts(const est_term *terms, const int *counts, int n, int L, int S,
                           est_coef *out);
 
-/* The whole selection step: if 0 < L < (number of terms with w > 0), draw L terms by systematic
- * resampling with offset u and use the subsampled coefficients; otherwise (L = 0 or L covers
+/* The whole selection step, the step's coefficient list: if 0 < L < (number of terms with
+ * w > 0), draw L terms by systematic resampling with offset u (est_resample_systematic) and
+ * use the subsampled coefficients (est_coefs_from_counts); otherwise (L = 0 or L covers
  * every non-zero term) use every term exactly. Using every non-zero term whenever L allows is
  * never more expensive than the L backward passes asked for, and has no resampling noise.
  * terms: [n]; counts_scratch: [n]; out: capacity [n]. Returns the number of entries, or -1
  * (a caller bug) for u outside [0, 1), L < 0, or a negative or non-finite weight. */
-int est_select(const est_term *terms, int n, int L, int S, double u, int *counts_scratch,
-               est_coef *out);
+int est_coefs_systematic(const est_term *terms, int n, int L, int S, double u, int *counts_scratch,
+                         est_coef *out);
 
 /* Metrics of the step: a, mask, beta (may be NULL: beta_mean 0): [M]; terms: [2M] or NULL. */
 void est_stats_compute(const uint8_t *a, const uint8_t *mask, const double *beta, int M,

@@ -455,16 +455,16 @@ int control_http_port(const control *c) { return c->http_port; }
 int control_set_world(control *c, const control_worker *workers, int n, tr_error *err) {
     if (n < 0) return TR_FAIL(err, TR_EINVAL, "control_set_world: n = %d", n);
     control_worker *w = tr_calloc((size_t)(n ? n : 1), sizeof *w, err);
-    double *hb = tr_calloc((size_t)(n ? n : 1), sizeof *hb, err);
-    if (!w || !hb) { free(w); free(hb); return TR_ENOMEM; }
+    double *heartbeat_at = tr_calloc((size_t)(n ? n : 1), sizeof *heartbeat_at, err);
+    if (!w || !heartbeat_at) { free(w); free(heartbeat_at); return TR_ENOMEM; }
     double now = state_now();
-    for (int i = 0; i < n; i++) { w[i] = workers[i]; hb[i] = now; }
+    for (int i = 0; i < n; i++) { w[i] = workers[i]; heartbeat_at[i] = now; }
     state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
     free(s->workers);
     free(s->last_heartbeat);
     s->workers = w;
-    s->last_heartbeat = hb;
+    s->last_heartbeat = heartbeat_at;
     s->nworkers = n;
     s->world_set = 1;
     pthread_mutex_unlock(&s->mu);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/util/log.h"
+#include "common/util/path.h"
 
 static double reg_now(void) {
     struct timespec ts;
@@ -15,7 +16,7 @@ static double reg_now(void) {
 
 struct registry {
     sqlite3 *db;
-    char path[1024];
+    char path[PATH_BUF];
 };
 
 static const char *state_names[EXP_NSTATES] = {"queued", "running", "succeeded", "failed", "cancelled"};
@@ -83,7 +84,11 @@ int registry_open(const char *path, registry **out, tr_error *err) {
     *out = NULL;
     registry *r = tr_calloc(1, sizeof *r, err);
     if (!r) return TR_ENOMEM;
-    snprintf(r->path, sizeof r->path, "%s", path);
+    int prc = path_fmt(r->path, sizeof r->path, err, "%s", path);
+    if (prc) {
+        free(r);
+        return prc;
+    }
     if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
         int rc = TR_FAIL(err, TR_EIO, "cannot open registry %s: %s (hint: does its folder exist and is it writable?)",
                          path, r->db ? sqlite3_errmsg(r->db) : "out of memory");

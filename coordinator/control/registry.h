@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "common/spec/spec.h"
 #include "common/util/err.h"
 
 typedef enum { EXP_QUEUED = 0, EXP_RUNNING, EXP_SUCCEEDED, EXP_FAILED, EXP_CANCELLED, EXP_NSTATES } exp_state;
@@ -27,7 +28,7 @@ typedef struct reg_row {
     double created_at, started_at, finished_at;
     char *result_json;   /* NULL when none */
     char *error;         /* NULL when none */
-    char out_dir[1024];
+    char out_dir[SPEC_PATH_MAX];   /* the spec's out_dir, resolved (control/paths.h) */
     int resume;
     int64_t seq;
     int crashes;         /* times the daemon died while it was running */

@@ -4,7 +4,7 @@
  * Threads: OPENBLAS_NUM_THREADS (the kernels outside BLAS use one thread).
  * Figures: sampling tokens/s at batch 1 and 64 (1-token prompts, new_tokens each, no
  * end-of-text, KV cache), and the soft-prompt step: forward + backward into an 8-vector
- * soft prompt + Adam, for one sequence of 128 positions (what eside_gradient does per term;
+ * soft prompt + Adam, for one sequence of 128 positions (what engine_side_gradient does per term;
  * a TRICE step of M examples runs up to 2M of them, plus sampling), median of 5. Peak RSS
  * against the buffers. */
 #include <stdio.h>

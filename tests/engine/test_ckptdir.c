@@ -2,6 +2,7 @@
  * marker, a damaged newest checkpoint, non-finite weights, pruning across a digit boundary,
  * and temp files left by a killed writer. Nothing is ever silently discarded. */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,17 +55,17 @@ static void write_at(int64_t step, float mark, int keep) {
     tr_error err = {0};
     g.params[0] = mark;
     opt.step = step;
-    ckpt_extras x = {step, 100 * step, NAN, NAN, 4};
-    cr_assert_eq(ckpt_write(dir, &g, &opt, &x, mem, mem_len, keep, NULL, 0, &err), 0, "%s", err.msg);
+    ckptdir_extras x = {step, 100 * step, NAN, NAN, 4};
+    cr_assert_eq(ckptdir_write(dir, &g, &opt, &x, mem, mem_len, keep, NULL, 0, &err), 0, "%s", err.msg);
 }
 
 /* Read back: returns the step and the first parameter. */
 static int read_back(int64_t *step, float *mark, tr_error *err) {
-    ckpt_extras x;
+    ckptdir_extras x;
     uint8_t *m = NULL;
     size_t ml = 0;
     g.params[0] = -1;
-    int rc = ckpt_read(dir, &g, &opt, &x, &m, &ml, NULL, 0, err);
+    int rc = ckptdir_read(dir, &g, &opt, &x, &m, &ml, NULL, 0, err);
     free(m);
     *step = rc ? -1 : x.step;
     *mark = g.params[0];
@@ -92,7 +93,7 @@ Test(ckptdir, corrupt_or_empty_marker_falls_back_to_the_newest_complete_checkpoi
     const char *markers[] = {"", "garbage\n", "step-\n", "step-00000020/../../etc\n", "\x01\x02\x03"};
     for (size_t i = 0; i < sizeof markers / sizeof *markers; i++) {
         put("checkpoints/latest", markers[i]);
-        cr_assert(ckpt_exists(dir));
+        cr_assert(ckptdir_exists(dir));
         int64_t step;
         float mark;
         tr_error err = {0};
@@ -104,7 +105,7 @@ Test(ckptdir, corrupt_or_empty_marker_falls_back_to_the_newest_complete_checkpoi
     char p[256];
     snprintf(p, sizeof p, "%s/checkpoints/latest", dir);
     unlink(p);
-    cr_assert(ckpt_exists(dir));
+    cr_assert(ckptdir_exists(dir));
     int64_t step;
     float mark;
     tr_error err = {0};
@@ -179,7 +180,7 @@ Test(ckptdir, temp_files_of_a_killed_writer_are_cleaned) {
     put("checkpoints/latest.tmp.4242", "step-");
     put("metrics.jsonl.tmp.77", "{");
     put("keep.txt", "a user's file");
-    cr_assert_eq(ckpt_clean_temps(dir), 3);
+    cr_assert_eq(ckptdir_clean_temps(dir), 3);
     cr_assert(!exists("checkpoints/step-00000010/model.bin.tmp.4242"));
     cr_assert(!exists("metrics.jsonl.tmp.77"));
     cr_assert(exists("keep.txt") && exists("checkpoints/step-00000010/model.bin"));
@@ -187,4 +188,23 @@ Test(ckptdir, temp_files_of_a_killed_writer_are_cleaned) {
     put("checkpoints/step-00000010/state.bin.tmp.99", "x");
     write_at(20, 2.5f, 1);
     cr_assert(!exists("checkpoints/step-00000010"), "pruned despite the temp file");
+}
+
+Test(ckptdir, an_over_long_folder_is_refused_naming_it_not_cut) {
+    /* a cut path names another folder: writing or reading there would be a silent bug */
+    static char longdir[PATH_MAX + 16];
+    memset(longdir, 'a', sizeof longdir - 1);
+    memcpy(longdir, "/tmp/too-long-", 14);
+    longdir[sizeof longdir - 1] = '\0';
+    tr_error err = {0};
+    ckptdir_extras x = {1, 0, NAN, NAN, 0};
+    cr_assert_eq(ckptdir_write(longdir, &g, &opt, &x, mem, mem_len, 1, NULL, 0, &err), TR_EINVAL);
+    cr_assert(strstr(err.msg, "/tmp/too-long-"), "the message names the path: %s", err.msg);
+    uint8_t *m = NULL;
+    size_t ml = 0;
+    err = (tr_error){0};
+    cr_assert_eq(ckptdir_read(longdir, &g, &opt, &x, &m, &ml, NULL, 0, &err), TR_EINVAL);
+    cr_assert_null(m);
+    cr_assert_eq(ckptdir_exists(longdir), 0);
+    cr_assert_eq(ckptdir_clean_temps(longdir), 0);
 }

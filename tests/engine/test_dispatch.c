@@ -13,7 +13,7 @@
 static engine_side *side(const experiment_spec *s, int index, int W) {
     engine_side *e = NULL;
     tr_error err = {0};
-    cr_assert_eq(eside_init(&e, s, index, W, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_init(&e, s, index, W, &err), 0, "%s", err.msg);
     return e;
 }
 
@@ -26,7 +26,7 @@ static void serve(engine_side *e, int index, int W, int64_t op, int64_t a, int64
 
 /* The minibatch: the first M training ids. */
 static int batch(const engine_side *e, int64_t *ids, int M) {
-    const task *t = eside_task(e);
+    const task *t = engine_side_task(e);
     int k = 0;
     for (int64_t i = 0; i < t->n_train && k < M; i++) ids[k++] = t->train_ids[i];
     return k;
@@ -74,7 +74,7 @@ Test(dispatch, two_sides_propose_what_one_side_proposes) {
     cr_assert_eq(msg_counts_decode(r.bytes, r.len, &c, NULL), 0);
     cr_assert_geq(c.tokens_sampled, (int64_t)M * K, "%lld tokens sampled", (long long)c.tokens_sampled);
     dispatch_reply_free(&r);
-    eside_free(one); eside_free(two[0]); eside_free(two[1]);
+    engine_side_free(one); engine_side_free(two[0]); engine_side_free(two[1]);
 }
 
 Test(dispatch, two_sides_sum_to_the_gradient_of_one) {
@@ -129,7 +129,7 @@ Test(dispatch, two_sides_sum_to_the_gradient_of_one) {
     cr_assert_gt(norm, 0);
     cr_assert_float_eq(lsum, loss, 1e-9 * (1 + fabs(loss)));
     free(want); free(sum);
-    eside_free(one); eside_free(two[0]); eside_free(two[1]);
+    engine_side_free(one); engine_side_free(two[0]); engine_side_free(two[1]);
 }
 
 Test(dispatch, a_failed_side_answers_placeholders_of_the_right_shape) {
@@ -157,7 +157,7 @@ Test(dispatch, a_failed_side_answers_placeholders_of_the_right_shape) {
     cr_assert_neq(dispatch_op(e, &q, 0, &r, &err), 0);
     cr_assert(strstr(err.msg, "4 parameters"), "%s", err.msg);
     dispatch_reply_free(&r);
-    eside_free(e);
+    engine_side_free(e);
 }
 
 Test(msg, records_round_trip_bit_for_bit) {

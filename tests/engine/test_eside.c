@@ -11,18 +11,18 @@
 static engine_side *side(const experiment_spec *s, int index, int W) {
     engine_side *e = NULL;
     tr_error err = {0};
-    cr_assert_eq(eside_init(&e, s, index, W, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_init(&e, s, index, W, &err), 0, "%s", err.msg);
     return e;
 }
 
 static void memory_bytes(const engine_side *e, uint8_t **buf, size_t *len) {
     tr_error err = {0};
-    cr_assert_eq(eside_memory_save(e, buf, len, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_memory_save(e, buf, len, &err), 0, "%s", err.msg);
 }
 
 /* The first n training ids the side owns. */
 static int owned_ids(const engine_side *e, int64_t *ids, int n) {
-    const task *t = eside_task(e);
+    const task *t = engine_side_task(e);
     int k = 0;
     for (int64_t i = 0; i < t->n_train && k < n; i++) ids[k++] = t->train_ids[i];
     return k;
@@ -33,25 +33,25 @@ Test(eside, given_memory_is_valid_for_every_program_written_rationale) {
     engine_side *e = side(&s, 0, 1);
     tr_error err = {0};
     int nv = -1;
-    cr_assert_eq(eside_memory_init(e, &nv, &err), 0, "%s", err.msg);
-    cr_assert_gt(eside_memory_size(e), 0);
+    cr_assert_eq(engine_side_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    cr_assert_gt(engine_side_memory_size(e), 0);
     /* the built-in task's rationales reach their answers: all of them are usable */
-    cr_assert_eq(nv, eside_memory_size(e), "%d of %d valid", nv, eside_memory_size(e));
+    cr_assert_eq(nv, engine_side_memory_size(e), "%d of %d valid", nv, engine_side_memory_size(e));
     int64_t *ids;
     int n;
-    cr_assert_eq(eside_valid_ids(e, &ids, &n, &err), 0);
+    cr_assert_eq(engine_side_valid_ids(e, &ids, &n, &err), 0);
     cr_assert_eq(n, nv);
     free(ids);
-    eside_free(e);
+    engine_side_free(e);
 }
 
 Test(eside, shards_of_two_workers_split_the_training_set) {
     experiment_spec s = tiny_spec("trice", "given", 3);
     engine_side *all = side(&s, 0, 1), *a = side(&s, 0, 2), *b = side(&s, 1, 2);
-    cr_assert_eq(eside_memory_size(a) + eside_memory_size(b), eside_memory_size(all));
-    cr_assert_gt(eside_memory_size(a), 0);
-    cr_assert_gt(eside_memory_size(b), 0);
-    eside_free(all); eside_free(a); eside_free(b);
+    cr_assert_eq(engine_side_memory_size(a) + engine_side_memory_size(b), engine_side_memory_size(all));
+    cr_assert_gt(engine_side_memory_size(a), 0);
+    cr_assert_gt(engine_side_memory_size(b), 0);
+    engine_side_free(all); engine_side_free(a); engine_side_free(b);
 }
 
 Test(eside, sampled_memory_is_a_function_of_the_seed) {
@@ -59,16 +59,16 @@ Test(eside, sampled_memory_is_a_function_of_the_seed) {
     engine_side *e1 = side(&s, 0, 1), *e2 = side(&s, 0, 1), *e3 = side(&t, 0, 1);
     tr_error err = {0};
     int nv;
-    cr_assert_eq(eside_memory_init(e1, &nv, &err), 0, "%s", err.msg);
-    cr_assert_eq(eside_memory_init(e2, &nv, &err), 0, "%s", err.msg);
-    cr_assert_eq(eside_memory_init(e3, &nv, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_memory_init(e1, &nv, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_memory_init(e2, &nv, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_memory_init(e3, &nv, &err), 0, "%s", err.msg);
     uint8_t *b1, *b2, *b3;
     size_t l1, l2, l3;
     memory_bytes(e1, &b1, &l1); memory_bytes(e2, &b2, &l2); memory_bytes(e3, &b3, &l3);
     cr_assert(l1 == l2 && memcmp(b1, b2, l1) == 0, "same seed, different memory");
     cr_assert(l1 != l3 || memcmp(b1, b3, l1) != 0, "another seed gave the same samples");
     free(b1); free(b2); free(b3);
-    eside_free(e1); eside_free(e2); eside_free(e3);
+    engine_side_free(e1); engine_side_free(e2); engine_side_free(e3);
 }
 
 Test(eside, a_wrong_proposal_is_rejected_and_the_memory_kept) {
@@ -76,15 +76,15 @@ Test(eside, a_wrong_proposal_is_rejected_and_the_memory_kept) {
     engine_side *e = side(&s, 0, 1);
     tr_error err = {0};
     int nv;
-    cr_assert_eq(eside_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_memory_init(e, &nv, &err), 0, "%s", err.msg);
     uint8_t *before, *after;
     size_t lb, la;
     memory_bytes(e, &before, &lb);
     int64_t ids[8];
     int n = owned_ids(e, ids, 8);
     uint8_t a[8], mask[8];
-    cr_assert_eq(eside_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
-    const uint8_t *ok = eside_correct(e);
+    cr_assert_eq(engine_side_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+    const uint8_t *ok = engine_side_correct(e);
     int accepted = 0;
     for (int i = 0; i < n; i++) {
         cr_assert_eq(a[i], ok[i], "example %d: accepted %d, proposal correct %d", i, a[i], ok[i]);
@@ -95,7 +95,7 @@ Test(eside, a_wrong_proposal_is_rejected_and_the_memory_kept) {
     /* an untrained model's proposals are wrong: nothing may change */
     if (!accepted) cr_assert(lb == la && memcmp(before, after, lb) == 0, "rejected proposals changed the memory");
     free(before); free(after);
-    eside_free(e);
+    engine_side_free(e);
 }
 
 Test(eside, proposals_do_not_depend_on_the_batch) {
@@ -105,20 +105,20 @@ Test(eside, proposals_do_not_depend_on_the_batch) {
     int64_t ids[8];
     int n = owned_ids(e, ids, 8);
     uint8_t a[8], mask[8], first[8 * 3];
-    cr_assert_eq(eside_propose(e, 4, ids, n, a, mask, &err), 0, "%s", err.msg);
-    memcpy(first, eside_correct(e), (size_t)n * 3);
+    cr_assert_eq(engine_side_propose(e, 4, ids, n, a, mask, &err), 0, "%s", err.msg);
+    memcpy(first, engine_side_correct(e), (size_t)n * 3);
     /* example ids[2] alone at the same step: the same particles' outcome */
-    cr_assert_eq(eside_propose(e, 4, ids + 2, 1, a, mask, &err), 0, "%s", err.msg);
-    cr_assert_eq(memcmp(eside_correct(e), first + 2 * 3, 3), 0);
-    eside_free(e);
+    cr_assert_eq(engine_side_propose(e, 4, ids + 2, 1, a, mask, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(engine_side_correct(e), first + 2 * 3, 3), 0);
+    engine_side_free(e);
 }
 
 /* gradient of terms[n] into a fresh double copy */
 static double *grad_of(engine_side *e, const est_coef *terms, int n, double *loss) {
     tr_error err = {0};
-    cr_assert_eq(eside_gradient(e, terms, n, loss, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_gradient(e, terms, n, loss, &err), 0, "%s", err.msg);
     size_t m;
-    const double *g = eside_grad(e, &m);
+    const double *g = engine_side_grad(e, &m);
     double *copy = malloc(m * sizeof *copy);
     memcpy(copy, g, m * sizeof *copy);
     return copy;
@@ -129,18 +129,18 @@ Test(eside, gradient_of_a_term_list_is_the_sum_of_its_terms) {
     engine_side *e = side(&s, 0, 1);
     tr_error err = {0};
     int nv;
-    cr_assert_eq(eside_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_memory_init(e, &nv, &err), 0, "%s", err.msg);
     int64_t ids[8];
     int n = owned_ids(e, ids, 8);
     uint8_t a[8], mask[8];
-    cr_assert_eq(eside_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
     est_coef t1 = {0, EST_MEMORY, 0.25}, t2 = {3, EST_MEMORY, -0.5}, both[2] = {t1, t2};
     est_coef t1x2 = {0, EST_MEMORY, 0.5};
     double l1, l2, l12, l1x2;
     double *g1 = grad_of(e, &t1, 1, &l1), *g2 = grad_of(e, &t2, 1, &l2), *g12 = grad_of(e, both, 2, &l12);
     double *g1x2 = grad_of(e, &t1x2, 1, &l1x2);
     size_t m;
-    eside_grad(e, &m);
+    engine_side_grad(e, &m);
     double norm = 0;
     for (size_t i = 0; i < m; i++) {
         cr_assert_float_eq(g12[i], g1[i] + g2[i], 1e-12 * (1 + fabs(g12[i])), "parameter %zu", i);
@@ -151,7 +151,7 @@ Test(eside, gradient_of_a_term_list_is_the_sum_of_its_terms) {
     cr_assert_gt(norm, 0, "a term with a rationale has a non-zero gradient");
     cr_assert_float_eq(l12, l1 + l2, 1e-9 * (1 + fabs(l12)));
     free(g1); free(g2); free(g12); free(g1x2);
-    eside_free(e);
+    engine_side_free(e);
 }
 
 Test(eside, gradient_descends_the_memory_term_loss) {
@@ -161,16 +161,16 @@ Test(eside, gradient_descends_the_memory_term_loss) {
     engine_side *e = side(&s, 0, 1);
     tr_error err = {0};
     int nv;
-    cr_assert_eq(eside_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_memory_init(e, &nv, &err), 0, "%s", err.msg);
     int64_t ids[8];
     int n = owned_ids(e, ids, 8);
     uint8_t a[8], mask[8];
-    cr_assert_eq(eside_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+    cr_assert_eq(engine_side_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
     est_coef t = {1, EST_MEMORY, 1.0};
     double l0, l1;
     double *g = grad_of(e, &t, 1, &l0);
     size_t m;
-    float *p = eside_tunable(e, &m);
+    float *p = engine_side_tunable(e, &m);
     double gn = 0;
     for (size_t i = 0; i < m; i++) gn += g[i] * g[i];
     const double h = 1e-3 / sqrt(gn);
@@ -181,5 +181,5 @@ Test(eside, gradient_descends_the_memory_term_loss) {
     cr_assert_lt(l1, l0, "loss %g -> %g", l0, l1);
     cr_assert_float_eq(l1, want, 0.2 * (l0 - want), "loss %g -> %g, first order %g", l0, l1, want);
     free(g);
-    eside_free(e);
+    engine_side_free(e);
 }

@@ -8,7 +8,7 @@
 #include "common/model/ckpt.h"
 #include "common/model/gpt.h"
 #include "common/model/optim.h"
-#include "common/model/tokenizer.h"
+#include "common/tok/byte.h"
 #include "common/util/rng.h"
 
 static const gpt_config cfg = {.max_seq_len = 8, .vocab_size = 257, .num_layers = 2, .num_heads = 2, .channels = 8};

@@ -29,8 +29,8 @@ Test(beta, no_valid_example_means_no_gradient) {
     int S = est_terms(a, mask, beta, 3, 1, terms);
     cr_assert_eq(S, 0);
     for (int k = 0; k < 6; k++) cr_assert_eq(terms[k].w, 0.0);
-    cr_assert_eq(est_select(terms, 6, 0, S, 0.5, counts, out), 0, "S = 0 must give no terms");
-    cr_assert_eq(est_select(terms, 6, 2, S, 0.5, counts, out), 0);
+    cr_assert_eq(est_coefs_systematic(terms, 6, 0, S, 0.5, counts, out), 0, "S = 0 must give no terms");
+    cr_assert_eq(est_coefs_systematic(terms, 6, 2, S, 0.5, counts, out), 0);
 }
 
 Test(beta, single_valid_example_has_beta_zero) {
@@ -44,7 +44,7 @@ Test(beta, single_valid_example_has_beta_zero) {
     cr_assert_eq(S, 1);
     cr_assert_eq(beta[0], 0.0);
     S = est_terms(a, mask, beta, 3, 1, terms);
-    int n = est_select(terms, 6, 0, S, 0.0, counts, out);
+    int n = est_coefs_systematic(terms, 6, 0, S, 0.0, counts, out);
     cr_assert_eq(n, 1);
     cr_assert_eq(out[0].ex, 0);
     cr_assert_eq(out[0].which, EST_MEMORY);
@@ -67,8 +67,8 @@ Test(beta, all_accepted_gives_exactly_zero_gradient) {
         for (int i = 0; i < M; i++) cr_assert_eq(beta[i], 1.0, "M=%d beta[%d]=%.17g", M, i, beta[i]);
         S = est_terms(a, mask, beta, M, 1, terms);
         for (int k = 0; k < 2 * M; k++) cr_assert_eq(terms[k].w, 0.0, "M=%d term %d weight %.17g", M, k, terms[k].w);
-        cr_assert_eq(est_select(terms, 2 * M, 0, S, 0.0, counts, out), 0, "M=%d: all accepted must give no terms", M);
-        cr_assert_eq(est_select(terms, 2 * M, 3, S, 0.7, counts, out), 0);
+        cr_assert_eq(est_coefs_systematic(terms, 2 * M, 0, S, 0.0, counts, out), 0, "M=%d: all accepted must give no terms", M);
+        cr_assert_eq(est_coefs_systematic(terms, 2 * M, 3, S, 0.7, counts, out), 0);
     }
 }
 
@@ -156,10 +156,10 @@ Test(resample, bad_input_rejected) {
     est_term t[2] = {{.ex = 0, .which = EST_MEMORY, .sign = 1, .w = 0.5},
                      {.ex = 0, .which = EST_PROPOSAL, .sign = -1, .w = -0.5}};
     est_coef out[2];
-    cr_assert_eq(est_select(t, 2, 1, 1, 0.5, counts, out), -1, "a negative weight is a caller bug");
+    cr_assert_eq(est_coefs_systematic(t, 2, 1, 1, 0.5, counts, out), -1, "a negative weight is a caller bug");
     t[1].w = 0.5;
-    cr_assert_eq(est_select(t, 2, 1, 1, 1.5, counts, out), -1, "u outside [0, 1) is a caller bug");
-    cr_assert_eq(est_select(t, 2, 1, 1, 0.5, counts, out), 1);
+    cr_assert_eq(est_coefs_systematic(t, 2, 1, 1, 1.5, counts, out), -1, "u outside [0, 1) is a caller bug");
+    cr_assert_eq(est_coefs_systematic(t, 2, 1, 1, 0.5, counts, out), 1);
     double zero[] = {0, 0};
     cr_assert_eq(est_resample_systematic(zero, 2, 2, 0.5, counts), 0);
     cr_assert_eq(counts[0] + counts[1], 0);
@@ -189,11 +189,11 @@ Test(coefs, subsampled_and_exact_coefficients) {
     cr_assert_float_eq(out[1].coef, -2 * 2.0 / (4 * 2), 1e-15);
     /* L covering every non-zero term means no subsampling */
     int scratch[4];
-    n = est_select(t, 4, 3, 2, 0.99, scratch, out);
+    n = est_coefs_systematic(t, 4, 3, 2, 0.99, scratch, out);
     cr_assert_eq(n, 3);
     cr_assert_float_eq(out[1].coef, 0.5, 1e-15);
     /* L = 2 < 3 non-zero terms: exactly 2 draws in total */
-    n = est_select(t, 4, 2, 2, 0.3, scratch, out);
+    n = est_coefs_systematic(t, 4, 2, 2, 0.3, scratch, out);
     double unit = 2.0 / (2 * 2);
     double drawn = 0;
     for (int k = 0; k < n; k++) drawn += fabs(out[k].coef) / unit;

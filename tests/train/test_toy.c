@@ -99,9 +99,9 @@ static void run(const toy *t, int cv, enum sampler smp, int L, long n, uint64_t 
         int S = est_terms(a, mask, beta, M, cv, terms);
         int nc;
         if (smp == SAMPLE_ALL) {
-            nc = est_select(terms, 2 * M, 0, S, 0.0, counts, coefs);
+            nc = est_coefs_systematic(terms, 2 * M, 0, S, 0.0, counts, coefs);
         } else if (smp == SAMPLE_SYSTEMATIC) {
-            nc = est_select(terms, 2 * M, L, S, rng_uniform(&r), counts, coefs);
+            nc = est_coefs_systematic(terms, 2 * M, L, S, rng_uniform(&r), counts, coefs);
         } else {
             /* the public notebook's bug: log_softmax(w) given to the resampler as log-probs,
              * i.e. draws proportional to exp(w), with the coefficient of the correct scheme */

@@ -1,5 +1,5 @@
-/* tokenizer.c - the byte-level tokenizer (see tokenizer.h). */
-#include "common/model/tokenizer.h"
+/* byte.c - the byte-level tokenizer (see byte.h). */
+#include "common/tok/byte.h"
 
 size_t tok_encode(const void *bytes, size_t len, int *tokens)
 {

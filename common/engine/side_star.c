@@ -1,11 +1,11 @@
-/* eside_star.c - STaR's collection pass on the example side (the outer loop is star.c). */
+/* side_star.c - STaR's collection pass on the example side (the outer loop is star.c). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/engine/eside_impl.h"
+#include "common/engine/side_impl.h"
 #include "common/engine/streams.h"
 
-int eside_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err) {
+int engine_side_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err) {
     const int n = e->mem.n, maxnew = e->spec.max_new_tokens;
     if (iter < 0) { /* resumed mid-iteration: the memory already holds this iteration's set */
         if (n_valid) *n_valid = memory_count_valid(&e->mem);
@@ -31,7 +31,7 @@ int eside_star_collect(engine_side *e, int iter, int *n_valid, tr_error *err) {
             stream_star(&rngs[m], e->spec.seed, ex->id, iter, pass);
             which[m++] = i;
         }
-        if (!rc) rc = eside_sample(e, prompts, m, rngs, (float)e->spec.temperature, 1, pout, plens, &e->counts.sample_s, err);
+        if (!rc) rc = engine_side_sample(e, prompts, m, rngs, (float)e->spec.temperature, 1, pout, plens, &e->counts.sample_s, err);
         for (int j = 0; j < m && !rc; j++) {
             int i = which[j];
             const task_example *ex = task_get(&e->task, e->mem.ids[i]);

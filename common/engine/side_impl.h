@@ -1,7 +1,7 @@
-/* eside_impl.h - the layout of engine_side, for the engine's own files only (eside.c,
- * eval.c, eside_star.c). Everything else goes through engine.h. */
-#ifndef TRICE_ENGINE_ESIDE_IMPL_H
-#define TRICE_ENGINE_ESIDE_IMPL_H
+/* side_impl.h - the layout of engine_side, for the engine's own files only (side.c,
+ * eval.c, side_star.c). Everything else goes through engine.h. */
+#ifndef TRICE_ENGINE_SIDE_IMPL_H
+#define TRICE_ENGINE_SIDE_IMPL_H
 
 #include "common/engine/engine.h"
 
@@ -14,7 +14,7 @@ struct engine_side {
     gpt_sampler sampler;
     memory mem;               /* one entry per training example this side owns */
 
-    /* the current step's examples held here (set by eside_propose) */
+    /* the current step's examples held here (set by engine_side_propose) */
     int n;
     int64_t step;             /* the step being computed (position jitter draws from it) */
     int64_t *ids;             /* [cap] global ids */
@@ -22,18 +22,18 @@ struct engine_side {
     int K;                    /* proposals per example: particles for rs, else 1 */
     int32_t *prop;            /* [cap * K * max_new] proposal tokens */
     int *prop_len;            /* [cap * K] */
-    uint8_t *prop_ok;         /* [cap * K] c(proposal, y) */
+    uint8_t *prop_correct;    /* [cap * K] c(proposal, y) */
     int cap;
 
     /* scratch */
-    int *seq_tok, *seq_tgt;   /* [max_tokens] the sequence of one gradient term (see eside_gradient) */
+    int *seq_tok, *seq_tgt;   /* [max_tokens] the sequence of one gradient term (see engine_side_gradient) */
     float *seq_w;
-    int *prompt_tok;          /* [max_tokens] a prompt's tokens (see eside_gradient) */
+    int *prompt_tok;          /* [max_tokens] a prompt's tokens (see engine_side_gradient) */
     char *text;               /* [text_cap] decoded text */
     size_t text_cap;          /* max_tokens * the longest token's bytes + 1 */
-    double *gacc;             /* [n_tunable] the step's gradient, accumulated in double */
+    double *grad_sum;         /* [n_tunable] the step's gradient, accumulated in double */
     size_t n_tunable;         /* all weights (full) or the P x C soft prompt */
-    engine_counts counts;     /* since the last eside_take_counts */
+    engine_counts counts;     /* since the last engine_side_take_counts */
 };
 
 #endif

@@ -1,5 +1,5 @@
-/* eside.c - the example side: init, memory initialisation, proposals, term gradients. */
-#include "common/engine/eside_impl.h"
+/* side.c - the example side: init, memory initialisation, proposals, term gradients. */
+#include "common/engine/side_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "common/engine/streams.h"
-#include "common/model/tokenizer.h"
+#include "common/tok/byte.h"
 #include "common/util/log.h"
 
 static double now_s(void) {
@@ -143,7 +143,7 @@ int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr
                    spec->model.context - spec->prompt_len, spec->max_new_tokens);
 }
 
-int eside_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
+int engine_side_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
     *out = NULL;
     engine_side *e = tr_calloc(1, sizeof *e, err);
     if (!e) return TR_ENOMEM;
@@ -183,7 +183,7 @@ int eside_init(engine_side **out, const experiment_spec *spec, int index, int nw
     e->mem_idx = tr_malloc((size_t)e->cap * sizeof *e->mem_idx, err);
     e->prop = tr_malloc(nk * (size_t)spec->max_new_tokens * sizeof *e->prop, err);
     e->prop_len = tr_calloc(nk, sizeof *e->prop_len, err);
-    e->prop_ok = tr_calloc(nk, 1, err);
+    e->prop_correct = tr_calloc(nk, 1, err);
     size_t bt = (size_t)e->max_tokens;
     e->seq_tok = tr_malloc(bt * sizeof(int), err);
     e->seq_tgt = tr_malloc(bt * sizeof(int), err);
@@ -192,38 +192,38 @@ int eside_init(engine_side **out, const experiment_spec *spec, int index, int nw
     e->text_cap = (size_t)e->max_tokens * e->tok.max_bytes + 1;
     e->text = tr_malloc(e->text_cap, err);
     e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
-    e->gacc = tr_calloc(e->n_tunable, sizeof *e->gacc, err);
-    if (!e->gacc || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_ok || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text || !e->prompt_tok) {
+    e->grad_sum = tr_calloc(e->n_tunable, sizeof *e->grad_sum, err);
+    if (!e->grad_sum || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_correct || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text || !e->prompt_tok) {
         rc = TR_ENOMEM;
         goto fail;
     }
     *out = e;
     return 0;
 fail:
-    eside_free(e);
+    engine_side_free(e);
     return rc;
 }
 
-void eside_free(engine_side *e) {
+void engine_side_free(engine_side *e) {
     if (!e) return;
     task_free(&e->task);
     tokenizer_free(&e->tok);
     gpt_free(&e->model);
     gpt_sampler_free(&e->sampler);
     memory_free(&e->mem);
-    free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_ok);
-    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->gacc); free(e->prompt_tok);
+    free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_correct);
+    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->grad_sum); free(e->prompt_tok);
     free(e);
 }
 
-engine_counts eside_take_counts(engine_side *e) {
+engine_counts engine_side_take_counts(engine_side *e) {
     engine_counts c = e->counts;
     memset(&e->counts, 0, sizeof e->counts);
     return c;
 }
 
-int eside_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
-                 int32_t *out, int *lens, double *timer, tr_error *err) {
+int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
+                       int32_t *out, int *lens, double *timer, tr_error *err) {
     const int maxnew = e->spec.max_new_tokens;
     gpt_sample_opts o = gpt_sample_opts_default();
     o.temperature = temperature;
@@ -271,7 +271,7 @@ static int check_tokens(engine_side *e, const task_example *ex, const int32_t *t
     return ok;
 }
 
-int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
+int engine_side_memory_init(engine_side *e, int *n_valid, tr_error *err) {
     const int n = e->mem.n, maxnew = e->spec.max_new_tokens;
     int rc = 0;
     if (e->spec.memory_init == MEMINIT_GIVEN || e->spec.method == METHOD_SFT) {
@@ -308,7 +308,7 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
             LOG_I("memory initialisation: %d of %d examples' %d-shot prompts leave no room for %d new tokens in a context "
                   "of %d; they use fewer exemplars", fewer, n, shots, maxnew, e->max_tokens);
         for (int t = 0; t < tries && !rc; t++) {
-            rc = eside_sample(e, prompts, n, rngs, (float)e->spec.temperature, 1, out, lens, &e->counts.sample_s, err);
+            rc = engine_side_sample(e, prompts, n, rngs, (float)e->spec.temperature, 1, out, lens, &e->counts.sample_s, err);
             for (int i = 0; i < n && !rc; i++) {
                 if (memory_valid(&e->mem, i)) continue;
                 const task_example *ex = task_get(&e->task, e->mem.ids[i]);
@@ -324,7 +324,7 @@ int eside_memory_init(engine_side *e, int *n_valid, tr_error *err) {
     return rc;
 }
 
-int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask, tr_error *err) {
+int engine_side_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask, tr_error *err) {
     if (n > e->cap) return TR_FAIL(err, TR_EINTERNAL, "step has %d examples here, capacity %d", n, e->cap);
     e->n = n;
     e->step = step;
@@ -353,14 +353,14 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
             stream_proposal(&rngs[i * K + k], e->spec.seed, ids[i], step, k);
         }
     }
-    if (!rc) rc = eside_sample(e, prompts, nk, rngs, (float)e->spec.temperature, 1, e->prop, e->prop_len, &e->counts.sample_s, err);
+    if (!rc) rc = engine_side_sample(e, prompts, nk, rngs, (float)e->spec.temperature, 1, e->prop, e->prop_len, &e->counts.sample_s, err);
     for (int i = 0; i < n && !rc; i++) {
         const task_example *ex = task_get(&e->task, ids[i]);
         int correct = 0;
         for (int k = 0; k < K; k++) {
             const int32_t *tok = e->prop + (size_t)(i * K + k) * (size_t)maxnew;
-            e->prop_ok[i * K + k] = (uint8_t)check_tokens(e, ex, tok, e->prop_len[i * K + k]);
-            correct += e->prop_ok[i * K + k];
+            e->prop_correct[i * K + k] = (uint8_t)check_tokens(e, ex, tok, e->prop_len[i * K + k]);
+            correct += e->prop_correct[i * K + k];
         }
         if (m == METHOD_RS) {
             a[i] = (uint8_t)(correct > 255 ? 255 : correct);
@@ -368,7 +368,7 @@ int eside_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8
             continue;
         }
         /* independence MH with the posterior as target: accept exactly the correct proposals */
-        a[i] = e->prop_ok[i * K];
+        a[i] = e->prop_correct[i * K];
         rc = memory_update(&e->mem, e->mem_idx[i], e->prop + (size_t)(i * K) * (size_t)maxnew, e->prop_len[i * K], a[i], NULL, err);
         mask[i] = (uint8_t)memory_valid(&e->mem, e->mem_idx[i]);
     }
@@ -427,12 +427,12 @@ static int build_row(engine_side *e, const est_coef *t, int *T_row, tr_error *er
     return 0;
 }
 
-int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err) {
+int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err) {
     double t0 = now_s();
     *loss = 0;
     const gpt_grad_mode mode = e->spec.tunable == TUNABLE_PROMPT ? GPT_GRAD_PROMPT : GPT_GRAD_FULL;
     const float *g = mode == GPT_GRAD_PROMPT ? e->model.prompt_grad : e->model.grads;
-    memset(e->gacc, 0, e->n_tunable * sizeof *e->gacc);
+    memset(e->grad_sum, 0, e->n_tunable * sizeof *e->grad_sum);
     for (int k = 0; k < nterms; k++) {
         if (terms[k].ex < 0 || terms[k].ex >= e->n)
             return TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[k].ex, e->n);
@@ -451,7 +451,7 @@ int eside_gradient(engine_side *e, const est_coef *terms, int nterms, double *lo
         if (!rc) rc = gpt_backward(&e->model, mode, err);
         e->model.pos_offset = 0;   /* sampling and evaluation stay at position 0 */
         if (rc) return rc;
-        for (size_t i = 0; i < e->n_tunable; i++) e->gacc[i] += g[i];
+        for (size_t i = 0; i < e->n_tunable; i++) e->grad_sum[i] += g[i];
         *loss += l;
         e->counts.tokens_trained += T;
     }

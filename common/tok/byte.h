@@ -1,9 +1,9 @@
-/* tokenizer.h - byte-level tokenizer: token b (0..255) is byte b, TOK_EOT (256) ends a text.
+/* byte.h - byte-level tokenizer: token b (0..255) is byte b, TOK_EOT (256) ends a text.
  * Vocabulary 257, padded to 384 in the model. Encode/decode round-trip any bytes.
- * GPT-2's BPE is common/tok/bpe.h; common/tok/tok.h chooses between the two and decodes
- * byte-level ids only through tok_decode_bytes (the one byte-level decoder). */
-#ifndef TRICE_MODEL_TOKENIZER_H
-#define TRICE_MODEL_TOKENIZER_H
+ * GPT-2's BPE is bpe.h; tok.h chooses between the two and decodes byte-level ids only
+ * through tok_decode_bytes (the one byte-level decoder). */
+#ifndef TRICE_TOK_BYTE_H
+#define TRICE_TOK_BYTE_H
 
 #include <stddef.h>
 
