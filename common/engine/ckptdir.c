@@ -217,9 +217,17 @@ int ckptdir_exists(const char *out_dir) {
     char p[PATH_BUF];   /* a path that does not fit names no checkpoint */
     if (path_fmt(p, sizeof p, NULL, "%s/checkpoints/latest", out_dir)) return 0;
     if (access(p, F_OK) == 0) return 1;
-    if (path_fmt(p, sizeof p, NULL, "%s/checkpoints", out_dir)) return 0;
-    int64_t one;
-    return list_steps(p, &one, 1) > 0;
+    /* No marker: a step folder counts only when its last file (memory.bin) is there. A kill
+     * during the very first checkpoint leaves model.bin without state.bin and no marker; that
+     * run has nothing to resume and starts over (its folder is rewritten), instead of failing. */
+    char cdir[PATH_BUF];
+    if (path_fmt(cdir, sizeof cdir, NULL, "%s/checkpoints", out_dir)) return 0;
+    static int64_t steps[4096];
+    int n = list_steps(cdir, steps, 4096);
+    for (int i = 0; i < n; i++)
+        if (path_fmt(p, sizeof p, NULL, "%s/step-%08lld/memory.bin", cdir, (long long)steps[i]) == 0 && access(p, F_OK) == 0)
+            return 1;
+    return 0;
 }
 
 /* Load one checkpoint folder, verifying every checksum and that the weights are finite. */

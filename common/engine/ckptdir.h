@@ -47,7 +47,8 @@ int ckptdir_clean_temps(const char *out_dir);
  * path (cap bytes). TR_ENOTFOUND when there is none. */
 int ckptdir_latest(const char *out_dir, char *path, size_t cap, tr_error *err);
 
-/* 1 if out_dir has a checkpoint marker or any step folder (usable or not). */
+/* 1 if out_dir has a checkpoint marker (even a damaged one) or a step folder whose last file,
+ * memory.bin, was written; 0 when the only folders are from a first checkpoint cut short. */
 int ckptdir_exists(const char *out_dir);
 
 /* The soft prompt alone (magic, version, P, C, floats). */

@@ -61,7 +61,8 @@ static int run_stage(const experiment_spec *s, const char *dir, fleet_factory ma
     TR_TRY(afile_mkdirs(dir, err));
     ckptdir_clean_temps(dir);
     /* any checkpoint, even a damaged one, means resume: ckptdir_read falls back to an older
-     * one or fails naming the damage; starting over would discard the run's metrics */
+     * one or fails naming the damage; starting over would discard the run's metrics. A first
+     * checkpoint cut short (no marker, no memory.bin) is none: see ckptdir_exists */
     int can_resume = resume && ckptdir_exists(dir);
     if (resume && !can_resume) LOG_I("%s: no checkpoint yet; starting the stage from the beginning", dir);
     TR_TRY(write_spec(dir, "spec.json", s, err));

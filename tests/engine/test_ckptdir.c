@@ -208,3 +208,23 @@ Test(ckptdir, an_over_long_folder_is_refused_naming_it_not_cut) {
     cr_assert_eq(ckptdir_exists(longdir), 0);
     cr_assert_eq(ckptdir_clean_temps(longdir), 0);
 }
+
+/* A kill during the very first checkpoint: model.bin is written, state.bin and memory.bin are
+ * not, and there is no marker yet. That is no checkpoint (the run starts over and rewrites the
+ * folder) rather than a damaged one (which would fail the resume); the soak test's kills found it.
+ * Once a marker exists, even an empty one, a damaged folder does count. */
+Test(ckptdir, an_interrupted_first_checkpoint_is_not_a_checkpoint) {
+    write_at(3, 2.5f, 3);
+    cr_assert(ckptdir_exists(dir));
+    char p[256];
+    snprintf(p, sizeof p, "%s/checkpoints/latest", dir);
+    cr_assert_eq(unlink(p), 0);
+    cr_assert(ckptdir_exists(dir), "a complete step folder counts without a marker");
+    snprintf(p, sizeof p, "%s/checkpoints/step-00000003/memory.bin", dir);
+    cr_assert_eq(unlink(p), 0);
+    snprintf(p, sizeof p, "%s/checkpoints/step-00000003/state.bin", dir);
+    cr_assert_eq(unlink(p), 0);
+    cr_assert_not(ckptdir_exists(dir), "model.bin alone, no marker: nothing to resume");
+    put("checkpoints/latest", "");
+    cr_assert(ckptdir_exists(dir), "a marker, even a damaged one, means resume (and fail naming the damage)");
+}
