@@ -26,6 +26,7 @@ typedef struct flood_arg {
     atomic_int stop;
     int sent;          /* requests written before the daemon cut the connection or we stopped */
     int connections;
+    int connect_timeouts;   /* connects that waited 1 s on a full accept queue */
 } flood_arg;
 
 /* A raw SP-over-TCP REQ peer (nng's wire format: an 8-byte handshake, then messages of a
@@ -38,16 +39,25 @@ static void *flooder(void *p) {
     const uint8_t body[] = {0x08, 0x02, 0x30, 0x90, 0x4e};
     while (!atomic_load(&a->stop) && a->sent < FLOOD_REQUESTS) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) break;
         struct sockaddr_in sa = {0};
         sa.sin_family = AF_INET;
         sa.sin_port = htons((uint16_t)a->port);
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { if (fd >= 0) close(fd); break; }
+        /* The send timeout before connect: Linux applies it to connect too, so a connect
+         * against a full accept queue gives up after 1 s instead of waiting out the SYN
+         * retries (about 2 minutes). */
+        struct timeval tv = {1, 0};   /* the daemon may stop reading us: then reconnect */
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            int e = errno;
+            close(fd);
+            if (e == EINPROGRESS || e == EAGAIN || e == ETIMEDOUT) { a->connect_timeouts++; continue; }   /* queue full */
+            break;
+        }
         a->connections++;
         int small = 4096;   /* a small receive buffer: the daemon's replies back up sooner */
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-        struct timeval tv = {1, 0};   /* the daemon may stop reading us: then reconnect */
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};   /* REQ (protocol 48) */
         if (write(fd, hello, 8) != 8) { close(fd); continue; }
         for (uint32_t id = 1; !atomic_load(&a->stop) && a->sent < FLOOD_REQUESTS; id++) {
@@ -90,9 +100,14 @@ static void *good_client(void *p) {
 }
 
 Test(flood, fifty_clients_are_served_while_one_client_floods_without_reading, .init = quiet, .timeout = 170) {
-    /* Known defect, under investigation: in about half of the runs on the 2-core machine this
-     * test hangs until its timeout (the good clients pass 500/500 in the others). Until the hang
-     * is found it runs only on request, so that it cannot block CI at random. */
+    /* Known defect: in about a third of the runs on the 2-core machine this test hangs until its
+     * timeout (the good clients pass 500/500 in the others). Stacks of a hung run (gdb on the
+     * boxfort-worker child): every good client waits in nng_close (rpc_client_close), nng's
+     * reaper thread waits on a condition, its task threads are idle, the main thread waits in
+     * pthread_join(good client). So nng's process-wide reaper deadlocks; daemon and clients
+     * share it here, so which side triggers it is not known yet (next: the daemon in its own
+     * process, th_daemon_start, and a newer nng than Debian 12's 1.5.2). Until then it runs
+     * only on request, so that it cannot block CI at random. */
     if (!getenv("TRICE_FLOOD_TEST"))
         cr_skip_test("the flood test hangs in about half of the runs (a known, open defect of issue 11); "
                      "run it with TRICE_FLOOD_TEST=1");
@@ -136,8 +151,8 @@ Test(flood, fifty_clients_are_served_while_one_client_floods_without_reading, .i
     trice__rpc__response__free_unpacked(r, NULL);
     atomic_store(&fa.stop, 1);
     pthread_join(ft, NULL);
-    fprintf(stderr, "flood: %d requests over %d connection(s); good clients: %d ok, %d lost, %d corrupted\n", fa.sent,
-            fa.connections, ok, lost, corrupt);
+    fprintf(stderr, "flood: %d requests over %d connection(s), %d connect(s) timed out; good clients: %d ok, %d lost, "
+            "%d corrupted\n", fa.sent, fa.connections, fa.connect_timeouts, ok, lost, corrupt);
     cr_assert_gt(fa.sent, 100, "the flooder got requests in (%d)", fa.sent);
     cr_assert_eq(lost, 0, "%d of %d well-behaved calls got no reply", lost, GOOD_CLIENTS * CALLS_PER_CLIENT);
     cr_assert_eq(corrupt, 0, "%d well-behaved calls got a wrong reply", corrupt);
