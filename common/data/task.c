@@ -163,7 +163,7 @@ static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error 
     if (t->n_train < n_train) memmove(t->ex + t->n_train, held, (size_t)n_eval * sizeof *held);
     t->n_ex = t->n_train + t->n_eval;
     if (rc) return rc;
-    if (skipped > 0 && t->n_train == n_train)   /* what the held-out set costs: large on small settings */
+    if (skipped * 100 >= skipped + n_train && t->n_train == n_train)   /* what the held-out set costs (1% or more) */
         LOG_I("task '%s' difficulty %d: %lld%% of the training draws were left out because their question is also one of "
               "the %d held-out ones%s", st->name, st->difficulty, (long long)(100 * skipped / (skipped + n_train)), n_eval,
               skipped * 4 > n_train ? " (on a warm-up stage, task.n_eval 0 keeps them all: it needs no held-out set)" : "");
