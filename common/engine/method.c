@@ -52,11 +52,16 @@ static int plain_batch(run *r, int64_t step, int64_t *lr_step, tr_error *err) {
 static int64_t plain_steps(const experiment_spec *s) { return s->steps; }
 static int64_t star_steps(const experiment_spec *s) { return (int64_t)s->steps * s->star_iterations; }
 
-static const method_strategy trice = {1, 1, plain_steps, plain_batch, trice_coefs};
-static const method_strategy rs = {1, 0, plain_steps, plain_batch, rs_coefs};
-static const method_strategy sft = {0, 1, plain_steps, plain_batch, uniform_coefs};
-static const method_strategy direct = {0, 0, plain_steps, plain_batch, uniform_coefs};
-static const method_strategy star = {0, 0, star_steps, star_batch, uniform_coefs};
+static const method_strategy trice = {.proposes = 1, .needs_memory = 1, .total_steps = plain_steps,
+                                      .batch = plain_batch, .coefs = trice_coefs};
+static const method_strategy rs = {.proposes = 1, .needs_memory = 0, .total_steps = plain_steps,
+                                   .batch = plain_batch, .coefs = rs_coefs};
+static const method_strategy sft = {.proposes = 0, .needs_memory = 1, .total_steps = plain_steps,
+                                    .batch = plain_batch, .coefs = uniform_coefs};
+static const method_strategy direct = {.proposes = 0, .needs_memory = 0, .total_steps = plain_steps,
+                                       .batch = plain_batch, .coefs = uniform_coefs};
+static const method_strategy star = {.proposes = 0, .needs_memory = 0, .total_steps = star_steps,
+                                     .batch = star_batch, .coefs = uniform_coefs};
 
 const method_strategy *method_strategy_of(spec_method m) {
     switch (m) {
