@@ -19,3 +19,18 @@ wait_for() {
   for ((i = 0; i < secs * 10; i++)); do grep -q -- "$pat" "$f" 2>/dev/null && return 0; sleep 0.1; done
   return 1
 }
+
+# The ranks of a test's own job (job_pid: the timeout/mpirun/launcher it started): another trice
+# job on the machine (a user's, a recipe, a parallel test) must never receive a test's signals.
+is_descendant() {  # pid ancestor
+  local p=$1
+  while [[ -n $p && $p -gt 1 ]]; do
+    [[ $p -eq $2 ]] && return 0
+    p=$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')
+  done
+  return 1
+}
+job_ranks() {  # executable job_pid: pids of the job's ranks running it, oldest first
+  local p
+  for p in $(pgrep -f "^$1"); do is_descendant "$p" "$2" && echo "$p"; done
+}

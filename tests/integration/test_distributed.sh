@@ -66,7 +66,7 @@ run 2 "$TMP/full" --run "$TMP/s80.json" || fail "uninterrupted 80-step run faile
 timeout 300 mpirun -n 1 "$COORD" --out "$TMP/stop" --run "$TMP/s80.json" : -n 2 "$WORKER" >"$TMP/stop.log" 2>&1 &
 pid=$!
 if wait_for "$TMP/stop.log" "step 3/80" 120; then
-  kill -TERM "$(pgrep -f "^$COORD" | head -1)"
+  kill -TERM "$(job_ranks "$COORD" "$pid" | head -1)"
   wait "$pid"; rc=$?
   if [[ $rc -eq 0 ]] && grep -q "stop requested: checkpointing" "$TMP/stop.log"; then ok "SIGTERM: checkpointed and exited 0"
   else fail "SIGTERM run: rc=$rc"; tail -5 "$TMP/stop.log"; fi
@@ -122,7 +122,7 @@ spec 300 5 >"$TMP/s60.json"
 lpid=$!
 if wait_for "$TMP/kill.log" "checkpoint: .*step-00000005" 120; then
   t0=$(date +%s)
-  kill -KILL "$(pgrep -f "^$BUILD/worker/trice-worker" | tail -1)"
+  kill -KILL "$(job_ranks "$BUILD/worker/trice-worker" "$lpid" | tail -1)"
   if wait_for "$TMP/kill.log" "restart 1 of 1" 60; then
     dt=$(( $(date +%s) - t0 )); ok "killed worker: the job ended and the launcher restarted it after ${dt}s"
   else fail "no restart after the worker was killed"; fi

@@ -29,7 +29,7 @@ out="$TMP/int.log"
 timeout 60 mpirun -n 1 "$COORD" $DAEMON_ARGS : -n 2 "$WORKER" >"$out" 2>&1 &
 pid=$!
 if wait_for "$out" "daemon ready" 30; then
-  kill -INT "$(pgrep -f "^$COORD" | head -1)"
+  kill -INT "$(job_ranks "$COORD" "$pid" | head -1)"
   wait "$pid"; rc=$?
   if [[ $rc -eq 0 ]] && grep -q "coordinator exiting cleanly" "$out"; then ok "SIGINT to the coordinator: clean exit 0"
   else fail "SIGINT to the coordinator: rc=$rc"; cat "$out"; fi
@@ -40,7 +40,7 @@ out="$TMP/kill.log"
 timeout 120 mpirun -n 1 "$COORD" $DAEMON_ARGS : -n 2 "$WORKER" >"$out" 2>&1 &
 pid=$!
 if wait_for "$out" "daemon ready" 30; then
-  victim=$(pgrep -f "^$WORKER" | tail -1)
+  victim=$(job_ranks "$WORKER" "$pid" | tail -1)
   t0=$(date +%s)
   kill -KILL "$victim"
   wait "$pid"; rc=$?
