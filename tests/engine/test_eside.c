@@ -114,6 +114,18 @@ Test(eside, proposals_do_not_depend_on_the_batch) {
 }
 
 /* gradient of terms[n] into a fresh double copy */
+/* Given memory, then step 0's proposals for every owned example: the state a gradient
+ * request finds on a worker. */
+static void step_zero(engine_side *e) {
+    tr_error err = {0};
+    int nv;
+    cr_assert_eq(engine_side_memory_init(e, &nv, &err), 0, "%s", err.msg);
+    int64_t ids[8];
+    int n = owned_ids(e, ids, 8);
+    uint8_t a[8], mask[8];
+    cr_assert_eq(engine_side_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+}
+
 static double *grad_of(engine_side *e, const est_coef *terms, int n, double *loss) {
     tr_error err = {0};
     cr_assert_eq(engine_side_gradient(e, terms, n, loss, &err), 0, "%s", err.msg);
@@ -127,13 +139,7 @@ static double *grad_of(engine_side *e, const est_coef *terms, int n, double *los
 Test(eside, gradient_of_a_term_list_is_the_sum_of_its_terms) {
     experiment_spec s = tiny_spec("trice", "given", 3);
     engine_side *e = side(&s, 0, 1);
-    tr_error err = {0};
-    int nv;
-    cr_assert_eq(engine_side_memory_init(e, &nv, &err), 0, "%s", err.msg);
-    int64_t ids[8];
-    int n = owned_ids(e, ids, 8);
-    uint8_t a[8], mask[8];
-    cr_assert_eq(engine_side_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+    step_zero(e);
     est_coef t1 = {0, EST_MEMORY, 0.25}, t2 = {3, EST_MEMORY, -0.5}, both[2] = {t1, t2};
     est_coef t1x2 = {0, EST_MEMORY, 0.5};
     double l1, l2, l12, l1x2;
@@ -159,13 +165,7 @@ Test(eside, gradient_descends_the_memory_term_loss) {
      * training depends on (loss = -sum coef log p) */
     experiment_spec s = tiny_spec("sft", "given", 3);
     engine_side *e = side(&s, 0, 1);
-    tr_error err = {0};
-    int nv;
-    cr_assert_eq(engine_side_memory_init(e, &nv, &err), 0, "%s", err.msg);
-    int64_t ids[8];
-    int n = owned_ids(e, ids, 8);
-    uint8_t a[8], mask[8];
-    cr_assert_eq(engine_side_propose(e, 0, ids, n, a, mask, &err), 0, "%s", err.msg);
+    step_zero(e);
     est_coef t = {1, EST_MEMORY, 1.0};
     double l0, l1;
     double *g = grad_of(e, &t, 1, &l0);
