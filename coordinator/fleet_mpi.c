@@ -311,6 +311,7 @@ static int m_take_counts(fleet *f, fleet_counts *c, tr_error *err) {
         if (rc) return TR_FAIL(err, TR_EMPI, "worker rank %d: %s", r, de.msg);
         s->tokens_sampled += w.tokens_sampled;
         s->tokens_trained += w.tokens_trained;
+        s->sample_digest += w.sample_digest;   /* mod 2^64: independent of the order */
         /* phases run in parallel on the workers: the step waits for the slowest */
         if (w.sample_s > s->sample_s) s->sample_s = w.sample_s;
         if (w.check_s > s->check_s) s->check_s = w.check_s;

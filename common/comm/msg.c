@@ -80,6 +80,7 @@ void msg_counts_encode(const engine_counts *c, uint8_t out[MSG_COUNTS_BYTES]) {
     put_f64(out + 24, c->check_s);
     put_f64(out + 32, c->grad_s);
     put_f64(out + 40, c->eval_s);
+    put_u64(out + 48, c->sample_digest);
 }
 
 int msg_counts_decode(const uint8_t *in, size_t len, engine_counts *c, tr_error *err) {
@@ -91,6 +92,7 @@ int msg_counts_decode(const uint8_t *in, size_t len, engine_counts *c, tr_error 
     c->check_s = get_f64(in + 24);
     c->grad_s = get_f64(in + 32);
     c->eval_s = get_f64(in + 40);
+    c->sample_digest = get_u64(in + 48);
     return 0;
 }
 

@@ -83,7 +83,7 @@ void msg_term_encode(const est_coef *t, uint8_t out[MSG_TERM_BYTES]);
 void msg_term_decode(const uint8_t in[MSG_TERM_BYTES], est_coef *t);
 
 /* A side's counters: i64 tokens_sampled, tokens_trained; f64 sample_s, check_s, grad_s, eval_s. */
-#define MSG_COUNTS_BYTES 48
+#define MSG_COUNTS_BYTES 56
 void msg_counts_encode(const engine_counts *c, uint8_t out[MSG_COUNTS_BYTES]);
 /* TR_EFORMAT when len is not MSG_COUNTS_BYTES. */
 int msg_counts_decode(const uint8_t *in, size_t len, engine_counts *c, tr_error *err);

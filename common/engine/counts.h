@@ -9,6 +9,12 @@
 typedef struct engine_counts {
     int64_t tokens_sampled;   /* generated tokens, proposals and evaluation alike */
     int64_t tokens_trained;   /* positions through forward+backward */
+    /* One 64-bit hash per sampled sequence (proposals, memory initialisation, evaluation) of its
+     * tokens and the bits of its log-probability, summed mod 2^64: the order does not matter,
+     * so it is the same for any number of workers exactly when the samples are, to the last
+     * bit of their log-probabilities (metrics.jsonl's sample_digest, compared per step by the
+     * distributed test). */
+    uint64_t sample_digest;
     double sample_s, check_s, grad_s, eval_s;  /* wall time per phase */
 } engine_counts;
 

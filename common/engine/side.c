@@ -222,6 +222,16 @@ engine_counts engine_side_take_counts(engine_side *e) {
     return c;
 }
 
+/* One sampled sequence's share of engine_counts.sample_digest: its tokens and the bits of its
+ * log-probability, which change with the last bit of any logit on its way. */
+static uint64_t sample_hash(const int *tok, int len, double logprob) {
+    uint64_t bits;
+    memcpy(&bits, &logprob, sizeof bits);
+    uint64_t h = rng_mix64(bits ^ rng_mix64((uint64_t)len + 0x9e3779b97f4a7c15ull));
+    for (int t = 0; t < len; t++) h = rng_mix64(h ^ (uint32_t)tok[t]);
+    return h;
+}
+
 int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
                        int32_t *out, int *lens, double *timer, tr_error *err) {
     const int maxnew = e->spec.max_new_tokens;
@@ -255,6 +265,7 @@ int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, f
             lens[start + i] = olen[i];
             for (int t = 0; t < olen[i]; t++) out[(size_t)(start + i) * (size_t)maxnew + (size_t)t] = otok[(size_t)i * (size_t)maxnew + (size_t)t];
             e->counts.tokens_sampled += olen[i] + 1;
+            e->counts.sample_digest += sample_hash(otok + (size_t)i * (size_t)maxnew, olen[i], lp[i]);
         }
     }
     *timer += now_s() - t0;

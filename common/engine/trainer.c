@@ -118,6 +118,7 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     row->grad_norm = norm;
     row->tokens_sampled = c.sides.tokens_sampled;
     row->bytes_moved = c.bytes_moved;
+    row->sample_digest = c.sides.sample_digest;
     row->phases.sample = c.sides.sample_s;
     row->phases.check = c.sides.check_s;
     row->phases.gradient = c.sides.grad_s;

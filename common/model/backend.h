@@ -19,6 +19,12 @@ typedef struct gpt_backend {
     /* out (N,OC) written = inp (N,C) @ w^T (OC,C) + bias (OC) (bias may be NULL). */
     void (*matmul_forward)(float *out, const float *inp, const float *w, const float *bias,
                            int N, int C, int OC);
+    /* The same product with every row computed alone: a row's result is bit-identical whatever
+     * N is and whatever the other rows hold (matmul_forward's BLAS may block rows together).
+     * Batched decoding uses it, so that a sequence's tokens do not depend on which sequences
+     * share its batch, and proposals are the same for any number of workers. */
+    void (*matmul_rows_forward)(float *out, const float *inp, const float *w, const float *bias,
+                                int N, int C, int OC);
     /* dinp (N,C) written (or accumulated when accumulate != 0) = dout (N,OC) @ w (OC,C);
      * dw (OC,C) accumulated += dout^T @ inp; dbias (OC) accumulated += column sums of dout.
      * dinp, dw and dbias may each be NULL to skip that work (frozen weights skip dw, dbias). */

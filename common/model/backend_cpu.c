@@ -22,28 +22,46 @@
 
 /* v8f, ld8, hsum8, FM_DOT4: fastmath.h */
 
-/* out (OC) = w (OC,C) @ x (C) + bias: one row of input (single-sequence decode). sgemm would
- * pack the whole weight matrix first, and OpenBLAS's sgemv spreads even small products over
- * its threads, which loses badly when the other core is busy; four weight rows at a time keep
- * four independent accumulators. */
+/* out (N,OC) written = inp (N,C) @ w^T + bias, each row by the same operations whatever N is
+ * (see backend.h): rows never share an accumulator. Four weight rows stay in L1 while the
+ * inputs stream past them, two inputs at a time for eight independent accumulators. Also the
+ * one-row product (single-sequence decode): sgemm would pack the whole weight matrix first,
+ * and OpenBLAS's sgemv spreads even small products over its threads, which loses badly when
+ * the other core is busy. */
 GPT_SIMD_CLONES
-static void gemv_rows(float *out, const float *x, const float *w, const float *bias, int C, int OC)
+static void cpu_matmul_rows_forward(float *out, const float *inp, const float *w, const float *bias,
+                                    int N, int C, int OC)
 {
-    int o = 0;
-    for (; o + 4 <= OC; o += 4) {
+    const int OC4 = OC & ~3;
+    for (int o = 0; o < OC4; o += 4) {
         const float *w0 = w + (size_t)o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
-        float s0, s1, s2, s3;
-        FM_DOT4(x, w0, w1, w2, w3, C, s0, s1, s2, s3);
-        out[o] = s0 + (bias ? bias[o] : 0.0f);
-        out[o + 1] = s1 + (bias ? bias[o + 1] : 0.0f);
-        out[o + 2] = s2 + (bias ? bias[o + 2] : 0.0f);
-        out[o + 3] = s3 + (bias ? bias[o + 3] : 0.0f);
+        const float b0 = bias ? bias[o] : 0.0f, b1 = bias ? bias[o + 1] : 0.0f;
+        const float b2 = bias ? bias[o + 2] : 0.0f, b3 = bias ? bias[o + 3] : 0.0f;
+        int n = 0;
+        for (; n + 2 <= N; n += 2) {
+            const float *x = inp + (size_t)n * C, *y = x + C;
+            float s0, s1, s2, s3, t0, t1, t2, t3;
+            FM_DOT4X2(x, y, w0, w1, w2, w3, C, s0, s1, s2, s3, t0, t1, t2, t3);
+            float *ox = out + (size_t)n * OC + o, *oy = ox + OC;
+            ox[0] = s0 + b0; ox[1] = s1 + b1; ox[2] = s2 + b2; ox[3] = s3 + b3;
+            oy[0] = t0 + b0; oy[1] = t1 + b1; oy[2] = t2 + b2; oy[3] = t3 + b3;
+        }
+        for (; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            float s0, s1, s2, s3;
+            FM_DOT4(x, w0, w1, w2, w3, C, s0, s1, s2, s3);
+            float *ox = out + (size_t)n * OC + o;
+            ox[0] = s0 + b0; ox[1] = s1 + b1; ox[2] = s2 + b2; ox[3] = s3 + b3;
+        }
     }
-    for (; o < OC; o++) {
+    for (int o = OC4; o < OC; o++) {
         const float *wr = w + (size_t)o * C;
-        float acc = 0.0f;
-        for (int i = 0; i < C; i++) acc += x[i] * wr[i];
-        out[o] = acc + (bias ? bias[o] : 0.0f);
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            float acc = 0.0f;
+            for (int i = 0; i < C; i++) acc += x[i] * wr[i];
+            out[(size_t)n * OC + o] = acc + (bias ? bias[o] : 0.0f);
+        }
     }
 }
 
@@ -51,7 +69,7 @@ static void cpu_matmul_forward(float *out, const float *inp, const float *w, con
                                int N, int C, int OC)
 {
     if (N == 1) {
-        gemv_rows(out, inp, w, bias, C, OC);
+        cpu_matmul_rows_forward(out, inp, w, bias, 1, C, OC);
         return;
     }
     float beta = 0.0f;
@@ -312,6 +330,7 @@ static void cpu_residual_forward(float *out, const float *a, const float *b, siz
 static const gpt_backend cpu_backend = {
     .name = "cpu-cblas",
     .matmul_forward = cpu_matmul_forward,
+    .matmul_rows_forward = cpu_matmul_rows_forward,
     .matmul_backward = cpu_matmul_backward,
     .layernorm_forward = cpu_layernorm_forward,
     .layernorm_backward = cpu_layernorm_backward,

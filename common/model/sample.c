@@ -24,16 +24,13 @@ int gpt_sampler_init(gpt_sampler *s, const gpt *g, int max_seqs, tr_error *err)
     s->C = c->channels;
     s->L = c->num_layers;
     s->Vp = c->padded_vocab_size;
-    /* prefill works on groups of sequences so the scratch stays bounded: at least one full
-     * context, at most 4096 positions unless one context is longer */
-    size_t rows = (size_t)max_seqs * s->max_len;
-    if (rows > 4096) rows = 4096;
-    if (rows < (size_t)s->max_len) rows = (size_t)s->max_len;
+    /* scratch rows: prefill runs one sequence (up to a full context), decode one row per sequence */
+    size_t rows = (size_t)(s->max_len > max_seqs ? s->max_len : max_seqs);
     s->rows = (int)rows;
     size_t C = (size_t)s->C;
     size_t cache = (size_t)s->L * max_seqs * s->max_len * C;
     size_t nidx = rows;
-    /* prefill token grid (rows), or the active list plus a sort index (max_seqs + Vp) */
+    /* a prefill's tokens (rows), or the active list plus a sort index (max_seqs + Vp) */
     if ((size_t)max_seqs + (size_t)s->Vp > nidx) nidx = (size_t)max_seqs + (size_t)s->Vp;
     if (!(s->kcache = tr_malloc(cache * sizeof(float), err)) ||
         !(s->vcache = tr_malloc(cache * sizeof(float), err)) ||
@@ -145,8 +142,10 @@ static void kv_attend(float *out, const float *q, const float *kc, const float *
  *   slots (n): cache slot of each sequence; start (n): its first position;
  *   tokens (n, Tc): input ids (ignored at positions < P, which take the soft prompt);
  *   last (n): index in 0..Tc-1 of the row whose logits are wanted; logits (n, Vp) out.
- * Rows past a sequence's real end (ragged prefill) are computed and cached but are overwritten
- * by decode before any later position can attend to them. */
+ * Batch independence: every kernel here works row by row except the matrix products. Decode
+ * (Tc = 1) and the logits use matmul_rows_forward, whose rows do not depend on each other, and
+ * prefill runs one sequence at a time, so a sequence's logits are the same bits whatever else
+ * is in the batch (the number of workers decides the batches; proposals must not depend on it). */
 static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *start, int Tc,
                        const int *tokens, const int *last, float *logits)
 {
@@ -155,6 +154,8 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
     int C = c->channels, NH = c->num_heads, L = c->num_layers, P = g->prompt_len;
     int rows = n * Tc;
     size_t Cz = (size_t)C;
+    void (*const mm)(float *, const float *, const float *, const float *, int, int, int) =
+        Tc == 1 ? be->matmul_rows_forward : be->matmul_forward;
     const float *wte = gpt_param(g, GPT_T_WTE), *wpe = gpt_param(g, GPT_T_WPE);
 
     for (int i = 0; i < n; i++) {
@@ -176,7 +177,7 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
         const float *fpw = gpt_param(g, GPT_T_FCPROJW) + lz * 4 * Cz * Cz, *fpb = gpt_param(g, GPT_T_FCPROJB) + lz * Cz;
 
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
-        be->matmul_forward(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
+        mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
         for (int i = 0; i < n; i++) {
             size_t base = (lz * s->max_seqs + (size_t)slots[i]) * s->max_len;
             float *kc = s->kcache + base * Cz, *vc = s->vcache + base * Cz;
@@ -190,18 +191,18 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
                 kv_attend(s->atty + ((size_t)i * Tc + t) * Cz, s->qkv + ((size_t)i * Tc + t) * 3 * Cz,
                           kc, vc, start[i] + t + 1, C, NH, s->scores);
         }
-        be->matmul_forward(s->tmp, s->atty, apw, apb, rows, C, C);
+        mm(s->tmp, s->atty, apw, apb, rows, C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln2w, ln2b, rows, C);
-        be->matmul_forward(s->fch, s->ln, fcw, fcb, rows, C, 4 * C);
+        mm(s->fch, s->ln, fcw, fcb, rows, C, 4 * C);
         be->gelu_forward(s->fch, s->fch, (size_t)rows * 4 * Cz);
-        be->matmul_forward(s->tmp, s->fch, fpw, fpb, rows, 4 * C, C);
+        mm(s->tmp, s->fch, fpw, fpb, rows, 4 * C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
     }
     for (int i = 0; i < n; i++)
         memcpy(s->tmp + (size_t)i * Cz, s->x + ((size_t)i * Tc + last[i]) * Cz, Cz * sizeof(float));
     be->layernorm_forward(s->lastln, NULL, NULL, s->tmp, gpt_param(g, GPT_T_LNFW), gpt_param(g, GPT_T_LNFB), n, C);
-    be->matmul_forward(logits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
+    be->matmul_rows_forward(logits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
 }
 
 int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *prompts,
@@ -212,7 +213,6 @@ int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *p
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_prefill: %d sequences not in [1, max_seqs %d]", n, s->max_seqs);
     if (s->C != g->config.channels || s->L != g->config.num_layers || s->max_len != g->config.max_seq_len)
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_prefill: sampler was made for another model config");
-    int maxlen = 0;
     for (int i = 0; i < n; i++) {
         if (prompt_lens[i] < 1 || P + prompt_lens[i] > s->max_len)
             return TR_FAIL(err, TR_EINVAL, "gpt_sampler_prefill: prompt %d has %d tokens; allowed 1..%d "
@@ -221,26 +221,18 @@ int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *p
             if (prompts[i][t] < 0 || prompts[i][t] >= V)
                 return TR_FAIL(err, TR_EINVAL, "gpt_sampler_prefill: prompt %d token %d is %d, not in [0, %d)",
                                i, t, prompts[i][t], V);
-        if (prompt_lens[i] > maxlen) maxlen = prompt_lens[i];
     }
-    int Tc = P + maxlen;
-    int group = s->rows / Tc;
-    int *tok = s->itmp; /* (group, Tc) */
-    for (int i0 = 0; i0 < n; i0 += group) {
-        int m = n - i0 < group ? n - i0 : group;
-        for (int i = 0; i < m; i++) {
-            const int *pr = prompts[i0 + i];
-            for (int t = 0; t < Tc; t++) {
-                int k = t - P;
-                /* positions before P take the soft prompt; padding repeats the last token */
-                tok[(size_t)i * Tc + t] = k < 0 ? 0 : pr[k < prompt_lens[i0 + i] ? k : prompt_lens[i0 + i] - 1];
-            }
-            s->slots_tmp[i] = i0 + i;
-            s->start_tmp[i] = 0;
-            s->last_tmp[i] = P + prompt_lens[i0 + i] - 1;
-        }
-        kv_forward(s, g, m, s->slots_tmp, s->start_tmp, Tc, tok, s->last_tmp, logits + (size_t)i0 * Vp);
-        for (int i = 0; i < m; i++) s->pos[i0 + i] = P + prompt_lens[i0 + i];
+    /* one sequence per pass (see kv_forward: batch independence); its rows are long enough
+     * for the matrix products to run at BLAS speed */
+    int *tok = s->itmp; /* (Tc) */
+    for (int i = 0; i < n; i++) {
+        int Tc = P + prompt_lens[i];
+        for (int t = 0; t < Tc; t++) tok[t] = t < P ? 0 : prompts[i][t - P];   /* t < P: the soft prompt */
+        s->slots_tmp[0] = i;
+        s->start_tmp[0] = 0;
+        s->last_tmp[0] = Tc - 1;
+        kv_forward(s, g, 1, s->slots_tmp, s->start_tmp, Tc, tok, s->last_tmp, logits + (size_t)i * Vp);
+        s->pos[i] = Tc;
     }
     return 0;
 }

@@ -38,6 +38,9 @@ json_t *metrics_row_json(const metrics_row *r) {
     bad |= json_object_set_new(o, "grad_norm", num(r->grad_norm));
     bad |= json_object_set_new(o, "tokens_sampled", json_integer(r->tokens_sampled));
     bad |= json_object_set_new(o, "bytes_moved", json_integer(r->bytes_moved));
+    char digest[17];
+    snprintf(digest, sizeof digest, "%016llx", (unsigned long long)r->sample_digest);
+    bad |= json_object_set_new(o, "sample_digest", json_string(digest));
     bad |= json_object_set_new(ph, "sample", num(r->phases.sample));
     bad |= json_object_set_new(ph, "check", num(r->phases.check));
     bad |= json_object_set_new(ph, "gradient", num(r->phases.gradient));
@@ -93,6 +96,8 @@ int metrics_row_parse(const json_t *o, metrics_row *r, tr_error *err) {
     r->grad_norm = get_num(o, "grad_norm");
     r->tokens_sampled = get_int(o, "tokens_sampled");
     r->bytes_moved = get_int(o, "bytes_moved");   /* absent in logs written before it existed: 0 */
+    const char *digest = json_string_value(json_object_get(o, "sample_digest"));
+    r->sample_digest = digest ? strtoull(digest, NULL, 16) : 0;
     const json_t *ph = json_object_get(o, "phases");
     if (json_is_object(ph)) {
         r->phases.sample = get_num(ph, "sample");

@@ -166,7 +166,8 @@ Test(msg, records_round_trip_bit_for_bit) {
     msg_term_encode(&t, b);
     msg_term_decode(b, &u);
     cr_assert(u.ex == t.ex && u.which == t.which && memcmp(&u.coef, &t.coef, sizeof u.coef) == 0);
-    engine_counts c = {1LL << 40, 7, 0.5, 1e-9, 3.25, 42}, d;
+    engine_counts c = {.tokens_sampled = 1LL << 40, .tokens_trained = 7, .sample_digest = 0xfedcba9876543210ull,
+                       .sample_s = 0.5, .check_s = 1e-9, .grad_s = 3.25, .eval_s = 42}, d;
     uint8_t cb[MSG_COUNTS_BYTES];
     msg_counts_encode(&c, cb);
     cr_assert_eq(msg_counts_decode(cb, sizeof cb, &d, NULL), 0);

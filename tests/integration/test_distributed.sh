@@ -38,6 +38,23 @@ acc=$(grep -c '"step"' "$TMP/w1/metrics.jsonl" 2>/dev/null)
 [[ "$acc" == 10 ]] && ok "10 steps logged" || fail "expected 10 metric lines, got $acc"
 grep -q '"proposal_acc":0\.[0-9]*[1-9]' "$TMP/w1/metrics.jsonl" && ok "some proposals were accepted (the test exercises accept/reject)" \
   || fail "no proposal was ever accepted: the W comparison would be vacuous"
+# the proposals themselves, step by step: the same samples (sample_digest hashes every sampled
+# sequence's tokens and the bits of its log-probability, so one bit of one logit shows), the
+# same count of sampled tokens and the same accept rate for W = 1, 2 and 3, on a spec that
+# accepts proposals at most steps (batched decoding must not depend on the batch)
+perstep() {  # perstep METRICS: "step tokens_sampled sample_digest proposal_acc" per line
+  sed -n 's/.*"step":\([0-9]*\),"proposal_acc":\([^,]*\),.*"tokens_sampled":\([0-9]*\),.*"sample_digest":"\([0-9a-f]*\)".*/\1 \3 \4 \2/p' "$1"
+}
+perstep "$TMP/w1/metrics.jsonl" >"$TMP/w1.steps"
+accepting=$(awk '$4 > 0' "$TMP/w1.steps" | wc -l)
+[[ "$accepting" -ge 7 ]] && ok "proposals accepted at $accepting of 10 steps" \
+  || fail "proposals accepted at only '$accepting' of 10 steps: the per-step comparison would be weak"
+for W in 2 3; do
+  perstep "$TMP/w$W/metrics.jsonl" >"$TMP/w$W.steps"
+  if [[ $(wc -l <"$TMP/w1.steps") == 10 ]] && cmp -s "$TMP/w1.steps" "$TMP/w$W.steps"; then
+    ok "W=1 and W=$W: the same samples (tokens and log-probability bits), tokens sampled and accept rate at each of 10 steps"
+  else fail "W=1 and W=$W: samples differ per step (step tokens_sampled sample_digest proposal_acc)"; diff "$TMP/w1.steps" "$TMP/w$W.steps" | head -6; fi
+done
 # identical accept/reject decisions: the gathered memory (sorted by id) is the same bytes
 for W in 2 3; do
   if cmp -s "$TMP/w1/checkpoints/step-00000010/memory.bin" "$TMP/w$W/checkpoints/step-00000010/memory.bin"; then

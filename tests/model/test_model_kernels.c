@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/model/backend.h"
 #include "common/util/rng.h"
@@ -103,6 +104,39 @@ Test(model_kernels, one_row_matmul_equals_reference)
         want[o] += bias[o];
     }
     assert_close(out, want, OC, 1e-5, "out");
+    free(x); free(w); free(bias);
+}
+
+/* Batched decode's product: each row is the reference product, and the same bits whether the
+ * row is computed alone, first, last, or beside any number of other rows (odd and even N, C
+ * with a tail past the 8-float vectors, OC with a tail past the 4-row blocks). */
+Test(model_kernels, row_matmul_rows_do_not_depend_on_the_batch)
+{
+    enum { C = 45, OC = 23, N = 7 };
+    rng r;
+    rng_init(&r, 13, RNG_PURPOSE_TEST, 0);
+    const gpt_backend *be = gpt_backend_cpu();
+    float *x = randv(&r, (size_t)N * C, 1.0), *w = randv(&r, (size_t)OC * C, 1.0), *bias = randv(&r, OC, 1.0);
+    float all[N * OC], one[OC], pair[2 * OC], viaone[OC];
+    double want[N * OC];
+    be->matmul_rows_forward(all, x, w, bias, N, C, OC);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = bias[o];
+            for (int i = 0; i < C; i++) s += (double)x[(size_t)n * C + i] * w[(size_t)o * C + i];
+            want[(size_t)n * OC + o] = s;
+        }
+    assert_close(all, want, (size_t)N * OC, 1e-5, "rows");
+    for (int n = 0; n < N; n++) {
+        be->matmul_rows_forward(one, x + (size_t)n * C, w, bias, 1, C, OC);
+        cr_assert_eq(memcmp(one, all + (size_t)n * OC, sizeof one), 0, "row %d alone differs from row %d of %d", n, n, N);
+        be->matmul_forward(viaone, x + (size_t)n * C, w, bias, 1, C, OC);   /* the one-row path of matmul_forward */
+        cr_assert_eq(memcmp(viaone, one, sizeof one), 0, "row %d: matmul_forward's one-row path differs", n);
+        if (n + 1 < N) {   /* as the first of a pair (the two-input block) and as the odd one out */
+            be->matmul_rows_forward(pair, x + (size_t)n * C, w, bias, 2, C, OC);
+            cr_assert_eq(memcmp(pair, all + (size_t)n * OC, 2 * sizeof one), 0, "rows %d, %d as a pair differ", n, n + 1);
+        }
+    }
     free(x); free(w); free(bias);
 }
 
