@@ -38,6 +38,15 @@ static void cpu_matmul_rows_forward(float *out, const float *inp, const float *w
         const float b0 = bias ? bias[o] : 0.0f, b1 = bias ? bias[o + 1] : 0.0f;
         const float b2 = bias ? bias[o + 2] : 0.0f, b3 = bias ? bias[o + 3] : 0.0f;
         int n = 0;
+        for (; n + 3 <= N; n += 3) {
+            const float *x = inp + (size_t)n * C, *y = x + C, *z = y + C;
+            float s[4], t[4], u[4];
+            FM_DOT4X3(x, y, z, w0, w1, w2, w3, C, s, t, u);
+            float *ox = out + (size_t)n * OC + o, *oy = ox + OC, *oz = oy + OC;
+            ox[0] = s[0] + b0; ox[1] = s[1] + b1; ox[2] = s[2] + b2; ox[3] = s[3] + b3;
+            oy[0] = t[0] + b0; oy[1] = t[1] + b1; oy[2] = t[2] + b2; oy[3] = t[3] + b3;
+            oz[0] = u[0] + b0; oz[1] = u[1] + b1; oz[2] = u[2] + b2; oz[3] = u[3] + b3;
+        }
         for (; n + 2 <= N; n += 2) {
             const float *x = inp + (size_t)n * C, *y = x + C;
             float s0, s1, s2, s3, t0, t1, t2, t3;

@@ -77,6 +77,32 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
         }                                                                                   \
     } while (0)
 
+/* FM_DOT4X2 for three inputs x, y, z: twelve accumulators, the same per-result operations. */
+#define FM_DOT4X3(x, y, z, r0, r1, r2, r3, n, s, t, u)                                           \
+    do {                                                                                    \
+        const int n8_ = (n) & ~7;                                                           \
+        v8f a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0}, b0_ = {0}, b1_ = {0}, b2_ = {0}, b3_ = {0}; \
+        v8f c0_ = {0}, c1_ = {0}, c2_ = {0}, c3_ = {0};                                     \
+        for (int i_ = 0; i_ < n8_; i_ += 8) {                                               \
+            v8f xv_ = ld8((x) + i_), yv_ = ld8((y) + i_), zv_ = ld8((z) + i_), w_;          \
+            w_ = ld8((r0) + i_); a0_ += xv_ * w_; b0_ += yv_ * w_; c0_ += zv_ * w_;         \
+            w_ = ld8((r1) + i_); a1_ += xv_ * w_; b1_ += yv_ * w_; c1_ += zv_ * w_;         \
+            w_ = ld8((r2) + i_); a2_ += xv_ * w_; b2_ += yv_ * w_; c2_ += zv_ * w_;         \
+            w_ = ld8((r3) + i_); a3_ += xv_ * w_; b3_ += yv_ * w_; c3_ += zv_ * w_;         \
+        }                                                                                   \
+        s[0] = hsum8(a0_); s[1] = hsum8(a1_); s[2] = hsum8(a2_); s[3] = hsum8(a3_);         \
+        t[0] = hsum8(b0_); t[1] = hsum8(b1_); t[2] = hsum8(b2_); t[3] = hsum8(b3_);         \
+        u[0] = hsum8(c0_); u[1] = hsum8(c1_); u[2] = hsum8(c2_); u[3] = hsum8(c3_);         \
+        for (int i_ = n8_; i_ < (n); i_++) {                                                \
+            s[0] += (x)[i_] * (r0)[i_]; s[1] += (x)[i_] * (r1)[i_];                         \
+            s[2] += (x)[i_] * (r2)[i_]; s[3] += (x)[i_] * (r3)[i_];                         \
+            t[0] += (y)[i_] * (r0)[i_]; t[1] += (y)[i_] * (r1)[i_];                         \
+            t[2] += (y)[i_] * (r2)[i_]; t[3] += (y)[i_] * (r3)[i_];                         \
+            u[0] += (z)[i_] * (r0)[i_]; u[1] += (z)[i_] * (r1)[i_];                         \
+            u[2] += (z)[i_] * (r2)[i_]; u[3] += (z)[i_] * (r3)[i_];                         \
+        }                                                                                   \
+    } while (0)
+
 /* e^x for finite x; clamped to [e^-87, e^88] (softmax arguments are <= 0, so the clamp only
  * turns results below 1.6e-38 into 1.6e-38, which is harmless in a sum that includes 1). */
 static inline float fm_expf(float x)
