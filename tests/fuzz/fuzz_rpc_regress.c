@@ -1,6 +1,9 @@
 /* fuzz_rpc_regress - runs the RPC and spec fuzz entry points over seeds and a few hundred
  * deterministic mutations of them (Philox stream), so that every ordinary build (gcc,
- * no libFuzzer) exercises the same checks. Exit 0 = no crash, no failed check. */
+ * no libFuzzer) exercises the same checks. Exit 0 = no crash, no failed check.
+ *   fuzz_rpc_regress --write-seeds DIR   writes the RPC seeds as files rpc-NN into DIR (a
+ *   libFuzzer starting corpus: valid requests carrying the fuzz token, which random bytes
+ *   would take billions of runs to find) and exits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +48,21 @@ static void mutate(rng *r, const uint8_t *in, size_t n, uint8_t *out, size_t *on
     }
 }
 
-int main(void) {
+static int write_seeds(const char *dir, uint8_t seeds[][4096], const size_t *lens, int ns) {
+    for (int i = 0; i < ns; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/rpc-%02d", dir, i);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(seeds[i], 1, lens[i], f) != lens[i] || fclose(f) != 0) {
+            fprintf(stderr, "fuzz_rpc_regress: cannot write %s (does the folder exist?)\n", path);
+            return 1;
+        }
+    }
+    printf("fuzz_rpc_regress: %d seeds written to %s\n", ns, dir);
+    return 0;
+}
+
+int main(int argc, char **argv) {
     uint8_t seeds[16][4096];
     size_t lens[16];
     int ns = 0;
@@ -56,6 +73,7 @@ int main(void) {
     lens[ns] = pack_req(TRICE__RPC__REQUEST__KIND__GET, NULL, NULL, "exp-000001-abcd", seeds[ns]), ns++;
     lens[ns] = pack_req(TRICE__RPC__REQUEST__KIND__CANCEL, tok, NULL, "exp-000002-abcd", seeds[ns]), ns++;
     lens[ns] = pack_req(TRICE__RPC__REQUEST__KIND__SHUTDOWN, "bad", NULL, NULL, seeds[ns]), ns++;
+    if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0) return write_seeds(argv[2], seeds, lens, ns);
     rng r;
     rng_init(&r, 12345, 0xF022, 0);
     uint8_t buf[8192];
