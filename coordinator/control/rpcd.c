@@ -43,7 +43,8 @@ typedef struct rconn {
     int closing, reading;
     int writes;                    /* writes queued and not completed (the handshake included) */
     double last;                   /* connected, or its last complete request */
-    double write_progress;         /* the last write completed or, with none yet, the oldest started */
+    double write_progress;         /* when the unsent replies last shrank (or the first was queued) */
+    size_t queued_seen;            /* their bytes not yet taken by the kernel, at the last tick */
     int state;                     /* 0 handshake, 1 length, 2 body */
     uint8_t head[8];               /* the peer's handshake, then each message's length */
     size_t head_len;
@@ -308,6 +309,10 @@ void rpcd_tick(rpc_srv *s) {
     double now = state_now();
     for (rconn *k = s->conns; k; k = k->next) {
         if (k->closing) continue;
+        /* progress is any byte taken, so a large reply to a slow reader is not cut off */
+        size_t queued = uv_stream_get_write_queue_size((const uv_stream_t *)&k->tcp);
+        if (queued < k->queued_seen) k->write_progress = now;
+        k->queued_seen = queued;
         if (k->writes > 0 && now - k->write_progress > RPC_SEND_TIMEOUT_MS / 1000.0) {
             log_count("closed a connection that does not read its replies", ++s->stalled);
             conn_close(k);
