@@ -7,12 +7,14 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/util/log.h"
@@ -36,8 +38,8 @@ typedef struct flood_arg {
 static void *flooder(void *p) {
     flood_arg *a = p;
     uint8_t req[64];
-    /* body: request id header, then a packed Request {kind: LIST(2), limit: 10000} */
-    const uint8_t body[] = {0x08, 0x02, 0x30, 0x90, 0x4e};
+    /* body: request id header, then a packed Request {kind: LIST(2), limit (field 7): 10000} */
+    const uint8_t body[] = {0x08, 0x02, 0x38, 0x90, 0x4e};
     while (!atomic_load(&a->stop) && a->sent < FLOOD_REQUESTS) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0) break;
@@ -223,6 +225,82 @@ Test(flood, rpc_connections_beyond_the_cap_are_closed_and_idle_ones_time_out, .i
     th_sleep_ms(200);
     Trice__Rpc__Response *r = th_list(url);
     cr_assert_eq(r->code, 0, "served once they are gone: %s", r->error);
+    trice__rpc__response__free_unpacked(r, NULL);
+    control_free(c);
+}
+
+/* rpcd.c's guards on one connection: a client that stops reading is no longer read and is
+ * disconnected once its replies make no progress for 2 s, while others are served; a peer
+ * that is not a REQ socket is disconnected at once. */
+static double mono_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int raw_connect(int port, const uint8_t hello[8]) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
+    cr_assert_eq(write(fd, hello, 8), 8);
+    return fd;
+}
+
+Test(flood, a_client_that_stops_reading_is_cut_off_and_a_wrong_peer_is_refused, .init = quiet, .timeout = 60) {
+    char dir[256], tok[300];
+    th_tmpdir(dir);
+    control *c = th_start(dir, 0);
+    th_token(dir, tok, sizeof tok);
+    const char *url = control_rpc_url(c);
+    for (int i = 0; i < 100; i++) {   /* LIST replies of several KiB */
+        Trice__Rpc__Response *r = th_submit(url, tok, "{\"name\": \"a-name-long-enough-to-make-list-replies-big\", \"steps\": 5}");
+        cr_assert_eq(r->code, 0, "%s", r->error);
+        trice__rpc__response__free_unpacked(r, NULL);
+    }
+    int port = 0;
+    cr_assert_eq(sscanf(url, "tcp://127.0.0.1:%d", &port), 1, "%s", url);
+    const uint8_t req_hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+    int fd = raw_connect(port, req_hello);
+    const uint8_t body[] = {0x08, 0x02, 0x38, 0x90, 0x4e};   /* LIST, limit 10000 */
+    int sent = 0;   /* until the daemon stops reading (the send then waits 1 s and fails) */
+    for (uint32_t id = 1; id <= 1000000; id++) {
+        uint8_t m[12 + sizeof body] = {0, 0, 0, 0, 0, 0, 0, 4 + sizeof body};
+        uint32_t rid = 0x80000000u | id;
+        for (int i = 0; i < 4; i++) m[8 + i] = (uint8_t)(rid >> (24 - 8 * i));
+        memcpy(m + 12, body, sizeof body);
+        if (send(fd, m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m) break;
+        sent++;
+    }
+    cr_assert_gt(sent, 4, "requests sent before the daemon stopped reading: %d", sent);
+    Trice__Rpc__Response *r = th_list(url);   /* others are served meanwhile */
+    cr_assert_eq(r->code, 0, "%s", r->error);
+    trice__rpc__response__free_unpacked(r, NULL);
+    struct pollfd p = {fd, POLLRDHUP, 0};
+    double t0 = mono_s();
+    int n = poll(&p, 1, 15000);   /* without reading: reading would be progress */
+    double waited = mono_s() - t0;
+    cr_assert_eq(n, 1, "the daemon did not close a connection whose replies made no progress for %.0f s (%d requests sent)", waited, sent);
+    fprintf(stderr, "non-reader: %d requests sent, disconnected %.1f s later\n", sent, waited);
+    close(fd);
+    const uint8_t rep_hello[8] = {0, 'S', 'P', 0, 0, 0x31, 0, 0};   /* a REP socket, not a REQ */
+    fd = raw_connect(port, rep_hello);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t b[16];
+    ssize_t k = read(fd, b, 8);   /* the daemon's handshake */
+    if (k == 8) k = read(fd, b, 1);
+    cr_assert(k == 0 || (k < 0 && errno == ECONNRESET), "a REP peer was not disconnected (read %zd, %s)", k, strerror(errno));
+    close(fd);
+    r = th_list(url);
+    cr_assert_eq(r->code, 0, "%s", r->error);
     trice__rpc__response__free_unpacked(r, NULL);
     control_free(c);
 }
