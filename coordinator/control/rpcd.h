@@ -6,9 +6,10 @@
  * between the two reads of a message (length, then body) never completes its receive, so
  * nng's single, process-wide reaper thread waits for it forever in pipe_destroy. nng's own
  * REP protocol closes a pipe when a reply cannot be sent, so a client that pipelines
- * requests and resets its connection could wedge the daemon that way: from then on no
- * connection was ever released (descriptors leaked, the connection cap filled, every new
- * client refused) and shutdown hung in nng_close. Upstream fixed the receive side in nng
+ * requests and resets its connection could wedge the daemon that way (tests/control/
+ * test_flood.c caught it): by nng's code, from then on no connection is released
+ * (descriptors leak, the connection cap fills, every new client is refused) and shutdown
+ * hangs in nng_close. Upstream fixed the receive side in nng
  * 1.6.0 (commit a1bc737b); this server does not depend on it.
  *
  * Wire format (nng's, so nng REQ clients and raw peers alike work): each side sends an

@@ -107,16 +107,17 @@ static void *good_client(void *p) {
 }
 
 Test(flood, fifty_clients_are_served_while_one_client_floods_without_reading, .init = quiet, .timeout = 60) {
-    /* This test used to hang in about 1 run in 10 (it ran only with TRICE_FLOOD_TEST=1). Stacks
+    /* This test used to hang in 1 run in 10 to 30 (it ran only with TRICE_FLOOD_TEST=1). Stacks
      * of a hung run: every good client in nng_close (rpc_client_close), the main thread in
      * pthread_join, nng's reaper thread in pipe_destroy -> rep0_pipe_stop -> nni_task_wait on
      * the daemon's pipe to the flooder. The flooder closes its socket with replies unread (a
      * reset); nng's REP protocol closed that pipe when the pending reply failed, while the
      * pipe's receive callback was between the length and the body of the next request; nng
      * 1.5.2's TCP transport then never completed that receive, and its one reaper thread per
-     * process waited for it forever. A daemon in its own process would have kept running but
-     * never released another connection (the cap filled, every client refused) and hung at
-     * shutdown. The daemon now serves RPC on its libuv loop (rpcd.c, rpcd.h), not with nng. */
+     * process waited for it forever. By nng's code, a daemon in its own process would have
+     * kept running but released no connection again (no REM_POST: the cap fills, every client
+     * is refused) and hung at shutdown (not observed: the daemon shares this process). The
+     * daemon now serves RPC on its libuv loop (rpcd.c, rpcd.h), not with nng. */
     char dir[256], tok[300];
     static char ids[EXPERIMENTS][64];
     th_tmpdir(dir);
