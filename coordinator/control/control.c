@@ -1,22 +1,19 @@
 /* control.c - the control thread (libuv loop) and the training loop's side of the API.
  *
  * Threads: the training loop calls the control_* functions (they only touch the snapshot
- * under st.mu and queue registry writes); nng's threads run the RPC aio callback and the
- * HTTP handlers; the control thread (uv loop) owns the registry: it runs each received
- * RPC request through rpc_handle() and applies queued writes.
+ * under st.mu and queue registry writes); the control thread (uv loop) owns the registry:
+ * it serves the RPC connections (rpcd.c), runs each request through rpc_handle() as it
+ * arrives, serves the HTTP status endpoint (httpd.c) and applies queued writes.
  *
- * RPC transport: RPC_CONTEXTS REP contexts receive at once, each with a send timeout, so
- * a client that pipelines requests and never reads its replies holds at most the contexts
- * answering it, each for at most RPC_SEND_TIMEOUT_MS; a peer (nng pipe) with RPC_PER_PEER
- * requests already in progress gets further requests dropped unanswered; at most
- * RPC_MAX_PEERS connections are open at once. Requests are still handled one at a time,
- * on the control thread (the registry's owner), in arrival order.
+ * RPC transport: nng's REQ/REP wire protocol over TCP, served by rpcd.c rather than an nng
+ * REP socket (rpcd.h says why); its limits against clients that pipeline requests without
+ * reading, hold connections open or send garbage are described there.
  */
 #include "coordinator/control/control.h"
 
 #include <math.h>
+#include <netdb.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,28 +25,10 @@
 #include "common/util/sig.h"
 #include "coordinator/control/http.h"
 #include "coordinator/control/rpc.h"
+#include "coordinator/control/rpcd.h"
 #include "coordinator/control/state.h"
 
-enum { RPC_IDLE, RPC_RECV, RPC_PENDING, RPC_SEND };
-enum { RPC_CONTEXTS = 16, RPC_PER_PEER = 4, RPC_SEND_TIMEOUT_MS = 2000, RPC_MAX_PEERS = 64, RPC_IDLE_S = 60 };
-
-
-typedef struct rpc_peer {
-    nng_pipe pipe;
-    uint32_t id;                    /* 0 = free */
-    double last;                    /* connected, or its last request (unix seconds) */
-} rpc_peer;
-
-typedef struct rpc_slot {
-    struct control *c;
-    nng_ctx ctx;
-    int ctx_open;
-    nng_aio *aio;
-    int state;                      /* RPC_* under rpc_mu */
-    nng_msg *pending;               /* the request, while RPC_PENDING */
-    uint32_t pipe;                  /* the peer of the request in progress */
-    uint64_t arrival;               /* order of arrival, to serve in order */
-} rpc_slot;
+enum { RPC_IDLE_S = 60 };   /* default control_opts.rpc_idle_s */
 
 struct control {
     state_core core;
@@ -60,16 +39,9 @@ struct control {
     uv_thread_t thread;
     int loop_ready, handles_ready, thread_running, stop_flag, stopped, handle_signals;
     int alive_prev;                 /* workers alive at the last tick, to log changes once */
-    /* RPC transport */
-    pthread_mutex_t rpc_mu;
-    int sock_open, rpc_closing;
-    nng_socket sock;
-    rpc_slot slots[RPC_CONTEXTS];
-    int nslots;
-    uint64_t arrivals, peer_drops, peers_refused;
-    rpc_peer peers[RPC_MAX_PEERS];  /* the connected pipes, under rpc_mu */
+    /* RPC transport (rpcd.c) */
+    rpc_srv *rpc;
     double rpc_idle_s;              /* close a connection without a request for this long */
-    int npeers;
     char rpc_url[512];
     http_srv *http;
     int http_port;
@@ -82,138 +54,22 @@ static void wake_loop(control *c) {
     if (run) uv_async_send(&c->wake);
 }
 
-/* ---- RPC transport (nng thread side) ---- */
-
-/* Requests in progress (pending or being answered) from pipe p, under rpc_mu. */
-static int in_progress_from(const control *c, uint32_t p) {
-    int n = 0;
-    for (int i = 0; i < c->nslots; i++)
-        if ((c->slots[i].state == RPC_PENDING || c->slots[i].state == RPC_SEND) && c->slots[i].pipe == p) n++;
-    return n;
-}
-
-static void rpc_cb(void *arg) {
-    rpc_slot *sl = arg;
-    control *c = sl->c;
-    int rv = nng_aio_result(sl->aio);
-    pthread_mutex_lock(&c->rpc_mu);
-    if (sl->state == RPC_SEND && rv) nng_msg_free(nng_aio_get_msg(sl->aio));  /* timed out: the peer does not read */
-    if (c->rpc_closing || rv == NNG_ECLOSED) { sl->state = RPC_IDLE; pthread_mutex_unlock(&c->rpc_mu); return; }
-    if (sl->state == RPC_RECV && rv == 0) {
-        nng_msg *m = nng_aio_get_msg(sl->aio);
-        nng_pipe p = nng_msg_get_pipe(m);
-        uint32_t pid = (uint32_t)nng_pipe_id(p);
-        if (in_progress_from(c, pid) >= RPC_PER_PEER) {
-            /* a client pipelining without reading its replies: drop the request unanswered
-             * rather than let it hold every context (a well-behaved REQ client never has more
-             * than one request in flight per socket) */
-            uint64_t drops = ++c->peer_drops;
-            pthread_mutex_unlock(&c->rpc_mu);
-            nng_msg_free(m);
-            if ((drops & (drops - 1)) == 0)   /* 1, 2, 4, 8...: a flood does not flood the log */
-                LOG_W("RPC: dropped a request from a client with %d unanswered requests in progress (%llu so far)",
-                      RPC_PER_PEER, (unsigned long long)drops);
-            nng_ctx_recv(sl->ctx, sl->aio);
-            return;
-        }
-        for (int i = 0; i < RPC_MAX_PEERS; i++)
-            if (c->peers[i].id == pid) c->peers[i].last = state_now();
-        sl->pending = m;
-        sl->pipe = pid;
-        sl->arrival = ++c->arrivals;
-        sl->state = RPC_PENDING;
-        pthread_mutex_unlock(&c->rpc_mu);
-        uv_async_send(&c->wake);
-        return;
-    }
-    if (rv && rv != NNG_ECANCELED && rv != NNG_ETIMEDOUT && rv != NNG_ECONNSHUT && rv != NNG_ECLOSED)
-        LOG_W("RPC transport: %s (still serving)", nng_strerror(rv));
-    sl->state = RPC_RECV;
-    sl->pipe = 0;
-    pthread_mutex_unlock(&c->rpc_mu);
-    nng_ctx_recv(sl->ctx, sl->aio);
-}
-
-/* Connection cap: each connection is a descriptor, and descriptors are what the training
- * loop needs for checkpoints. A connection beyond RPC_MAX_PEERS is closed as it arrives
- * (nng allows closing a pipe in its ADD_PRE notification); one without a request for
- * rpc_idle_s (control_opts; default RPC_IDLE_S) is closed by the tick (close_idle_peers), so idle clients cannot hold the cap. */
-static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg) {
-    control *c = arg;
-    uint32_t id = (uint32_t)nng_pipe_id(p);
-    pthread_mutex_lock(&c->rpc_mu);
-    int refuse = 0;
-    if (ev == NNG_PIPE_EV_ADD_PRE) {
-        refuse = c->npeers >= RPC_MAX_PEERS;
-    } else if (ev == NNG_PIPE_EV_ADD_POST) {
-        for (int i = 0; i < RPC_MAX_PEERS; i++)
-            if (!c->peers[i].id) { c->peers[i] = (rpc_peer){p, id, state_now()}; c->npeers++; break; }
-    } else if (ev == NNG_PIPE_EV_REM_POST) {
-        for (int i = 0; i < RPC_MAX_PEERS; i++)
-            if (c->peers[i].id == id) { c->peers[i].id = 0; c->npeers--; break; }
-    }
-    uint64_t r = refuse ? ++c->peers_refused : 0;
-    pthread_mutex_unlock(&c->rpc_mu);
-    if (!refuse) return;
-    nng_pipe_close(p);
-    if ((r & (r - 1)) == 0) LOG_W("RPC: %d connections open (the cap); refused %llu so far", RPC_MAX_PEERS, (unsigned long long)r);
-}
-
 /* ---- control thread ---- */
 
-/* The oldest pending request's slot, or NULL. */
-static rpc_slot *next_pending(control *c, nng_msg **m) {
-    pthread_mutex_lock(&c->rpc_mu);
-    rpc_slot *best = NULL;
-    for (int i = 0; i < c->nslots; i++)
-        if (c->slots[i].state == RPC_PENDING && c->slots[i].pending && (!best || c->slots[i].arrival < best->arrival))
-            best = &c->slots[i];
-    *m = best ? best->pending : NULL;
-    if (best) best->pending = NULL;
-    pthread_mutex_unlock(&c->rpc_mu);
-    return best;
-}
-
-static void serve_pending(control *c) {
-    nng_msg *m;
-    rpc_slot *sl;
-    while ((sl = next_pending(c, &m))) {
-        uint8_t *out = NULL;
-        size_t n = 0;
-        if (rpc_handle(&c->core, nng_msg_body(m), nng_msg_len(m), &out, &n) != 0) {
-            LOG_E("out of memory answering an RPC request; replying with an empty message");
-            out = NULL;
-            n = 0;
-        }
-        nng_msg_clear(m);
-        if (n && nng_msg_append(m, out, n) != 0) nng_msg_clear(m);
-        free(out);
-        pthread_mutex_lock(&c->rpc_mu);
-        if (c->rpc_closing) { nng_msg_free(m); pthread_mutex_unlock(&c->rpc_mu); return; }
-        sl->state = RPC_SEND;
-        nng_aio_set_msg(sl->aio, m);
-        pthread_mutex_unlock(&c->rpc_mu);
-        nng_ctx_send(sl->ctx, sl->aio);
+/* One RPC request, answered on this thread (rpcd.c calls it from the loop). */
+static void serve_rpc(void *arg, const uint8_t *req, size_t len, uint8_t **out, size_t *n) {
+    control *c = arg;
+    if (rpc_handle(&c->core, req, len, out, n) != 0) {
+        LOG_E("out of memory answering an RPC request; replying with an empty message");
+        *out = NULL;
+        *n = 0;
     }
 }
 
 static void close_cb(uv_handle_t *h) { (void)h; }
 
-/* No callback runs after this; pending requests are dropped. Idempotent. */
-static void stop_rpc(control *c) {
-    pthread_mutex_lock(&c->rpc_mu);
-    c->rpc_closing = 1;
-    pthread_mutex_unlock(&c->rpc_mu);
-    for (int i = 0; i < c->nslots; i++)
-        if (c->slots[i].aio) nng_aio_stop(c->slots[i].aio);   /* waits for a callback in progress */
-    for (int i = 0; i < c->nslots; i++) {
-        if (c->slots[i].pending) nng_msg_free(c->slots[i].pending);
-        c->slots[i].pending = NULL;
-    }
-}
-
 static void begin_close(control *c) {
-    stop_rpc(c);
+    rpcd_close(c->rpc);   /* requests not yet answered are dropped */
     state_apply_ops(&c->core);
     http_close(c->http);
     if (c->handles_ready) {
@@ -229,7 +85,6 @@ static void begin_close(control *c) {
 static void on_wake(uv_async_t *h) {
     control *c = h->data;
     state_apply_ops(&c->core);
-    serve_pending(c);
     pthread_mutex_lock(&c->core.st.mu);
     int stop = c->stop_flag;
     pthread_mutex_unlock(&c->core.st.mu);
@@ -245,25 +100,10 @@ static void on_signal(uv_signal_t *h, int signum) {
     sig_request_stop();   /* code that polls sig.h sees it too */
 }
 
-static void close_idle_peers(control *c) {
-    nng_pipe idle[RPC_MAX_PEERS];
-    int n = 0;
-    double now = state_now();
-    pthread_mutex_lock(&c->rpc_mu);
-    for (int i = 0; i < RPC_MAX_PEERS; i++)
-        if (c->peers[i].id && now - c->peers[i].last > c->rpc_idle_s && in_progress_from(c, c->peers[i].id) == 0) {
-            idle[n++] = c->peers[i].pipe;
-            c->peers[i].last = now;   /* once: its REM_POST frees the entry */
-        }
-    pthread_mutex_unlock(&c->rpc_mu);
-    for (int i = 0; i < n; i++) nng_pipe_close(idle[i]);
-    if (n) LOG_D("RPC: closed %d connection(s) idle for more than %.0f s", n, c->rpc_idle_s);
-}
-
 static void on_tick(uv_timer_t *h) {
     control *c = h->data;
     state_apply_ops(&c->core);
-    close_idle_peers(c);
+    rpcd_tick(c->rpc);
     state_snapshot *s = &c->core.st;
     pthread_mutex_lock(&s->mu);
     int alive = state_workers_alive(s, state_now()), n = s->nworkers;
@@ -278,6 +118,13 @@ static void on_tick(uv_timer_t *h) {
 
 static void loop_main(void *arg) {
     control *c = arg;
+    /* A write to a connection its peer has reset fails with EPIPE, where it would otherwise
+     * raise SIGPIPE and kill the process (the daemon ignores it, sig.c; a process that embeds
+     * the control plane may not): blocked on this thread, it stays pending, harmless. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     /* Every handle is closed; close the loop on the thread that ran it. */
     if (uv_loop_close(&c->loop) != 0) LOG_W("control loop closed with handles still open");
@@ -292,47 +139,57 @@ static int folder_of(const char *path, char *out, size_t cap, tr_error *err) {
     return path_fmt(out, cap, err, "%.*s", (int)(sl - path), path);
 }
 
-static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *err) {
+/* The address of url (tcp://HOST:PORT, HOST numeric or localhost; with allow_remote also
+ * a name, or empty for every interface) into sa, host into host[cap]. */
+static int rpc_addr(const char *url, int allow_remote, struct sockaddr_storage *sa, char *host, size_t cap, tr_error *err) {
     nng_url *u = NULL;
     int rv = nng_url_parse(&u, url);
     if (rv) return TR_FAIL(err, TR_EINVAL, "RPC address '%s': %s (want e.g. %s)", url, nng_strerror(rv), CONTROL_DEFAULT_RPC_URL);
-    int is_tcp = strncmp(u->u_scheme, "tcp", 3) == 0;
-    /* Only ipc:// and inproc:// are local by nature; every network scheme (tcp, ws, wss,
-     * tls+tcp...) must bind a host that parses as a loopback address, unless allowed. */
-    int local_only = strcmp(u->u_scheme, "ipc") == 0 || strcmp(u->u_scheme, "inproc") == 0 || strcmp(u->u_scheme, "abstract") == 0;
+    int is_tcp = strcmp(u->u_scheme, "tcp") == 0 || strcmp(u->u_scheme, "tcp4") == 0 || strcmp(u->u_scheme, "tcp6") == 0;
+    /* Every network scheme must bind a host that parses as a loopback address, unless
+     * allowed; and a user@ part is never taken for the host. */
     int userinfo = u->u_userinfo != NULL && u->u_userinfo[0];
-    int ok = local_only || allow_remote || (!userinfo && http_host_is_loopback(u->u_hostname));
-    char host[256];
-    snprintf(host, sizeof host, "%s", u->u_hostname ? u->u_hostname : "");
+    int ok = !userinfo && (allow_remote || http_host_is_loopback(u->u_hostname ? u->u_hostname : ""));
+    snprintf(host, cap, "%s", u->u_hostname ? u->u_hostname : "");
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%s", u->u_port ? u->u_port : "");
     nng_url_free(u);
     if (!ok)
         return TR_FAIL(err, TR_EINVAL, "RPC address '%s' is not loopback (the host must be 127.x.x.x, ::1 or localhost, without "
                        "a user@ part); binding beyond loopback needs the explicit allow-remote option", url);
-    if ((rv = nng_rep0_open(&c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC socket: %s", nng_strerror(rv));
-    c->sock_open = 1;
-    /* Requests between RPC_MAX_REQUEST and this get a clear error reply; beyond it nng drops the connection. */
-    nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_SOCKET_MAX);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, c);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_pipe, c);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, on_pipe, c);
-    nng_listener l;
-    if ((rv = nng_listen(c->sock, url, &l, 0)) != 0)
-        return TR_FAIL(err, TR_EIO, "RPC listen on %s: %s%s", url, nng_strerror(rv),
-                       rv == NNG_EADDRINUSE ? " (another process uses the port: is a daemon already running?)" : "");
+    if (!is_tcp)
+        return TR_FAIL(err, TR_EINVAL, "RPC address '%s': the daemon serves RPC over tcp:// only (e.g. %s)", url, CONTROL_DEFAULT_RPC_URL);
+    char *end;
+    long port = strtol(port_s, &end, 10);
+    if (!port_s[0] || *end || port < 0 || port > 65535)
+        return TR_FAIL(err, TR_EINVAL, "RPC address '%s': want tcp://HOST:PORT with a port 0..65535 (e.g. %s)", url, CONTROL_DEFAULT_RPC_URL);
+    if (http_parse_host(host[0] ? host : "0.0.0.0", (int)port, sa, NULL) == 0) return 0;
+    /* a name (allow_remote only: loopback hosts are numeric or localhost) */
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if ((rv = getaddrinfo(host, NULL, &hints, &res)) != 0 || !res)
+        return TR_FAIL(err, TR_EINVAL, "RPC address '%s': cannot resolve '%s': %s", url, host, gai_strerror(rv));
+    memset(sa, 0, sizeof *sa);
+    memcpy(sa, res->ai_addr, res->ai_addrlen);
+    if (sa->ss_family == AF_INET) ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+    else ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int rpc_listen(control *c, const char *url, int allow_remote, tr_error *err) {
+    struct sockaddr_storage sa;
+    char host[256];
+    int rc = rpc_addr(url, allow_remote, &sa, host, sizeof host, err);
+    if (rc) return rc;
     int port = 0;
-    if (is_tcp && nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
-        snprintf(c->rpc_url, sizeof c->rpc_url, "tcp://%s:%d", host, port);
-    else
-        snprintf(c->rpc_url, sizeof c->rpc_url, "%s", url);
-    for (int i = 0; i < RPC_CONTEXTS; i++) {
-        rpc_slot *sl = &c->slots[i];
-        sl->c = c;
-        if ((rv = nng_ctx_open(&sl->ctx, c->sock)) != 0) return TR_FAIL(err, TR_EIO, "RPC context: %s", nng_strerror(rv));
-        sl->ctx_open = 1;
-        c->nslots = i + 1;
-        nng_ctx_set_ms(sl->ctx, NNG_OPT_SENDTIMEO, RPC_SEND_TIMEOUT_MS);
-        if ((rv = nng_aio_alloc(&sl->aio, rpc_cb, sl)) != 0) return TR_FAIL(err, TR_ENOMEM, "RPC aio: %s", nng_strerror(rv));
-    }
+    tr_error le = {0};
+    if ((rc = rpcd_start(&c->loop, (const struct sockaddr *)&sa, c->rpc_idle_s, serve_rpc, c, &c->rpc, &port, &le)) != 0)
+        return TR_FAIL(err, TR_EIO, "RPC listen on %s: %s%s", url, le.msg,
+                       strstr(le.msg, "address already in use") ? " (another process uses the port: is a daemon already running?)" : "");
+    snprintf(c->rpc_url, sizeof c->rpc_url, strchr(host, ':') ? "tcp://[%s]:%d" : "tcp://%s:%d", host, port);
     LOG_I("RPC on %s", c->rpc_url);
     return 0;
 }
@@ -342,7 +199,6 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
     if (!o || !o->db_path || !o->db_path[0]) return TR_FAIL(err, TR_EINVAL, "control_start: db_path is required");
     control *c = tr_calloc(1, sizeof *c, err);
     if (!c) return TR_ENOMEM;
-    pthread_mutex_init(&c->rpc_mu, NULL);
     char dir[PATH_BUF], token_path[PATH_BUF], root[PATH_BUF];
     int rc = folder_of(o->db_path, dir, sizeof dir, err);
     if (!rc) rc = o->token_file && o->token_file[0] ? path_fmt(token_path, sizeof token_path, err, "%s", o->token_file)
@@ -356,7 +212,7 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
         rc = paths_roots_init(&c->core.roots, c->core.exp_root, o->data_roots, o->n_data_roots, err);
         if (rc) state_core_free(&c->core);
     }
-    if (rc) { pthread_mutex_destroy(&c->rpc_mu); free(c); return rc; }
+    if (rc) { free(c); return rc; }
     memset(token, 0, sizeof token);
     c->core.reads_need_token = o->allow_remote;
     if (o->heartbeat_timeout_s > 0) c->core.st.heartbeat_timeout_s = o->heartbeat_timeout_s;
@@ -387,12 +243,6 @@ int control_start(const control_opts *o, control **out, tr_error *err) {
         }
     }
     if (rc) { control_free(c); return rc; }
-    for (int i = 0; i < c->nslots; i++) {
-        pthread_mutex_lock(&c->rpc_mu);
-        c->slots[i].state = RPC_RECV;
-        pthread_mutex_unlock(&c->rpc_mu);
-        nng_ctx_recv(c->slots[i].ctx, c->slots[i].aio);
-    }
     *out = c;
     return 0;
 }
@@ -415,21 +265,11 @@ void control_stop(control *c) {
         begin_close(c);
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);
-    } else {
-        stop_rpc(c);
     }
     http_free(c->http);   /* closed with the loop (begin_close) */
     c->http = NULL;
-    for (int i = 0; i < c->nslots; i++) {
-        if (c->slots[i].ctx_open) nng_ctx_close(c->slots[i].ctx);
-        c->slots[i].ctx_open = 0;
-    }
-    if (c->sock_open) nng_close(c->sock);
-    c->sock_open = 0;
-    for (int i = 0; i < c->nslots; i++) {
-        if (c->slots[i].aio) nng_aio_free(c->slots[i].aio);
-        c->slots[i].aio = NULL;
-    }
+    rpcd_free(c->rpc);
+    c->rpc = NULL;
     /* writes the training loop queued after the thread ended; a busy registry gets a few
      * more tries (each waits REGISTRY_BUSY_MS) before the loss is reported */
     for (int i = 0; i < 3 && state_apply_ops(&c->core); i++) {}
@@ -443,7 +283,6 @@ void control_free(control *c) {
     if (!c) return;
     control_stop(c);
     state_core_free(&c->core);
-    pthread_mutex_destroy(&c->rpc_mu);
     free(c);
 }
 

@@ -1,8 +1,8 @@
 /* control.h - the coordinator's control plane, as the training loop sees it.
  *
  * control_start() opens the registry (SQLite), loads the token, and starts the control
- * thread: a libuv loop (SIGTERM/SIGINT, a 1 s timer, wake-ups) that serves RPC (nng REP,
- * protobuf-c; see rpc.h) and the HTTP status endpoint (a small server on the same libuv loop;
+ * thread: a libuv loop (SIGTERM/SIGINT, a 1 s timer, wake-ups) that serves RPC (nng's REQ/REP
+ * wire protocol, rpcd.h; protobuf-c, rpc.h) and the HTTP status endpoint (a small server on the same libuv loop;
  * see http.h).
  *
  * The training loop (main thread, owner of MPI) talks to it only through the functions

@@ -17,7 +17,7 @@
 #define CONTROL_ID_MAX 64                 /* bytes of an experiment id, NUL included */
 
 #define RPC_MAX_REQUEST   (1u << 20)      /* bytes; larger requests get an error reply */
-#define RPC_SOCKET_MAX    (4u << 20)      /* nng drops the connection beyond this */
+#define RPC_SOCKET_MAX    (4u << 20)      /* the daemon drops the connection beyond this */
 #define RPC_MAX_SPEC      (256u * 1024u)  /* bytes of spec JSON */
 #define RPC_MAX_SOURCE    256
 #define RPC_LIST_DEFAULT  1000

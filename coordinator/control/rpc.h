@@ -1,7 +1,7 @@
 /* rpc.h - the RPC handler: one packed trice.rpc.Request in, one packed Response out.
  *
- * Pure with respect to the network: the control thread feeds it the bytes that nng
- * received (control.c), and tests and fuzzers call it directly. Every failure (size,
+ * Pure with respect to the network: the control thread feeds it the bytes that a
+ * client sent (rpcd.c, control.c), and tests and fuzzers call it directly. Every failure (size,
  * malformed protobuf, unknown kind, bad token, invalid spec, unknown id, wrong state)
  * becomes a Response with code != 0 and a message for people; the daemon keeps serving.
  * Call it from one thread at a time (it writes the registry); it takes st.mu itself.

@@ -1,5 +1,5 @@
-/* state.h - the shared snapshot between the training loop, the control thread and the
- * HTTP handlers (nng threads): experiments (a mirror of the registry), the world, recent
+/* state.h - the shared snapshot between the training loop and the control thread (which
+ * runs the RPC and HTTP handlers): experiments (a mirror of the registry), the world, recent
  * metrics and counters. One mutex guards all of it; nobody holds it across I/O.
  *
  * Names: everything declared here is state_*. state_snapshot is the mutex-guarded data;
