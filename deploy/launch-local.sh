@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Launch a trice job on this machine: one coordinator and W workers under mpirun.
 #
-#   deploy/launch-local.sh [-n W] [--max-restarts N] [--build DIR | --bin DIR] [--] [coordinator options...]
+#   deploy/launch-local.sh [-n W] [--threads T] [--max-restarts N] [--build DIR | --bin DIR] [--] [coordinator options...]
 #
+# --threads T: sampling threads per worker (TRICE_THREADS; default: this machine's cores
+# divided among the W workers, at least 1, so that -n 1 on 2 cores uses both). Threads split
+# each batch of proposals; the results are the same bits for any T.
 # --build DIR: a meson build folder (default build/); --bin DIR: a folder holding the
 # installed trice-coordinator and trice-worker (e.g. /usr/local/bin, for the systemd unit).
 # With no coordinator options it runs the quickstart experiment (deploy/specs/quickstart.json:
@@ -17,6 +20,7 @@
 set -uo pipefail
 
 W=2
+THREADS="${TRICE_THREADS:-}"
 MAX_RESTARTS=0
 BUILD=build
 BIN=
@@ -25,10 +29,11 @@ args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -n|--workers) W="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
     --max-restarts) MAX_RESTARTS="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac
@@ -37,6 +42,15 @@ if [[ ${#args[@]} -eq 0 ]]; then
   args=(--run "$here/deploy/specs/quickstart.json" --out "$here/runs/quickstart")
 fi
 [[ "$W" =~ ^[0-9]+$ && "$W" -ge 1 ]] || { echo "launch-local: -n wants a worker count >= 1, got '$W'" >&2; exit 2; }
+cores=$(nproc 2>/dev/null || echo 1)
+threads_from="--threads"
+if [[ -z "$THREADS" ]]; then
+  THREADS=$(( cores / W )); (( THREADS < 1 )) && THREADS=1; (( THREADS > 16 )) && THREADS=16
+  threads_from="default: $cores cores / $W workers"
+fi
+[[ "$THREADS" =~ ^[0-9]+$ && "$THREADS" -ge 1 && "$THREADS" -le 16 ]] \
+  || { echo "launch-local: --threads wants a count of sampling threads per worker from 1 to 16, got '$THREADS'" >&2; exit 2; }
+export TRICE_THREADS="$THREADS"
 [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]] || { echo "launch-local: --max-restarts wants a count, got '$MAX_RESTARTS'" >&2; exit 2; }
 if [[ -n "$BIN" ]]; then
   coord="$BIN/trice-coordinator"
@@ -69,6 +83,7 @@ on_signal() {
 trap 'on_signal SIGTERM' TERM
 trap 'on_signal SIGINT' INT
 
+log "$W workers x $THREADS sampling threads ($threads_from)"
 attempt=0
 extra=()
 while :; do

@@ -2,6 +2,7 @@
 #include "common/engine/side_impl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -143,6 +144,22 @@ int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr
                    spec->model.context - spec->prompt_len, spec->max_new_tokens);
 }
 
+/* Sampling threads from the environment (TRICE_THREADS; the launcher sets it): batched decoding
+ * computes each sequence alone (sample.h), so any split of a batch over threads gives the
+ * same tokens, and the count is a speed setting, never a result setting. */
+static int side_threads(int *n, tr_error *err) {
+    const char *v = getenv("TRICE_THREADS");
+    *n = 1;
+    if (!v || !*v) return 0;
+    char *end;
+    long k = strtol(v, &end, 10);
+    if (*end || k < 1 || k > ENGINE_MAX_THREADS)
+        return TR_FAIL(err, TR_EINVAL, "TRICE_THREADS '%.20s': expected a whole number of sampling threads from 1 to %d",
+                       v, ENGINE_MAX_THREADS);
+    *n = (int)k;
+    return 0;
+}
+
 int engine_side_init(engine_side **out, const experiment_spec *spec, int index, int nworkers, tr_error *err) {
     *out = NULL;
     engine_side *e = tr_calloc(1, sizeof *e, err);
@@ -157,7 +174,10 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     e->spec.model.layers = e->model.config.num_layers;
     e->spec.model.heads = e->model.config.num_heads;
     e->spec.model.channels = e->model.config.channels;
-    rc = gpt_sampler_init(&e->sampler, &e->model, ENGINE_MAX_SAMPLE, err);
+    if ((rc = side_threads(&e->nthreads, err))) goto fail;
+    /* each thread samples a contiguous slice of up to ENGINE_MAX_SAMPLE sequences */
+    for (int t = 0; t < e->nthreads && !rc; t++)
+        rc = gpt_sampler_init(&e->samplers[t], &e->model, (ENGINE_MAX_SAMPLE + e->nthreads - 1) / e->nthreads, err);
     if (rc) goto fail;
     if ((spec->top_k > 0 || spec->top_p < 1.0 || spec->temperature != 1.0) &&
         (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_RS) && index == 0)
@@ -209,7 +229,7 @@ void engine_side_free(engine_side *e) {
     task_free(&e->task);
     tokenizer_free(&e->tok);
     gpt_free(&e->model);
-    gpt_sampler_free(&e->sampler);
+    for (int t = 0; t < ENGINE_MAX_THREADS; t++) gpt_sampler_free(&e->samplers[t]);
     memory_free(&e->mem);
     free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_correct);
     free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->grad_sum); free(e->prompt_tok);
@@ -230,6 +250,52 @@ static uint64_t sample_hash(const int *tok, int len, double logprob) {
     uint64_t h = rng_mix64(bits ^ rng_mix64((uint64_t)len + 0x9e3779b97f4a7c15ull));
     for (int t = 0; t < len; t++) h = rng_mix64(h ^ (uint32_t)tok[t]);
     return h;
+}
+
+/* One thread's slice of a batch: sequences [lo, lo + n) of sample_split's arrays. */
+typedef struct sample_slice {
+    gpt_sampler *s;
+    const gpt *g;
+    int lo, n, maxnew;
+    const int *const *pp;
+    const int *plen;
+    rng *const *rp;
+    const gpt_sample_opts *o;
+    int *otok, *olen;
+    double *lp;
+    int rc;
+    tr_error err;
+} sample_slice;
+
+static void *sample_slice_run(void *p) {
+    sample_slice *w = p;
+    w->rc = gpt_sample(w->s, w->g, w->n, w->pp + w->lo, w->plen + w->lo, w->rp + w->lo, w->o,
+                       w->otok + (size_t)w->lo * (size_t)w->maxnew, w->olen + w->lo, w->lp + w->lo, &w->err);
+    return NULL;
+}
+
+/* gpt_sample over m <= ENGINE_MAX_SAMPLE sequences, cut into e->nthreads contiguous slices that
+ * run at once, each with its own sampler (KV cache). The tokens are those of one thread. */
+static int sample_split(engine_side *e, int m, const int *const *pp, const int *plen, rng *const *rp,
+                        const gpt_sample_opts *o, int *otok, int *olen, double *lp, tr_error *err) {
+    int T = e->nthreads < m ? e->nthreads : m;
+    sample_slice w[ENGINE_MAX_THREADS];
+    pthread_t th[ENGINE_MAX_THREADS];
+    int started[ENGINE_MAX_THREADS] = {0};
+    for (int t = 0, lo = 0; t < T; t++) {
+        int cnt = m / T + (t < m % T);
+        w[t] = (sample_slice){&e->samplers[t], &e->model, lo, cnt, o->max_new_tokens, pp, plen, rp, o, otok, olen, lp, 0, {0}};
+        lo += cnt;
+    }
+    for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, sample_slice_run, &w[t]) == 0;
+    sample_slice_run(&w[0]);
+    for (int t = 1; t < T; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else sample_slice_run(&w[t]);   /* no thread to be had: this one does the slice */
+    }
+    for (int t = 0; t < T; t++)
+        if (w[t].rc) return TR_FAIL(err, w[t].rc, "sampling thread %d of %d: %s", t + 1, T, w[t].err.msg);
+    return 0;
 }
 
 int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, float temperature, int truncate,
@@ -260,7 +326,7 @@ int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, f
             rp[i] = &rngs[start + i];
         }
         if (rc) break;
-        rc = gpt_sample(&e->sampler, &e->model, m, pp, plen, rp, &o, otok, olen, lp, err);
+        rc = sample_split(e, m, pp, plen, rp, &o, otok, olen, lp, err);
         for (int i = 0; i < m && !rc; i++) {
             lens[start + i] = olen[i];
             for (int t = 0; t < olen[i]; t++) out[(size_t)(start + i) * (size_t)maxnew + (size_t)t] = otok[(size_t)i * (size_t)maxnew + (size_t)t];

@@ -11,7 +11,8 @@ struct engine_side {
     tokenizer tok;            /* spec.model.tokenizer: byte or GPT-2 */
     int max_tokens;           /* token positions per sequence: context - prompt_len */
     gpt model;
-    gpt_sampler sampler;
+    int nthreads;             /* sampling threads: TRICE_THREADS (1..ENGINE_MAX_THREADS), default 1 */
+    gpt_sampler samplers[ENGINE_MAX_THREADS];   /* one KV cache per thread */
     memory mem;               /* one entry per training example this side owns */
 
     /* the current step's examples held here (set by engine_side_propose) */
