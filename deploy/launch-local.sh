@@ -3,9 +3,8 @@
 #
 #   deploy/launch-local.sh [-n W] [--threads T] [--max-restarts N] [--build DIR | --bin DIR] [--] [coordinator options...]
 #
-# --threads T: sampling threads per worker (TRICE_THREADS; default: this machine's cores
-# divided among the W workers, at least 1, so that -n 1 on 2 cores uses both). Threads split
-# each batch of proposals; the results are the same bits for any T.
+# --threads T: threads per worker for sampling and gradients (TRICE_THREADS; default: this
+# machine's cores divided among the W workers, at least 1, so that -n 1 on 2 cores uses both).
 # --build DIR: a meson build folder (default build/); --bin DIR: a folder holding the
 # installed trice-coordinator and trice-worker (e.g. /usr/local/bin, for the systemd unit).
 # With no coordinator options it runs the quickstart experiment (deploy/specs/quickstart.json:
@@ -49,7 +48,7 @@ if [[ -z "$THREADS" ]]; then
   threads_from="default: $cores cores / $W workers"
 fi
 [[ "$THREADS" =~ ^[0-9]+$ && "$THREADS" -ge 1 && "$THREADS" -le 16 ]] \
-  || { echo "launch-local: --threads wants a count of sampling threads per worker from 1 to 16, got '$THREADS'" >&2; exit 2; }
+  || { echo "launch-local: --threads wants a count of threads per worker from 1 to 16, got '$THREADS'" >&2; exit 2; }
 export TRICE_THREADS="$THREADS"
 [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]] || { echo "launch-local: --max-restarts wants a count, got '$MAX_RESTARTS'" >&2; exit 2; }
 if [[ -n "$BIN" ]]; then
@@ -83,7 +82,7 @@ on_signal() {
 trap 'on_signal SIGTERM' TERM
 trap 'on_signal SIGINT' INT
 
-log "$W workers x $THREADS sampling threads ($threads_from)"
+log "$W workers x $THREADS threads ($threads_from)"
 attempt=0
 extra=()
 while :; do

@@ -31,7 +31,7 @@
 #include "common/train/memory.h"
 
 #define ENGINE_MAX_SAMPLE 64  /* sequences sampled at once */
-#define ENGINE_MAX_THREADS 16 /* sampling threads per side (environment TRICE_THREADS, default 1) */
+#define ENGINE_MAX_THREADS 16 /* sampling and gradient threads per side (TRICE_THREADS, default 1) */
 
 /* An example side: a shard of the training examples, their rationale memory, a model replica
  * and the current step's proposals. Opaque: what the fleets need of it is below, and

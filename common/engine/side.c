@@ -144,9 +144,9 @@ int engine_require_fit(const experiment_spec *spec, const task *t, int train, tr
                    spec->model.context - spec->prompt_len, spec->max_new_tokens);
 }
 
-/* Sampling threads from the environment (TRICE_THREADS; the launcher sets it): batched decoding
- * computes each sequence alone (sample.h), so any split of a batch over threads gives the
- * same tokens, and the count is a speed setting, never a result setting. */
+/* Threads from the environment (TRICE_THREADS; the launchers set it). Batched decoding computes
+ * each sequence alone (sample.h), so any split of a batch over threads gives the same tokens;
+ * gradient slices are summed in double in thread order, as the workers' sums are. */
 static int side_threads(int *n, tr_error *err) {
     const char *v = getenv("TRICE_THREADS");
     *n = 1;
@@ -154,7 +154,7 @@ static int side_threads(int *n, tr_error *err) {
     char *end;
     long k = strtol(v, &end, 10);
     if (*end || k < 1 || k > ENGINE_MAX_THREADS)
-        return TR_FAIL(err, TR_EINVAL, "TRICE_THREADS '%.20s': expected a whole number of sampling threads from 1 to %d",
+        return TR_FAIL(err, TR_EINVAL, "TRICE_THREADS '%.20s': expected a whole number of threads from 1 to %d",
                        v, ENGINE_MAX_THREADS);
     *n = (int)k;
     return 0;
@@ -205,18 +205,28 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     e->prop_len = tr_calloc(nk, sizeof *e->prop_len, err);
     e->prop_correct = tr_calloc(nk, 1, err);
     size_t bt = (size_t)e->max_tokens;
-    e->seq_tok = tr_malloc(bt * sizeof(int), err);
-    e->seq_tgt = tr_malloc(bt * sizeof(int), err);
-    e->seq_w = tr_malloc(bt * sizeof(float), err);
     e->prompt_tok = tr_malloc(bt * sizeof(int), err);
     e->text_cap = (size_t)e->max_tokens * e->tok.max_bytes + 1;
     e->text = tr_malloc(e->text_cap, err);
     e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
     e->grad_sum = tr_calloc(e->n_tunable, sizeof *e->grad_sum, err);
-    if (!e->grad_sum || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_correct || !e->seq_tok || !e->seq_tgt || !e->seq_w || !e->text || !e->prompt_tok) {
+    if (!e->grad_sum || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_correct || !e->text || !e->prompt_tok) {
         rc = TR_ENOMEM;
         goto fail;
     }
+    /* gradient threads: each beyond the first needs a view of the model (its own gradients and
+     * activations) and a double sum, about 12 bytes per parameter; keep them under 1 GiB */
+    size_t per = e->model.num_params * sizeof(float) + e->n_tunable * sizeof(double) + e->model.num_acts * sizeof(float);
+    e->gthreads = 1;
+    while (e->gthreads < e->nthreads && (size_t)e->gthreads * per <= ((size_t)1 << 30)) {
+        gpt *v = &e->gviews[e->gthreads - 1];
+        if ((rc = gpt_init_view(v, &e->model, 1, err))) goto fail;
+        if (!(e->gsums[e->gthreads - 1] = tr_malloc(e->n_tunable * sizeof(double), err))) { rc = TR_ENOMEM; goto fail; }
+        e->gthreads++;
+    }
+    if (e->gthreads < e->nthreads && index == 0)
+        LOG_I("%d sampling threads, %d gradient threads: more would need over 1 GiB of gradient buffers for %zu parameters",
+              e->nthreads, e->gthreads, e->model.num_params);
     *out = e;
     return 0;
 fail:
@@ -230,9 +240,10 @@ void engine_side_free(engine_side *e) {
     tokenizer_free(&e->tok);
     gpt_free(&e->model);
     for (int t = 0; t < ENGINE_MAX_THREADS; t++) gpt_sampler_free(&e->samplers[t]);
+    for (int t = 0; t < ENGINE_MAX_THREADS - 1; t++) { gpt_free(&e->gviews[t]); free(e->gsums[t]); }
     memory_free(&e->mem);
     free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_correct);
-    free(e->seq_tok); free(e->seq_tgt); free(e->seq_w); free(e->text); free(e->grad_sum); free(e->prompt_tok);
+    free(e->text); free(e->grad_sum); free(e->prompt_tok);
     free(e);
 }
 
@@ -455,8 +466,8 @@ int engine_side_propose(engine_side *e, int64_t step, const int64_t *ids, int n,
     return rc;
 }
 
-/* Build the (prompt, rationale, eot) sequence of one term into seq_tok/seq_tgt/seq_w. */
-static int build_row(engine_side *e, const est_coef *t, int *T_row, tr_error *err) {
+/* Build the (prompt, rationale, eot) sequence of one term into tok/tgt/w (max_tokens each). */
+static int build_row(engine_side *e, const est_coef *t, int *tok, int *tgt, float *w, int *T_row, tr_error *err) {
     const int i = t->ex;
     const task_example *ex = task_get(&e->task, e->ids[i]);
     const spec_method m = e->spec.method;
@@ -482,8 +493,6 @@ static int build_row(engine_side *e, const est_coef *t, int *T_row, tr_error *er
     } else {
         rat = memory_tokens(&e->mem, e->mem_idx[i], &rlen);
     }
-    int *tok = e->seq_tok, *tgt = e->seq_tgt;
-    float *w = e->seq_w;
     /* sequence s = prompt ++ rationale ++ eot; inputs s[0..L-2], targets s[1..L-1] */
     const int *ptok = e->prompt_tok;
     int plen = engine_encode(&e->tok, prompt, e->prompt_tok, e->max_tokens);
@@ -504,34 +513,102 @@ static int build_row(engine_side *e, const est_coef *t, int *T_row, tr_error *er
     return 0;
 }
 
+/* One gradient thread's terms [lo, hi) (rows built beforehand), on model m (the side's own for
+ * thread 0, a view of it for the others), summed into sum in term order. */
+typedef struct grad_slice {
+    engine_side *e;
+    gpt *m;
+    gpt_grad_mode mode;
+    const est_coef *terms;
+    const int *T_row;
+    const int *tok, *tgt;
+    const float *w;
+    int lo, hi;
+    double *sum;
+    double loss;
+    int64_t tokens;
+    int rc;
+    tr_error err;
+} grad_slice;
+
+static void *grad_slice_run(void *p) {
+    grad_slice *s = p;
+    engine_side *e = s->e;
+    const float *g = s->mode == GPT_GRAD_PROMPT ? s->m->prompt_grad : s->m->grads;
+    const size_t stride = (size_t)e->max_tokens;
+    for (int k = s->lo; k < s->hi; k++) {
+        const int T = s->T_row[k];
+        gpt_zero_grad(s->m);
+        if (e->spec.position_jitter) {   /* a shift that depends on (seed, id, step) only: W-independent */
+            rng r;
+            stream_position(&r, e->spec.seed, e->ids[s->terms[k].ex], e->step);
+            s->m->pos_offset = (int)rng_below(&r, (uint64_t)(s->m->config.max_seq_len - s->m->prompt_len - T) + 1);
+        }
+        double l = 0;
+        int rc = gpt_forward(s->m, s->tok + (size_t)k * stride, s->tgt + (size_t)k * stride, s->w + (size_t)k * stride,
+                             1, T, &l, NULL, &s->err);
+        if (!rc) rc = gpt_backward(s->m, s->mode, &s->err);
+        s->m->pos_offset = 0;   /* sampling and evaluation stay at position 0 */
+        if (rc) { s->rc = rc; break; }
+        for (size_t i = 0; i < e->n_tunable; i++) s->sum[i] += g[i];
+        s->loss += l;
+        s->tokens += T;
+    }
+    return NULL;
+}
+
 int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err) {
     double t0 = now_s();
     *loss = 0;
     const gpt_grad_mode mode = e->spec.tunable == TUNABLE_PROMPT ? GPT_GRAD_PROMPT : GPT_GRAD_FULL;
-    const float *g = mode == GPT_GRAD_PROMPT ? e->model.prompt_grad : e->model.grads;
     memset(e->grad_sum, 0, e->n_tunable * sizeof *e->grad_sum);
-    for (int k = 0; k < nterms; k++) {
-        if (terms[k].ex < 0 || terms[k].ex >= e->n)
-            return TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[k].ex, e->n);
-        int T = 0;
-        TR_TRY(build_row(e, &terms[k], &T, err));
-        const float c = (float)terms[k].coef;
-        for (int p = 0; p < T; p++) e->seq_w[p] *= c;
-        double l = 0;
-        gpt_zero_grad(&e->model);
-        if (e->spec.position_jitter) {   /* a shift that depends on (seed, id, step) only: W-independent */
-            rng r;
-            stream_position(&r, e->spec.seed, e->ids[terms[k].ex], e->step);
-            e->model.pos_offset = (int)rng_below(&r, (uint64_t)(e->model.config.max_seq_len - e->model.prompt_len - T) + 1);
+    /* every term's sequence first (the tokenizer is not shared between threads) */
+    const size_t stride = (size_t)e->max_tokens, nt = (size_t)(nterms > 0 ? nterms : 1);
+    int *tok = tr_malloc(nt * stride * sizeof *tok, err), *tgt = tr_malloc(nt * stride * sizeof *tgt, err);
+    float *w = tr_malloc(nt * stride * sizeof *w, err);
+    int *T_row = tr_malloc(nt * sizeof *T_row, err);
+    int rc = (!tok || !tgt || !w || !T_row) ? TR_ENOMEM : 0;
+    for (int k = 0; k < nterms && !rc; k++) {
+        if (terms[k].ex < 0 || terms[k].ex >= e->n) {
+            rc = TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[k].ex, e->n);
+            break;
         }
-        int rc = gpt_forward(&e->model, e->seq_tok, e->seq_tgt, e->seq_w, 1, T, &l, NULL, err);
-        if (!rc) rc = gpt_backward(&e->model, mode, err);
-        e->model.pos_offset = 0;   /* sampling and evaluation stay at position 0 */
-        if (rc) return rc;
-        for (size_t i = 0; i < e->n_tunable; i++) e->grad_sum[i] += g[i];
-        *loss += l;
-        e->counts.tokens_trained += T;
+        int *tk = tok + (size_t)k * stride, *tg = tgt + (size_t)k * stride;
+        float *wk = w + (size_t)k * stride;
+        rc = build_row(e, &terms[k], tk, tg, wk, &T_row[k], err);
+        const float c = (float)terms[k].coef;
+        for (int p = 0; !rc && p < T_row[k]; p++) wk[p] *= c;
     }
+    /* contiguous slices of the terms, one per gradient thread; each sums its own in term
+     * order, and the slices' sums are added in thread order (one thread: the plain loop) */
+    int T = e->gthreads < nterms ? e->gthreads : nterms;
+    grad_slice s[ENGINE_MAX_THREADS];
+    pthread_t th[ENGINE_MAX_THREADS];
+    int started[ENGINE_MAX_THREADS] = {0};
+    for (int t = 0, lo = 0; !rc && t < T; t++) {
+        int cnt = nterms / T + (t < nterms % T);
+        s[t] = (grad_slice){e, t ? &e->gviews[t - 1] : &e->model, mode, terms, T_row, tok, tgt, w, lo, lo + cnt,
+                            t ? e->gsums[t - 1] : e->grad_sum, 0, 0, 0, {0}};
+        if (t) memset(s[t].sum, 0, e->n_tunable * sizeof *s[t].sum);
+        lo += cnt;
+    }
+    if (!rc && T > 0) {
+        for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, grad_slice_run, &s[t]) == 0;
+        grad_slice_run(&s[0]);
+        for (int t = 1; t < T; t++) {
+            if (started[t]) pthread_join(th[t], NULL);
+            else grad_slice_run(&s[t]);   /* no thread to be had: this one does the slice */
+        }
+        for (int t = 0; t < T && !rc; t++)
+            if (s[t].rc) rc = TR_FAIL(err, s[t].rc, "gradient thread %d of %d: %s", t + 1, T, s[t].err.msg);
+        for (int t = 0; t < T && !rc; t++) {
+            if (t)
+                for (size_t i = 0; i < e->n_tunable; i++) e->grad_sum[i] += s[t].sum[i];
+            *loss += s[t].loss;
+            e->counts.tokens_trained += s[t].tokens;
+        }
+    }
+    free(tok); free(tgt); free(w); free(T_row);
     e->counts.grad_s += now_s() - t0;
-    return 0;
+    return rc;
 }

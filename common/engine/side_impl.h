@@ -11,8 +11,11 @@ struct engine_side {
     tokenizer tok;            /* spec.model.tokenizer: byte or GPT-2 */
     int max_tokens;           /* token positions per sequence: context - prompt_len */
     gpt model;
-    int nthreads;             /* sampling threads: TRICE_THREADS (1..ENGINE_MAX_THREADS), default 1 */
+    int nthreads;             /* TRICE_THREADS (1..ENGINE_MAX_THREADS), default 1 */
     gpt_sampler samplers[ENGINE_MAX_THREADS];   /* one KV cache per thread */
+    int gthreads;             /* gradient threads: nthreads, fewer when their buffers would pass 1 GiB */
+    gpt gviews[ENGINE_MAX_THREADS - 1];         /* threads 1.. : views of model (own activations, gradients) */
+    double *gsums[ENGINE_MAX_THREADS - 1];      /* [n_tunable] their gradient sums */
     memory mem;               /* one entry per training example this side owns */
 
     /* the current step's examples held here (set by engine_side_propose) */
@@ -27,8 +30,6 @@ struct engine_side {
     int cap;
 
     /* scratch */
-    int *seq_tok, *seq_tgt;   /* [max_tokens] the sequence of one gradient term (see engine_side_gradient) */
-    float *seq_w;
     int *prompt_tok;          /* [max_tokens] a prompt's tokens (see engine_side_gradient) */
     char *text;               /* [text_cap] decoded text */
     size_t text_cap;          /* max_tokens * the longest token's bytes + 1 */

@@ -191,10 +191,22 @@ int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr
 
 void gpt_free(gpt *g)
 {
-    free(g->params); free(g->grads); free(g->acts); free(g->dacts);
+    if (!g->borrowed) { free(g->params); free(g->prompt); }
+    free(g->grads); free(g->acts); free(g->dacts);
     free(g->tokens); free(g->targets); free(g->weights);
-    free(g->prompt); free(g->prompt_grad);
+    free(g->prompt_grad);
     memset(g, 0, sizeof *g);
+}
+
+int gpt_init_view(gpt *v, const gpt *src, int max_batch, tr_error *err)
+{
+    TR_TRY(gpt_init(v, &src->config, max_batch, src->prompt_len, err));
+    free(v->params);
+    free(v->prompt);
+    v->params = src->params;
+    v->prompt = src->prompt;
+    v->borrowed = 1;
+    return 0;
 }
 
 size_t gpt_num_params(const gpt *g) { return g->num_params; }

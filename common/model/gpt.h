@@ -104,6 +104,7 @@ typedef struct gpt {
     int fwd_offset;                       /* pos_offset of the last forward (its backward uses it) */
     int have_targets;                     /* the last forward had targets: backward allowed */
     int logits_valid;                     /* logits hold the forward's values (backward overwrites) */
+    int borrowed;                         /* params and prompt belong to another gpt (gpt_init_view) */
 } gpt;
 
 /* Allocate everything for batches of up to max_batch sequences and prompt_len soft-prompt
@@ -111,6 +112,11 @@ typedef struct gpt {
  * Parameters start at zero; call gpt_init_random or load a checkpoint. */
 int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr_error *err);
 void gpt_free(gpt *g);
+
+/* A second model over src's weights, for another thread: v shares src->params and src->prompt
+ * (read-only while v runs; gpt_free(v) leaves them alone) and owns its activations and
+ * gradients, for batches of up to max_batch sequences. src must outlive v. */
+int gpt_init_view(gpt *v, const gpt *src, int max_batch, tr_error *err);
 
 /* GPT-2 initialisation from the stream (seed, RNG_PURPOSE_INIT_WEIGHTS, 0): weights normal(0,
  * 0.02), residual projections (attproj, fcproj) normal(0, 0.02/sqrt(2L)), biases 0, LayerNorm

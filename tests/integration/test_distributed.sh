@@ -55,12 +55,12 @@ for W in 2 3; do
     ok "W=1 and W=$W: the same samples (tokens and log-probability bits), tokens sampled and accept rate at each of 10 steps"
   else fail "W=1 and W=$W: samples differ per step (step tokens_sampled sample_digest proposal_acc)"; diff "$TMP/w1.steps" "$TMP/w$W.steps" | head -6; fi
 done
-# sampling threads (TRICE_THREADS) split each batch: a speed setting, never a result setting
-TRICE_THREADS=2 run 1 "$TMP/w1t2" --run "$TMP/s10.json" || fail "W=1 run with 2 sampling threads failed"
+# threads (TRICE_THREADS) split each batch of proposals and each step's gradient terms
+TRICE_THREADS=2 run 1 "$TMP/w1t2" --run "$TMP/s10.json" || fail "W=1 run with 2 threads failed"
 perstep "$TMP/w1t2/metrics.jsonl" >"$TMP/w1t2.steps"
 if cmp -s "$TMP/w1.steps" "$TMP/w1t2.steps" && "$CMP" "$TMP/w1/model.bin" "$TMP/w1t2/model.bin" >/dev/null; then
-  ok "W=1 with 2 sampling threads: the same samples at each step and bit-identical parameters"
-else fail "2 sampling threads changed the run"; diff "$TMP/w1.steps" "$TMP/w1t2.steps" | head -4; fi
+  ok "W=1 with 2 threads: the same samples at each step and bit-identical parameters"
+else fail "2 threads changed the run"; diff "$TMP/w1.steps" "$TMP/w1t2.steps" | head -4; fi
 # identical accept/reject decisions: the gathered memory (sorted by id) is the same bytes
 for W in 2 3; do
   if cmp -s "$TMP/w1/checkpoints/step-00000010/memory.bin" "$TMP/w$W/checkpoints/step-00000010/memory.bin"; then
