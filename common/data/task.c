@@ -166,7 +166,7 @@ static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error 
     if (skipped * 100 >= skipped + n_train && t->n_train == n_train)   /* what the held-out set costs (1% or more) */
         LOG_I("task '%s' difficulty %d: %lld%% of the training draws were left out because their question is also one of "
               "the %d held-out ones%s", st->name, st->difficulty, (long long)(100 * skipped / (skipped + n_train)), n_eval,
-              skipped * 4 > n_train ? " (on a warm-up stage, task.n_eval 0 keeps them all: it needs no held-out set)" : "");
+              skipped * 4 > n_train ? " (a warm-up stage needs no held-out set: there, task.n_eval 0 keeps them all)" : "");
     if (t->n_train < n_train)
         return TR_FAIL(err, TR_EINVAL, "task '%s' difficulty %d: only %lld of %lld drawn training questions differ from the %d held-out ones "
                        "(wanted n_train = %d); this setting has too few distinct questions: lower n_eval, or raise the difficulty",
