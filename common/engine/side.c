@@ -263,6 +263,20 @@ static uint64_t sample_hash(const int *tok, int len, double logprob) {
     return h;
 }
 
+/* fn on each of the n items (size bytes apart) at once: items 1.. on new threads, item 0 on
+ * this one; an item whose thread cannot be started runs here after the others. */
+static void run_parallel(void *(*fn)(void *), void *items, size_t size, int n) {
+    pthread_t th[ENGINE_MAX_THREADS];
+    int started[ENGINE_MAX_THREADS] = {0};
+    char *it = items;
+    for (int t = 1; t < n; t++) started[t] = pthread_create(&th[t], NULL, fn, it + (size_t)t * size) == 0;
+    if (n > 0) fn(it);
+    for (int t = 1; t < n; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else fn(it + (size_t)t * size);
+    }
+}
+
 /* One thread's slice of a batch: sequences [lo, lo + n) of sample_split's arrays. */
 typedef struct sample_slice {
     gpt_sampler *s;
@@ -291,19 +305,12 @@ static int sample_split(engine_side *e, int m, const int *const *pp, const int *
                         const gpt_sample_opts *o, int *otok, int *olen, double *lp, tr_error *err) {
     int T = e->nthreads < m ? e->nthreads : m;
     sample_slice w[ENGINE_MAX_THREADS];
-    pthread_t th[ENGINE_MAX_THREADS];
-    int started[ENGINE_MAX_THREADS] = {0};
     for (int t = 0, lo = 0; t < T; t++) {
         int cnt = m / T + (t < m % T);
         w[t] = (sample_slice){&e->samplers[t], &e->model, lo, cnt, o->max_new_tokens, pp, plen, rp, o, otok, olen, lp, 0, {0}};
         lo += cnt;
     }
-    for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, sample_slice_run, &w[t]) == 0;
-    sample_slice_run(&w[0]);
-    for (int t = 1; t < T; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else sample_slice_run(&w[t]);   /* no thread to be had: this one does the slice */
-    }
+    run_parallel(sample_slice_run, w, sizeof w[0], T);
     for (int t = 0; t < T; t++)
         if (w[t].rc) return TR_FAIL(err, w[t].rc, "sampling thread %d of %d: %s", t + 1, T, w[t].err.msg);
     return 0;
@@ -583,8 +590,6 @@ int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, doub
      * order, and the slices' sums are added in thread order (one thread: the plain loop) */
     int T = e->gthreads < nterms ? e->gthreads : nterms;
     grad_slice s[ENGINE_MAX_THREADS];
-    pthread_t th[ENGINE_MAX_THREADS];
-    int started[ENGINE_MAX_THREADS] = {0};
     for (int t = 0, lo = 0; !rc && t < T; t++) {
         int cnt = nterms / T + (t < nterms % T);
         s[t] = (grad_slice){e, t ? &e->gviews[t - 1] : &e->model, mode, terms, T_row, tok, tgt, w, lo, lo + cnt,
@@ -593,12 +598,7 @@ int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, doub
         lo += cnt;
     }
     if (!rc && T > 0) {
-        for (int t = 1; t < T; t++) started[t] = pthread_create(&th[t], NULL, grad_slice_run, &s[t]) == 0;
-        grad_slice_run(&s[0]);
-        for (int t = 1; t < T; t++) {
-            if (started[t]) pthread_join(th[t], NULL);
-            else grad_slice_run(&s[t]);   /* no thread to be had: this one does the slice */
-        }
+        run_parallel(grad_slice_run, s, sizeof s[0], T);
         for (int t = 0; t < T && !rc; t++)
             if (s[t].rc) rc = TR_FAIL(err, s[t].rc, "gradient thread %d of %d: %s", t + 1, T, s[t].err.msg);
         for (int t = 0; t < T && !rc; t++) {

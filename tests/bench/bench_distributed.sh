@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench_distributed.sh - the distributed TRICE step for W = 1 and W = 2 workers side by side, for
-# full fine-tuning and for a soft prompt; prints one JSON object on stdout (progress on stderr).
+# full fine-tuning and for a soft prompt, and for full fine-tuning also one worker with 2 threads
+# (TRICE_THREADS=2: 1 worker x 2 threads against 2 workers x 1 thread); prints one JSON object
+# on stdout (progress on stderr).
 #
 # Usage: tests/bench/bench_distributed.sh [builddir [steps [repeats [model.bin]]]]
 #   builddir   where trice-coordinator, trice-worker and tests/engine/run_cli were built (default build)
@@ -90,12 +92,15 @@ spec prompt >"$tmp/prompt.json"
 
 for ((r = 0; r < repeats; r++)); do
   for tun in full prompt; do
-    for W in 1 2; do
-      out="$tmp/run-$tun-w$W-r$r"
-      echo "run $((r + 1))/$repeats: tunable=$tun W=$W" >&2
-      if ! timeout 300 mpirun --oversubscribe -n 1 "$coord" --run "$tmp/$tun.json" --out "$out" \
+    wt="1:1 2:1"
+    [[ $tun == full ]] && wt="1:1 1:2 2:1"
+    for cfg in $wt; do
+      W=${cfg%:*} T=${cfg#*:}
+      out="$tmp/run-$tun-w$W-t$T-r$r"
+      echo "run $((r + 1))/$repeats: tunable=$tun W=$W threads=$T" >&2
+      if ! TRICE_THREADS=$T timeout 300 mpirun --oversubscribe -n 1 "$coord" --run "$tmp/$tun.json" --out "$out" \
              : -n "$W" "$worker" >"$out.log" 2>&1; then
-        tail -20 "$out.log" >&2; echo "run tunable=$tun W=$W failed" >&2; exit 1
+        tail -20 "$out.log" >&2; echo "run tunable=$tun W=$W threads=$T failed" >&2; exit 1
       fi
     done
   done
@@ -118,11 +123,11 @@ def med(xs):
 def rnd(x, d=6):
     return None if x is None else round(x, d)
 
-def rows_of(tun, W):
+def rows_of(tun, W, T):
     """Measured rows (warm-up steps skipped) and inter-step wall gaps of every repeat."""
     rows, gaps, nparams = [], [], None
     for r in range(reps):
-        base = f'{tmp}/run-{tun}-w{W}-r{r}'
+        base = f'{tmp}/run-{tun}-w{W}-t{T}-r{r}'
         run = [json.loads(l) for l in open(f'{base}/metrics.jsonl') if l.strip()]
         run.sort(key=lambda x: x['step'])
         if len(run) != steps:
@@ -138,8 +143,8 @@ def rows_of(tun, W):
 
 configs, by_key = [], {}
 for tun in ('full', 'prompt'):
-    for W in (1, 2):
-        rows, gaps, nparams = rows_of(tun, W)
+    for W, T in ((1, 1), (1, 2), (2, 1)) if tun == 'full' else ((1, 1), (2, 1)):
+        rows, gaps, nparams = rows_of(tun, W, T)
         ph = {p: rnd(med([r['phases'][p] for r in rows])) for p in PHASES}
         share = [r['phases']['comm'] / r['phases']['total'] for r in rows if r['phases']['total'] > 0]
         red_net = [max(0.0, r['phases']['reduce'] - r['phases']['gradient']) for r in rows]
@@ -148,9 +153,9 @@ for tun in ('full', 'prompt'):
         bytes_ = [r.get('bytes_moved', 0) for r in rows]
         n_tun = nparams if tun == 'full' else prompt_len * dims['channels']
         c = {
-            'W': W, 'tunable': tun, **({'prompt_len': prompt_len} if tun == 'prompt' else {}),
+            'W': W, 'threads_per_worker': T, 'tunable': tun, **({'prompt_len': prompt_len} if tun == 'prompt' else {}),
             'tunable_params': n_tun,
-            'processes': W + 1, 'oversubscribed': W + 1 > cores,
+            'processes': W + 1, 'oversubscribed': W * T + 1 > cores,
             'steps_measured': len(rows),
             'steps_without_update': sum(1 for r in rows if r['phases']['update'] == 0),
             'step_s_median': ph['total'],
@@ -166,12 +171,17 @@ for tun in ('full', 'prompt'):
             'tokens_sampled_per_step_median': med([r['tokens_sampled'] for r in rows]),
         }
         configs.append(c)
-        by_key[(tun, W)] = c
+        by_key[(tun, W, T)] = c
 
-speedup = {}
-for tun in ('full', 'prompt'):
-    a, b = by_key[(tun, 1)]['step_s_median'], by_key[(tun, 2)]['step_s_median']
-    speedup[tun] = rnd(a / b, 3) if a and b else None
+def ratio(a, b):
+    a, b = by_key[a]['step_s_median'], by_key[b]['step_s_median']
+    return rnd(a / b, 3) if a and b else None
+
+speedup = {tun: ratio((tun, 1, 1), (tun, 2, 1)) for tun in ('full', 'prompt')}
+threads = {
+    'full_1x2_over_1x1': ratio(('full', 1, 1), ('full', 1, 2)),
+    'full_1x2_vs_2x1': ratio(('full', 2, 1), ('full', 1, 2)),
+}
 
 out = {
     'benchmark': 'distributed TRICE step, W=1 vs W=2 workers (tests/bench/bench_distributed.sh)',
@@ -202,10 +212,13 @@ out = {
         'comm_share_net': '(comm - gradient wait) / total per step',
         'sample, check, gradient': 'slowest worker',
         'bytes_moved': 'bytes the coordinator sent and received in the step (f64 gradient reduce + f32 broadcast dominate)',
-        'speedup_w2_over_w1': 'step_s_median(W=1) / step_s_median(W=2)',
+        'speedup_w2_over_w1': 'step_s_median(W=1) / step_s_median(W=2), one thread per worker',
+        'full_1x2_over_1x1': 'step_s_median(1 worker x 1 thread) / step_s_median(1 worker x 2 threads)',
+        'full_1x2_vs_2x1': 'step_s_median(2 workers x 1 thread) / step_s_median(1 worker x 2 threads): > 1 means the threads win',
     },
     'configs': configs,
     'speedup_w2_over_w1': speedup,
+    'threads': threads,
 }
 print(json.dumps(out, indent=1))
 PY
