@@ -68,6 +68,9 @@ done
 log() { printf '%s [launcher] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
 mpi_opts=(--oversubscribe)
+# mpirun binds each rank to one core when there are 2 ranks or fewer: a worker's threads would
+# then share that core
+(( THREADS > 1 )) && mpi_opts+=(--bind-to none)
 [[ $(id -u) -eq 0 ]] && mpi_opts+=(--allow-run-as-root)
 export OMPI_MCA_pml="${OMPI_MCA_pml:-ob1}" OMPI_MCA_btl="${OMPI_MCA_btl:-self,vader}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"

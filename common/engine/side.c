@@ -586,16 +586,22 @@ int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, doub
         const float c = (float)terms[k].coef;
         for (int p = 0; !rc && p < T_row[k]; p++) wk[p] *= c;
     }
-    /* contiguous slices of the terms, one per gradient thread; each sums its own in term
-     * order, and the slices' sums are added in thread order (one thread: the plain loop) */
+    /* contiguous slices of the terms, one per gradient thread, of about equal token counts
+     * (a term's cost grows with its length); each sums its own in term order, and the slices'
+     * sums are added in thread order (one thread: the plain loop) */
     int T = e->gthreads < nterms ? e->gthreads : nterms;
+    int64_t total = 0, cum = 0;
+    for (int k = 0; !rc && k < nterms; k++) total += T_row[k];
     grad_slice s[ENGINE_MAX_THREADS];
     for (int t = 0, lo = 0; !rc && t < T; t++) {
-        int cnt = nterms / T + (t < nterms % T);
-        s[t] = (grad_slice){e, t ? &e->gviews[t - 1] : &e->model, mode, terms, T_row, tok, tgt, w, lo, lo + cnt,
+        int hi = lo;
+        if (t == T - 1) hi = nterms;
+        else   /* up to the token share of threads 0..t, leaving a term for each later thread */
+            while (hi < nterms - (T - 1 - t) && (hi == lo || (cum + T_row[hi]) * T <= total * (t + 1))) cum += T_row[hi++];
+        s[t] = (grad_slice){e, t ? &e->gviews[t - 1] : &e->model, mode, terms, T_row, tok, tgt, w, lo, hi,
                             t ? e->gsums[t - 1] : e->grad_sum, 0, 0, 0, {0}};
         if (t) memset(s[t].sum, 0, e->n_tunable * sizeof *s[t].sum);
-        lo += cnt;
+        lo = hi;
     }
     if (!rc && T > 0) {
         run_parallel(grad_slice_run, s, sizeof s[0], T);

@@ -98,7 +98,7 @@ for ((r = 0; r < repeats; r++)); do
       W=${cfg%:*} T=${cfg#*:}
       out="$tmp/run-$tun-w$W-t$T-r$r"
       echo "run $((r + 1))/$repeats: tunable=$tun W=$W threads=$T" >&2
-      if ! TRICE_THREADS=$T timeout 300 mpirun --oversubscribe -n 1 "$coord" --run "$tmp/$tun.json" --out "$out" \
+      if ! TRICE_THREADS=$T timeout 300 mpirun --oversubscribe --bind-to none -n 1 "$coord" --run "$tmp/$tun.json" --out "$out" \
              : -n "$W" "$worker" >"$out.log" 2>&1; then
         tail -20 "$out.log" >&2; echo "run tunable=$tun W=$W threads=$T failed" >&2; exit 1
       fi
@@ -199,7 +199,7 @@ out = {
         'method': 'trice', 'memory_init': 'given', 'batch_size': 16, 'subsample': 'all terms',
         'max_new_tokens': 96,
         'steps_per_run': steps, 'warmup_steps_skipped_per_run': skip, 'repeats_interleaved': reps,
-        'mpi': 'mpirun --oversubscribe, OMPI_MCA_pml=ob1, OMPI_MCA_btl=self,vader, OPENBLAS_NUM_THREADS=1',
+        'mpi': 'mpirun --oversubscribe --bind-to none (else a rank\'s threads share one core), OMPI_MCA_pml=ob1, OMPI_MCA_btl=self,vader, OPENBLAS_NUM_THREADS=1',
         'statistic': 'median over the pooled measured steps of all repeats',
         'bench_seconds': int(secs),
     },
