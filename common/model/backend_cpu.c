@@ -24,7 +24,7 @@
 
 /* out (N,OC) written = inp (N,C) @ w^T + bias, each row by the same operations whatever N is
  * (see backend.h): rows never share an accumulator. Four weight rows stay in L1 while the
- * inputs stream past them, two inputs at a time for eight independent accumulators. Also the
+ * inputs stream past them, three inputs at a time (twelve accumulators), then two, then one. Also the
  * one-row product (single-sequence decode): sgemm would pack the whole weight matrix first,
  * and OpenBLAS's sgemv spreads even small products over its threads, which loses badly when
  * the other core is busy. */
