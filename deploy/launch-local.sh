@@ -85,7 +85,7 @@ on_signal() {
 trap 'on_signal SIGTERM' TERM
 trap 'on_signal SIGINT' INT
 
-log "$W workers x $THREADS threads ($threads_from)"
+log "$W worker(s) x $THREADS thread(s) each ($threads_from)"
 attempt=0
 extra=()
 while :; do
