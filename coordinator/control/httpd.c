@@ -28,6 +28,7 @@
 
 #include "common/util/log.h"
 #include "coordinator/control/token.h"
+#include "coordinator/control/uvconn.h"
 
 enum { HTTP_HEAD_MAX = 8192, HTTP_IDLE_MS = 10000, HTTP_MAX_CONN = 64, HTTP_MIN_CONN = 4, HTTP_FD_RESERVE = 128 };
 
@@ -256,18 +257,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
 
 static void on_idle(uv_timer_t *t) { conn_close(t->data); }
 
-static void on_reject_closed(uv_handle_t *h) { free(h); }
-
 static void on_connection(uv_stream_t *l, int status) {
     http_srv *s = l->data;
     if (status < 0) { LOG_W("status endpoint: accept failed: %s", uv_strerror(status)); return; }
     if (s->nconn >= s->max_conn) {
-        /* accept and close at once: the client gets a reset instead of waiting in the backlog */
-        uv_tcp_t *t = malloc(sizeof *t);
-        if (!t) return;
-        uv_tcp_init(l->loop, t);
-        uv_accept(l, (uv_stream_t *)t);
-        uv_close((uv_handle_t *)t, on_reject_closed);
+        uvconn_refuse(l);
         uint64_t r = ++s->rejected;
         if ((r & (r - 1)) == 0)
             LOG_W("status endpoint: %d connections open (the cap); refused %llu so far", s->max_conn, (unsigned long long)r);

@@ -24,6 +24,7 @@
 #include "common/util/log.h"
 #include "coordinator/control/protocol.h"
 #include "coordinator/control/state.h"
+#include "coordinator/control/uvconn.h"
 
 enum {
     RPC_PER_PEER = 4,              /* unsent replies before a connection is no longer read */
@@ -248,19 +249,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     consume(k);
 }
 
-static void on_reject_closed(uv_handle_t *h) { free(h); }
-
 static void on_connection(uv_stream_t *l, int status) {
     rpc_srv *s = l->data;
     if (status < 0) { LOG_W("RPC: accept failed: %s", uv_strerror(status)); return; }
     if (s->nconn >= RPC_MAX_PEERS) reclaim_ended(s);
     if (s->nconn >= RPC_MAX_PEERS) {
-        /* accept and close at once: the client sees the close instead of waiting in the backlog */
-        uv_tcp_t *t = malloc(sizeof *t);
-        if (!t) return;
-        uv_tcp_init(l->loop, t);
-        uv_accept(l, (uv_stream_t *)t);
-        uv_close((uv_handle_t *)t, on_reject_closed);
+        uvconn_refuse(l);
         uint64_t r = ++s->refused;
         if ((r & (r - 1)) == 0) LOG_W("RPC: %d connections open (the cap); refused %llu so far", RPC_MAX_PEERS, (unsigned long long)r);
         return;
