@@ -24,7 +24,7 @@
 
 /* out (N,OC) written = inp (N,C) @ w^T + bias, each row by the same operations whatever N is
  * (see backend.h): rows never share an accumulator. Four weight rows stay in L1 while the
- * inputs stream past them, three inputs at a time (twelve accumulators), then two, then one. Also the
+ * inputs stream past them, three inputs at a time (twelve accumulators), the last one or two alone. Also the
  * one-row product (single-sequence decode): sgemm would pack the whole weight matrix first,
  * and OpenBLAS's sgemv spreads even small products over its threads, which loses badly when
  * the other core is busy. */
@@ -46,14 +46,6 @@ static void cpu_matmul_rows_forward(float *out, const float *inp, const float *w
             ox[0] = s[0] + b0; ox[1] = s[1] + b1; ox[2] = s[2] + b2; ox[3] = s[3] + b3;
             oy[0] = t[0] + b0; oy[1] = t[1] + b1; oy[2] = t[2] + b2; oy[3] = t[3] + b3;
             oz[0] = u[0] + b0; oz[1] = u[1] + b1; oz[2] = u[2] + b2; oz[3] = u[3] + b3;
-        }
-        for (; n + 2 <= N; n += 2) {
-            const float *x = inp + (size_t)n * C, *y = x + C;
-            float s0, s1, s2, s3, t0, t1, t2, t3;
-            FM_DOT4X2(x, y, w0, w1, w2, w3, C, s0, s1, s2, s3, t0, t1, t2, t3);
-            float *ox = out + (size_t)n * OC + o, *oy = ox + OC;
-            ox[0] = s0 + b0; ox[1] = s1 + b1; ox[2] = s2 + b2; ox[3] = s3 + b3;
-            oy[0] = t0 + b0; oy[1] = t1 + b1; oy[2] = t2 + b2; oy[3] = t3 + b3;
         }
         for (; n < N; n++) {
             const float *x = inp + (size_t)n * C;

@@ -52,32 +52,11 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
         }                                                                                   \
     } while (0)
 
-/* FM_DOT4 for two inputs x and y against the same four rows: eight accumulators, so the FMA
- * units stay busy, and each of the eight results gets exactly FM_DOT4's operations in FM_DOT4's
- * order (one lane-wise multiply-add per 8 floats, hsum8, then the scalar tail). Results are
- * therefore bit-identical to FM_DOT4 on x alone or y alone, which is what makes a batched
- * decode independent of the batch (tests/model/test_model_kernels.c checks it). */
-#define FM_DOT4X2(x, y, r0, r1, r2, r3, n, s0, s1, s2, s3, t0, t1, t2, t3)                     \
-    do {                                                                                    \
-        const int n8_ = (n) & ~7;                                                           \
-        v8f a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0}, b0_ = {0}, b1_ = {0}, b2_ = {0}, b3_ = {0}; \
-        for (int i_ = 0; i_ < n8_; i_ += 8) {                                               \
-            v8f xv_ = ld8((x) + i_), yv_ = ld8((y) + i_);                                   \
-            v8f w0_ = ld8((r0) + i_), w1_ = ld8((r1) + i_), w2_ = ld8((r2) + i_), w3_ = ld8((r3) + i_); \
-            a0_ += xv_ * w0_; a1_ += xv_ * w1_; a2_ += xv_ * w2_; a3_ += xv_ * w3_;         \
-            b0_ += yv_ * w0_; b1_ += yv_ * w1_; b2_ += yv_ * w2_; b3_ += yv_ * w3_;         \
-        }                                                                                   \
-        s0 = hsum8(a0_); s1 = hsum8(a1_); s2 = hsum8(a2_); s3 = hsum8(a3_);                 \
-        t0 = hsum8(b0_); t1 = hsum8(b1_); t2 = hsum8(b2_); t3 = hsum8(b3_);                 \
-        for (int i_ = n8_; i_ < (n); i_++) {                                                \
-            s0 += (x)[i_] * (r0)[i_]; s1 += (x)[i_] * (r1)[i_];                             \
-            s2 += (x)[i_] * (r2)[i_]; s3 += (x)[i_] * (r3)[i_];                             \
-            t0 += (y)[i_] * (r0)[i_]; t1 += (y)[i_] * (r1)[i_];                             \
-            t2 += (y)[i_] * (r2)[i_]; t3 += (y)[i_] * (r3)[i_];                             \
-        }                                                                                   \
-    } while (0)
-
-/* FM_DOT4X2 for three inputs x, y, z: twelve accumulators, the same per-result operations. */
+/* FM_DOT4 for three inputs x, y, z against the same four rows: twelve accumulators, so the FMA
+ * units stay busy, and each of the twelve results (arrays s, t, u of 4) gets exactly FM_DOT4's
+ * operations in FM_DOT4's order (one lane-wise multiply-add per 8 floats, hsum8, then the
+ * scalar tail). Results are therefore bit-identical to FM_DOT4 on each input alone, which is
+ * what makes a batched decode independent of the batch (tests/model/test_model_kernels.c). */
 #define FM_DOT4X3(x, y, z, r0, r1, r2, r3, n, s, t, u)                                           \
     do {                                                                                    \
         const int n8_ = (n) & ~7;                                                           \

@@ -132,7 +132,7 @@ Test(model_kernels, row_matmul_rows_do_not_depend_on_the_batch)
         cr_assert_eq(memcmp(one, all + (size_t)n * OC, sizeof one), 0, "row %d alone differs from row %d of %d", n, n, N);
         be->matmul_forward(viaone, x + (size_t)n * C, w, bias, 1, C, OC);   /* the one-row path of matmul_forward */
         cr_assert_eq(memcmp(viaone, one, sizeof one), 0, "row %d: matmul_forward's one-row path differs", n);
-        if (n + 1 < N) {   /* as the first of a pair (the two-input block) and as the odd one out */
+        if (n + 1 < N) {   /* in a pair (rows left over after the three-input blocks) */
             be->matmul_rows_forward(pair, x + (size_t)n * C, w, bias, 2, C, OC);
             cr_assert_eq(memcmp(pair, all + (size_t)n * OC, 2 * sizeof one), 0, "rows %d, %d as a pair differ", n, n + 1);
         }
