@@ -183,3 +183,43 @@ Test(eside, gradient_descends_the_memory_term_loss) {
     free(g);
     engine_side_free(e);
 }
+
+/* TRICE_THREADS splits the proposals and the gradient terms over threads: the same proposals'
+ * outcomes and the same gradient bits as one thread (eight terms over three threads: uneven
+ * slices). */
+Test(eside, threads_give_the_same_proposals_and_gradient) {
+    experiment_spec s = tiny_spec("trice", "given", 3);
+    est_coef terms[8];
+    for (int k = 0; k < 8; k++) terms[k] = (est_coef){k / 2, k % 2 ? EST_PROPOSAL : EST_MEMORY, 0.125 * (k + 1)};
+    double *g[2], loss[2];
+    uint8_t correct[2][8];
+    size_t m = 0;
+    for (int run = 0; run < 2; run++) {
+        if (run) setenv("TRICE_THREADS", "3", 1); else unsetenv("TRICE_THREADS");
+        engine_side *e = side(&s, 0, 1);
+        step_zero(e);
+        memcpy(correct[run], engine_side_correct(e), 4);
+        g[run] = grad_of(e, terms, 8, &loss[run]);
+        engine_side_grad(e, &m);
+        engine_side_free(e);
+    }
+    unsetenv("TRICE_THREADS");
+    cr_assert_eq(memcmp(correct[0], correct[1], 4), 0, "proposals differ with 3 threads");
+    cr_assert_eq(memcmp(g[0], g[1], m * sizeof *g[0]), 0, "gradient differs with 3 threads");
+    cr_assert_eq(loss[0], loss[1]);
+    free(g[0]); free(g[1]);
+}
+
+Test(eside, a_bad_thread_count_is_refused_with_the_range) {
+    experiment_spec s = tiny_spec("trice", "given", 3);
+    const char *bad[] = {"abc", "0", "17", "2x"};
+    for (int i = 0; i < 4; i++) {
+        setenv("TRICE_THREADS", bad[i], 1);
+        engine_side *e = NULL;
+        tr_error err = {0};
+        cr_assert_neq(engine_side_init(&e, &s, 0, 1, &err), 0, "TRICE_THREADS=%s was accepted", bad[i]);
+        cr_assert(strstr(err.msg, "TRICE_THREADS") && strstr(err.msg, bad[i]) && strstr(err.msg, "from 1 to 16"), "%s", err.msg);
+        cr_assert_null(e);
+    }
+    unsetenv("TRICE_THREADS");
+}
