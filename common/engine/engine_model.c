@@ -26,7 +26,8 @@ int engine_check_vocab(const experiment_spec *spec, const char *path, const gpt_
 
 int engine_model_from_spec(const experiment_spec *spec, gpt *out, tr_error *err) {
     gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = engine_vocab_size(spec), .padded_vocab_size = 0,
-                      .num_layers = spec->model.layers, .num_heads = spec->model.heads, .channels = spec->model.channels};
+                      .num_layers = spec->model.layers, .num_heads = spec->model.heads, .channels = spec->model.channels,
+                      .alibi = spec->model.position == SPEC_POSITION_ALIBI};
     const char *init = spec->model.init;
     if (init[0]) {
         int version = 0;

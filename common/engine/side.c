@@ -174,6 +174,7 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     e->spec.model.layers = e->model.config.num_layers;
     e->spec.model.heads = e->model.config.num_heads;
     e->spec.model.channels = e->model.config.channels;
+    e->spec.model.position = e->model.config.alibi ? SPEC_POSITION_ALIBI : SPEC_POSITION_LEARNED;
     if ((rc = side_threads(&e->nthreads, err))) goto fail;
     /* each thread samples a contiguous slice of up to ENGINE_MAX_SAMPLE sequences */
     for (int t = 0; t < e->nthreads && !rc; t++)

@@ -11,7 +11,18 @@
 #ifndef TRICE_MODEL_BACKEND_H
 #define TRICE_MODEL_BACKEND_H
 
+#include <math.h>
 #include <stddef.h>
+
+/* ALiBi's slope of head h of NH (Press et al. 2022): the geometric series 2^(-8(h+1)/n) for
+ * the largest power of two n <= NH, then every other slope of the series for 2n. */
+static inline float gpt_alibi_slope(int h, int NH)
+{
+    int n = 1;
+    while (n * 2 <= NH) n *= 2;
+    double e = h < n ? -8.0 * (h + 1) / n : -4.0 * (2 * (h - n) + 1) / n;
+    return (float)exp2(e);
+}
 
 typedef struct gpt_backend {
     const char *name;
@@ -41,8 +52,11 @@ typedef struct gpt_backend {
 
     /* Causal multi-head attention over B sequences of length T.
      * qkv (B,T,3C) holds q,k,v per position; out (B,T,C) written; att (B,NH,T,T) written with
-     * the softmax probabilities (row t has entries 0..t; the rest are zero). */
-    void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+     * the softmax probabilities (row t has entries 0..t; the rest are zero). alibi != 0 adds
+     * ALiBi's bias -gpt_alibi_slope(h, NH) * (t - j) to head h's score of query t on key j
+     * (after the 1/sqrt(hs) scaling). The bias is a constant, so backward is the same. */
+    void (*attention_forward)(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
+                              int alibi);
     /* dqkv (B,T,3C) written from dout (B,T,C); scratch holds T*T floats. */
     void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv,
                                const float *att, int B, int T, int C, int NH);

@@ -234,7 +234,17 @@ static void softmax_backward_rows(float *ds, const float *a, int t0, int t1, int
     }
 }
 
-static void cpu_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
+/* ALiBi: add -slope * (t - j) to rows t0..t1-1 of a score block (ld T), causal part only. */
+static void alibi_rows(float *a, int t0, int t1, int T, float slope)
+{
+    for (int t = t0; t < t1; t++) {
+        float *row = a + (size_t)(t - t0) * T;
+        for (int j = 0; j <= t; j++) row[j] -= slope * (float)(t - j);
+    }
+}
+
+static void cpu_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
+                                  int alibi)
 {
     int hs = C / NH;
     int C3 = 3 * C;
@@ -252,6 +262,7 @@ static void cpu_attention_forward(float *out, float *att, const float *qkv, int 
                 float *ab = a + (size_t)t0 * T;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, t1, hs, scale,
                             q + (size_t)t0 * C3, C3, k, C3, 0.0f, ab, T);
+                if (alibi) alibi_rows(ab, t0, t1, T, gpt_alibi_slope(h, NH));
                 softmax_rows(ab, t0, t1, T);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hs, t1, 1.0f, ab, T, v, C3,
                             0.0f, o + (size_t)t0 * C, C);

@@ -105,6 +105,8 @@ int gpt_config_check(const gpt_config *c, tr_error *err)
     if (c->channels % c->num_heads != 0)
         return TR_FAIL(err, TR_EINVAL, "model config: channels %d not divisible by num_heads %d",
                        c->channels, c->num_heads);
+    if (c->alibi != 0 && c->alibi != 1)
+        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi)", c->alibi);
     if (c->padded_vocab_size < c->vocab_size)
         return TR_FAIL(err, TR_EINVAL, "model config: padded_vocab_size %d < vocab_size %d",
                        c->padded_vocab_size, c->vocab_size);
@@ -224,7 +226,11 @@ void gpt_init_random(gpt *g, uint64_t seed)
         size_t n = g->param_sizes[i];
         float std = 0.0f;
         switch (i) {
-        case GPT_T_WTE: case GPT_T_WPE: case GPT_T_QKVW: case GPT_T_FCW: std = 0.02f; break;
+        case GPT_T_WPE:
+            if (c->alibi) { memset(p, 0, n * sizeof(float)); continue; }  /* unused: kept at zero */
+            std = 0.02f;
+            break;
+        case GPT_T_WTE: case GPT_T_QKVW: case GPT_T_FCW: std = 0.02f; break;
         case GPT_T_ATTPROJW: case GPT_T_FCPROJW: std = resid_std; break;
         case GPT_T_LN1W: case GPT_T_LN2W: case GPT_T_LNFW:
             for (size_t k = 0; k < n; k++) p[k] = 1.0f;
@@ -325,6 +331,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
             float *x = a.encoded + ((size_t)b * Tt + t) * C;
             const float *e = t < P ? g->prompt + (size_t)t * C
                                    : wte + (size_t)tokens[(size_t)b * T + (t - P)] * C;
+            if (c->alibi) { memcpy(x, e, (size_t)C * sizeof(float)); continue; }  /* no position embedding */
             const float *pe = wpe + (size_t)(g->fwd_offset + t) * C;
             for (int i = 0; i < C; i++) x[i] = e[i] + pe[i];
         }
@@ -343,7 +350,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
 
         be->layernorm_forward(ln1, ln1m, ln1r, res_in, w.ln1w, w.ln1b, (int)N, C);
         be->matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)N, C, 3 * C);
-        be->attention_forward(atty, att, qkv, B, Tt, C, NH);
+        be->attention_forward(atty, att, qkv, B, Tt, C, NH, c->alibi);
         be->matmul_forward(a.scratch, atty, w.apw, w.apb, (int)N, C, C);
         be->residual_forward(res2, res_in, a.scratch, NC);
         be->layernorm_forward(ln2, ln2m, ln2r, res2, w.ln2w, w.ln2b, (int)N, C);
@@ -458,7 +465,7 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
     }
 
     /* embeddings */
-    float *dwpe = full ? gpt_grad(g, GPT_T_WPE) : NULL;
+    float *dwpe = full && !g->config.alibi ? gpt_grad(g, GPT_T_WPE) : NULL;  /* ALiBi: unused, stays 0 */
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < Tt; t++) {
             const float *dx = d.dres + ((size_t)b * Tt + t) * C;

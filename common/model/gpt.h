@@ -1,8 +1,8 @@
 /* gpt.h - a GPT-2-architecture transformer: parameters, forward with per-position loss
  * weights, backward, and the optional soft prompt.
  *
- * Architecture (GPT-2 exactly): learned position embeddings, pre-LayerNorm (eps 1e-5, with
- * bias), fused QKV with bias, causal multi-head attention, GELU (tanh form), MLP 4C, final
+ * Architecture (GPT-2 exactly, unless config.alibi): learned position embeddings,
+ * pre-LayerNorm (eps 1e-5, with bias), fused QKV with bias, causal multi-head attention, GELU (tanh form), MLP 4C, final
  * LayerNorm, LM head tied to the token embeddings, vocabulary padded to padded_vocab_size
  * (a multiple of 128; the padded rows are never predicted).
  *
@@ -38,6 +38,10 @@ typedef struct gpt_config {
     int num_layers;
     int num_heads;
     int channels;
+    int alibi;             /* 0: learned position embeddings (GPT-2); 1: ALiBi distance biases in
+                            * attention instead (wpe is kept for the file layout, zero and never
+                            * trained). Relative positions let a model copy and count past the
+                            * lengths it was trained on. */
 } gpt_config;
 
 /* llm.c's 16 parameter tensors, in file order. */

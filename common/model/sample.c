@@ -68,13 +68,14 @@ void gpt_sampler_free(gpt_sampler *s)
 
 /* v8f, ld8, hsum8, FM_DOT4: fastmath.h */
 
-/* One query position attending to cached keys/values 0..np-1 of its sequence, all heads.
- *   out (C) written; q (C): the query row; kc, vc (np, C): the slot's cache; scores (np) scratch.
+/* One query position (np - 1) attending to cached keys/values 0..np-1 of its sequence, all heads.
+ *   out (C) written; q (C): the query row; kc, vc (np, C): the slot's cache; scores (np) scratch;
+ *   alibi != 0: ALiBi's distance bias, as in attention_forward.
  * Keys go four at a time (independent accumulators), and the weighted sum of values keeps up
  * to 32 output floats in registers across all keys. */
 GPT_SIMD_CLONES
 static void kv_attend(float *out, const float *q, const float *kc, const float *vc, int np, int C,
-                      int NH, float *scores)
+                      int NH, int alibi, float *scores)
 {
     int hs = C / NH, hs8 = hs & ~7;
     float scale = 1.0f / sqrtf((float)hs);
@@ -96,6 +97,10 @@ static void kv_attend(float *out, const float *q, const float *kc, const float *
             float dot = 0.0f;
             for (int d = 0; d < hs; d++) dot += qh[d] * kj[d];
             scores[j] = dot * scale;
+        }
+        if (alibi) {
+            float slope = gpt_alibi_slope(h, NH);
+            for (j = 0; j < np; j++) scores[j] -= slope * (float)(np - 1 - j);
         }
         float mx = scores[0];
         for (j = 1; j < np; j++) mx = scores[j] > mx ? scores[j] : mx;
@@ -163,6 +168,7 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
             int p = start[i] + t;
             float *x = s->x + ((size_t)i * Tc + t) * Cz;
             const float *e = p < P ? g->prompt + (size_t)p * Cz : wte + (size_t)tokens[(size_t)i * Tc + t] * Cz;
+            if (c->alibi) { memcpy(x, e, Cz * sizeof(float)); continue; }  /* no position embedding */
             const float *pe = wpe + (size_t)p * Cz;
             for (int k = 0; k < C; k++) x[k] = e[k] + pe[k];
         }
@@ -189,7 +195,7 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
             }
             for (int t = 0; t < Tc; t++)
                 kv_attend(s->atty + ((size_t)i * Tc + t) * Cz, s->qkv + ((size_t)i * Tc + t) * 3 * Cz,
-                          kc, vc, start[i] + t + 1, C, NH, s->scores);
+                          kc, vc, start[i] + t + 1, C, NH, c->alibi, s->scores);
         }
         mm(s->tmp, s->atty, apw, apb, rows, C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);

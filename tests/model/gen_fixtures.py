@@ -14,6 +14,11 @@ float64 as the reference, and writes into tests/model/fixtures/:
 AdamW: lr 1e-2, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on wte, wpe, qkvw, attprojw, fcw,
 fcprojw only; gradients clipped to global norm 1.0 before each step; same batch every step.
 
+The same two files again with ALiBi instead of learned positions (L=2, C=36, NH=6: six heads
+take the slopes' non-power-of-two branch), header slot 8 = 1 and wpe zero, as the C code keeps it:
+  parity_alibi_model.bin, parity_alibi_data.bin
+The slopes come from the ALiBi paper's reference formula, written here independently.
+
 It also writes a GPT-2-vocabulary model (L=2, C=8, NH=2, context 96, vocabulary 50,257 padded
 to 50,304, tied embeddings, the padded rows random: they must never matter) for
 tests/model/test_model_gpt2vocab.c and the engine's GPT-2 tests:
@@ -55,17 +60,33 @@ def init():
     return ps
 
 
-def forward(ps, tokens, targets, weights):
+def alibi_slopes(n):
+    """Press et al.'s get_slopes: a geometric series from 2^(-8/n) for a power of two n;
+    otherwise the series of the largest power of two below n, then every other one of twice it."""
+    def pow2(m):
+        start = 2 ** (-2 ** -(math.log2(m) - 3))
+        return [start * start ** i for i in range(m)]
+    if math.log2(n).is_integer():
+        return pow2(n)
+    p = 2 ** math.floor(math.log2(n))
+    return pow2(p) + alibi_slopes(2 * p)[0::2][:n - p]
+
+
+def forward(ps, tokens, targets, weights, alibi=False):
     wte, wpe, ln1w, ln1b, qkvw, qkvb, apw, apb, ln2w, ln2b, fcw, fcb, fpw, fpb, lnfw, lnfb = ps
     hs = C // NH
-    x = wte[tokens] + wpe[:T]
+    x = wte[tokens] if alibi else wte[tokens] + wpe[:T]
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    pos = torch.arange(T, dtype=dt)
+    # bias[h, t, j] = -slope_h * (t - j)  (future keys are masked anyway)
+    bias = (-torch.tensor(alibi_slopes(NH), dtype=dt).view(NH, 1, 1) * (pos.view(T, 1) - pos.view(1, T))
+            if alibi else 0.0)
     for l in range(L):
         h = F.layer_norm(x, (C,), ln1w[l], ln1b[l], 1e-5)
         qkv = h @ qkvw[l].T + qkvb[l]
         q, k, v = qkv.split(C, dim=-1)
         q, k, v = [t.view(B, T, NH, hs).transpose(1, 2) for t in (q, k, v)]
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs) + bias
         att = att.masked_fill(~mask, float('-inf')).softmax(-1)
         y = (att @ v).transpose(1, 2).reshape(B, T, C)
         x = x + y @ apw[l].T + apb[l]
@@ -80,22 +101,32 @@ def forward(ps, tokens, targets, weights):
     return logits, loss, logprob
 
 
-def main():
+def configure(c, nh):
+    global C, NH, shapes
+    C, NH = c, nh
+    shapes = [(VP, C), (MAXT, C), (L, C), (L, C), (L, 3 * C, C), (L, 3 * C), (L, C, C), (L, C),
+              (L, C), (L, C), (L, 4 * C, C), (L, 4 * C), (L, C, 4 * C), (L, C), (C,), (C,)]
+
+
+def main(prefix='parity', alibi=False):
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
     os.makedirs(here, exist_ok=True)
     ps = init()
+    if alibi:
+        with torch.no_grad():
+            ps[1].zero_()  # wpe: unused under ALiBi, kept at zero
     text = b"The quick brown fox jumps over the lazy dog. 12+7=19"
     tokens = torch.tensor([list(text[0:T]), list(text[20:20 + T])], dtype=torch.long)
     targets = torch.tensor([list(text[1:T + 1]), list(text[21:21 + T])], dtype=torch.long)
     targets[1, -1] = 256  # end-of-text as a target
     weights = torch.tensor([[0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1],
                             [0.5, -0.25, 1.5, 0, 2, 1, 1, 1, 0.75, 0, 0, 0]], dtype=dt)
-    logits, loss, logprob = forward(ps, tokens, targets, weights)
+    logits, loss, logprob = forward(ps, tokens, targets, weights, alibi)
     loss.backward()
-    grads = [p.grad.detach().clone() for p in ps]
+    grads = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in ps]
 
-    with open(os.path.join(here, 'parity_model.bin'), 'wb') as f:
-        hdr = [20240326, 3, MAXT, V, L, NH, C, VP] + [0] * 248
+    with open(os.path.join(here, prefix + '_model.bin'), 'wb') as f:
+        hdr = [20240326, 3, MAXT, V, L, NH, C, VP, int(alibi)] + [0] * 247
         f.write(struct.pack('<256i', *hdr))
         for p in ps:
             f.write(p.detach().float().contiguous().numpy().tobytes())
@@ -107,13 +138,13 @@ def main():
     norms = []
     for _ in range(STEPS):
         opt.zero_grad()
-        _, l2, _ = forward(ps, tokens, targets, weights)
+        _, l2, _ = forward(ps, tokens, targets, weights, alibi)
         l2.backward()
         norms.append(float(torch.nn.utils.clip_grad_norm_(ps, 1.0)))
         opt.step()
 
     nparams = sum(p.numel() for p in ps)
-    with open(os.path.join(here, 'parity_data.bin'), 'wb') as f:
+    with open(os.path.join(here, prefix + '_data.bin'), 'wb') as f:
         f.write(struct.pack('<8i', 0x50415259, 1, B, T, V, VP, nparams, STEPS))
         f.write(tokens.int().numpy().tobytes())
         f.write(targets.int().numpy().tobytes())
@@ -126,7 +157,7 @@ def main():
         f.write(struct.pack('<%dd' % STEPS, *norms))
         for p in ps:
             f.write(p.detach().float().contiguous().numpy().tobytes())
-    print('loss', float(loss), 'logprob', logprob.tolist(), 'norms', norms, 'params', nparams)
+    print(prefix, 'loss', float(loss), 'logprob', logprob.tolist(), 'norms', norms, 'params', nparams)
 
 
 def gpt2vocab(here):
@@ -176,3 +207,6 @@ def gpt2vocab(here):
 if __name__ == '__main__':
     main()
     gpt2vocab(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures'))
+    torch.manual_seed(4321)  # after the others, so their files stay byte-identical
+    configure(36, 6)
+    main('parity_alibi', alibi=True)

@@ -1,6 +1,7 @@
 /* Finite-difference checks of gpt_backward: every parameter tensor, and the soft-prompt path. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/model/gpt.h"
@@ -103,6 +104,47 @@ Test(model_grad, every_tensor_matches_finite_differences)
         cr_assert_eq(dwte[i], 0.0f);
     free(ga);
     gpt_free(&g);
+}
+
+/* ALiBi: every trained tensor (wpe is unused: its gradient is exactly zero), with and without a
+ * soft prompt; the distance bias is a constant, so this checks that nothing else changed. */
+Test(model_grad, alibi_matches_finite_differences)
+{
+    gpt_config a = tiny;
+    a.alibi = 1;
+    for (int P = 0; P <= 2; P += 2) {
+        gpt g;
+        tr_error err;
+        cr_assert_eq(gpt_init(&g, &a, B, P, &err), 0, "%s", err.msg);
+        init_big(&g);
+        make_batch(a.vocab_size);
+        gpt_zero_grad(&g);
+        loss_of(&g);
+        cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+        float *ga = malloc(g.num_params * sizeof(float));
+        memcpy(ga, g.grads, g.num_params * sizeof(float));
+        for (int t = 0; t < GPT_NUM_TENSORS; t++) {
+            size_t n = g.param_sizes[t];
+            if (t == GPT_T_WPE) {
+                for (size_t i = 0; i < n; i++) cr_assert_eq(ga[g.param_offsets[t] + i], 0.0f, "ALiBi wpe grad %zu", i);
+                continue;
+            }
+            if (t == GPT_T_WTE) n = (size_t)a.vocab_size * a.channels;
+            check_entries(&g, gpt_param(&g, t), ga + g.param_offsets[t], n, names[t], 8);
+        }
+        if (P) {
+            size_t n = (size_t)P * a.channels;
+            memcpy(ga, g.prompt_grad, n * sizeof(float));
+            check_entries(&g, g.prompt, ga, n, "prompt(ALiBi)", 8);
+        }
+        /* the distance bias changes the function: the same weights give another loss */
+        double with = loss_of(&g);
+        g.config.alibi = 0;
+        double without = loss_of(&g);
+        cr_assert(fabs(with - without) > 1e-3 * fabs(without), "ALiBi made no difference: %g vs %g", with, without);
+        free(ga);
+        gpt_free(&g);
+    }
 }
 
 Test(model_grad, soft_prompt_matches_finite_differences_and_skips_weights)

@@ -35,7 +35,7 @@ Test(model_kernels, blocked_attention_matches_reference_forward_and_backward)
     float *dqkv = malloc(sizeof(float) * B * T * C3), *scratch = malloc(sizeof(float) * T * T);
     double *rout = calloc((size_t)B * T * C, sizeof(double)), *rd = calloc((size_t)B * T * C3, sizeof(double));
     double *p = malloc(sizeof(double) * T), *dp = malloc(sizeof(double) * T);
-    be->attention_forward(out, att, qkv, B, T, C, NH);
+    be->attention_forward(out, att, qkv, B, T, C, NH, 0);
     be->attention_backward(dqkv, scratch, dout, qkv, att, B, T, C, NH);
     double scale = 1.0 / sqrt((double)HS);
     for (int b = 0; b < B; b++)

@@ -35,18 +35,19 @@ static void assert_close(const float *a, const float *b, size_t n, double atol, 
               (double)b[wi], atol, rtol);
 }
 
-Test(model_parity, matches_pytorch)
+/* data_name, model_name: a fixture pair; alibi: the position encoding the model file must declare */
+static void check_parity(const char *data_name, const char *model_name, int alibi)
 {
     size_t len;
-    char *d = fixture("parity_data.bin", &len);
+    char *d = fixture(data_name, &len);
     int32_t h[8];
     memcpy(h, d, sizeof h);
-    cr_assert_eq(h[0], 0x50415259, "parity_data.bin: bad magic");
+    cr_assert_eq(h[0], 0x50415259, "%s: bad magic", data_name);
     cr_assert_eq(h[1], 1);
     int B = h[2], T = h[3], V = h[4], Vp = h[5], np = h[6], steps = h[7];
     size_t NT = (size_t)B * T;
     size_t want = 32 + NT * 12 + NT * V * 4 + 8 + (size_t)B * 8 + (size_t)np * 4 + (size_t)steps * 8 + (size_t)np * 4;
-    cr_assert_eq(len, want, "parity_data.bin: %zu bytes, expected %zu", len, want);
+    cr_assert_eq(len, want, "%s: %zu bytes, expected %zu", data_name, len, want);
     const char *p = d + 32;
     const int *tokens = (const int *)(const void *)p; p += NT * 4;
     const int *targets = (const int *)(const void *)p; p += NT * 4;
@@ -61,7 +62,8 @@ Test(model_parity, matches_pytorch)
 
     gpt g;
     tr_error err;
-    cr_assert_eq(gpt_ckpt_open(&g, fixture("parity_model.bin", NULL), B, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(gpt_ckpt_open(&g, fixture(model_name, NULL), B, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(g.config.alibi, alibi, "%s declares positions %d", model_name, g.config.alibi);
     cr_assert_eq(g.config.padded_vocab_size, Vp);
     cr_assert_eq((int)g.num_params, np);
 
@@ -120,4 +122,15 @@ Test(model_parity, matches_pytorch)
     optim_free(&s);
     gpt_free(&g);
     free(d);
+}
+
+Test(model_parity, matches_pytorch)
+{
+    check_parity("parity_data.bin", "parity_model.bin", 0);
+}
+
+/* ALiBi instead of learned positions, with six heads (the slopes' non-power-of-two branch) */
+Test(model_parity, alibi_matches_pytorch)
+{
+    check_parity("parity_alibi_data.bin", "parity_alibi_model.bin", 1);
 }

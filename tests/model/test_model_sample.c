@@ -12,22 +12,26 @@ static const gpt_config cfg = {
     .num_layers = 2, .num_heads = 2, .channels = 16,
 };
 
-static void make_model(gpt *g, int P)
+static void make_model_alibi(gpt *g, int P, int alibi)
 {
     tr_error err;
-    cr_assert_eq(gpt_init(g, &cfg, 4, P, &err), 0, "%s", err.msg);
+    gpt_config c = cfg;
+    c.alibi = alibi;
+    cr_assert_eq(gpt_init(g, &c, 4, P, &err), 0, "%s", err.msg);
     gpt_init_random(g, 5);
     /* sharpen the random model so that logits vary a lot between positions */
     for (size_t i = 0; i < g->num_params; i++) g->params[i] *= 8.0f;
     for (int i = 0; i < P * cfg.channels; i++) g->prompt[i] *= 20.0f;
 }
 
-static void check_kv_matches_full(int P)
+static void make_model(gpt *g, int P) { make_model_alibi(g, P, 0); }
+
+static void check_kv_matches_full(int P, int alibi)
 {
     gpt g;
     gpt_sampler s;
     tr_error err;
-    make_model(&g, P);
+    make_model_alibi(&g, P, alibi);
     cr_assert_eq(gpt_sampler_init(&s, &g, 3, &err), 0, "%s", err.msg);
     enum { T = 14 };
     int seqs[3][T];
@@ -73,8 +77,10 @@ static void check_kv_matches_full(int P)
     gpt_free(&g);
 }
 
-Test(model_sample, kv_decode_logits_equal_full_forward) { check_kv_matches_full(0); }
-Test(model_sample, kv_decode_logits_equal_full_forward_with_soft_prompt) { check_kv_matches_full(3); }
+Test(model_sample, kv_decode_logits_equal_full_forward) { check_kv_matches_full(0, 0); }
+Test(model_sample, kv_decode_logits_equal_full_forward_with_soft_prompt) { check_kv_matches_full(3, 0); }
+Test(model_sample, alibi_kv_decode_logits_equal_full_forward) { check_kv_matches_full(0, 1); }
+Test(model_sample, alibi_kv_decode_logits_equal_full_forward_with_soft_prompt) { check_kv_matches_full(3, 1); }
 
 static void run_sample(gpt *g, gpt_sampler *s, int n, const int *ids, const gpt_sample_opts *o,
                        int *toks, int *lens, double *lp)

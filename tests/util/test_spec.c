@@ -18,7 +18,7 @@ Test(spec, parse_full_spec) {
         "  \"name\": \"bbh-nav\",\n"
         "  \"seed\": 7,\n"
         "  \"task\": {\"name\": \"navigate\", \"difficulty\": 2, \"n_train\": 500},\n"
-        "  \"model\": {\"layers\": 2, \"heads\": 2, \"channels\": 64},\n"
+        "  \"model\": {\"layers\": 2, \"heads\": 2, \"channels\": 64, \"position\": \"alibi\"},\n"
         "  \"method\": \"trice-nocv\",\n"
         "  \"tunable\": \"prompt\", \"prompt_len\": 8,\n"
         "  \"optim\": {\"lr\": 0.5, \"schedule\": \"cosine\", \"warmup_steps\": 5},\n"
@@ -32,6 +32,7 @@ Test(spec, parse_full_spec) {
     cr_assert_str_eq(s.task.name, "navigate");
     cr_assert_eq(s.task.difficulty, 2);
     cr_assert_eq(s.model.channels, 64);
+    cr_assert_eq(s.model.position, SPEC_POSITION_ALIBI);
     cr_assert_eq(s.method, METHOD_TRICE_NOCV);
     cr_assert_eq(s.tunable, TUNABLE_PROMPT);
     cr_assert_eq(s.optim.schedule, SCHEDULE_COSINE);
@@ -45,6 +46,7 @@ Test(spec, round_trip_through_json) {
     spec_defaults(&a);
     a.method = METHOD_STAR;
     a.optim.lr = 0.25;
+    a.model.position = SPEC_POSITION_ALIBI;
     snprintf(a.name, sizeof a.name, "rt");
     char *json = spec_to_json(&a, NULL);
     cr_assert_not_null(json);
@@ -77,6 +79,7 @@ static bad_case bad_cases[] = {
     {"{\"subsample\": 65}", {"'subsample'", "2M = 64", ""}},
     {"{\"temperature\": 0}", {"'temperature'", "temperature > 0", ""}},
     {"{\"seed\": -1}", {"'seed'", "out of range", ""}},
+    {"{\"model\": {\"position\": \"rope\"}}", {"'model.position'", "'rope'", "allowed: learned, alibi"}},
     {"{\"steps\": 1, \"steps\": 2}", {"invalid JSON", "duplicate", ""}},
 };
 
