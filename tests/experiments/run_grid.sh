@@ -11,7 +11,9 @@
 # unfinished one continues from its last checkpoint, so the grid can be run in pieces (a stopped
 # session, a killed job) and is stopped cleanly by SIGTERM/SIGINT. Ends with results.md and
 # curves-TASK.png in OUT_DIR (default runs/grid/TASK).
-# Knobs: SEEDS ("1 2 3"), ONE_SEED_METHODS ("rs trice-nocv sft-ceiling"), TRICE_CLI.
+# Knobs: SEEDS ("1 2 3"), ONE_SEED_METHODS ("rs trice-nocv sft-ceiling"), TRICE_CLI, RECIPE (the
+# recipe file; default deploy/recipes/TASK.json; tests/experiments/grid-recipes/ holds recipes cut
+# to the comparison's sampled-token budget, so that every run fits 15 minutes here).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -20,7 +22,7 @@ OUT=${2:-$root/runs/grid/$TASK}
 JOBS=${3:-2}
 SEEDS=${SEEDS:-"1 2 3"}
 ONE_SEED_METHODS=${ONE_SEED_METHODS:-"rs trice-nocv sft-ceiling"}
-recipe="$root/deploy/recipes/$TASK.json"
+recipe="${RECIPE:-$root/deploy/recipes/$TASK.json}"
 cli="${TRICE_CLI:-$root/build/coordinator/cli/trice}"
 py=/usr/bin/python3
 [[ -f "$recipe" ]] || { echo "run_grid: no recipe $recipe" >&2; exit 2; }
