@@ -82,6 +82,17 @@ void msg_propose_decode(const uint8_t *in, int K, int32_t *pos, uint8_t *a, uint
 void msg_term_encode(const est_coef *t, uint8_t out[MSG_TERM_BYTES]);
 void msg_term_decode(const uint8_t in[MSG_TERM_BYTES], est_coef *t);
 
+/* A gradient term's rationale, sent by the side holding it to the side computing its group
+ * (gplan.h): i32 term (its index in the step's term list), i64 id (the example), i32 len,
+ * then len i32 tokens (the rationale or target without end-of-text). msg_row_bytes(len) bytes;
+ * a side's rows for another travel concatenated. */
+static inline size_t msg_row_bytes(int len) { return 16 + 4 * (size_t)(len > 0 ? len : 0); }
+void msg_row_encode(uint8_t *out, int32_t term, int64_t id, const int32_t *tok, int32_t len);
+/* The record at the start of in[avail]; tok: room for max_len tokens; *used: its bytes.
+ * TR_EFORMAT when it does not fit in avail bytes or len is outside [0, max_len]. */
+int msg_row_decode(const uint8_t *in, size_t avail, int max_len, int32_t *term, int64_t *id, int32_t *tok,
+                   int32_t *len, size_t *used, tr_error *err);
+
 /* A side's counters: i64 tokens_sampled, tokens_trained; f64 sample_s, check_s, grad_s, eval_s. */
 #define MSG_COUNTS_BYTES 56
 void msg_counts_encode(const engine_counts *c, uint8_t out[MSG_COUNTS_BYTES]);
