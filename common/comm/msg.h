@@ -13,10 +13,10 @@
  *                              gradient terms index it); each worker sends one msg_propose
  *                              record per example it owns (p2p bytes)
  *   OP_GRADIENT  a=n b=G       bcast(n msg_term records: the step's whole term list, ex =
- *                              minibatch index); every worker plans the groups of G terms
- *                              (common/engine/gplan.h) and sends every other worker the
- *                              msg_row records of its terms in groups that worker computes
- *                              (worker to worker, TAG_ROWS, p2p bytes, maybe empty);
+ *                              minibatch index); every worker sends every other worker the
+ *                              msg_row records of the terms whose examples it holds (worker
+ *                              to worker, TAG_ROWS, p2p bytes, maybe empty), then plans the
+ *                              groups of G terms from their lengths (common/engine/gplan.h);
  *                              reduce(fixsum grads[n_tunable]) in chunks (exact integer sum);
  *                              reduce(double loss[ceil(n/G)]) (one worker's value per group)
  *   OP_SET_PARAMS a=n          bcast(float[n]) in chunks
@@ -87,8 +87,8 @@ void msg_propose_decode(const uint8_t *in, int K, int32_t *pos, uint8_t *a, uint
 void msg_term_encode(const est_coef *t, uint8_t out[MSG_TERM_BYTES]);
 void msg_term_decode(const uint8_t in[MSG_TERM_BYTES], est_coef *t);
 
-/* A gradient term's rationale, sent by the side holding it to the side computing its group
- * (gplan.h): i32 term (its index in the step's term list), i64 id (the example), i32 len,
+/* A gradient term's rationale, sent by the side holding it to every other side (which plans
+ * the groups from every term's length and may compute its group, gplan.h): i32 term (its index in the step's term list), i64 id (the example), i32 len,
  * then len i32 tokens (the rationale or target without end-of-text). msg_row_bytes(len) bytes;
  * a side's rows for another travel concatenated. */
 static inline size_t msg_row_bytes(int len) { return 16 + 4 * (size_t)(len > 0 ? len : 0); }

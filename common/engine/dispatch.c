@@ -59,16 +59,19 @@ static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_
                      engine_group_terms(engine_side_spec(e)));
     for (size_t i = 0; !rc && i < nt; i++) msg_term_decode((const uint8_t *)q->in + i * MSG_TERM_BYTES, &terms[i]);
     if (!rc && !skip) rc = engine_side_grad_begin(e, terms, (int)nt, err);
-    for (int s = 0; !rc && !skip && s < W; s++)
-        if (s != q->index) rc = engine_side_grad_rows(e, s, &out[s], &out_len[s], err);
+    uint8_t *rows = NULL;
+    size_t rows_len = 0;
+    if (!rc && !skip && W > 1) rc = engine_side_grad_rows(e, &rows, &rows_len, err);
+    for (int s = 0; out && out_len && s < W; s++)   /* the same rows for every other side */
+        if (s != q->index) { out[s] = rows; out_len[s] = rows_len; }
     if (W > 1 && out && in && out_len && in_len) {   /* always: the other sides wait for this one's rows */
         int xrc = q->exchange ? q->exchange(q->exchange_ctx, out, out_len, in, in_len, err)
                               : TR_FAIL(err, TR_EINTERNAL, "%d sides but no exchange for their rationales", W);
         if (xrc) { dispatch_reply_free(r); rc = xrc; }   /* a transport failure: nothing more to send */
     }
     if (!rc && !skip) rc = engine_side_grad_finish(e, (const uint8_t *const *)in, in_len, r->group_loss, err);
-    for (int s = 0; s < W; s++) { if (out) free(out[s]); if (in) free(in[s]); }
-    free(out); free(in); free(out_len); free(in_len); free(terms);
+    for (int s = 0; in && s < W; s++) free(in[s]);
+    free(rows); free(out); free(in); free(out_len); free(in_len); free(terms);
     if (!r->group_loss) return rc;
     r->grad = engine_side_grad(e, &r->n_grad);
     if (skip || rc) {   /* add nothing to the fleet's sum */

@@ -110,24 +110,27 @@ int engine_side_set_minibatch(engine_side *e, const int64_t *ids, int M, tr_erro
  * far below its batched rate, but a batched float gradient depends on what else is in the
  * batch, and float sums depend on their order, and Adam turns such noise on near-zero
  * gradients into full-size updates, so runs with different W would drift apart. So the make-up
- * of each batch is fixed by the term list alone (gplan.h: G = engine_group_terms consecutive
- * terms, padded to the longest), which gives a group's float gradient the same bits on any
- * worker and thread, and the groups' gradients are added exactly in 128-bit fixed point
+ * of each batch is fixed by the term list and the terms' lengths alone (gplan.h: runs of
+ * G = engine_group_terms terms in order of length, padded to the longest), which gives a
+ * group's float gradient the same bits on any worker and thread, and the groups' gradients
+ * are added exactly in 128-bit fixed point
  * (fixsum.h), whose sum does not depend on the order or on how the groups are split over
  * threads, workers or MPI's reduction. The loss is kept per group and summed in group order.
  *
  * Three phases, so that a fleet can move rationales between sides in the middle:
- *   begin   the plan (which side computes each group) and the term list;
- *   rows    msg_row records of this side's terms in groups side dest computes (*len may be
- *           0); *buf malloc'ed;
- *   finish  one forward/backward per group this side computes, rationales held elsewhere from
- *           in[s] (in_len[s] bytes, what side s's rows gave for this side; in may be NULL with
- *           one side); the sum in engine_side_grad; group_loss[ngroups] gets each computed
+ *   begin   the term list;
+ *   rows    msg_row records of every term whose example is held here (*len may be 0; *buf
+ *           malloc'ed), for every other side: each side then has every term's sequence, plans
+ *           the groups from their lengths and computes its share, so any side can compute any
+ *           group (a few kilobytes per step, against megabytes of gradient);
+ *   finish  the plan, then one forward/backward per group this side computes, rationales
+ *           held elsewhere from in[s] (in_len[s] bytes, side s's rows; in may be NULL with one
+ *           side); the sum in engine_side_grad; group_loss[ceil(n / G)] gets each computed
  *           group's loss, 0 for the others'. A non-finite gradient (or one beyond fixsum's
  *           range) fails naming the step and the group.
  * engine_side_gradient: the three for a side that holds every example; *loss summed. */
 int engine_side_grad_begin(engine_side *e, const est_coef *terms, int n, tr_error *err);
-int engine_side_grad_rows(engine_side *e, int dest, uint8_t **buf, size_t *len, tr_error *err);
+int engine_side_grad_rows(engine_side *e, uint8_t **buf, size_t *len, tr_error *err);
 int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size_t *in_len, double *group_loss,
                             tr_error *err);
 int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err);

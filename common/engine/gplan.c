@@ -4,47 +4,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-int grad_plan_make(grad_plan *p, const int *owner, int n, int G, int nsides, tr_error *err) {
+/* Does term a go before term b: longest first, then by index (a total order: one result). */
+static int before(const int *len, int a, int b) { return len[a] != len[b] ? len[a] > len[b] : a < b; }
+
+int grad_plan_make(grad_plan *p, const int *len, int n, int G, int nsides, tr_error *err) {
     memset(p, 0, sizeof *p);
     if (n < 0 || G < 1 || nsides < 1)
         return TR_FAIL(err, TR_EINTERNAL, "gradient plan of %d terms, groups of %d, %d sides", n, G, nsides);
     for (int k = 0; k < n; k++)
-        if (owner[k] < 0 || owner[k] >= nsides)
-            return TR_FAIL(err, TR_EINTERNAL, "gradient term %d held by side %d of %d", k, owner[k], nsides);
+        if (len[k] < 1) return TR_FAIL(err, TR_EINTERNAL, "gradient term %d has a sequence of %d positions", k, len[k]);
     p->n = n;
     p->G = G;
     p->nsides = nsides;
     p->ngroups = (n + G - 1) / G;
-    p->owner = tr_malloc((size_t)(n ? n : 1) * sizeof *p->owner, err);
+    p->order = tr_malloc((size_t)(n ? n : 1) * sizeof *p->order, err);
     p->side = tr_malloc((size_t)(p->ngroups ? p->ngroups : 1) * sizeof *p->side, err);
-    int *load = tr_calloc((size_t)nsides, sizeof *load, err), *held = tr_calloc((size_t)nsides, sizeof *held, err);
-    if (!p->owner || !p->side || !load || !held) {
-        free(load); free(held);
+    int64_t *load = tr_calloc((size_t)nsides, sizeof *load, err);
+    if (!p->order || !p->side || !load) {
+        free(load);
         grad_plan_free(p);
         return TR_ENOMEM;
     }
-    memcpy(p->owner, owner, (size_t)n * sizeof *owner);
-    const int cap = (p->ngroups + nsides - 1) / nsides;
+    for (int k = 0; k < n; k++) {   /* insertion sort: a step has tens to hundreds of terms */
+        int j = k;
+        for (; j > 0 && before(len, k, p->order[j - 1]); j--) p->order[j] = p->order[j - 1];
+        p->order[j] = k;
+    }
     for (int g = 0; g < p->ngroups; g++) {
-        int lo, hi, best = -1;
+        int lo, hi, best = 0;
         grad_plan_group(p, g, &lo, &hi);
-        memset(held, 0, (size_t)nsides * sizeof *held);
-        for (int k = lo; k < hi; k++) held[owner[k]]++;
-        for (int s = 0; s < nsides; s++)   /* most terms held, among the sides below the cap */
-            if (load[s] < cap && held[s] > 0 && (best < 0 || held[s] > held[best])) best = s;
-        if (best < 0)   /* every holder is full: the least loaded side (one is below the cap) */
-            for (int s = 0; s < nsides; s++)
-                if (best < 0 || load[s] < load[best]) best = s;
+        for (int s = 1; s < nsides; s++)
+            if (load[s] < load[best]) best = s;
         p->side[g] = best;
-        load[best]++;
+        load[best] += (int64_t)(hi - lo) * len[p->order[lo]];   /* padded to its first (longest) term */
     }
     free(load);
-    free(held);
     return 0;
 }
 
 void grad_plan_free(grad_plan *p) {
-    free(p->owner);
+    free(p->order);
     free(p->side);
     memset(p, 0, sizeof *p);
 }
@@ -52,11 +51,4 @@ void grad_plan_free(grad_plan *p) {
 void grad_plan_group(const grad_plan *p, int g, int *lo, int *hi) {
     *lo = g * p->G;
     *hi = *lo + p->G < p->n ? *lo + p->G : p->n;
-}
-
-int grad_plan_rows(const grad_plan *p, int from, int to) {
-    if (from == to) return 0;
-    int c = 0;
-    for (int k = 0; k < p->n; k++) c += p->owner[k] == from && p->side[k / p->G] == to;
-    return c;
 }

@@ -86,38 +86,33 @@ static int build_seq(engine_side *e, int64_t id, const int32_t *rat, int rlen, f
 
 int engine_side_grad_begin(engine_side *e, const est_coef *terms, int n, tr_error *err) {
     grad_plan_free(&e->plan);
+    e->gn = 0;
     if (n > e->gcap) {
         est_coef *t = realloc(e->gterms, (size_t)n * sizeof *t);
         if (!t) return TR_FAIL(err, TR_ENOMEM, "out of memory for %d gradient terms", n);
         e->gterms = t;
         e->gcap = n;
     }
-    int *owner = tr_malloc((size_t)(n ? n : 1) * sizeof *owner, err);
-    if (!owner) return TR_ENOMEM;
     for (int k = 0; k < n; k++) {
-        if (terms[k].ex < 0 || terms[k].ex >= e->batch_M) {
-            free(owner);
+        if (terms[k].ex < 0 || terms[k].ex >= e->batch_M)
             return TR_FAIL(err, TR_EINTERNAL, "term %d for minibatch index %d; the minibatch has %d", k, terms[k].ex, e->batch_M);
-        }
-        owner[k] = e->batch_owner[terms[k].ex];
         e->gterms[k] = terms[k];
     }
-    int rc = grad_plan_make(&e->plan, owner, n, e->G, e->nworkers > 1 ? e->nworkers : 1, err);
-    free(owner);
-    return rc;
+    e->gn = n;
+    return 0;
 }
 
-int engine_side_grad_rows(engine_side *e, int dest, uint8_t **buf, size_t *len, tr_error *err) {
-    const grad_plan *p = &e->plan;
+int engine_side_grad_rows(engine_side *e, uint8_t **buf, size_t *len, tr_error *err) {
     *buf = NULL;
     *len = 0;
+    int own = 0;
+    for (int k = 0; k < e->gn; k++) own += e->batch_owner[e->gterms[k].ex] == e->index;
     int32_t *tmp = tr_malloc((size_t)e->max_tokens * sizeof *tmp, err);
-    size_t cap = (size_t)grad_plan_rows(p, e->index, dest) * msg_row_bytes(e->max_tokens) + 1;
-    uint8_t *out = tmp ? tr_malloc(cap, err) : NULL;
+    uint8_t *out = tmp ? tr_malloc((size_t)own * msg_row_bytes(e->max_tokens) + 1, err) : NULL;
     int rc = out ? 0 : TR_ENOMEM;
     size_t used = 0;
-    for (int k = 0; k < p->n && !rc && dest != e->index; k++) {
-        if (p->owner[k] != e->index || p->side[k / p->G] != dest) continue;
+    for (int k = 0; k < e->gn && !rc; k++) {
+        if (e->batch_owner[e->gterms[k].ex] != e->index) continue;
         const int32_t *rat;
         int rlen;
         rc = term_rationale(e, &e->gterms[k], tmp, &rat, &rlen, err);
@@ -132,49 +127,45 @@ int engine_side_grad_rows(engine_side *e, int dest, uint8_t **buf, size_t *len, 
     return 0;
 }
 
-/* The sequences of the terms in groups this side computes, slot by slot in term order:
- * own terms from here, the others from the rows in[s] (in_len[s] bytes) side s sent. */
+/* Every term's sequence (term k in row k): own terms from here, the others from the rows
+ * in[s] (in_len[s] bytes) side s sent. */
 typedef struct seqs {
-    int *slot;          /* [n] term -> slot, or -1 */
-    int *tok, *tgt;     /* [slots * max_tokens] */
+    int *tok, *tgt;     /* [n * max_tokens] */
     float *w;
-    int *T;             /* [slots] positions, -1 until filled */
-    int64_t *id;        /* [slots] the example (position jitter) */
+    int *T;             /* [n] positions, -1 until filled */
+    int64_t *id;        /* [n] the example (position jitter) */
 } seqs;
 
 static void seqs_free(seqs *q) {
-    free(q->slot); free(q->tok); free(q->tgt); free(q->w); free(q->T); free(q->id);
+    free(q->tok); free(q->tgt); free(q->w); free(q->T); free(q->id);
 }
 
 static int seq_fill(engine_side *e, seqs *q, int k, int64_t id, const int32_t *rat, int rlen, tr_error *err) {
-    const size_t st = (size_t)e->max_tokens, s = (size_t)q->slot[k];
-    q->id[s] = id;
-    return build_seq(e, id, rat, rlen, (float)e->gterms[k].coef, q->tok + s * st, q->tgt + s * st, q->w + s * st, &q->T[s], err);
+    const size_t st = (size_t)e->max_tokens;
+    q->id[k] = id;
+    return build_seq(e, id, rat, rlen, (float)e->gterms[k].coef, q->tok + k * st, q->tgt + k * st, q->w + k * st, &q->T[k], err);
 }
 
 static int seqs_build(engine_side *e, seqs *q, const uint8_t *const *in, const size_t *in_len, tr_error *err) {
-    const grad_plan *p = &e->plan;
-    const size_t st = (size_t)e->max_tokens, n1 = (size_t)(p->n ? p->n : 1);
+    const int n = e->gn, W = e->nworkers > 1 ? e->nworkers : 1;
+    const size_t st = (size_t)e->max_tokens, n1 = (size_t)(n ? n : 1);
     memset(q, 0, sizeof *q);
-    q->slot = tr_malloc(n1 * sizeof *q->slot, err);
     q->tok = tr_malloc(n1 * st * sizeof *q->tok, err);
     q->tgt = tr_malloc(n1 * st * sizeof *q->tgt, err);
     q->w = tr_malloc(n1 * st * sizeof *q->w, err);
     q->T = tr_malloc(n1 * sizeof *q->T, err);
     q->id = tr_malloc(n1 * sizeof *q->id, err);
     int32_t *tmp = tr_malloc(st * sizeof *tmp, err);
-    int rc = (!q->slot || !q->tok || !q->tgt || !q->w || !q->T || !q->id || !tmp) ? TR_ENOMEM : 0;
-    int slots = 0;
-    for (int k = 0; k < p->n && !rc; k++) q->slot[k] = p->side[k / p->G] == e->index ? slots++ : -1;
-    for (int s = 0; s < slots && !rc; s++) q->T[s] = -1;
-    for (int k = 0; k < p->n && !rc; k++) {   /* own terms */
-        if (q->slot[k] < 0 || p->owner[k] != e->index) continue;
+    int rc = (!q->tok || !q->tgt || !q->w || !q->T || !q->id || !tmp) ? TR_ENOMEM : 0;
+    for (int k = 0; k < n && !rc; k++) q->T[k] = -1;
+    for (int k = 0; k < n && !rc; k++) {   /* own terms */
+        if (e->batch_owner[e->gterms[k].ex] != e->index) continue;
         const int32_t *rat;
         int rlen;
         rc = term_rationale(e, &e->gterms[k], tmp, &rat, &rlen, err);
         if (!rc) rc = seq_fill(e, q, k, e->batch_ids[e->gterms[k].ex], rat, rlen, err);
     }
-    for (int src = 0; src < p->nsides && !rc; src++) {   /* the other sides' rows */
+    for (int src = 0; src < W && !rc; src++) {   /* the other sides' rows */
         size_t off = 0, len = in && src != e->index ? in_len[src] : 0;
         while (off < len && !rc) {
             int32_t k, rlen;
@@ -182,19 +173,18 @@ static int seqs_build(engine_side *e, seqs *q, const uint8_t *const *in, const s
             size_t used;
             rc = msg_row_decode(in[src] + off, len - off, e->max_tokens, &k, &id, tmp, &rlen, &used, err);
             if (rc) break;
-            if (k < 0 || k >= p->n || q->slot[k] < 0 || p->owner[k] != src || q->T[q->slot[k]] >= 0 ||
-                id != e->batch_ids[e->gterms[k].ex])
-                rc = TR_FAIL(err, TR_EINTERNAL, "side %d sent a rationale for term %d (example %lld) that is not its to "
-                             "send here", src, k, (long long)id);
+            if (k < 0 || k >= n || e->batch_owner[e->gterms[k].ex] != src || q->T[k] >= 0 || id != e->batch_ids[e->gterms[k].ex])
+                rc = TR_FAIL(err, TR_EINTERNAL, "side %d sent a rationale for term %d (example %lld) that is not its to send",
+                             src, k, (long long)id);
             else
                 rc = seq_fill(e, q, k, id, tmp, rlen, err);
             off += used;
         }
     }
-    for (int k = 0; k < p->n && !rc; k++)
-        if (q->slot[k] >= 0 && q->T[q->slot[k]] < 0)
+    for (int k = 0; k < n && !rc; k++)
+        if (q->T[k] < 0)
             rc = TR_FAIL(err, TR_EINTERNAL, "the rationale of term %d did not arrive from side %d (did that side fail?)", k,
-                         p->owner[k]);
+                         e->batch_owner[e->gterms[k].ex]);
     free(tmp);
     if (rc) seqs_free(q);
     return rc;
@@ -219,12 +209,12 @@ static int run_group(group_slice *s, int g, int *tok, int *tgt, float *w, int *o
     engine_side *e = s->e;
     const grad_plan *p = &e->plan;
     const size_t st = (size_t)e->max_tokens;
-    int lo, hi, Tmax = 1;
+    int lo, hi;
     grad_plan_group(p, g, &lo, &hi);
-    for (int k = lo; k < hi; k++) if (s->q->T[s->q->slot[k]] > Tmax) Tmax = s->q->T[s->q->slot[k]];
+    const int Tmax = s->q->T[p->order[lo]];   /* the plan puts the longest first */
     /* (B, Tmax) right-padded: padding repeats a valid token with weight 0 */
-    for (int k = lo; k < hi; k++) {
-        const size_t b = (size_t)(k - lo), sl = (size_t)s->q->slot[k];
+    for (int j = lo; j < hi; j++) {
+        const size_t b = (size_t)(j - lo), sl = (size_t)p->order[j];
         const int T = s->q->T[sl];
         memcpy(tok + b * Tmax, s->q->tok + sl * st, (size_t)T * sizeof *tok);
         memcpy(tgt + b * Tmax, s->q->tgt + sl * st, (size_t)T * sizeof *tgt);
@@ -245,7 +235,7 @@ static int run_group(group_slice *s, int g, int *tok, int *tgt, float *w, int *o
     s->m->row_offsets = NULL;   /* sampling and evaluation stay at position 0 */
     if (!rc) rc = gpt_backward(s->m, mode, &s->err);
     if (!rc) rc = fixsum_add_floats(s->acc, mode == GPT_GRAD_PROMPT ? s->m->prompt_grad : s->m->grads, e->n_tunable, &s->err);
-    if (rc) tr_error_wrap(&s->err, "step %lld, gradient group %d (terms %d..%d)", (long long)e->step, g, lo, hi - 1);
+    if (rc) tr_error_wrap(&s->err, "step %lld, gradient group %d of %d terms", (long long)e->step, g, hi - lo);
     return rc;
 }
 
@@ -264,19 +254,21 @@ int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size
     double t0 = side_now_s();
     const grad_plan *p = &e->plan;
     memset(e->grad_fix, 0, e->n_tunable * sizeof *e->grad_fix);
-    memset(group_loss, 0, (size_t)p->ngroups * sizeof *group_loss);
+    memset(group_loss, 0, (size_t)((e->gn + e->G - 1) / e->G) * sizeof *group_loss);
     seqs q;
     TR_TRY(seqs_build(e, &q, in, in_len, err));
+    int rc = grad_plan_make(&e->plan, q.T, e->gn, e->G, e->nworkers > 1 ? e->nworkers : 1, err);
+    if (rc) { seqs_free(&q); return rc; }
     int *mine = tr_malloc((size_t)(p->ngroups ? p->ngroups : 1) * sizeof *mine, err);
     int64_t *cost = tr_malloc((size_t)(p->ngroups ? p->ngroups : 1) * sizeof *cost, err);
-    int rc = (!mine || !cost) ? TR_ENOMEM : 0, nm = 0;
+    rc = (!mine || !cost) ? TR_ENOMEM : 0;
+    int nm = 0;
     int64_t total = 0, cum = 0;
     for (int g = 0; g < p->ngroups && !rc; g++) {
         if (p->side[g] != e->index) continue;
-        int lo, hi, Tmax = 1;
+        int lo, hi;
         grad_plan_group(p, g, &lo, &hi);
-        for (int k = lo; k < hi; k++) if (q.T[q.slot[k]] > Tmax) Tmax = q.T[q.slot[k]];
-        cost[nm] = (int64_t)(hi - lo) * Tmax;   /* a group's cost grows with its padded positions */
+        cost[nm] = (int64_t)(hi - lo) * q.T[p->order[lo]];   /* a group's cost grows with its padded positions */
         total += cost[nm];
         mine[nm++] = g;
     }
@@ -318,10 +310,11 @@ int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, doub
         return TR_FAIL(err, TR_EINTERNAL, "engine_side_gradient needs the side that holds every example (W = 1), this is "
                        "side %d of %d", e->index, e->nworkers);
     TR_TRY(engine_side_grad_begin(e, terms, nterms, err));
-    double *gl = tr_malloc((size_t)(e->plan.ngroups ? e->plan.ngroups : 1) * sizeof *gl, err);
+    const int ng = (nterms + e->G - 1) / e->G;
+    double *gl = tr_malloc((size_t)(ng ? ng : 1) * sizeof *gl, err);
     if (!gl) return TR_ENOMEM;
     int rc = engine_side_grad_finish(e, NULL, NULL, gl, err);
-    for (int g = 0; g < e->plan.ngroups && !rc; g++) *loss += gl[g];   /* in group order */
+    for (int g = 0; g < ng && !rc; g++) *loss += gl[g];   /* in group order */
     free(gl);
     return rc;
 }

@@ -39,9 +39,9 @@ struct engine_side {
 
     /* the gradient in progress (side_grad.c) */
     int G;                    /* terms per group: engine_group_terms; model and views hold G sequences */
-    grad_plan plan;
+    grad_plan plan;           /* made by engine_side_grad_finish, from every term's length */
     est_coef *gterms;         /* [gcap] the step's term list (ex: minibatch index) */
-    int gcap;
+    int gn, gcap;
 
     /* scratch */
     int *prompt_tok;          /* [max_tokens] a prompt's tokens (see engine_side_gradient) */
