@@ -134,8 +134,8 @@ int engine_side_grad_rows(engine_side *e, uint8_t **buf, size_t *len, tr_error *
 int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size_t *in_len, double *group_loss,
                             tr_error *err);
 int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err);
-/* Groups of the last engine_side_grad_begin; terms per group for a spec (positions a group
- * pads to stay near 2048: at most 16 terms, fewer for long contexts). */
+/* Groups of the last gradient; terms per group for a spec (1024 positions / the context's
+ * tokens: at most 16 terms, at least 1). */
 int engine_side_grad_groups(const engine_side *e);
 int engine_group_terms(const experiment_spec *spec);
 

@@ -129,10 +129,10 @@ static void *x_run(void *arg) {
 /* The same spec and minibatch on W = 1, 2 and 3 sides (shards as the workers have them, and
  * every term's rationale sent from the side holding it to the others):
  * the exact sums of the sides' gradients have the same bits, and the per-group losses are
- * the same. 16 terms in groups of 4 (context 512). */
+ * the same. 16 terms in groups of 4 (context 256). */
 Test(dispatch, one_two_and_three_sides_give_the_same_gradient_bits) {
     experiment_spec s = tiny_spec("trice", "given", 3);
-    s.model.context = 512;
+    s.model.context = 256;
     const int G = engine_group_terms(&s);
     cr_assert_eq(G, 4);
     int64_t ids[8];

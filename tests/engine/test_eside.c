@@ -192,11 +192,11 @@ Test(eside, gradient_descends_the_memory_term_loss) {
     engine_side_free(e);
 }
 
-/* tiny_spec with a context of 512: groups of engine_group_terms = 4 terms, so that the 16
+/* tiny_spec with a context of 256: groups of engine_group_terms = 4 terms, so that the 16
  * terms of an 8-example step make 4 groups. */
 static experiment_spec grouped_spec(const char *method) {
     experiment_spec s = tiny_spec(method, "given", 3);
-    s.model.context = 512;
+    s.model.context = 256;
     cr_assert_eq(engine_group_terms(&s), 4);
     return s;
 }
