@@ -1,8 +1,10 @@
 /* bench_grad.c - the TRICE step's gradient phase alone: training tokens/s of
  * engine_side_gradient on one side (W = 1) for a step's whole term list.
- * Usage: [TRICE_THREADS=n] bench_grad [iters [layers channels heads context]]
- *   defaults: 10 iterations; the model benchmark's "tiny" shape (4 layers, 128 channels,
- *   4 heads) at context 256, randomly initialised.
+ * Usage: [TRICE_THREADS=n] bench_grad [iters [model.bin]]
+ *   iters: gradient steps measured (default 10); model.bin: a GPT-2 checkpoint of context >= 256
+ *   to start from (bench_distributed.sh warms one up), else the model benchmark's "tiny" shape
+ *   (4 layers, 128 channels, 4 heads) randomly initialised. Context 256 either way. A random
+ *   model's proposals run to max_new_tokens; a warmed one's end like the given rationales.
  * The step: trice on the built-in boolean_expressions task (difficulty 1), memory_init
  * "given", 16 examples, each with its memory term (+) and its proposal term (-): 32 terms, the
  * shape of bench_distributed.sh's full fine-tuning step. Tokens are the terms' real positions
@@ -24,15 +26,15 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     int iters = argc > 1 ? atoi(argv[1]) : 10;
-    int L = argc > 5 ? atoi(argv[2]) : 4, C = argc > 5 ? atoi(argv[3]) : 128, NH = argc > 5 ? atoi(argv[4]) : 4;
-    int ctx = argc > 5 ? atoi(argv[5]) : 256;
+    const char *init = argc > 2 ? argv[2] : NULL;
     if (iters < 1 || iters > 1000) { fprintf(stderr, "iters: 1..1000\n"); return 2; }
-    char json[1024];
+    char model[1200], json[2048];
+    if (init) snprintf(model, sizeof model, "{\"init\": \"%.1000s\", \"context\": 256}", init);
+    else snprintf(model, sizeof model, "{\"layers\": 4, \"heads\": 4, \"channels\": 128, \"context\": 256}");
     snprintf(json, sizeof json,
              "{\"name\": \"bench-grad\", \"seed\": 11, \"method\": \"trice\", \"memory_init\": \"given\","
              " \"task\": {\"name\": \"boolean_expressions\", \"difficulty\": 1, \"n_train\": 64, \"n_eval\": 8},"
-             " \"model\": {\"layers\": %d, \"heads\": %d, \"channels\": %d, \"context\": %d}, \"max_new_tokens\": 96,"
-             " \"batch_size\": 16, \"steps\": 1}", L, NH, C, ctx);
+             " \"model\": %s, \"max_new_tokens\": 96, \"batch_size\": 16, \"steps\": 1}", model);
     experiment_spec spec;
     tr_error err = {0};
     engine_side *e = NULL;
@@ -68,11 +70,12 @@ int main(int argc, char **argv) {
     qsort(rate, (size_t)iters, sizeof *rate, cmp_d);
     qsort(secs, (size_t)iters, sizeof *secs, cmp_d);
     const char *th = getenv("TRICE_THREADS"), *ob = getenv("OPENBLAS_NUM_THREADS");
-    printf("{\"benchmark\": \"gradient phase (tests/bench/bench_grad.c)\", \"model\": {\"layers\": %d, \"channels\": %d, "
-           "\"heads\": %d, \"context\": %d, \"params\": %zu}, \"terms\": %d, \"tokens_per_step\": %lld, "
+    const gpt_config *gc = &engine_side_model(e)->config;
+    printf("{\"benchmark\": \"gradient phase (tests/bench/bench_grad.c)\", \"model\": {\"init\": \"%s\", \"layers\": %d, "
+           "\"channels\": %d, \"heads\": %d, \"context\": %d, \"params\": %zu}, \"terms\": %d, \"tokens_per_step\": %lld, "
            "\"trice_threads\": \"%s\", \"openblas_threads\": \"%s\", \"iters\": %d, \"grad_s_median\": %.4f, "
            "\"grad_s_best\": %.4f, \"grad_tokens_per_s_median\": %.0f, \"grad_tokens_per_s_best\": %.0f}\n",
-           L, C, NH, ctx, engine_side_model(e)->num_params, n, (long long)tokens, th ? th : "1", ob ? ob : "default", iters,
+           init ? init : "random", gc->num_layers, gc->channels, gc->num_heads, gc->max_seq_len, engine_side_model(e)->num_params, n, (long long)tokens, th ? th : "1", ob ? ob : "default", iters,
            secs[iters / 2], secs[0], rate[iters / 2], rate[iters - 1]);
     free(rate); free(secs);
     engine_side_free(e);
