@@ -19,7 +19,7 @@ typedef struct mpi_fleet {
     int M;
     int *owner, *local;
     fleet_counts comm;        /* the coordinator's own traffic since the last take_counts (sides: unused) */
-    double *acc;              /* [n_acc] the double gradient sum, kept across steps */
+    fixsum *acc;              /* [n_acc] the exact gradient sum, kept across steps */
     size_t n_acc;
     /* A worker reported an error in this experiment: every later op fails with it at once
      * (nothing more is sent), and m_free ends the experiment on every rank with OP_END. */
@@ -148,47 +148,45 @@ static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
     return rc;
 }
 
+/* The whole term list to every worker (each plans the groups and swaps rationales with the
+ * others, msg.h), then the exact sum of their groups' gradients and the per-group losses. */
 static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
     mpi_fleet *m = as_mpi_fleet(f);
     for (int i = 0; i < n; i++)   /* before anything is sent: an op is all or nothing */
         if (coefs[i].ex < 0 || coefs[i].ex >= m->M) return TR_FAIL(err, TR_EINTERNAL, "term for minibatch index %d of %d", coefs[i].ex, m->M);
+    const int G = engine_group_terms(&m->spec), ngroups = (n + G - 1) / G;
     if (m->n_acc != n_grads) {
-        double *a = realloc(m->acc, n_grads * sizeof *a);
+        fixsum *a = realloc(m->acc, n_grads * sizeof *a);
         if (!a) return TR_FAIL(err, TR_ENOMEM, "out of memory for a %zu-parameter gradient", n_grads);
         m->acc = a;
         m->n_acc = n_grads;
     }
     uint8_t *t = tr_malloc((size_t)(n ? n : 1) * MSG_TERM_BYTES, err);
-    if (!t) return TR_ENOMEM;
-    int rc = send_op(m, OP_GRADIENT, n, 0, 0, err);
-    if (rc) { free(t); return rc; }
+    double *gl = tr_calloc((size_t)ngroups + 1, sizeof *gl, err);
+    if (!t || !gl) { free(t); free(gl); return TR_ENOMEM; }
+    for (int i = 0; i < n; i++) msg_term_encode(&coefs[i], t + (size_t)i * MSG_TERM_BYTES);
+    int rc = send_op(m, OP_GRADIENT, n, G, 0, err);
     double t0 = now_s();
-    for (int r = 1; r <= m->W && !rc; r++) {
-        int k = 0;
-        for (int i = 0; i < n; i++)
-            if (m->owner[coefs[i].ex] == r - 1) {
-                est_coef local = {m->local[coefs[i].ex], coefs[i].which, coefs[i].coef};   /* ex: the worker's index */
-                msg_term_encode(&local, t + (size_t)k++ * MSG_TERM_BYTES);
-            }
-        if (!rc) rc = comm_send_bytes(t, (size_t)k * MSG_TERM_BYTES, r, TAG_STEP, err);
-        m->comm.bytes_moved += (int64_t)k * MSG_TERM_BYTES + 8;
-    }
+    if (!rc) rc = comm_bcast_bytes(t, (size_t)n * MSG_TERM_BYTES, 0, err);
     free(t);
-    if (rc) return rc;
+    if (rc) { free(gl); return rc; }
+    m->comm.bytes_moved += ((int64_t)n * MSG_TERM_BYTES + 8) * m->W;
     double t1 = now_s();
     memset(m->acc, 0, n_grads * sizeof *m->acc);
-    TR_TRY(comm_reduce_sum_f64(m->acc, n_grads, 0, 0, err));
-    for (size_t i = 0; i < n_grads; i++) grads[i] = (float)m->acc[i];
-    double zero = 0;
+    rc = comm_reduce_sum_fix(m->acc, n_grads, 0, 0, err);
+    if (!rc) rc = MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, gl, ngroups, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
+    if (!rc) rc = finish_op(m, 0, err);
+    if (rc) { free(gl); return rc; }
+    fixsum_to_floats(m->acc, grads, n_grads);
     *loss = 0;
-    TR_TRY(MPI_CHECK(MPI_Reduce(&zero, loss, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err));
-    TR_TRY(finish_op(m, 0, err));
+    for (int g = 0; g < ngroups; g++) *loss += gl[g];   /* in group order: the same bits for any W */
+    free(gl);
     double t2 = now_s();
     m->comm.comm_s += t1 - t0;
     /* the reduce waits for the slowest worker's backward passes first: workers report their
      * gradient time separately, so subtract nothing here but record the whole wait */
     m->comm.reduce_s += t2 - t1;
-    m->comm.bytes_moved += (int64_t)(n_grads * sizeof(double)) * m->W;
+    m->comm.bytes_moved += (int64_t)(n_grads * sizeof(fixsum) + (size_t)ngroups * sizeof(double)) * m->W;
     beat_all(m);
     return 0;
 }

@@ -58,12 +58,14 @@ static int recv_payload(wstate *w, dispatch_req *q, void **owned, tr_error *err)
         q->in = ids;
         return MPI_CHECK(MPI_Bcast(ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
     }
-    case OP_GRADIENT: {
-        uint8_t *buf;
-        TR_TRY(comm_recv_bytes(&buf, &q->in_len, 0, TAG_STEP, NULL, err));
+    case OP_GRADIENT: {   /* the step's whole term list */
+        size_t len = (size_t)q->h.a * MSG_TERM_BYTES;
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf) return TR_FAIL(err, TR_ENOMEM, "out of memory for %lld gradient terms", (long long)q->h.a);
         *owned = buf;
         q->in = buf;
-        return 0;
+        q->in_len = len;
+        return comm_bcast_bytes(buf, len, 0, err);
     }
     case OP_SET_PARAMS: {
         size_t n, want = (size_t)q->h.a;
@@ -93,8 +95,9 @@ static int send_reply(const wstate *w, const msg_header *h, dispatch_reply *r, t
         return MPI_CHECK(MPI_Reduce(&nv, NULL, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err);
     }
     case OP_GRADIENT:
-        TR_TRY(comm_reduce_sum_f64(r->grad, r->n_grad, 0, w->rank, err));
-        return MPI_CHECK(MPI_Reduce(&r->loss, NULL, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
+        TR_TRY(comm_reduce_sum_fix((fixsum *)r->grad, r->n_grad, 0, w->rank, err));
+        /* every group's loss comes from one side, the others add +0: exact, in any order */
+        return MPI_CHECK(MPI_Reduce(r->group_loss, NULL, r->n_groups, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
     case OP_EVAL: {
         int counts[3] = {(int)r->val[0], (int)r->val[1], (int)r->val[2]};
         TR_TRY(MPI_CHECK(MPI_Reduce(counts, NULL, 3, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err));
@@ -107,6 +110,12 @@ static int send_reply(const wstate *w, const msg_header *h, dispatch_reply *r, t
         return comm_send_bytes(r->bytes ? (void *)r->bytes : "", r->len, 0, TAG_STEP, err);
     default: return 0;   /* OP_SET_PARAMS, OP_MEM_SCATTER: nothing back */
     }
+}
+
+/* OP_GRADIENT's rationale exchange among the workers (ranks 1..W; side i is rank i + 1). */
+static int exchange_rows(void *ctx, uint8_t *const *out, const size_t *out_len, uint8_t **in, size_t *in_len, tr_error *err) {
+    const wstate *w = ctx;
+    return comm_exchange_bytes(out, out_len, in, in_len, 1, w->W, w->rank, TAG_ROWS, err);
 }
 
 /* The status round closing every op (msg.h): gather one int per rank; a rank that failed
@@ -128,7 +137,7 @@ static int recv_header(msg_header *h, tr_error *err) {
  * w->lrc and reported in each op's status round. */
 static int serve(wstate *w, tr_error *err) {
     for (;;) {
-        dispatch_req q = {.index = w->index, .nworkers = w->W};
+        dispatch_req q = {.index = w->index, .nworkers = w->W, .exchange = exchange_rows, .exchange_ctx = w};
         TR_TRY(recv_header(&q.h, err));
         if (q.h.op == OP_END) {
             if (w->lrc) LOG_W("experiment ended after this worker's error: %s", w->lerr.msg);
@@ -139,7 +148,11 @@ static int serve(wstate *w, tr_error *err) {
         dispatch_reply r = {0};
         tr_error le = {0};
         if (!rc && q.h.op == OP_PROPOSE && !w->lrc) local_fail(w, injected_fault(w, q.h.a, &le), &le);
-        if (!rc) local_fail(w, dispatch_op(w->e, &q, w->lrc != 0, &r, &le), &le);
+        if (!rc) {
+            int drc = dispatch_op(w->e, &q, w->lrc != 0, &r, &le);
+            if (drc == TR_EMPI) { *err = le; rc = drc; }   /* the rationale exchange's transport failed */
+            else local_fail(w, drc, &le);
+        }
         if (!rc) rc = send_reply(w, &q.h, &r, err);
         dispatch_reply_free(&r);
         free(owned);

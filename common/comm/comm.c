@@ -88,20 +88,62 @@ int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err) {
     return 0;
 }
 
-/* Sum n elements of type t (size bytes each) onto root, in chunks that keep counts in int. */
-static int reduce_sum(void *buf, size_t n, size_t size, MPI_Datatype t, int root, int rank, tr_error *err) {
+/* Sum n elements of type t (size bytes each) with op onto root, in chunks that keep counts in int. */
+static int reduce_sum(void *buf, size_t n, size_t size, MPI_Datatype t, MPI_Op op, int root, int rank, tr_error *err) {
     const size_t chunk = COMM_CHUNK_BYTES / size;
     uint8_t *p = buf;
     for (size_t off = 0; off < n; off += chunk) {
         size_t c = n - off < chunk ? n - off : chunk;
         if (rank == root)
-            TR_TRY(MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, p + off * size, (int)c, t, MPI_SUM, root, MPI_COMM_WORLD), err));
+            TR_TRY(MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, p + off * size, (int)c, t, op, root, MPI_COMM_WORLD), err));
         else
-            TR_TRY(MPI_CHECK(MPI_Reduce(p + off * size, NULL, (int)c, t, MPI_SUM, root, MPI_COMM_WORLD), err));
+            TR_TRY(MPI_CHECK(MPI_Reduce(p + off * size, NULL, (int)c, t, op, root, MPI_COMM_WORLD), err));
     }
     return 0;
 }
 
-int comm_reduce_sum_f64(double *buf, size_t n, int root, int rank, tr_error *err) {
-    return reduce_sum(buf, n, sizeof *buf, MPI_DOUBLE, root, rank, err);
+static void fix_add(void *in, void *inout, int *len, MPI_Datatype *type) {
+    (void)type;
+    fixsum_add(inout, in, (size_t)*len);
+}
+
+int comm_reduce_sum_fix(fixsum *buf, size_t n, int root, int rank, tr_error *err) {
+    MPI_Datatype t;
+    MPI_Op op;
+    TR_TRY(MPI_CHECK(MPI_Type_contiguous(2, MPI_UINT64_T, &t), err));
+    int rc = MPI_CHECK(MPI_Type_commit(&t), err);
+    if (!rc) rc = MPI_CHECK(MPI_Op_create(fix_add, 1, &op), err);   /* commutative: any order, same bits */
+    if (!rc) {
+        rc = reduce_sum(buf, n, sizeof *buf, t, op, root, rank, err);
+        MPI_Op_free(&op);
+    }
+    MPI_Type_free(&t);
+    return rc;
+}
+
+int comm_exchange_bytes(uint8_t *const *out, const size_t *out_len, uint8_t **in, size_t *in_len, int first, int n,
+                        int rank, int tag, tr_error *err) {
+    MPI_Request *req = tr_malloc((size_t)n * 2 * sizeof *req, err);
+    uint64_t *lens = tr_malloc((size_t)n * sizeof *lens, err);
+    if (!req || !lens) { free(req); free(lens); return TR_EMPI; }   /* cannot take part: fatal */
+    int nreq = 0, rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        in[i] = NULL;
+        in_len[i] = 0;
+        if (first + i == rank) continue;
+        if (out_len[i] > COMM_CHUNK_BYTES)
+            rc = TR_FAIL(err, TR_EMPI, "%zu bytes for rank %d exceed one exchange message (%zu)", out_len[i], first + i,
+                         (size_t)COMM_CHUNK_BYTES);
+        lens[i] = out_len[i];   /* the framing comm_recv_bytes reads: a length, then the bytes */
+        if (!rc) rc = MPI_CHECK(MPI_Isend(&lens[i], 1, MPI_UINT64_T, first + i, tag, MPI_COMM_WORLD, &req[nreq++]), err);
+        if (!rc && lens[i])
+            rc = MPI_CHECK(MPI_Isend(out[i] ? (void *)out[i] : "", (int)lens[i], MPI_BYTE, first + i, tag, MPI_COMM_WORLD,
+                                     &req[nreq++]), err);
+    }
+    for (int i = 0; i < n && !rc; i++)
+        if (first + i != rank) rc = comm_recv_bytes(&in[i], &in_len[i], first + i, tag, NULL, err);
+    int wrc = MPI_CHECK(MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE), rc ? NULL : err);
+    free(req);
+    free(lens);
+    return rc ? rc : wrc;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/train/fixsum.h"
 #include "common/util/err.h"
 
 /* Tags of the coordinator <-> worker protocol. */
@@ -21,6 +22,7 @@ enum comm_tag {
     TAG_STEP = 3,         /* training-step traffic */
     TAG_BYE = 4,          /* worker -> coord: leaving (signal received) */
     TAG_HEARTBEAT = 5,    /* worker -> coord: alive, while idle between experiments */
+    TAG_ROWS = 6,         /* worker -> worker: rationales of gradient terms (msg_row) */
 };
 
 #define COMM_PROTOCOL_VERSION 1
@@ -44,8 +46,16 @@ int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*shoul
 
 /* Broadcast n bytes from root in chunks. */
 int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err);
-/* Sum n doubles onto root in chunks (MPI_SUM; in-place at root). The gradient reduction is in
- * double so that its result does not depend on W: see engine.h, engine_side_gradient. */
-int comm_reduce_sum_f64(double *buf, size_t n, int root, int rank, tr_error *err);
+/* Sum n fixed-point values onto root in chunks (in place at root). Integer addition is exact
+ * and associative, so the result does not depend on MPI's reduction order or on how the parts
+ * were spread over the ranks: see fixsum.h and engine.h, engine_side_gradient. */
+int comm_reduce_sum_fix(fixsum *buf, size_t n, int root, int rank, tr_error *err);
+
+/* Ranks first..first+n-1 (this rank among them) swap byte messages with tag: out[i] (out_len[i]
+ * bytes) goes to rank first + i, in[i] (malloc'ed) gets what it sent here, for every i but this
+ * rank's own (left NULL, 0). Sends are non-blocking, so the exchange cannot deadlock; every
+ * rank of the range must call it. */
+int comm_exchange_bytes(uint8_t *const *out, const size_t *out_len, uint8_t **in, size_t *in_len, int first, int n,
+                        int rank, int tag, tr_error *err);
 
 #endif

@@ -73,6 +73,28 @@ void msg_term_decode(const uint8_t in[MSG_TERM_BYTES], est_coef *t) {
     t->coef = get_f64(in + 8);
 }
 
+void msg_row_encode(uint8_t *out, int32_t term, int64_t id, const int32_t *tok, int32_t len) {
+    put_u32(out, (uint32_t)term);
+    put_u64(out + 4, (uint64_t)id);
+    put_u32(out + 12, (uint32_t)len);
+    for (int32_t i = 0; i < len; i++) put_u32(out + 16 + 4 * (size_t)i, (uint32_t)tok[i]);
+}
+
+int msg_row_decode(const uint8_t *in, size_t avail, int max_len, int32_t *term, int64_t *id, int32_t *tok,
+                   int32_t *len, size_t *used, tr_error *err) {
+    if (avail < msg_row_bytes(0))
+        return TR_FAIL(err, TR_EFORMAT, "rationale record cut short: %zu bytes left, a record needs %zu", avail, msg_row_bytes(0));
+    *term = (int32_t)get_u32(in);
+    *id = (int64_t)get_u64(in + 4);
+    *len = (int32_t)get_u32(in + 12);
+    if (*len < 0 || *len > max_len || msg_row_bytes(*len) > avail)
+        return TR_FAIL(err, TR_EFORMAT, "rationale record of term %d: %d tokens in %zu bytes (at most %d; protocol mismatch)",
+                       *term, *len, avail, max_len);
+    for (int32_t i = 0; i < *len; i++) tok[i] = (int32_t)get_u32(in + 16 + 4 * (size_t)i);
+    *used = msg_row_bytes(*len);
+    return 0;
+}
+
 void msg_counts_encode(const engine_counts *c, uint8_t out[MSG_COUNTS_BYTES]) {
     put_u64(out, (uint64_t)c->tokens_sampled);
     put_u64(out + 8, (uint64_t)c->tokens_trained);

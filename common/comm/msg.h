@@ -9,11 +9,16 @@
  * its error text (TAG_STEP, bytes). Then the coordinator drives collective operations: it
  * broadcasts an op header (msg_header) and both sides run the op's exchange, in this order:
  *   OP_MEMORY_INIT             reduce(int n_valid)
- *   OP_PROPOSE   a=step b=M    bcast(int64 ids[M]); each worker sends one msg_propose record
- *                              per example it owns (p2p bytes)
- *   OP_GRADIENT  a=n           the coordinator sends each worker its terms (p2p bytes of
- *                              msg_term); reduce(double grads[n_tunable]) in chunks;
- *                              reduce(double loss)
+ *   OP_PROPOSE   a=step b=M    bcast(int64 ids[M]) (every worker keeps the whole minibatch:
+ *                              gradient terms index it); each worker sends one msg_propose
+ *                              record per example it owns (p2p bytes)
+ *   OP_GRADIENT  a=n b=G       bcast(n msg_term records: the step's whole term list, ex =
+ *                              minibatch index); every worker sends every other worker the
+ *                              msg_row records of the terms whose examples it holds (worker
+ *                              to worker, TAG_ROWS, p2p bytes, maybe empty), then plans the
+ *                              groups of G terms from their lengths (common/engine/gplan.h);
+ *                              reduce(fixsum grads[n_tunable]) in chunks (exact integer sum);
+ *                              reduce(double loss[ceil(n/G)]) (one worker's value per group)
  *   OP_SET_PARAMS a=n          bcast(float[n]) in chunks
  *   OP_EVAL      a=maj_k b=lines  reduce(int[3] n, correct, maj); lines: p2p bytes
  *   OP_STAR      a=iter        p2p bytes of msg_ids (the valid training ids)
@@ -77,10 +82,21 @@ void msg_propose_encode(uint8_t *out, int K, int32_t pos, uint8_t a, uint8_t mas
 /* correct may be NULL: not wanted. */
 void msg_propose_decode(const uint8_t *in, int K, int32_t *pos, uint8_t *a, uint8_t *mask, uint8_t *correct);
 
-/* A gradient term: i32 ex (the receiving side's example index), i32 which, f64 coef. */
+/* A gradient term: i32 ex (its minibatch index), i32 which, f64 coef. */
 #define MSG_TERM_BYTES 16
 void msg_term_encode(const est_coef *t, uint8_t out[MSG_TERM_BYTES]);
 void msg_term_decode(const uint8_t in[MSG_TERM_BYTES], est_coef *t);
+
+/* A gradient term's rationale, sent by the side holding it to every other side (which plans
+ * the groups from every term's length and may compute its group, gplan.h): i32 term (its index in the step's term list), i64 id (the example), i32 len,
+ * then len i32 tokens (the rationale or target without end-of-text). msg_row_bytes(len) bytes;
+ * a side's rows for another travel concatenated. */
+static inline size_t msg_row_bytes(int len) { return 16 + 4 * (size_t)(len > 0 ? len : 0); }
+void msg_row_encode(uint8_t *out, int32_t term, int64_t id, const int32_t *tok, int32_t len);
+/* The record at the start of in[avail]; tok: room for max_len tokens; *used: its bytes.
+ * TR_EFORMAT when it does not fit in avail bytes or len is outside [0, max_len]. */
+int msg_row_decode(const uint8_t *in, size_t avail, int max_len, int32_t *term, int64_t *id, int32_t *tok,
+                   int32_t *len, size_t *used, tr_error *err);
 
 /* A side's counters: i64 tokens_sampled, tokens_trained; f64 sample_s, check_s, grad_s, eval_s. */
 #define MSG_COUNTS_BYTES 56

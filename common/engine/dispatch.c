@@ -32,6 +32,7 @@ static int d_propose(engine_side *e, const dispatch_req *q, int skip, dispatch_r
         }
     if (!rc && !(r->bytes = tr_malloc((size_t)n * rec + 1, err))) rc = TR_ENOMEM;
     if (!rc) r->len = (size_t)n * rec;
+    if (!rc && !skip && q->nworkers > 1) rc = engine_side_set_minibatch(e, all, M, err);   /* gradient terms index it */
     if (!rc && !skip) rc = engine_side_propose(e, q->h.a, ids, n, a, mask, err);
     const int real = !rc && !skip;   /* else placeholders: the coordinator discards this step */
     for (int i = 0; r->bytes && i < n; i++)
@@ -41,20 +42,42 @@ static int d_propose(engine_side *e, const dispatch_req *q, int skip, dispatch_r
     return rc;
 }
 
+/* The step's term list, its groups' rationales moved between sides by q->exchange, then this
+ * side's groups. The exchange and the reply's shape happen whatever failed before, so that a
+ * worker always completes the op's collectives (msg.h). */
 static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
-    r->grad = engine_side_grad(e, &r->n_grad);
     const size_t nt = q->in_len / MSG_TERM_BYTES;
-    int rc = 0;
-    if (!skip) {
-        est_coef *terms = tr_malloc((nt ? nt : 1) * sizeof *terms, err);
-        if (!terms) rc = TR_ENOMEM;
-        for (size_t i = 0; terms && i < nt; i++) msg_term_decode((const uint8_t *)q->in + i * MSG_TERM_BYTES, &terms[i]);
-        if (terms) rc = engine_side_gradient(e, terms, (int)nt, &r->loss, err);
-        free(terms);
+    const int W = q->nworkers > 1 ? q->nworkers : 1, G = (int)q->h.b;
+    r->n_groups = G > 0 ? (int)((nt + (size_t)G - 1) / (size_t)G) : 0;
+    r->group_loss = tr_calloc((size_t)r->n_groups + 1, sizeof *r->group_loss, err);
+    est_coef *terms = tr_malloc((nt ? nt : 1) * sizeof *terms, err);
+    uint8_t **out = tr_calloc((size_t)W, sizeof *out, err), **in = tr_calloc((size_t)W, sizeof *in, err);
+    size_t *out_len = tr_calloc((size_t)W, sizeof *out_len, err), *in_len = tr_calloc((size_t)W, sizeof *in_len, err);
+    int rc = (!r->group_loss || !terms || !out || !in || !out_len || !in_len) ? TR_ENOMEM : 0;
+    if (!rc && G != engine_group_terms(engine_side_spec(e)))
+        rc = TR_FAIL(err, TR_EINTERNAL, "gradient groups of %d terms asked, this side makes %d (versions differ?)", G,
+                     engine_group_terms(engine_side_spec(e)));
+    for (size_t i = 0; !rc && i < nt; i++) msg_term_decode((const uint8_t *)q->in + i * MSG_TERM_BYTES, &terms[i]);
+    if (!rc && !skip) rc = engine_side_grad_begin(e, terms, (int)nt, err);
+    uint8_t *rows = NULL;
+    size_t rows_len = 0;
+    if (!rc && !skip && W > 1) rc = engine_side_grad_rows(e, &rows, &rows_len, err);
+    for (int s = 0; out && out_len && s < W; s++)   /* the same rows for every other side */
+        if (s != q->index) { out[s] = rows; out_len[s] = rows_len; }
+    if (W > 1 && out && in && out_len && in_len) {   /* always: the other sides wait for this one's rows */
+        int xrc = q->exchange ? q->exchange(q->exchange_ctx, out, out_len, in, in_len, err)
+                              : TR_FAIL(err, TR_EINTERNAL, "%d sides but no exchange for their rationales", W);
+        if (xrc) { dispatch_reply_free(r); rc = xrc; }   /* a transport failure: nothing more to send */
     }
+    if (!rc && !skip) rc = engine_side_grad_finish(e, (const uint8_t *const *)in, in_len, r->group_loss, err);
+    for (int s = 0; in && s < W; s++) free(in[s]);
+    free(rows); free(out); free(in); free(out_len); free(in_len); free(terms);
+    if (!r->group_loss) return rc;
+    r->grad = engine_side_grad(e, &r->n_grad);
     if (skip || rc) {   /* add nothing to the fleet's sum */
-        memset(r->grad, 0, r->n_grad * sizeof *r->grad);
-        r->loss = 0;
+        r->grad = r->zeros = tr_calloc(r->n_grad + 1, sizeof *r->zeros, err);
+        memset(r->group_loss, 0, (size_t)r->n_groups * sizeof *r->group_loss);
+        if (!r->zeros && !rc) rc = TR_ENOMEM;
     }
     return rc;
 }
@@ -149,5 +172,7 @@ int dispatch_op(engine_side *e, const dispatch_req *q, int skip, dispatch_reply 
 
 void dispatch_reply_free(dispatch_reply *r) {
     free(r->bytes);
+    free(r->zeros);
+    free(r->group_loss);
     memset(r, 0, sizeof *r);
 }

@@ -15,15 +15,25 @@
 #include "common/comm/msg.h"
 #include "common/engine/engine.h"
 
+/* The transport's part of OP_GRADIENT: side i's out[s] (out_len[s] bytes) to side s, for
+ * every other side s, and what each sent back into in[s] (malloc'ed, caller frees; in[i] and
+ * in_len[i] left NULL and 0). Every side sends every other (maybe 0 bytes) whatever its state,
+ * so the exchange always matches. NULL with one side. */
+typedef int (*dispatch_exchange_fn)(void *ctx, uint8_t *const *out, const size_t *out_len, uint8_t **in,
+                                    size_t *in_len, tr_error *err);
+
 typedef struct dispatch_req {
     msg_header h;          /* the op and its scalar arguments (msg.h) */
     const void *in;        /* the op's payload (may be NULL when it has none):
                             *   OP_PROPOSE     int64 ids[h.b], the whole minibatch
-                            *   OP_GRADIENT    h.a msg_term records (ex: this side's example index)
+                            *   OP_GRADIENT    h.a msg_term records, the step's whole term list
+                            *                  (ex: minibatch index); h.b: terms per group
                             *   OP_SET_PARAMS  float[h.a]; engine_side_tunable's own buffer is not copied
                             *   OP_MEM_SCATTER h.a bytes of memory.h entries */
     size_t in_len;         /* OP_GRADIENT: bytes of terms */
     int index, nworkers;   /* this side's place in the fleet (shard_owner) */
+    dispatch_exchange_fn exchange;   /* OP_GRADIENT with nworkers > 1 */
+    void *exchange_ctx;
 } dispatch_req;
 
 typedef struct dispatch_reply {
@@ -35,9 +45,12 @@ typedef struct dispatch_reply {
                             *   OP_MEM_GATHER  memory.h entries
                             *   OP_COUNTS      msg_counts */
     size_t len;
-    double *grad;          /* OP_GRADIENT: [n_grad] the side's sum, borrowed from the side */
+    const fixsum *grad;    /* OP_GRADIENT: [n_grad] the side's exact sum, borrowed from the side
+                            * (zeros, malloc'ed, after a failure) */
     size_t n_grad;
-    double loss;           /* OP_GRADIENT: the side's share of the loss */
+    fixsum *zeros;         /* the placeholder grad points to, if any */
+    double *group_loss;    /* OP_GRADIENT: [n_groups] malloc'ed, 0 for groups computed elsewhere */
+    int n_groups;
 } dispatch_reply;
 
 /* Serve q on e into *r (free with dispatch_reply_free). skip: an earlier op of this

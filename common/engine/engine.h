@@ -7,7 +7,8 @@
  *   coordinator side (common/engine/trainer.c with common/train/estimator.h and
  *     common/model/optim.h): beta, weights, resampling, the optimiser step.
  * Between them travel the records of common/comm/msg.h: minibatch ids, (a_i, mask_i) per
- * example, and (minibatch index, which rationale, coefficient) terms. common/engine/dispatch.h
+ * example, (minibatch index, which rationale, coefficient) terms, and between sides the
+ * rationales of terms computed elsewhere (msg_row). common/engine/dispatch.h
  * serves those operations on a side; a single-process run (fleet_local.c) calls it with one
  * side owning every example, a worker calls it for its shard.
  *
@@ -28,6 +29,7 @@
 #include "common/tok/tok.h"
 #include "common/spec/spec.h"
 #include "common/train/estimator.h"
+#include "common/train/fixsum.h"
 #include "common/train/memory.h"
 
 #define ENGINE_MAX_SAMPLE 64  /* sequences sampled at once */
@@ -69,8 +71,8 @@ int engine_side_particles(const engine_side *e);
 /* The tunable parameters (all weights, or the P x C soft prompt): [*n] floats the fleet
  * overwrites after every update. */
 float *engine_side_tunable(engine_side *e, size_t *n);
-/* The last engine_side_gradient's sum: [*n] doubles (n = the tunable count), overwritable. */
-double *engine_side_grad(engine_side *e, size_t *n);
+/* The last gradient's exact sum over the groups computed here: [*n] (n = the tunable count). */
+const fixsum *engine_side_grad(const engine_side *e, size_t *n);
 /* Per particle of the last engine_side_propose, whether its answer was right: [n * K], example-major. */
 const uint8_t *engine_side_correct(const engine_side *e);
 /* The training ids whose memory is valid, in memory order: *ids malloc'ed ([*n], may be 0). */
@@ -95,17 +97,47 @@ int engine_side_hold_out_all(engine_side *e, int64_t n, tr_error *err);
 int engine_side_propose(engine_side *e, int64_t step, const int64_t *ids, int n, uint8_t *a, uint8_t *mask,
                         tr_error *err);
 
-/* Gradient of loss = -sum_k coef_k log p(rationale_k | x_k) for terms whose ex indexes this
- * side's current step examples (0..n-1): which = EST_MEMORY / EST_PROPOSAL, or the particle
- * index for rs, or 0 for sft/direct (given rationale / direct target). The result is in
- * engine_side_grad (overwritten). *loss gets this side's share of the loss.
+/* The whole minibatch of the step (ids[M], every side's examples, in the coordinator's order):
+ * term lists index it. A side of a fleet of several gets it with every OP_PROPOSE, before
+ * engine_side_propose; a side that holds every example takes engine_side_propose's ids. */
+int engine_side_set_minibatch(engine_side *e, const int64_t *ids, int M, tr_error *err);
+
+/* Gradient of loss = -sum_k coef_k log p(rationale_k | x_k) over the step's whole term list
+ * terms[n] (ex: minibatch index; which: EST_MEMORY / EST_PROPOSAL, the particle for rs, 0 for
+ * sft/direct), in the coordinator's order, which does not depend on W.
  *
- * Why one term per backward pass, summed in double: a term's float gradient then has the
- * same bits whichever worker computes it and whatever else is in its batch, and the double
- * sums over terms and workers differ only at 1e-16. Batched float sums would differ at 1e-7,
- * and Adam turns such noise on near-zero gradients into full-size updates, so runs with
- * different W would drift apart. */
+ * Why batched groups, summed in fixed point: one backward pass per term at batch 1 runs sgemm
+ * far below its batched rate, but a batched float gradient depends on what else is in the
+ * batch, and float sums depend on their order, and Adam turns such noise on near-zero
+ * gradients into full-size updates, so runs with different W would drift apart. So the make-up
+ * of each batch is fixed by the term list and the terms' lengths alone (gplan.h: runs of
+ * G = engine_group_terms terms in order of length, padded to the longest), which gives a
+ * group's float gradient the same bits on any worker and thread, and the groups' gradients
+ * are added exactly in 128-bit fixed point
+ * (fixsum.h), whose sum does not depend on the order or on how the groups are split over
+ * threads, workers or MPI's reduction. The loss is kept per group and summed in group order.
+ *
+ * Three phases, so that a fleet can move rationales between sides in the middle:
+ *   begin   the term list;
+ *   rows    msg_row records of every term whose example is held here (*len may be 0; *buf
+ *           malloc'ed), for every other side: each side then has every term's sequence, plans
+ *           the groups from their lengths and computes its share, so any side can compute any
+ *           group (a few kilobytes per step, against megabytes of gradient);
+ *   finish  the plan, then one forward/backward per group this side computes, rationales
+ *           held elsewhere from in[s] (in_len[s] bytes, side s's rows; in may be NULL with one
+ *           side); the sum in engine_side_grad; group_loss[ceil(n / G)] gets each computed
+ *           group's loss, 0 for the others'. A non-finite gradient (or one beyond fixsum's
+ *           range) fails naming the step and the group.
+ * engine_side_gradient: the three for a side that holds every example; *loss summed. */
+int engine_side_grad_begin(engine_side *e, const est_coef *terms, int n, tr_error *err);
+int engine_side_grad_rows(engine_side *e, uint8_t **buf, size_t *len, tr_error *err);
+int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size_t *in_len, double *group_loss,
+                            tr_error *err);
 int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err);
+/* Groups of the last gradient; terms per group for a spec (1024 positions / the context's
+ * tokens: at most 16 terms, at least 1). */
+int engine_side_grad_groups(const engine_side *e);
+int engine_group_terms(const experiment_spec *spec);
 
 /* Held-out evaluation of ids[n]: greedy accuracy and, with maj_k > 0, maj@k (majority answer
  * of k samples at temperature 1 from (seed, RNG_PURPOSE_EVAL, id)). Adds to *correct and
@@ -140,10 +172,11 @@ void engine_decode(const tokenizer *t, const int32_t *tok, int n, char *out, siz
 
 /* The spec's model (out: gpt_init'ed; gpt_free it): a fresh GPT-2 of model.layers/heads/channels
  * drawn from the seed, or model.init loaded (the first model.context positions of it), plus
- * prompt_len soft-prompt vectors when tunable is prompt. One sequence per forward pass. Every
- * process builds it this way, so the trainer's master copy and every side start equal.
- * TR_EINVAL when model.init's vocabulary or context does not fit the spec. */
-int engine_model_from_spec(const experiment_spec *spec, gpt *out, tr_error *err);
+ * prompt_len soft-prompt vectors when tunable is prompt, with activations for max_batch
+ * sequences per forward pass. Every process builds it this way, so the trainer's master copy
+ * and every side start equal. TR_EINVAL when model.init's vocabulary or context does not fit
+ * the spec. */
+int engine_model_from_spec(const experiment_spec *spec, int max_batch, gpt *out, tr_error *err);
 
 /* The vocabulary of the spec's tokenizer (257 or 50,257), known without loading it. */
 int engine_vocab_size(const experiment_spec *spec);

@@ -24,7 +24,7 @@ int engine_check_vocab(const experiment_spec *spec, const char *path, const gpt_
     return 0;
 }
 
-int engine_model_from_spec(const experiment_spec *spec, gpt *out, tr_error *err) {
+int engine_model_from_spec(const experiment_spec *spec, int max_batch, gpt *out, tr_error *err) {
     gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = engine_vocab_size(spec), .padded_vocab_size = 0,
                       .num_layers = spec->model.layers, .num_heads = spec->model.heads, .channels = spec->model.channels,
                       .alibi = spec->model.position == SPEC_POSITION_ALIBI};
@@ -37,8 +37,9 @@ int engine_model_from_spec(const experiment_spec *spec, gpt *out, tr_error *err)
             return TR_FAIL(err, TR_EINVAL, "model.init '%s' has context %d, the spec asks for %d", init, cfg.max_seq_len, spec->model.context);
         cfg.max_seq_len = spec->model.context;  /* the first positions of a longer one (gpt_ckpt_load) */
     }
-    /* one sequence per forward/backward (engine_side_gradient); sampling has its own KV-cache buffers */
-    TR_TRY(gpt_init(out, &cfg, 1, spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0, err));
+    /* activations for max_batch sequences (a gradient group, engine_side_gradient); sampling
+     * has its own KV-cache buffers */
+    TR_TRY(gpt_init(out, &cfg, max_batch, spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0, err));
     /* drawn even when a checkpoint follows: the soft prompt (not in the checkpoint) comes from it */
     gpt_init_random(out, spec->seed);
     int rc = init[0] ? gpt_ckpt_load(out, init, err) : 0;

@@ -59,12 +59,14 @@ static int l_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     if (!terms) return TR_ENOMEM;
     for (int i = 0; i < n; i++) msg_term_encode(&coefs[i], terms + (size_t)i * MSG_TERM_BYTES);
     dispatch_reply r;
-    int rc = serve(f, OP_GRADIENT, n, 0, terms, (size_t)n * MSG_TERM_BYTES, &r, err);
+    int G = engine_group_terms(engine_side_spec(side_of(f)));
+    int rc = serve(f, OP_GRADIENT, n, G, terms, (size_t)n * MSG_TERM_BYTES, &r, err);
     free(terms);
     if (rc) return rc;
     if (r.n_grad != n_grads) rc = TR_FAIL(err, TR_EINTERNAL, "gradient of %zu floats asked, side has %zu", n_grads, r.n_grad);
-    for (size_t i = 0; i < n_grads && !rc; i++) grads[i] = (float)r.grad[i];
-    *loss = r.loss;
+    if (!rc) fixsum_to_floats(r.grad, grads, n_grads);
+    *loss = 0;
+    for (int g = 0; g < r.n_groups; g++) *loss += r.group_loss[g];   /* in group order, as fleet_mpi.c */
     dispatch_reply_free(&r);
     return rc;
 }

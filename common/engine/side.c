@@ -11,7 +11,7 @@
 #include "common/tok/byte.h"
 #include "common/util/log.h"
 
-static double now_s(void) {
+double side_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -165,11 +165,14 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     engine_side *e = tr_calloc(1, sizeof *e, err);
     if (!e) return TR_ENOMEM;
     e->spec = *spec;
+    e->index = index;
+    e->nworkers = nworkers;
+    e->G = engine_group_terms(spec);
     int rc = task_load_filtered(spec, &e->task, 1, err);
     if (rc) { free(e); return rc; }
     if ((rc = tokenizer_open(&e->tok, (tokenizer_kind)spec->model.tokenizer, err))) goto fail;
     e->max_tokens = spec->model.context - spec->prompt_len;
-    if ((rc = engine_model_from_spec(spec, &e->model, err))) goto fail;
+    if ((rc = engine_model_from_spec(spec, e->G, &e->model, err))) goto fail;
     /* a checkpoint's shape wins over the spec's (the spec may not give it) */
     e->spec.model.layers = e->model.config.num_layers;
     e->spec.model.heads = e->model.config.num_heads;
@@ -205,24 +208,29 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     e->prop = tr_malloc(nk * (size_t)spec->max_new_tokens * sizeof *e->prop, err);
     e->prop_len = tr_calloc(nk, sizeof *e->prop_len, err);
     e->prop_correct = tr_calloc(nk, 1, err);
+    e->batch_ids = tr_malloc((size_t)e->cap * sizeof *e->batch_ids, err);
+    e->batch_owner = tr_malloc((size_t)e->cap * sizeof *e->batch_owner, err);
+    e->batch_local = tr_malloc((size_t)e->cap * sizeof *e->batch_local, err);
     size_t bt = (size_t)e->max_tokens;
     e->prompt_tok = tr_malloc(bt * sizeof(int), err);
     e->text_cap = (size_t)e->max_tokens * e->tok.max_bytes + 1;
     e->text = tr_malloc(e->text_cap, err);
     e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
-    e->grad_sum = tr_calloc(e->n_tunable, sizeof *e->grad_sum, err);
-    if (!e->grad_sum || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_correct || !e->text || !e->prompt_tok) {
+    e->grad_fix = tr_calloc(e->n_tunable, sizeof *e->grad_fix, err);
+    if (!e->grad_fix || !e->batch_ids || !e->batch_owner || !e->batch_local || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_correct || !e->text || !e->prompt_tok) {
         rc = TR_ENOMEM;
         goto fail;
     }
     /* gradient threads: each beyond the first needs a view of the model (its own gradients and
-     * activations) and a double sum, about 12 bytes per parameter; keep them under 1 GiB */
-    size_t per = e->model.num_params * sizeof(float) + e->n_tunable * sizeof(double) + e->model.num_acts * sizeof(float);
+     * activations for a group of G sequences) and an exact sum, 16 bytes per tunable
+     * parameter; keep them under 1 GiB */
+    size_t per = e->model.num_params * sizeof(float) + e->n_tunable * sizeof(fixsum) +
+                 (e->model.num_acts + e->model.num_dacts) * sizeof(float);
     e->gthreads = 1;
     while (e->gthreads < e->nthreads && (size_t)e->gthreads * per <= ((size_t)1 << 30)) {
         gpt *v = &e->gviews[e->gthreads - 1];
-        if ((rc = gpt_init_view(v, &e->model, 1, err))) goto fail;
-        if (!(e->gsums[e->gthreads - 1] = tr_malloc(e->n_tunable * sizeof(double), err))) { rc = TR_ENOMEM; goto fail; }
+        if ((rc = gpt_init_view(v, &e->model, e->G, err))) goto fail;
+        if (!(e->gfix[e->gthreads - 1] = tr_malloc(e->n_tunable * sizeof(fixsum), err))) { rc = TR_ENOMEM; goto fail; }
         e->gthreads++;
     }
     if (e->gthreads < e->nthreads && index == 0)
@@ -241,10 +249,13 @@ void engine_side_free(engine_side *e) {
     tokenizer_free(&e->tok);
     gpt_free(&e->model);
     for (int t = 0; t < ENGINE_MAX_THREADS; t++) gpt_sampler_free(&e->samplers[t]);
-    for (int t = 0; t < ENGINE_MAX_THREADS - 1; t++) { gpt_free(&e->gviews[t]); free(e->gsums[t]); }
+    for (int t = 0; t < ENGINE_MAX_THREADS - 1; t++) { gpt_free(&e->gviews[t]); free(e->gfix[t]); }
     memory_free(&e->mem);
     free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_correct);
-    free(e->text); free(e->grad_sum); free(e->prompt_tok);
+    free(e->batch_ids); free(e->batch_owner); free(e->batch_local);
+    grad_plan_free(&e->plan);
+    free(e->gterms);
+    free(e->text); free(e->grad_fix); free(e->prompt_tok);
     free(e);
 }
 
@@ -265,8 +276,8 @@ static uint64_t sample_hash(const int *tok, int len, double logprob) {
 }
 
 /* fn on each of the n items (size bytes apart) at once: items 1.. on new threads, item 0 on
- * this one; an item whose thread cannot be started runs here after the others. */
-static void run_parallel(void *(*fn)(void *), void *items, size_t size, int n) {
+ * this one; an item whose thread cannot be started runs here after the others (side_impl.h). */
+void side_run_parallel(void *(*fn)(void *), void *items, size_t size, int n) {
     pthread_t th[ENGINE_MAX_THREADS];
     int started[ENGINE_MAX_THREADS] = {0};
     char *it = items;
@@ -311,7 +322,7 @@ static int sample_split(engine_side *e, int m, const int *const *pp, const int *
         w[t] = (sample_slice){&e->samplers[t], &e->model, lo, cnt, o->max_new_tokens, pp, plen, rp, o, otok, olen, lp, 0, {0}};
         lo += cnt;
     }
-    run_parallel(sample_slice_run, w, sizeof w[0], T);
+    side_run_parallel(sample_slice_run, w, sizeof w[0], T);
     for (int t = 0; t < T; t++)
         if (w[t].rc) return TR_FAIL(err, w[t].rc, "sampling thread %d of %d: %s", t + 1, T, w[t].err.msg);
     return 0;
@@ -334,7 +345,7 @@ int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, f
     int plen[ENGINE_MAX_SAMPLE], olen[ENGINE_MAX_SAMPLE];
     rng *rp[ENGINE_MAX_SAMPLE];
     double lp[ENGINE_MAX_SAMPLE];
-    double t0 = now_s();
+    double t0 = side_now_s();
     for (int start = 0; start < n && !rc; start += ENGINE_MAX_SAMPLE) {
         int m = n - start < ENGINE_MAX_SAMPLE ? n - start : ENGINE_MAX_SAMPLE;
         for (int i = 0; i < m; i++) {
@@ -353,17 +364,17 @@ int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, f
             e->counts.sample_digest += sample_hash(otok + (size_t)i * (size_t)maxnew, olen[i], lp[i]);
         }
     }
-    *timer += now_s() - t0;
+    *timer += side_now_s() - t0;
     free(ptok);
     free(otok);
     return rc;
 }
 
 static int check_tokens(engine_side *e, const task_example *ex, const int32_t *tok, int len) {
-    double t0 = now_s();
+    double t0 = side_now_s();
     engine_decode(&e->tok, tok, len, e->text, e->text_cap);
     int ok = task_check(&e->task, e->text, ex->answer);
-    e->counts.check_s += now_s() - t0;
+    e->counts.check_s += side_now_s() - t0;
     return ok;
 }
 
@@ -424,6 +435,9 @@ int engine_side_propose(engine_side *e, int64_t step, const int64_t *ids, int n,
     if (n > e->cap) return TR_FAIL(err, TR_EINTERNAL, "step has %d examples here, capacity %d", n, e->cap);
     e->n = n;
     e->step = step;
+    /* one side holds every example: the minibatch is these ids (with more sides the fleet
+     * hands every side the whole minibatch, engine_side_set_minibatch) */
+    if (e->nworkers <= 1) TR_TRY(engine_side_set_minibatch(e, ids, n, err));
     for (int i = 0; i < n; i++) {
         e->ids[i] = ids[i];
         e->mem_idx[i] = memory_find(&e->mem, ids[i]);
@@ -471,151 +485,5 @@ int engine_side_propose(engine_side *e, int64_t step, const int64_t *ids, int n,
     if (prompts) for (int i = 0; i < nk; i++) free(prompts[i]);
     free(prompts);
     free(rngs);
-    return rc;
-}
-
-/* Build the (prompt, rationale, eot) sequence of one term into tok/tgt/w (max_tokens each). */
-static int build_row(engine_side *e, const est_coef *t, int *tok, int *tgt, float *w, int *T_row, tr_error *err) {
-    const int i = t->ex;
-    const task_example *ex = task_get(&e->task, e->ids[i]);
-    const spec_method m = e->spec.method;
-    char *prompt = NULL, *target_text = NULL;
-    const int32_t *rat = NULL;
-    int rlen = 0;
-    int rc = prompt_for(e, ex, 0, &prompt, err);
-    if (rc) return rc;
-    int32_t *tmp = NULL;
-    if (m == METHOD_DIRECT) {
-        rc = task_direct_target(&e->task, ex, &target_text, err);
-        if (rc) { free(prompt); return rc; }
-        tmp = tr_malloc((size_t)e->max_tokens * sizeof *tmp, err);
-        if (!tmp) { free(prompt); free(target_text); return TR_ENOMEM; }
-        rlen = engine_encode(&e->tok, target_text, (int *)tmp, e->max_tokens);
-        rat = tmp;
-    } else if (m == METHOD_RS) {
-        rat = e->prop + (size_t)(i * e->K + t->which) * (size_t)e->spec.max_new_tokens;
-        rlen = e->prop_len[i * e->K + t->which];
-    } else if (t->which == EST_PROPOSAL) {
-        rat = e->prop + (size_t)(i * e->K) * (size_t)e->spec.max_new_tokens;
-        rlen = e->prop_len[i * e->K];
-    } else {
-        rat = memory_tokens(&e->mem, e->mem_idx[i], &rlen);
-    }
-    /* sequence s = prompt ++ rationale ++ eot; inputs s[0..L-2], targets s[1..L-1] */
-    const int *ptok = e->prompt_tok;
-    int plen = engine_encode(&e->tok, prompt, e->prompt_tok, e->max_tokens);
-    int L = plen + rlen + 1;
-    if (plen < 0 || rlen < 0 || L > e->max_tokens + 1) {
-        free(prompt); free(target_text); free(tmp);
-        return TR_FAIL(err, TR_EINTERNAL, "example %lld: sequence of %d tokens exceeds %d", (long long)ex->id, L, e->max_tokens);
-    }
-    for (int p = 0; p < L - 1; p++) {
-        int cur = p < plen ? ptok[p] : rat[p - plen];
-        int nxt = p + 1 < plen ? ptok[p + 1] : (p + 1 - plen < rlen ? rat[p + 1 - plen] : e->tok.eot);
-        tok[p] = cur;
-        tgt[p] = nxt;
-        w[p] = p + 1 >= plen ? 1.0f : 0.0f; /* loss on rationale and eot targets only */
-    }
-    *T_row = L - 1;
-    free(prompt); free(target_text); free(tmp);
-    return 0;
-}
-
-/* One gradient thread's terms [lo, hi) (rows built beforehand), on model m (the side's own for
- * thread 0, a view of it for the others), summed into sum in term order. */
-typedef struct grad_slice {
-    engine_side *e;
-    gpt *m;
-    gpt_grad_mode mode;
-    const est_coef *terms;
-    const int *T_row;
-    const int *tok, *tgt;
-    const float *w;
-    int lo, hi;
-    double *sum;
-    double loss;
-    int64_t tokens;
-    int rc;
-    tr_error err;
-} grad_slice;
-
-static void *grad_slice_run(void *p) {
-    grad_slice *s = p;
-    engine_side *e = s->e;
-    const float *g = s->mode == GPT_GRAD_PROMPT ? s->m->prompt_grad : s->m->grads;
-    const size_t stride = (size_t)e->max_tokens;
-    for (int k = s->lo; k < s->hi; k++) {
-        const int T = s->T_row[k];
-        gpt_zero_grad(s->m);
-        if (e->spec.position_jitter) {   /* a shift that depends on (seed, id, step) only: W-independent */
-            rng r;
-            stream_position(&r, e->spec.seed, e->ids[s->terms[k].ex], e->step);
-            s->m->pos_offset = (int)rng_below(&r, (uint64_t)(s->m->config.max_seq_len - s->m->prompt_len - T) + 1);
-        }
-        double l = 0;
-        int rc = gpt_forward(s->m, s->tok + (size_t)k * stride, s->tgt + (size_t)k * stride, s->w + (size_t)k * stride,
-                             1, T, &l, NULL, &s->err);
-        if (!rc) rc = gpt_backward(s->m, s->mode, &s->err);
-        s->m->pos_offset = 0;   /* sampling and evaluation stay at position 0 */
-        if (rc) { s->rc = rc; break; }
-        for (size_t i = 0; i < e->n_tunable; i++) s->sum[i] += g[i];
-        s->loss += l;
-        s->tokens += T;
-    }
-    return NULL;
-}
-
-int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err) {
-    double t0 = now_s();
-    *loss = 0;
-    const gpt_grad_mode mode = e->spec.tunable == TUNABLE_PROMPT ? GPT_GRAD_PROMPT : GPT_GRAD_FULL;
-    memset(e->grad_sum, 0, e->n_tunable * sizeof *e->grad_sum);
-    /* every term's sequence first (the tokenizer is not shared between threads) */
-    const size_t stride = (size_t)e->max_tokens, nt = (size_t)(nterms > 0 ? nterms : 1);
-    int *tok = tr_malloc(nt * stride * sizeof *tok, err), *tgt = tr_malloc(nt * stride * sizeof *tgt, err);
-    float *w = tr_malloc(nt * stride * sizeof *w, err);
-    int *T_row = tr_malloc(nt * sizeof *T_row, err);
-    int rc = (!tok || !tgt || !w || !T_row) ? TR_ENOMEM : 0;
-    for (int k = 0; k < nterms && !rc; k++) {
-        if (terms[k].ex < 0 || terms[k].ex >= e->n) {
-            rc = TR_FAIL(err, TR_EINTERNAL, "term for example index %d; this side has %d", terms[k].ex, e->n);
-            break;
-        }
-        int *tk = tok + (size_t)k * stride, *tg = tgt + (size_t)k * stride;
-        float *wk = w + (size_t)k * stride;
-        rc = build_row(e, &terms[k], tk, tg, wk, &T_row[k], err);
-        const float c = (float)terms[k].coef;
-        for (int p = 0; !rc && p < T_row[k]; p++) wk[p] *= c;
-    }
-    /* contiguous slices of the terms, one per gradient thread, of about equal token counts
-     * (a term's cost grows with its length); each sums its own in term order, and the slices'
-     * sums are added in thread order (one thread: the plain loop) */
-    int T = e->gthreads < nterms ? e->gthreads : nterms;
-    int64_t total = 0, cum = 0;
-    for (int k = 0; !rc && k < nterms; k++) total += T_row[k];
-    grad_slice s[ENGINE_MAX_THREADS];
-    for (int t = 0, lo = 0; !rc && t < T; t++) {
-        int hi = lo;
-        if (t == T - 1) hi = nterms;
-        else   /* up to the token share of threads 0..t, leaving a term for each later thread */
-            while (hi < nterms - (T - 1 - t) && (hi == lo || (cum + T_row[hi]) * T <= total * (t + 1))) cum += T_row[hi++];
-        s[t] = (grad_slice){e, t ? &e->gviews[t - 1] : &e->model, mode, terms, T_row, tok, tgt, w, lo, hi,
-                            t ? e->gsums[t - 1] : e->grad_sum, 0, 0, 0, {0}};
-        if (t) memset(s[t].sum, 0, e->n_tunable * sizeof *s[t].sum);
-        lo = hi;
-    }
-    if (!rc && T > 0) {
-        run_parallel(grad_slice_run, s, sizeof s[0], T);
-        for (int t = 0; t < T && !rc; t++)
-            if (s[t].rc) rc = TR_FAIL(err, s[t].rc, "gradient thread %d of %d: %s", t + 1, T, s[t].err.msg);
-        for (int t = 0; t < T && !rc; t++) {
-            if (t)
-                for (size_t i = 0; i < e->n_tunable; i++) e->grad_sum[i] += s[t].sum[i];
-            *loss += s[t].loss;
-            e->counts.tokens_trained += s[t].tokens;
-        }
-    }
-    free(tok); free(tgt); free(w); free(T_row);
-    e->counts.grad_s += now_s() - t0;
     return rc;
 }

@@ -4,6 +4,8 @@
 #define TRICE_ENGINE_SIDE_IMPL_H
 
 #include "common/engine/engine.h"
+#include "common/engine/gplan.h"
+#include "common/train/fixsum.h"
 
 struct engine_side {
     experiment_spec spec;
@@ -11,11 +13,12 @@ struct engine_side {
     tokenizer tok;            /* spec.model.tokenizer: byte or GPT-2 */
     int max_tokens;           /* token positions per sequence: context - prompt_len */
     gpt model;
+    int index, nworkers;      /* this side's place in the fleet (shard_owner) */
     int nthreads;             /* TRICE_THREADS (1..ENGINE_MAX_THREADS), default 1 */
     gpt_sampler samplers[ENGINE_MAX_THREADS];   /* one KV cache per thread */
     int gthreads;             /* gradient threads: nthreads, fewer when their buffers would pass 1 GiB */
     gpt gviews[ENGINE_MAX_THREADS - 1];         /* threads 1.. : views of model (own activations, gradients) */
-    double *gsums[ENGINE_MAX_THREADS - 1];      /* [n_tunable] their gradient sums */
+    fixsum *gfix[ENGINE_MAX_THREADS - 1];       /* [n_tunable] their exact gradient sums */
     memory mem;               /* one entry per training example this side owns */
 
     /* the current step's examples held here (set by engine_side_propose) */
@@ -28,14 +31,30 @@ struct engine_side {
     int *prop_len;            /* [cap * K] */
     uint8_t *prop_correct;    /* [cap * K] c(proposal, y) */
     int cap;
+    /* the step's whole minibatch (every side's examples; engine_side_set_minibatch) */
+    int batch_M;
+    int64_t *batch_ids;       /* [cap] */
+    int *batch_owner;         /* [cap] the side holding each */
+    int *batch_local;         /* [cap] its index among that side's examples (ids, mem_idx) */
+
+    /* the gradient in progress (side_grad.c) */
+    int G;                    /* terms per group: engine_group_terms; model and views hold G sequences */
+    grad_plan plan;           /* made by engine_side_grad_finish, from every term's length */
+    est_coef *gterms;         /* [gcap] the step's term list (ex: minibatch index) */
+    int gn, gcap;
 
     /* scratch */
     int *prompt_tok;          /* [max_tokens] a prompt's tokens (see engine_side_gradient) */
     char *text;               /* [text_cap] decoded text */
     size_t text_cap;          /* max_tokens * the longest token's bytes + 1 */
-    double *grad_sum;         /* [n_tunable] the step's gradient, accumulated in double */
+    fixsum *grad_fix;         /* [n_tunable] this side's groups' gradients, summed exactly */
     size_t n_tunable;         /* all weights (full) or the P x C soft prompt */
     engine_counts counts;     /* since the last engine_side_take_counts */
 };
+
+/* side.c's helpers for side_grad.c: fn on each of n items (size bytes apart) at once, item 0
+ * on this thread; the monotonic clock in seconds. */
+void side_run_parallel(void *(*fn)(void *), void *items, size_t size, int n);
+double side_now_s(void);
 
 #endif

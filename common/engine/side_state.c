@@ -18,9 +18,9 @@ float *engine_side_tunable(engine_side *e, size_t *n) {
     return e->spec.tunable == TUNABLE_PROMPT ? e->model.prompt : e->model.params;
 }
 
-double *engine_side_grad(engine_side *e, size_t *n) {
+const fixsum *engine_side_grad(const engine_side *e, size_t *n) {
     *n = e->n_tunable;
-    return e->grad_sum;
+    return e->grad_fix;
 }
 
 const uint8_t *engine_side_correct(const engine_side *e) { return e->prop_correct; }

@@ -49,7 +49,7 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
     r->method = method_strategy_of(spec->method);
     r->total_steps = r->method->total_steps(spec);
     int P = spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0;
-    TR_TRY(engine_model_from_spec(spec, &r->master, err));   /* the same model as every side's (engine_side_init) */
+    TR_TRY(engine_model_from_spec(spec, 1, &r->master, err));   /* the same model as every side's (engine_side_init) */
     r->tunable = P ? r->master.prompt : r->master.params;
     r->n_tunable = P ? (size_t)P * (size_t)r->master.config.channels : r->master.num_params;
     r->grads = tr_calloc(r->n_tunable, sizeof(float), err);

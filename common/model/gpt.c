@@ -176,7 +176,8 @@ int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr
         !(g->dacts = tr_malloc(g->num_dacts * sizeof(float), err)) ||
         !(g->tokens = tr_malloc(ntok * sizeof(int), err)) ||
         !(g->targets = tr_malloc(ntok * sizeof(int), err)) ||
-        !(g->weights = tr_malloc(ntok * sizeof(float), err))) {
+        !(g->weights = tr_malloc(ntok * sizeof(float), err)) ||
+        !(g->fwd_offsets = tr_calloc((size_t)max_batch, sizeof(int), err))) {
         int rc = err ? err->code : TR_ENOMEM;
         gpt_free(g);
         return rc ? rc : TR_ENOMEM;
@@ -195,7 +196,7 @@ void gpt_free(gpt *g)
 {
     if (!g->borrowed) { free(g->params); free(g->prompt); }
     free(g->grads); free(g->acts); free(g->dacts);
-    free(g->tokens); free(g->targets); free(g->weights);
+    free(g->tokens); free(g->targets); free(g->weights); free(g->fwd_offsets);
     free(g->prompt_grad);
     memset(g, 0, sizeof *g);
 }
@@ -286,6 +287,13 @@ static layer_params layer_of(const gpt *g, const float *base, int l)
     return p;
 }
 
+/* The position index of row b's position t (soft prompt included) in the last forward:
+ * padding past the context reuses the last position (see row_offsets in gpt.h). */
+static int gpt_position(const gpt *g, int b, int t) {
+    int p = g->fwd_offsets[b] + t;
+    return p < g->config.max_seq_len ? p : g->config.max_seq_len - 1;
+}
+
 int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weights, int B, int T,
                 double *loss, double *logprob, tr_error *err)
 {
@@ -300,9 +308,13 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     if (T <= 0 || Tt > c->max_seq_len)
         return TR_FAIL(err, TR_EINVAL, "gpt_forward: length %d not in [1, max_seq_len %d - prompt_len %d]",
                        T, c->max_seq_len, P);
-    if (g->pos_offset < 0 || g->pos_offset + Tt > c->max_seq_len)
+    if (!g->row_offsets && (g->pos_offset < 0 || g->pos_offset + Tt > c->max_seq_len))
         return TR_FAIL(err, TR_EINVAL, "gpt_forward: position offset %d + length %d exceeds max_seq_len %d",
                        g->pos_offset, Tt, c->max_seq_len);
+    for (int b = 0; g->row_offsets && b < B; b++)   /* the row's own length is the caller's to fit */
+        if (g->row_offsets[b] < 0 || g->row_offsets[b] + P >= c->max_seq_len)
+            return TR_FAIL(err, TR_EINVAL, "gpt_forward: sequence %d's position offset %d + prompt %d leaves no "
+                           "position of max_seq_len %d", b, g->row_offsets[b], P, c->max_seq_len);
     size_t NT = (size_t)B * T;
     for (size_t i = 0; i < NT; i++) {
         if (tokens[i] < 0 || tokens[i] >= V)
@@ -317,7 +329,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     for (size_t i = 0; i < NT; i++) g->weights[i] = weights ? weights[i] : 1.0f;
     g->B = B;
     g->T = T;
-    g->fwd_offset = g->pos_offset;
+    for (int b = 0; b < B; b++) g->fwd_offsets[b] = g->row_offsets ? g->row_offsets[b] : g->pos_offset;
 
     struct gpt_acts a;
     act_views(g, B, Tt, &a);
@@ -332,7 +344,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
             const float *e = t < P ? g->prompt + (size_t)t * C
                                    : wte + (size_t)tokens[(size_t)b * T + (t - P)] * C;
             if (c->alibi) { memcpy(x, e, (size_t)C * sizeof(float)); continue; }  /* no position embedding */
-            const float *pe = wpe + (size_t)(g->fwd_offset + t) * C;
+            const float *pe = wpe + (size_t)gpt_position(g, b, t) * C;
             for (int i = 0; i < C; i++) x[i] = e[i] + pe[i];
         }
     }
@@ -473,7 +485,7 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
                               : (dwte ? dwte + (size_t)g->tokens[(size_t)b * T + (t - P)] * C : NULL);
             if (de) for (int i = 0; i < C; i++) de[i] += dx[i];
             if (dwpe) {
-                float *dp = dwpe + (size_t)(g->fwd_offset + t) * C;
+                float *dp = dwpe + (size_t)gpt_position(g, b, t) * C;
                 for (int i = 0; i < C; i++) dp[i] += dx[i];
             }
         }

@@ -102,10 +102,18 @@ typedef struct gpt {
                                            * training, so every position embedding is trained and the
                                            * model cannot lean on absolute positions (length
                                            * generalisation). Sampling always starts at 0. */
+    const int *row_offsets;               /* (B) or NULL: per-sequence shifts for the next forward
+                                           * instead of pos_offset, for a batch of sequences that
+                                           * each sit at their own offset. Row b's real positions
+                                           * must fit (row_offsets[b] + P + its length <= max_seq_len);
+                                           * right padding that would run past the context reuses
+                                           * the last position embedding (weight 0: no effect on
+                                           * the loss or the real positions' gradients). */
 
     /* state of the last forward */
     int B, T;                             /* T = token positions (excluding the prompt) */
-    int fwd_offset;                       /* pos_offset of the last forward (its backward uses it) */
+    int *fwd_offsets;                     /* (max_batch) each row's shift in the last forward (its
+                                           * backward uses them) */
     int have_targets;                     /* the last forward had targets: backward allowed */
     int logits_valid;                     /* logits hold the forward's values (backward overwrites) */
     int borrowed;                         /* params and prompt belong to another gpt (gpt_init_view) */

@@ -1,13 +1,15 @@
-/* The operation dispatcher (dispatch.h) and the protocol's records (msg.h) on a tiny model:
- * two sides of W = 2 answer together what one side of W = 1 answers, and a failed side still
- * answers in the op's shape. */
+/* The operation dispatcher (dispatch.h), the gradient plan (gplan.h) and the protocol's
+ * records (msg.h) on a tiny model: sides of W = 2 and 3 answer together what one side of W = 1
+ * answers (the gradient bit for bit), and a failed side still answers in the op's shape. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/comm/msg.h"
 #include "common/engine/dispatch.h"
+#include "common/engine/gplan.h"
 #include "tests/engine/tiny.h"
 
 static engine_side *side(const experiment_spec *s, int index, int W) {
@@ -77,59 +79,142 @@ Test(dispatch, two_sides_propose_what_one_side_proposes) {
     engine_side_free(one); engine_side_free(two[0]); engine_side_free(two[1]);
 }
 
-Test(dispatch, two_sides_sum_to_the_gradient_of_one) {
-    experiment_spec s = tiny_spec("trice", "given", 3);
-    engine_side *one = side(&s, 0, 1), *two[2] = {side(&s, 0, 2), side(&s, 1, 2)};
+/* An in-process stand-in for the workers' rationale exchange: each side's dispatch_op runs on
+ * its own thread; they post their rows, meet, copy what is theirs, and meet again before
+ * anyone frees a posted buffer. */
+typedef struct xchg {
+    int W;
+    pthread_barrier_t bar;
+    uint8_t *const *out[3];
+    const size_t *out_len[3];
+} xchg;
+
+typedef struct xside {
+    xchg *x;
+    engine_side *e;
+    int index, failed;
+    const uint8_t *terms;
+    int n, G;
     dispatch_reply r;
-    engine_side *all[3] = {one, two[0], two[1]};
-    int index[3] = {0, 0, 1}, W[3] = {1, 2, 2};
+    tr_error err;
+} xside;
+
+static int x_exchange(void *ctx, uint8_t *const *out, const size_t *out_len, uint8_t **in, size_t *in_len, tr_error *err) {
+    xside *me = ctx;
+    xchg *x = me->x;
+    (void)err;
+    x->out[me->index] = out;
+    x->out_len[me->index] = out_len;
+    pthread_barrier_wait(&x->bar);
+    for (int s = 0; s < x->W; s++) {
+        in[s] = NULL;
+        in_len[s] = 0;
+        if (s == me->index) continue;
+        in_len[s] = x->out_len[s][me->index];
+        in[s] = malloc(in_len[s] + 1);
+        if (in_len[s]) memcpy(in[s], x->out[s][me->index], in_len[s]);
+    }
+    pthread_barrier_wait(&x->bar);
+    return 0;
+}
+
+static void *x_run(void *arg) {
+    xside *me = arg;
+    dispatch_req q = {.h = {OP_GRADIENT, me->n, me->G, 0}, .in = me->terms, .in_len = (size_t)me->n * MSG_TERM_BYTES,
+                      .index = me->index, .nworkers = me->x->W, .exchange = x_exchange, .exchange_ctx = me};
+    me->failed = dispatch_op(me->e, &q, 0, &me->r, &me->err);
+    return NULL;
+}
+
+/* The same spec and minibatch on W = 1, 2 and 3 sides (shards as the workers have them, and
+ * every term's rationale sent from the side holding it to the others):
+ * the exact sums of the sides' gradients have the same bits, and the per-group losses are
+ * the same. 16 terms in groups of 4 (context 256). */
+Test(dispatch, one_two_and_three_sides_give_the_same_gradient_bits) {
+    experiment_spec s = tiny_spec("trice", "given", 3);
+    s.model.context = 256;
+    const int G = engine_group_terms(&s);
+    cr_assert_eq(G, 4);
     int64_t ids[8];
-    int M = batch(one, ids, 8);
-    /* every side: memory, then the minibatch; remember which side holds each position */
-    int owner[8], local[8], cnt[2] = {0, 0};
-    for (int k = 0; k < 3; k++) {
-        serve(all[k], index[k], W[k], OP_MEMORY_INIT, 0, 0, NULL, 0, &r);
-        dispatch_reply_free(&r);
-        serve(all[k], index[k], W[k], OP_PROPOSE, 0, M, ids, 0, &r);
-        for (size_t i = 0; k > 0 && i < r.len / msg_propose_bytes(1); i++) {
-            int32_t pos;
-            uint8_t a, m;
-            msg_propose_decode(r.bytes + i * msg_propose_bytes(1), 1, &pos, &a, &m, NULL);
-            owner[pos] = k - 1;
-            local[pos] = cnt[k - 1]++;
+    engine_side *probe = side(&s, 0, 1);
+    int M = batch(probe, ids, 8);
+    engine_side_free(probe);
+    est_coef terms[16];
+    int n = 0;
+    for (int i = 0; i < M; i++) {
+        terms[n++] = (est_coef){i, EST_MEMORY, 0.125 * (i + 1)};
+        terms[n++] = (est_coef){i, EST_PROPOSAL, -0.0625 * (i + 2)};
+    }
+    uint8_t enc[16 * MSG_TERM_BYTES];
+    for (int k = 0; k < n; k++) msg_term_encode(&terms[k], enc + k * MSG_TERM_BYTES);
+    fixsum *sum[4] = {0};
+    double loss[4][4] = {{0}};
+    size_t np = 0;
+    for (int W = 1; W <= 3; W++) {
+        xchg x = {.W = W};
+        pthread_barrier_init(&x.bar, NULL, (unsigned)W);
+        xside xs[3];
+        pthread_t th[3];
+        for (int w = 0; w < W; w++) {
+            xs[w] = (xside){.x = &x, .e = side(&s, w, W), .index = w, .terms = enc, .n = n, .G = G};
+            dispatch_reply r;
+            serve(xs[w].e, w, W, OP_MEMORY_INIT, 0, 0, NULL, 0, &r);
+            dispatch_reply_free(&r);
+            serve(xs[w].e, w, W, OP_PROPOSE, 0, M, ids, 0, &r);
+            dispatch_reply_free(&r);
         }
-        dispatch_reply_free(&r);
-    }
-    est_coef terms[3] = {{0, EST_MEMORY, 0.125}, {M - 1, EST_MEMORY, -0.25}, {M / 2, EST_MEMORY, 0.5}};
-    uint8_t enc[3 * MSG_TERM_BYTES], part[2][3 * MSG_TERM_BYTES];
-    int np[2] = {0, 0};
-    for (int i = 0; i < 3; i++) {
-        msg_term_encode(&terms[i], enc + i * MSG_TERM_BYTES);
-        est_coef t = {local[terms[i].ex], terms[i].which, terms[i].coef};
-        int w = owner[terms[i].ex];
-        msg_term_encode(&t, part[w] + np[w]++ * MSG_TERM_BYTES);
-    }
-    serve(one, 0, 1, OP_GRADIENT, 3, 0, enc, sizeof enc, &r);
-    size_t n = r.n_grad;
-    double *want = malloc(n * sizeof *want), loss = r.loss;
-    memcpy(want, r.grad, n * sizeof *want);
-    dispatch_reply_free(&r);
-    double *sum = calloc(n, sizeof *sum), lsum = 0;
-    for (int w = 0; w < 2; w++) {
-        serve(two[w], w, 2, OP_GRADIENT, np[w], 0, part[w], (size_t)np[w] * MSG_TERM_BYTES, &r);
-        for (size_t i = 0; i < n; i++) sum[i] += r.grad[i];
-        lsum += r.loss;
-        dispatch_reply_free(&r);
+        for (int w = 0; w < W; w++) cr_assert_eq(pthread_create(&th[w], NULL, x_run, &xs[w]), 0);
+        for (int w = 0; w < W; w++) pthread_join(th[w], NULL);
+        pthread_barrier_destroy(&x.bar);
+        for (int w = 0; w < W; w++) {
+            cr_assert_eq(xs[w].failed, 0, "W=%d side %d: %s", W, w, xs[w].err.msg);
+            cr_assert_eq(xs[w].r.n_groups, 4);
+            if (!sum[W]) { np = xs[w].r.n_grad; sum[W] = calloc(np, sizeof *sum[W]); }
+            fixsum_add(sum[W], xs[w].r.grad, np);
+            int computed = 0;
+            for (int g = 0; g < 4; g++) { loss[W][g] += xs[w].r.group_loss[g]; computed += xs[w].r.group_loss[g] != 0; }
+            /* every side plans from every term's length, so it needed the others' rows; and each
+             * computed a share of the groups */
+            cr_assert_gt(computed, 0, "W=%d: side %d computed no group", W, w);
+            dispatch_reply_free(&xs[w].r);
+            engine_side_free(xs[w].e);
+        }
     }
     double norm = 0;
-    for (size_t i = 0; i < n; i++) {
-        cr_assert_float_eq(sum[i], want[i], 1e-12 * (1 + fabs(want[i])), "parameter %zu: %g vs %g", i, sum[i], want[i]);
-        norm += want[i] * want[i];
-    }
+    for (size_t i = 0; i < np; i++) norm += fabs(fixsum_to_double(sum[1][i]));
     cr_assert_gt(norm, 0);
-    cr_assert_float_eq(lsum, loss, 1e-9 * (1 + fabs(loss)));
-    free(want); free(sum);
-    engine_side_free(one); engine_side_free(two[0]); engine_side_free(two[1]);
+    for (int W = 2; W <= 3; W++) {
+        cr_assert_eq(memcmp(sum[1], sum[W], np * sizeof *sum[1]), 0, "W=%d: gradient bits differ from W=1", W);
+        cr_assert_eq(memcmp(loss[1], loss[W], sizeof loss[1]), 0, "W=%d: group losses differ from W=1", W);
+    }
+    free(sum[1]); free(sum[2]); free(sum[3]);
+}
+
+/* The plan: terms by length (longest first, ties by index) in runs of G, whatever W; each
+ * group to the side with the least padded positions so far. */
+Test(gplan, groups_are_runs_of_terms_by_length_spread_by_work) {
+    const int len[7] = {5, 9, 9, 3, 7, 1, 8};
+    grad_plan p;
+    cr_assert_eq(grad_plan_make(&p, len, 7, 3, 2, NULL), 0);
+    cr_assert_eq(p.ngroups, 3);
+    const int order[7] = {1, 2, 6, 4, 0, 3, 5};
+    cr_assert_eq(memcmp(p.order, order, sizeof order), 0);
+    int lo, hi;
+    grad_plan_group(&p, 2, &lo, &hi);
+    cr_assert(lo == 6 && hi == 7);
+    cr_assert_eq(p.side[0], 0);   /* 3 x 9 positions */
+    cr_assert_eq(p.side[1], 1);   /* 3 x 7 */
+    cr_assert_eq(p.side[2], 1);   /* side 1 has 21 < 27 */
+    grad_plan_free(&p);
+    /* one side: the same groups */
+    cr_assert_eq(grad_plan_make(&p, len, 7, 3, 1, NULL), 0);
+    cr_assert_eq(memcmp(p.order, order, sizeof order), 0);
+    cr_assert(p.side[0] == 0 && p.side[1] == 0 && p.side[2] == 0);
+    grad_plan_free(&p);
+    const int bad[2] = {4, 0};
+    tr_error err = {0};
+    cr_assert_neq(grad_plan_make(&p, bad, 2, 3, 2, &err), 0);
+    cr_assert(strstr(err.msg, "term 1"), "%s", err.msg);
 }
 
 Test(dispatch, a_failed_side_answers_placeholders_of_the_right_shape) {
@@ -173,6 +258,16 @@ Test(msg, records_round_trip_bit_for_bit) {
     cr_assert_eq(msg_counts_decode(cb, sizeof cb, &d, NULL), 0);
     cr_assert_eq(memcmp(&c, &d, sizeof c), 0);
     cr_assert_neq(msg_counts_decode(cb, sizeof cb - 1, &d, NULL), 0, "a short record must be refused");
+    /* a rationale record; a cut or oversized one is refused */
+    int32_t tok[3] = {7, -1, 256}, back[3], term, len;
+    int64_t id;
+    size_t used;
+    uint8_t rb[64];
+    msg_row_encode(rb, 41, (int64_t)1 << 40, tok, 3);
+    cr_assert_eq(msg_row_decode(rb, sizeof rb, 3, &term, &id, back, &len, &used, NULL), 0);
+    cr_assert(term == 41 && id == (int64_t)1 << 40 && len == 3 && used == msg_row_bytes(3) && memcmp(tok, back, sizeof tok) == 0);
+    cr_assert_neq(msg_row_decode(rb, msg_row_bytes(3) - 1, 3, &term, &id, back, &len, &used, NULL), 0, "cut short");
+    cr_assert_neq(msg_row_decode(rb, sizeof rb, 2, &term, &id, back, &len, &used, NULL), 0, "more tokens than room");
     msg_header h;
     int64_t words[MSG_HEADER_WORDS] = {99, 0, 0, 0};
     cr_assert_neq(msg_header_decode(words, &h, NULL), 0, "an unknown op must be refused");

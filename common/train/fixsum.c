@@ -1,0 +1,62 @@
+/* fixsum.c - 128-bit fixed-point sums (fixsum.h). */
+#include "common/train/fixsum.h"
+
+#include <math.h>
+#include <string.h>
+
+/* GCC and Clang's 128-bit integers; __extension__ keeps -Wpedantic quiet about them. */
+__extension__ typedef unsigned __int128 u128;
+__extension__ typedef __int128 i128;
+
+static inline u128 load(const fixsum *v) { return ((u128)v->hi << 64) | v->lo; }
+static inline void store(fixsum *v, u128 x) {
+    v->lo = (uint64_t)x;
+    v->hi = (uint64_t)(x >> 64);
+}
+
+/* The float's bits as a multiple of 2^-80, rounded to nearest (halves away from zero) below
+ * 2^-57. Precondition: finite, |x| < 2^31. */
+static inline u128 to_fixed(uint32_t b) {
+    uint32_t e = (b >> 23) & 0xffu, m = b & 0x7fffffu;
+    if (e == 0) {            /* zero or subnormal: m * 2^-149 */
+        if (!m) return 0;
+        e = 1;
+    } else {
+        m |= 0x800000u;      /* value = m * 2^(e - 150) */
+    }
+    int sh = (int)e - 150 + FIXSUM_FRAC_BITS;
+    u128 v;
+    if (sh >= 0) v = (u128)m << sh;                       /* sh <= 87: below 2^111 */
+    else if (sh > -26) v = (m + (1u << (-sh - 1))) >> -sh; /* m < 2^24: no overflow */
+    else v = 0;                                           /* below 2^-81: rounds to 0 */
+    return (b >> 31) ? (u128)0 - v : v;
+}
+
+int fixsum_add_floats(fixsum *acc, const float *x, size_t n, tr_error *err) {
+    /* check first, so that a refused vector adds nothing */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        if (((b >> 23) & 0xffu) >= 127u + 31u)   /* |x| >= 2^31, inf or nan */
+            return TR_FAIL(err, TR_EINVAL, "entry %zu is %g: %s", i, (double)x[i],
+                           isfinite(x[i]) ? "beyond the exact-sum range of +-2^31 (diverging?)" : "not finite (diverging?)");
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        if (b << 1) store(&acc[i], load(&acc[i]) + to_fixed(b));   /* +-0 adds nothing */
+    }
+    return 0;
+}
+
+void fixsum_add(fixsum *acc, const fixsum *x, size_t n) {
+    for (size_t i = 0; i < n; i++) store(&acc[i], load(&acc[i]) + load(&x[i]));
+}
+
+double fixsum_to_double(fixsum v) {
+    return ldexp((double)(i128)load(&v), -FIXSUM_FRAC_BITS);
+}
+
+void fixsum_to_floats(const fixsum *acc, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = (float)fixsum_to_double(acc[i]);
+}

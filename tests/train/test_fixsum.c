@@ -1,0 +1,116 @@
+/* 128-bit fixed-point sums (fixsum.h): exact round trip, order-free sums, the range limits. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/train/fixsum.h"
+#include "common/util/rng.h"
+
+/* n floats of random sign with magnitudes spread over 2^lo .. 2^hi */
+static void spread(float *x, size_t n, int lo, int hi, uint64_t seed) {
+    rng r;
+    rng_init(&r, seed, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        double m = 1.0 + rng_uniform(&r);
+        int e = lo + (int)rng_below(&r, (uint64_t)(hi - lo));
+        x[i] = (float)ldexp(rng_below(&r, 2) ? -m : m, e);
+    }
+}
+
+Test(fixsum, a_float_in_range_round_trips_bit_for_bit) {
+    enum { N = 4096 };
+    static float x[N], y[N];
+    static fixsum acc[N];
+    spread(x, N, -57, 31, 1);
+    x[0] = 0.0f; x[1] = -0.0f; x[2] = 0x1p-57f; x[3] = -0x1.fffffep30f; x[4] = 1.0f;
+    memset(acc, 0, sizeof acc);
+    tr_error err = {0};
+    cr_assert_eq(fixsum_add_floats(acc, x, N, &err), 0, "%s", err.msg);
+    fixsum_to_floats(acc, y, N);
+    for (size_t i = 2; i < N; i++) cr_assert_eq(x[i], y[i], "entry %zu: %a came back as %a", i, (double)x[i], (double)y[i]);
+    cr_assert_eq(y[0], 0.0f);
+    cr_assert_eq(y[1], 0.0f);
+}
+
+Test(fixsum, values_below_the_exact_range_round_to_multiples_of_2_to_the_minus_80) {
+    float x[4] = {0x1p-82f, 0x1.8p-81f, -0x1.8p-81f, 0x1p-126f};
+    fixsum acc[4] = {{0, 0}};
+    cr_assert_eq(fixsum_add_floats(acc, x, 4, NULL), 0);
+    cr_assert_eq(fixsum_to_double(acc[0]), 0.0, "a quarter unit rounds to 0");
+    cr_assert_eq(fixsum_to_double(acc[1]), 0x1p-80, "0.75 units round to 1");
+    cr_assert_eq(fixsum_to_double(acc[2]), -0x1p-80);
+    cr_assert_eq(fixsum_to_double(acc[3]), 0.0);
+}
+
+/* The point of the module: the sum of many parts has the same bits whatever the order and
+ * however the parts are split into partial sums, and it is the exact sum rounded once. */
+Test(fixsum, sums_do_not_depend_on_order_or_split) {
+    enum { P = 24, N = 512 };
+    static float parts[P][N];
+    for (int p = 0; p < P; p++) spread(parts[p], N, -30, 4, 100 + (uint64_t)p);   /* 58 bits: a long double sum is exact */
+    static fixsum fwd[N], rev[N], s1[N], s2[N], s3[N];
+    memset(fwd, 0, sizeof fwd); memset(rev, 0, sizeof rev);
+    memset(s1, 0, sizeof s1); memset(s2, 0, sizeof s2); memset(s3, 0, sizeof s3);
+    for (int p = 0; p < P; p++) {
+        cr_assert_eq(fixsum_add_floats(fwd, parts[p], N, NULL), 0);
+        cr_assert_eq(fixsum_add_floats(rev, parts[P - 1 - p], N, NULL), 0);
+        fixsum *s = p % 3 == 0 ? s1 : p % 3 == 1 ? s2 : s3;   /* three "workers" */
+        cr_assert_eq(fixsum_add_floats(s, parts[p], N, NULL), 0);
+    }
+    fixsum_add(s3, s1, N);   /* partial sums added in another order */
+    fixsum_add(s3, s2, N);
+    float a[N], b[N], c[N];
+    fixsum_to_floats(fwd, a, N);
+    fixsum_to_floats(rev, b, N);
+    fixsum_to_floats(s3, c, N);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0, "reversed order: different bits");
+    cr_assert_eq(memcmp(a, c, sizeof a), 0, "split over three partial sums: different bits");
+    /* and float sums would differ: the test's parts are not trivially exact */
+    int float_differs = 0;
+    for (int i = 0; i < N; i++) {
+        float f = 0, r = 0;
+        long double exact = 0;
+        for (int p = 0; p < P; p++) { f += parts[p][i]; r += parts[P - 1 - p][i]; exact += parts[p][i]; }
+        float_differs += f != r;
+        cr_assert_eq(a[i], (float)(double)exact, "entry %d: %a, exact sum %La", i, (double)a[i], exact);
+    }
+    cr_assert_gt(float_differs, 0, "float sums in two orders agreed everywhere: weak test data");
+}
+
+Test(fixsum, cancellation_is_exact) {
+    float x[3] = {0x1.234566p20f, 3.0e-10f, -7.5f}, y[3] = {-0x1.234566p20f, -3.0e-10f, 7.5f}, out[3];
+    fixsum acc[3] = {{0, 0}};
+    cr_assert_eq(fixsum_add_floats(acc, x, 3, NULL), 0);
+    cr_assert_eq(fixsum_add_floats(acc, y, 3, NULL), 0);
+    fixsum_to_floats(acc, out, 3);
+    for (int i = 0; i < 3; i++) cr_assert_eq(out[i], 0.0f, "entry %d: %a", i, (double)out[i]);
+}
+
+Test(fixsum, a_non_finite_or_huge_entry_is_refused_and_nothing_is_added) {
+    float x[5] = {1.0f, 2.0f, 3.0f, NAN, 4.0f};
+    fixsum acc[5] = {{0, 0}};
+    tr_error err = {0};
+    cr_assert_neq(fixsum_add_floats(acc, x, 5, &err), 0);
+    cr_assert(strstr(err.msg, "entry 3") && strstr(err.msg, "not finite"), "%s", err.msg);
+    for (int i = 0; i < 5; i++) cr_assert_eq(fixsum_to_double(acc[i]), 0.0, "entry %d was added", i);
+    x[3] = INFINITY;
+    cr_assert_neq(fixsum_add_floats(acc, x, 5, &err), 0);
+    cr_assert(strstr(err.msg, "entry 3"), "%s", err.msg);
+    x[3] = 0x1p31f;
+    cr_assert_neq(fixsum_add_floats(acc, x, 5, &err), 0);
+    cr_assert(strstr(err.msg, "entry 3") && strstr(err.msg, "range"), "%s", err.msg);
+    x[3] = -0x1.fffffep30f;   /* the largest magnitude allowed */
+    cr_assert_eq(fixsum_add_floats(acc, x, 5, &err), 0, "%s", err.msg);
+}
+
+Test(fixsum, the_largest_parts_do_not_overflow) {
+    /* FIXSUM_MAX_PARTS parts of the largest allowed magnitude: the doubled sum still fits */
+    float big = 0x1.fffffep30f, out;
+    fixsum one = {0, 0}, acc = {0, 0};
+    cr_assert_eq(fixsum_add_floats(&one, &big, 1, NULL), 0);
+    for (int p = 0; p < FIXSUM_MAX_PARTS; p++) fixsum_add(&acc, &one, 1);
+    fixsum_to_floats(&acc, &out, 1);
+    cr_assert_eq((double)out, (double)big * FIXSUM_MAX_PARTS, "%a", (double)out);
+    cr_assert_gt(fixsum_to_double(acc), 0.0, "wrapped around to negative");
+}
