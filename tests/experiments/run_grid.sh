@@ -29,7 +29,13 @@ py=/usr/bin/python3
 [[ -x "$cli" ]] || { echo "run_grid: $cli not found: build first (./deploy/build.sh)" >&2; exit 2; }
 export OPENBLAS_NUM_THREADS=1
 mkdir -p "$OUT"
-trap 'echo "run_grid: stopping (finished runs are kept; run again to go on)" >&2; kill -INT $(jobs -p) 2>/dev/null; wait; exit 130' INT TERM
+# Stopping: the training processes are signalled directly (a script started in the background
+# ignores SIGINT, and so do its job subshells, so neither a trap on INT nor `kill -INT` of the
+# jobs would reach them); the stop file keeps the pool from starting the next run meanwhile.
+stop="$OUT/.stopping"
+rm -f "$stop"
+trap 'echo "run_grid: stopping (finished runs are kept; run again to go on)" >&2; touch "$stop"
+      pkill -TERM -f -- "--out $OUT/" 2>/dev/null; wait; rm -f "$stop"; exit 130' INT TERM
 
 n_eval=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["task"].get("n_eval", 200))' "$recipe")
 max_new=$($py -c 'import json,sys; print(json.load(open(sys.argv[1])).get("max_new_tokens", 128))' "$recipe")
@@ -37,6 +43,7 @@ max_new=$($py -c 'import json,sys; print(json.load(open(sys.argv[1])).get("max_n
 run_one() {  # seed method
   local s=$1 m=$2 d="$OUT/$2-$1" resume=()
   [[ -f "$d/result.json" ]] && return 0
+  [[ -f "$stop" ]] && return 1
   $py "$here/grid.py" spec "$recipe" "$OUT" "$s" "$m" >"$d.json" || { echo "FAILED: spec of $m seed $s" >&2; return 1; }
   [[ -f "$d/experiment.json" ]] && resume=(--resume)
   echo "$(date -u +%H:%M:%S) start: $TASK $m seed $s ${resume[*]}"
@@ -59,6 +66,7 @@ PY
 
 pool() {  # run "seed method" pairs, JOBS at a time
   for pair in "$@"; do
+    [[ -f "$stop" ]] && break
     run_one $pair &
     while [[ $(jobs -r | wc -l) -ge $JOBS ]]; do wait -n; done
   done
