@@ -51,6 +51,10 @@ int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err);
  * were spread over the ranks: see fixsum.h and engine.h, engine_side_gradient. */
 int comm_reduce_sum_fix(fixsum *buf, size_t n, int root, int rank, tr_error *err);
 
+/* The same sum over the ranks of comm (the workers' own communicator: rank 0 takes no part),
+ * every rank getting the total in place. Exact, so every rank holds the same bits. */
+int comm_allreduce_sum_fix(fixsum *buf, size_t n, MPI_Comm comm, tr_error *err);
+
 /* Ranks first..first+n-1 (this rank among them) swap byte messages with tag: out[i] (out_len[i]
  * bytes) goes to rank first + i, in[i] (malloc'ed) gets what it sent here, for every i but this
  * rank's own (left NULL, 0). Sends are non-blocking, so the exchange cannot deadlock; every
