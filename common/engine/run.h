@@ -41,9 +41,6 @@ struct run {
     size_t n_tunable;
     float *grads;               /* [n_tunable] the variance probe's gradients */
     optim_state opt;            /* as master: the sides' replica, copied to checkpoint */
-    optim_group groups[GPT_NUM_TENSORS];
-    int ngroups;
-    optim_hparams hp;
     optim_schedule sched;
     task task;                  /* for the training ids */
     schedule sch;

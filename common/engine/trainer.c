@@ -54,15 +54,7 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
     r->n_tunable = P ? (size_t)P * (size_t)r->master.config.channels : r->master.num_params;
     r->grads = tr_calloc(r->n_tunable, sizeof(float), err);
     if (!r->grads) return TR_ENOMEM;
-    TR_TRY(optim_init(&r->opt, r->n_tunable, err));
-    if (P) {
-        r->groups[0] = (optim_group){0, r->n_tunable, 0};  /* soft prompt: plain Adam */
-        r->ngroups = 1;
-    } else {
-        r->ngroups = gpt_param_groups(&r->master, r->groups);
-    }
-    r->hp = (optim_hparams){(float)spec->optim.beta1, (float)spec->optim.beta2, (float)spec->optim.eps,
-                            (float)spec->optim.weight_decay};
+    TR_TRY(optim_init(&r->opt, r->n_tunable, err));   /* the sides' state lands here to checkpoint; they update it */
     r->sched = (optim_schedule){spec->optim.schedule == SCHEDULE_COSINE ? OPTIM_SCHED_COSINE : OPTIM_SCHED_CONSTANT,
                                 (float)spec->optim.lr, spec->optim.warmup_steps, spec->steps, (float)spec->optim.min_lr_ratio};
     if (spec->method == METHOD_STAR) TR_TRY(star_init(r, err));

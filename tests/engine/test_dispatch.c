@@ -147,6 +147,39 @@ static void *x_run(void *arg) {
     return NULL;
 }
 
+/* The test's term list over the minibatch: both terms of every example, coefficients scaled by
+ * k, encoded into enc (room for 16 terms). Returns the count. */
+static int encode_terms(int M, double k, uint8_t *enc) {
+    int n = 0;
+    for (int i = 0; i < M; i++) {
+        est_coef m = {i, EST_MEMORY, k * 0.125 * (i + 1)}, p = {i, EST_PROPOSAL, -k * 0.0625 * (i + 2)};
+        msg_term_encode(&m, enc + (size_t)n++ * MSG_TERM_BYTES);
+        msg_term_encode(&p, enc + (size_t)n++ * MSG_TERM_BYTES);
+    }
+    return n;
+}
+
+/* W sides of s for op over the terms enc[n], each with its memory and the minibatch's proposals. */
+static void sides_start(xside *xs, xchg *x, const experiment_spec *s, int W, int64_t op, const uint8_t *enc, int n,
+                        const int64_t *ids, int M) {
+    for (int w = 0; w < W; w++) {
+        xs[w] = (xside){.x = x, .e = side(s, w, W), .index = w, .terms = enc, .n = n, .G = engine_group_terms(s),
+                        .op = op, .lr = 1e-3f};
+        dispatch_reply r;
+        serve(xs[w].e, w, W, OP_MEMORY_INIT, 0, 0, NULL, 0, &r);
+        dispatch_reply_free(&r);
+        serve(xs[w].e, w, W, OP_PROPOSE, 0, M, ids, 0, &r);
+        dispatch_reply_free(&r);
+    }
+}
+
+/* One op on every side at once, each on its own thread (they meet in the exchange). */
+static void sides_run(xside *xs, int W) {
+    pthread_t th[3];
+    for (int w = 0; w < W; w++) cr_assert_eq(pthread_create(&th[w], NULL, x_run, &xs[w]), 0);
+    for (int w = 0; w < W; w++) pthread_join(th[w], NULL);
+}
+
 /* The same spec and minibatch on W = 1, 2 and 3 sides (shards as the workers have them, and
  * every term's rationale sent from the side holding it to the others):
  * the exact sums of the sides' gradients have the same bits, and the per-group losses are
@@ -160,14 +193,8 @@ Test(dispatch, one_two_and_three_sides_give_the_same_gradient_bits) {
     engine_side *probe = side(&s, 0, 1);
     int M = batch(probe, ids, 8);
     engine_side_free(probe);
-    est_coef terms[16];
-    int n = 0;
-    for (int i = 0; i < M; i++) {
-        terms[n++] = (est_coef){i, EST_MEMORY, 0.125 * (i + 1)};
-        terms[n++] = (est_coef){i, EST_PROPOSAL, -0.0625 * (i + 2)};
-    }
     uint8_t enc[16 * MSG_TERM_BYTES];
-    for (int k = 0; k < n; k++) msg_term_encode(&terms[k], enc + k * MSG_TERM_BYTES);
+    const int n = encode_terms(M, 1, enc);
     fixsum *sum[4] = {0};
     double loss[4][4] = {{0}};
     size_t np = 0;
@@ -175,17 +202,8 @@ Test(dispatch, one_two_and_three_sides_give_the_same_gradient_bits) {
         xchg x = {.W = W};
         pthread_barrier_init(&x.bar, NULL, (unsigned)W);
         xside xs[3];
-        pthread_t th[3];
-        for (int w = 0; w < W; w++) {
-            xs[w] = (xside){.x = &x, .e = side(&s, w, W), .index = w, .terms = enc, .n = n, .G = G, .op = OP_GRADIENT};
-            dispatch_reply r;
-            serve(xs[w].e, w, W, OP_MEMORY_INIT, 0, 0, NULL, 0, &r);
-            dispatch_reply_free(&r);
-            serve(xs[w].e, w, W, OP_PROPOSE, 0, M, ids, 0, &r);
-            dispatch_reply_free(&r);
-        }
-        for (int w = 0; w < W; w++) cr_assert_eq(pthread_create(&th[w], NULL, x_run, &xs[w]), 0);
-        for (int w = 0; w < W; w++) pthread_join(th[w], NULL);
+        sides_start(xs, &x, &s, W, OP_GRADIENT, enc, n, ids, M);
+        sides_run(xs, W);
         pthread_barrier_destroy(&x.bar);
         for (int w = 0; w < W; w++) {
             cr_assert_eq(xs[w].failed, 0, "W=%d side %d: %s", W, w, xs[w].err.msg);
@@ -217,7 +235,6 @@ Test(dispatch, every_side_of_any_fleet_applies_the_same_update) {
     experiment_spec s = tiny_spec("trice", "given", 3);
     s.model.context = 256;
     s.optim.grad_clip = 0.5;   /* clipping on: the norm is the same exact sum's everywhere */
-    const int G = engine_group_terms(&s);
     int64_t ids[8];
     engine_side *probe = side(&s, 0, 1);
     int M = batch(probe, ids, 8);
@@ -225,32 +242,17 @@ Test(dispatch, every_side_of_any_fleet_applies_the_same_update) {
     float *p0 = malloc(engine_side_model(probe)->num_params * sizeof *p0);
     memcpy(p0, engine_side_tunable(probe, &np), np * sizeof *p0);
     engine_side_free(probe);
-    est_coef terms[16];
-    int n = 0;
-    for (int i = 0; i < M; i++) {
-        terms[n++] = (est_coef){i, EST_MEMORY, 0.25 * (i + 1)};
-        terms[n++] = (est_coef){i, EST_PROPOSAL, -0.125 * (i + 2)};
-    }
     uint8_t enc[16 * MSG_TERM_BYTES];
-    for (int k = 0; k < n; k++) msg_term_encode(&terms[k], enc + k * MSG_TERM_BYTES);
+    const int n = encode_terms(M, 2, enc);
     float *ref = NULL, *refm = NULL;
     double refnorm[2] = {0, 0};
     for (int W = 1; W <= 3; W++) {
         xchg x = {.W = W};
         pthread_barrier_init(&x.bar, NULL, (unsigned)W);
         xside xs[3];
-        pthread_t th[3];
-        for (int w = 0; w < W; w++) {
-            xs[w] = (xside){.x = &x, .e = side(&s, w, W), .index = w, .terms = enc, .n = n, .G = G, .op = OP_STEP, .lr = 1e-3f};
-            dispatch_reply r;
-            serve(xs[w].e, w, W, OP_MEMORY_INIT, 0, 0, NULL, 0, &r);
-            dispatch_reply_free(&r);
-            serve(xs[w].e, w, W, OP_PROPOSE, 0, M, ids, 0, &r);
-            dispatch_reply_free(&r);
-        }
+        sides_start(xs, &x, &s, W, OP_STEP, enc, n, ids, M);
         for (int step = 0; step < 2; step++) {
-            for (int w = 0; w < W; w++) cr_assert_eq(pthread_create(&th[w], NULL, x_run, &xs[w]), 0);
-            for (int w = 0; w < W; w++) pthread_join(th[w], NULL);
+            sides_run(xs, W);
             for (int w = 0; w < W; w++) {
                 cr_assert_eq(xs[w].failed, 0, "W=%d side %d: %s", W, w, xs[w].err.msg);
                 if (W == 1) refnorm[step] = xs[w].r.norm;
