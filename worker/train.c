@@ -196,7 +196,7 @@ static int workers_comm(int size, MPI_Comm *out, tr_error *err) {
     int rc = MPI_CHECK(MPI_Group_range_incl(world, 1, range, &g), err);
     MPI_Group_free(&world);
     if (rc) return rc;
-    rc = MPI_CHECK(MPI_Comm_create_group(MPI_COMM_WORLD, g, TAG_ROWS, out), err);
+    rc = MPI_CHECK(MPI_Comm_create_group(MPI_COMM_WORLD, g, TAG_WORKERS, out), err);
     MPI_Group_free(&g);
     if (!rc) rc = MPI_CHECK(MPI_Comm_set_errhandler(*out, MPI_ERRORS_RETURN), err);
     return rc;

@@ -23,6 +23,7 @@ enum comm_tag {
     TAG_BYE = 4,          /* worker -> coord: leaving (signal received) */
     TAG_HEARTBEAT = 5,    /* worker -> coord: alive, while idle between experiments */
     TAG_ROWS = 6,         /* worker -> worker: rationales of gradient terms (msg_row) */
+    TAG_WORKERS = 7,      /* worker -> worker: making the workers' communicator (MPI_Comm_create_group) */
 };
 
 #define COMM_PROTOCOL_VERSION 1

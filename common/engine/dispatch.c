@@ -94,9 +94,8 @@ static int d_step(engine_side *e, const dispatch_req *q, int skip, dispatch_repl
     int rc = d_gradient(e, q, skip, r, err);
     if (rc == TR_EMPI) return rc;   /* the rationale exchange's transport failed */
     size_t n;
-    fixsum *sum = engine_side_grad_sum(e, &n);
+    fixsum *sum = engine_side_grad_sum(e, &n);   /* after a failure: whatever it holds, the step is discarded */
     if (r->zeros) sum = r->zeros;
-    else if (!r->group_loss) return rc;   /* no memory even for placeholders */
     if (q->nworkers > 1) {
         double t0 = side_now_s(), wait = 0;
         int xrc = q->allreduce ? q->allreduce(q->exchange_ctx, sum, n, &wait, err)
