@@ -4,7 +4,10 @@
 #     and far below one copy of the parameters, while the workers' own bytes (bytes_worker)
 #     grow with the model;
 #  2. a checkpoint resumed with another W (2 -> 3) continues bit for bit: parameters, optimiser
-#     state and memory at the end equal an uninterrupted W = 2 run's.
+#     state and memory at the end equal an uninterrupted W = 2 run's;
+#  3. STaR, whose every outer iteration pushes the base parameters and a fresh optimiser to
+#     the workers: in process, W = 2, and W = 2 resumed inside its second iteration with W = 3
+#     end with the same bits.
 source "$(dirname "$0")/lib.sh"
 CMP="$BUILD/tests/integration/cmp_model"
 
@@ -64,10 +67,38 @@ if out=$("$CMP" "$TMP/ref/model.bin" "$TMP/cut/model.bin") && cmp -s "$a/state.b
    && cmp -s "$a/memory.bin" "$b/memory.bin" && cmp -s "$a/model.bin" "$b/model.bin"; then
   ok "W=2 checkpoint resumed with W=3: model, optimiser state and memory bit-identical to the W=2 run ($out)"
 else fail "resume with another W is not bit-identical: $out"; fi
-# and the loss per step after the resume matches
-if diff <(sed -n 's/.*"step":\([0-9]*\),.*"loss":\([^,]*\),.*/\1 \2/p' "$TMP/ref/metrics.jsonl") \
-        <(sed -n 's/.*"step":\([0-9]*\),.*"loss":\([^,]*\),.*/\1 \2/p' "$TMP/cut/metrics.jsonl") >/dev/null; then
+# and the loss per step after the resume matches (8 lines each: not an empty comparison)
+losses() { sed -n 's/.*"step":\([0-9]*\),.*"loss":\([^,]*\),.*/\1 \2/p' "$1"; }
+if [[ $(losses "$TMP/ref/metrics.jsonl" | wc -l) == 8 ]] && diff <(losses "$TMP/ref/metrics.jsonl") <(losses "$TMP/cut/metrics.jsonl") >/dev/null; then
   ok "the loss at every step matches the uninterrupted run"
 else fail "losses differ after the resume"; fi
+
+# 3. STaR from a model warmed up once (in process)
+RUNCLI="$BUILD/tests/engine/run_cli"
+cat >"$TMP/swarm.json" <<JSON
+{"name": "swarm", "seed": 3, "method": "sft", "memory_init": "given", "steps": 400, "batch_size": 12,
+ "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
+ "model": {"layers": 2, "heads": 2, "channels": 64, "context": 160}, "max_new_tokens": 80, "optim": {"lr": 0.001}}
+JSON
+cat >"$TMP/star.json" <<JSON
+{"name": "st", "seed": 3, "method": "star", "memory_init": "hint", "star_iterations": 2, "steps": 4, "batch_size": 12,
+ "checkpoint_every": 3, "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
+ "model": {"init": "$TMP/swarm/model.bin", "context": 160}, "max_new_tokens": 80, "optim": {"lr": 0.001}}
+JSON
+if "$RUNCLI" train "$TMP/swarm.json" --out "$TMP/swarm" >"$TMP/swarm.log" 2>&1 \
+   && "$RUNCLI" train "$TMP/star.json" --out "$TMP/slocal" >"$TMP/slocal.log" 2>&1 \
+   && run 2 "$TMP/star2" --run "$TMP/star.json"; then
+  it=$(grep -c "STaR iteration [12]: [1-9][0-9]* of" "$TMP/star2.log")
+  [[ "$it" == 2 ]] && ok "STaR: 2 outer iterations, each with kept rationales" || fail "STaR iterations: '$it' with rationales"
+  if out=$("$CMP" "$TMP/slocal/model.bin" "$TMP/star2/model.bin"); then ok "STaR in process and with W=2: $out"
+  else fail "STaR in process against W=2: $out"; fi
+  cp -r "$TMP/star2" "$TMP/scut"
+  rm -rf "$TMP/scut/checkpoints/step-00000008" "$TMP/scut/model.bin" "$TMP/scut/result.json"
+  echo "step-00000006" >"$TMP/scut/checkpoints/latest"
+  if run 3 "$TMP/scut.r" --resume "$TMP/scut" && out=$("$CMP" "$TMP/star2/model.bin" "$TMP/scut/model.bin") \
+     && cmp -s "$TMP/star2/checkpoints/step-00000008/state.bin" "$TMP/scut/checkpoints/step-00000008/state.bin"; then
+    ok "STaR resumed inside its second iteration with W=3: parameters and optimiser state bit-identical ($out)"
+  else fail "STaR resume with W=3: $out"; tail -5 "$TMP/scut.r.log"; fi
+else fail "STaR runs failed"; tail -5 "$TMP/swarm.log" "$TMP/slocal.log" "$TMP/star2.log" 2>/dev/null; fi
 
 finish
