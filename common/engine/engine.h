@@ -70,8 +70,8 @@ const task *engine_side_task(const engine_side *e);
 const gpt *engine_side_model(const engine_side *e);
 /* Proposals per example: the particles for rs, else 1. */
 int engine_side_particles(const engine_side *e);
-/* The tunable parameters (all weights, or the P x C soft prompt): [*n] floats the fleet
- * overwrites after every update. */
+/* The tunable parameters (all weights, or the P x C soft prompt): [*n] floats that
+ * engine_side_update changes in place and engine_side_state_set replaces. */
 float *engine_side_tunable(engine_side *e, size_t *n);
 /* The last gradient's exact sum over the groups computed here: [*n] (n = the tunable count). */
 const fixsum *engine_side_grad(const engine_side *e, size_t *n);
