@@ -1,4 +1,9 @@
-/* fleet_mpi.c - the coordinator's end of the fleet protocol (common/comm/msg.h). */
+/* fleet_mpi.c - the coordinator's end of the fleet protocol (common/comm/msg.h).
+ *
+ * The control plane: rank 0 sends ops, minibatches and term lists and collects per-example
+ * outcomes, losses and counters. Gradients and parameters stay among the workers (OP_STEP:
+ * an all-reduce on their own communicator, worker/train.c); rank 0 fetches the parameters
+ * and optimiser state only to checkpoint and pushes them only on resume. */
 #include "coordinator/fleet_mpi.h"
 
 #include <stdlib.h>
@@ -148,12 +153,47 @@ static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
     return rc;
 }
 
-/* The whole term list to every worker (each plans the groups and swaps rationales with the
- * others, msg.h), then the exact sum of their groups' gradients and the per-group losses. */
-static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
-    mpi_fleet *m = as_mpi_fleet(f);
+/* An op carrying the step's whole term list (OP_STEP, OP_GRADIENT): the header, then the
+ * terms to every worker (each plans the groups and swaps rationales with the others, msg.h). */
+static int send_terms(mpi_fleet *m, int64_t op, const est_coef *coefs, int n, int G, int64_t c, tr_error *err) {
     for (int i = 0; i < n; i++)   /* before anything is sent: an op is all or nothing */
         if (coefs[i].ex < 0 || coefs[i].ex >= m->M) return TR_FAIL(err, TR_EINTERNAL, "term for minibatch index %d of %d", coefs[i].ex, m->M);
+    uint8_t *t = tr_malloc((size_t)(n ? n : 1) * MSG_TERM_BYTES, err);
+    if (!t) return TR_ENOMEM;
+    for (int i = 0; i < n; i++) msg_term_encode(&coefs[i], t + (size_t)i * MSG_TERM_BYTES);
+    double t0 = now_s();
+    int rc = send_op(m, op, n, G, c, err);
+    if (!rc) rc = comm_bcast_bytes(t, (size_t)n * MSG_TERM_BYTES, 0, err);
+    free(t);
+    if (rc) return rc;
+    m->comm.bytes_moved += ((int64_t)n * MSG_TERM_BYTES + 8) * m->W;
+    m->comm.comm_s += now_s() - t0;
+    return 0;
+}
+
+/* One update (msg.h, OP_STEP): the workers sum the gradient among themselves and each applies
+ * it; back here come only each group's loss and the norm, a few bytes per group. */
+static int m_step(fleet *f, const est_coef *coefs, int n, float lr, double *loss, double *norm, tr_error *err) {
+    mpi_fleet *m = as_mpi_fleet(f);
+    const int G = engine_group_terms(&m->spec), ngroups = (n + G - 1) / G;
+    double *gl = tr_calloc((size_t)ngroups + 1, sizeof *gl, err);
+    if (!gl) return TR_ENOMEM;
+    int rc = send_terms(m, OP_STEP, coefs, n, G, msg_lr_encode(lr), err);
+    if (!rc) rc = MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, gl, ngroups + 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
+    if (!rc) rc = finish_op(m, 0, err);
+    if (rc) { free(gl); return rc; }
+    *loss = 0;
+    for (int g = 0; g < ngroups; g++) *loss += gl[g];   /* in group order: the same bits for any W */
+    *norm = gl[ngroups];   /* worker 1's; the others add +0 */
+    free(gl);
+    m->comm.bytes_moved += (int64_t)((size_t)(ngroups + 1) * sizeof(double)) * m->W;
+    beat_all(m);
+    return 0;
+}
+
+/* The gradient to rank 0 without an update (msg.h, OP_GRADIENT): the variance probe only. */
+static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err) {
+    mpi_fleet *m = as_mpi_fleet(f);
     const int G = engine_group_terms(&m->spec), ngroups = (n + G - 1) / G;
     if (m->n_acc != n_grads) {
         fixsum *a = realloc(m->acc, n_grads * sizeof *a);
@@ -161,16 +201,10 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
         m->acc = a;
         m->n_acc = n_grads;
     }
-    uint8_t *t = tr_malloc((size_t)(n ? n : 1) * MSG_TERM_BYTES, err);
     double *gl = tr_calloc((size_t)ngroups + 1, sizeof *gl, err);
-    if (!t || !gl) { free(t); free(gl); return TR_ENOMEM; }
-    for (int i = 0; i < n; i++) msg_term_encode(&coefs[i], t + (size_t)i * MSG_TERM_BYTES);
-    int rc = send_op(m, OP_GRADIENT, n, G, 0, err);
-    double t0 = now_s();
-    if (!rc) rc = comm_bcast_bytes(t, (size_t)n * MSG_TERM_BYTES, 0, err);
-    free(t);
+    if (!gl) return TR_ENOMEM;
+    int rc = send_terms(m, OP_GRADIENT, coefs, n, G, 0, err);
     if (rc) { free(gl); return rc; }
-    m->comm.bytes_moved += ((int64_t)n * MSG_TERM_BYTES + 8) * m->W;
     double t1 = now_s();
     memset(m->acc, 0, n_grads * sizeof *m->acc);
     rc = comm_reduce_sum_fix(m->acc, n_grads, 0, 0, err);
@@ -181,24 +215,45 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     *loss = 0;
     for (int g = 0; g < ngroups; g++) *loss += gl[g];   /* in group order: the same bits for any W */
     free(gl);
-    double t2 = now_s();
-    m->comm.comm_s += t1 - t0;
-    /* the reduce waits for the slowest worker's backward passes first: workers report their
-     * gradient time separately, so subtract nothing here but record the whole wait */
-    m->comm.reduce_s += t2 - t1;
+    /* includes the wait for the slowest worker's backward passes */
+    m->comm.reduce_s += now_s() - t1;
     m->comm.bytes_moved += (int64_t)(n_grads * sizeof(fixsum) + (size_t)ngroups * sizeof(double)) * m->W;
     beat_all(m);
     return 0;
 }
 
-static int m_set_params(fleet *f, const float *tunable, size_t n, tr_error *err) {
+/* For a checkpoint: worker 1's parameters and optimiser state (every worker holds the same). */
+static int m_get_state(fleet *f, float *params, optim_state *opt, size_t n, tr_error *err) {
     mpi_fleet *m = as_mpi_fleet(f);
     double t0 = now_s();
-    TR_TRY(send_op(m, OP_SET_PARAMS, (int64_t)n, 0, 0, err));
-    TR_TRY(comm_bcast_bytes((void *)tunable, n * sizeof(float), 0, err));
-    TR_TRY(finish_op(m, 0, err));
+    TR_TRY(send_op(m, OP_GET_STATE, 0, 0, 0, err));
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = recv_from(m, 1, &buf, &len, err);
+    if (rc) return rc;
+    rc = finish_op(m, 0, err);   /* a failed worker 1 sent nothing usable: its error first */
+    if (!rc) rc = msg_state_decode(buf, len, n, params, opt->m, opt->v, &opt->step, err);
+    free(buf);
+    m->comm.comm_s += now_s() - t0;
+    if (!rc) beat_all(m);
+    return rc;
+}
+
+/* Resume and STaR restarts: every worker gets the same parameters and optimiser state. */
+static int m_set_state(fleet *f, const float *params, const optim_state *opt, size_t n, tr_error *err) {
+    mpi_fleet *m = as_mpi_fleet(f);
+    const size_t len = msg_state_bytes(n);
+    uint8_t *buf = tr_malloc(len, err);
+    if (!buf) return TR_ENOMEM;
+    msg_state_encode(buf, n, params, opt->m, opt->v, opt->step);
+    double t0 = now_s();
+    int rc = send_op(m, OP_SET_STATE, (int64_t)len, 0, 0, err);
+    if (!rc) rc = comm_bcast_bytes(buf, len, 0, err);
+    free(buf);
+    if (!rc) rc = finish_op(m, 0, err);
+    if (rc) return rc;
     m->comm.bcast_s += now_s() - t0;
-    m->comm.bytes_moved += (int64_t)(n * sizeof(float)) * m->W;
+    m->comm.bytes_moved += (int64_t)len * m->W;
     return 0;
 }
 
@@ -315,6 +370,11 @@ static int m_take_counts(fleet *f, fleet_counts *c, tr_error *err) {
         if (w.check_s > s->check_s) s->check_s = w.check_s;
         if (w.grad_s > s->grad_s) s->grad_s = w.grad_s;
         if (w.eval_s > s->eval_s) s->eval_s = w.eval_s;
+        if (w.update_s > s->update_s) s->update_s = w.update_s;
+        /* the data plane: the busiest worker's bytes and the slowest one's times */
+        if (w.peer_bytes > s->peer_bytes) s->peer_bytes = w.peer_bytes;
+        if (w.peer_s > s->peer_s) s->peer_s = w.peer_s;
+        if (w.wait_s > s->wait_s) s->wait_s = w.wait_s;
     }
     TR_TRY(finish_op(m, 0, err));
     c->reduce_s = m->comm.reduce_s;
@@ -336,7 +396,7 @@ static void m_free(fleet *f) {
 }
 
 static const fleet_ops mpi_ops = {
-    m_memory_init, m_propose, m_gradient, m_set_params, m_eval, m_star_collect,
+    m_memory_init, m_propose, m_step, m_gradient, m_get_state, m_set_state, m_eval, m_star_collect,
     m_memory_gather, m_memory_scatter, m_take_counts, m_free,
 };
 

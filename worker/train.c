@@ -16,6 +16,7 @@
 typedef struct wstate {
     engine_side *e;
     int rank, index, W;
+    MPI_Comm workers;   /* ranks 1..W only: the data plane (OP_STEP's all-reduce), no rank 0 */
     /* The first local failure of this experiment (bad data, a sequence that does not fit,
      * out of memory): every later op's exchange still completes with placeholder data so that
      * the collectives stay matched, then the status round reports it and the coordinator
@@ -58,6 +59,7 @@ static int recv_payload(wstate *w, dispatch_req *q, void **owned, tr_error *err)
         q->in = ids;
         return MPI_CHECK(MPI_Bcast(ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
     }
+    case OP_STEP:
     case OP_GRADIENT: {   /* the step's whole term list */
         size_t len = (size_t)q->h.a * MSG_TERM_BYTES;
         uint8_t *buf = malloc(len ? len : 1);
@@ -67,13 +69,14 @@ static int recv_payload(wstate *w, dispatch_req *q, void **owned, tr_error *err)
         q->in_len = len;
         return comm_bcast_bytes(buf, len, 0, err);
     }
-    case OP_SET_PARAMS: {
-        size_t n, want = (size_t)q->h.a;
-        float *dst = engine_side_tunable(w->e, &n);
-        if (n != want && !(dst = *owned = malloc(want ? want * sizeof *dst : 1)))   /* take part in the broadcast anyway */
-            return TR_FAIL(err, TR_ENOMEM, "out of memory for %zu parameters", want);
-        q->in = dst;
-        return comm_bcast_bytes(dst, want * sizeof *dst, 0, err);
+    case OP_SET_STATE: {
+        size_t len = (size_t)q->h.a;
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf) return TR_FAIL(err, TR_ENOMEM, "out of memory for a %zu-byte parameter and optimiser state", len);
+        *owned = buf;
+        q->in = buf;
+        q->in_len = len;
+        return comm_bcast_bytes(buf, len, 0, err);
     }
     case OP_MEM_SCATTER: {
         size_t len = (size_t)q->h.a;
@@ -94,6 +97,17 @@ static int send_reply(const wstate *w, const msg_header *h, dispatch_reply *r, t
         int nv = (int)r->val[0];
         return MPI_CHECK(MPI_Reduce(&nv, NULL, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err);
     }
+    case OP_STEP: {   /* the group losses, then the norm (worker 1's; the same on every worker) */
+        double *v = calloc((size_t)r->n_groups + 1, sizeof *v);
+        if (!v) return TR_FAIL(err, TR_EMPI, "out of memory for %d losses (cannot take part in the step)", r->n_groups);
+        if (r->group_loss) memcpy(v, r->group_loss, (size_t)r->n_groups * sizeof *v);
+        v[r->n_groups] = w->index == 0 ? r->norm : 0;
+        int rc = MPI_CHECK(MPI_Reduce(v, NULL, r->n_groups + 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
+        free(v);
+        return rc;
+    }
+    case OP_GET_STATE:   /* worker 1 answers for the replicas, maybe empty after a failure */
+        return w->index == 0 ? comm_send_bytes(r->bytes ? (void *)r->bytes : "", r->len, 0, TAG_STEP, err) : 0;
     case OP_GRADIENT:
         TR_TRY(comm_reduce_sum_fix((fixsum *)r->grad, r->n_grad, 0, w->rank, err));
         /* every group's loss comes from one side, the others add +0: exact, in any order */
@@ -108,11 +122,22 @@ static int send_reply(const wstate *w, const msg_header *h, dispatch_reply *r, t
     case OP_MEM_GATHER:
     case OP_COUNTS:
         return comm_send_bytes(r->bytes ? (void *)r->bytes : "", r->len, 0, TAG_STEP, err);
-    default: return 0;   /* OP_SET_PARAMS, OP_MEM_SCATTER: nothing back */
+    default: return 0;   /* OP_SET_STATE, OP_MEM_SCATTER: nothing back */
     }
 }
 
-/* OP_GRADIENT's rationale exchange among the workers (ranks 1..W; side i is rank i + 1). */
+/* OP_STEP's exact gradient sum among the workers, every one getting the total. The barrier
+ * first separates the wait for the slowest worker's backward passes from the transfer, so
+ * that the metrics can show the communication net of waiting. */
+static int allreduce_grad(void *ctx, fixsum *sum, size_t n, double *wait_s, tr_error *err) {
+    const wstate *w = ctx;
+    double t0 = MPI_Wtime();
+    TR_TRY(MPI_CHECK(MPI_Barrier(w->workers), err));
+    *wait_s = MPI_Wtime() - t0;
+    return comm_allreduce_sum_fix(sum, n, w->workers, err);
+}
+
+/* OP_STEP's and OP_GRADIENT's rationale exchange among the workers (ranks 1..W; side i is rank i + 1). */
 static int exchange_rows(void *ctx, uint8_t *const *out, const size_t *out_len, uint8_t **in, size_t *in_len, tr_error *err) {
     const wstate *w = ctx;
     return comm_exchange_bytes(out, out_len, in, in_len, 1, w->W, w->rank, TAG_ROWS, err);
@@ -137,7 +162,8 @@ static int recv_header(msg_header *h, tr_error *err) {
  * w->lrc and reported in each op's status round. */
 static int serve(wstate *w, tr_error *err) {
     for (;;) {
-        dispatch_req q = {.index = w->index, .nworkers = w->W, .exchange = exchange_rows, .exchange_ctx = w};
+        dispatch_req q = {.index = w->index, .nworkers = w->W, .exchange = exchange_rows, .allreduce = allreduce_grad,
+                          .exchange_ctx = w};
         TR_TRY(recv_header(&q.h, err));
         if (q.h.op == OP_END) {
             if (w->lrc) LOG_W("experiment ended after this worker's error: %s", w->lerr.msg);
@@ -161,6 +187,21 @@ static int serve(wstate *w, tr_error *err) {
     }
 }
 
+/* The workers' own communicator (ranks 1..size-1), made by the workers alone
+ * (MPI_Comm_create_group is collective over the group only: rank 0 takes no part). */
+static int workers_comm(int size, MPI_Comm *out, tr_error *err) {
+    MPI_Group world, g;
+    int range[1][3] = {{1, size - 1, 1}};
+    TR_TRY(MPI_CHECK(MPI_Comm_group(MPI_COMM_WORLD, &world), err));
+    int rc = MPI_CHECK(MPI_Group_range_incl(world, 1, range, &g), err);
+    MPI_Group_free(&world);
+    if (rc) return rc;
+    rc = MPI_CHECK(MPI_Comm_create_group(MPI_COMM_WORLD, g, TAG_WORKERS, out), err);
+    MPI_Group_free(&g);
+    if (!rc) rc = MPI_CHECK(MPI_Comm_set_errhandler(*out, MPI_ERRORS_RETURN), err);
+    return rc;
+}
+
 int worker_train(int rank, int size, const char *spec_json, tr_error *err) {
     experiment_spec spec;
     wstate w;
@@ -168,6 +209,8 @@ int worker_train(int rank, int size, const char *spec_json, tr_error *err) {
     w.rank = rank;
     w.index = rank - 1;
     w.W = size - 1;
+    /* every worker runs every experiment: all of them make the communicator, whatever follows */
+    TR_TRY(workers_comm(size, &w.workers, err));
     int rc = spec_parse_json(spec_json, "spec from the coordinator", &spec, err);
     if (!rc) rc = engine_side_init(&w.e, &spec, w.index, w.W, err);
     /* report readiness (or why not) so that the coordinator can name the failing rank */
@@ -185,5 +228,6 @@ int worker_train(int rank, int size, const char *spec_json, tr_error *err) {
         if (!rc && h[0] != OP_END) rc = TR_FAIL(err, TR_EINTERNAL, "expected OP_END after a failed start, got op %lld", (long long)h[0]);
     }
     engine_side_free(w.e);
+    MPI_Comm_free(&w.workers);
     return rc;
 }

@@ -107,17 +107,40 @@ static void fix_add(void *in, void *inout, int *len, MPI_Datatype *type) {
     fixsum_add(inout, in, (size_t)*len);
 }
 
+/* The fixed-point sum's MPI type and operation (free both with fix_op_free). */
+static int fix_op_make(MPI_Datatype *t, MPI_Op *op, tr_error *err) {
+    TR_TRY(MPI_CHECK(MPI_Type_contiguous(2, MPI_UINT64_T, t), err));
+    int rc = MPI_CHECK(MPI_Type_commit(t), err);
+    if (!rc) rc = MPI_CHECK(MPI_Op_create(fix_add, 1, op), err);   /* commutative: any order, same bits */
+    if (rc) MPI_Type_free(t);
+    return rc;
+}
+
+static void fix_op_free(MPI_Datatype *t, MPI_Op *op) {
+    MPI_Op_free(op);
+    MPI_Type_free(t);
+}
+
 int comm_reduce_sum_fix(fixsum *buf, size_t n, int root, int rank, tr_error *err) {
     MPI_Datatype t;
     MPI_Op op;
-    TR_TRY(MPI_CHECK(MPI_Type_contiguous(2, MPI_UINT64_T, &t), err));
-    int rc = MPI_CHECK(MPI_Type_commit(&t), err);
-    if (!rc) rc = MPI_CHECK(MPI_Op_create(fix_add, 1, &op), err);   /* commutative: any order, same bits */
-    if (!rc) {
-        rc = reduce_sum(buf, n, sizeof *buf, t, op, root, rank, err);
-        MPI_Op_free(&op);
+    TR_TRY(fix_op_make(&t, &op, err));
+    int rc = reduce_sum(buf, n, sizeof *buf, t, op, root, rank, err);
+    fix_op_free(&t, &op);
+    return rc;
+}
+
+int comm_allreduce_sum_fix(fixsum *buf, size_t n, MPI_Comm comm, tr_error *err) {
+    MPI_Datatype t;
+    MPI_Op op;
+    TR_TRY(fix_op_make(&t, &op, err));
+    const size_t chunk = COMM_CHUNK_BYTES / sizeof *buf;
+    int rc = 0;
+    for (size_t off = 0; off < n && !rc; off += chunk) {
+        size_t c = n - off < chunk ? n - off : chunk;
+        rc = MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)c, t, op, comm), err);
     }
-    MPI_Type_free(&t);
+    fix_op_free(&t, &op);
     return rc;
 }
 

@@ -23,6 +23,7 @@ enum comm_tag {
     TAG_BYE = 4,          /* worker -> coord: leaving (signal received) */
     TAG_HEARTBEAT = 5,    /* worker -> coord: alive, while idle between experiments */
     TAG_ROWS = 6,         /* worker -> worker: rationales of gradient terms (msg_row) */
+    TAG_WORKERS = 7,      /* worker -> worker: making the workers' communicator (MPI_Comm_create_group) */
 };
 
 #define COMM_PROTOCOL_VERSION 1
@@ -50,6 +51,10 @@ int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err);
  * and associative, so the result does not depend on MPI's reduction order or on how the parts
  * were spread over the ranks: see fixsum.h and engine.h, engine_side_gradient. */
 int comm_reduce_sum_fix(fixsum *buf, size_t n, int root, int rank, tr_error *err);
+
+/* The same sum over the ranks of comm (the workers' own communicator: rank 0 takes no part),
+ * every rank getting the total in place. Exact, so every rank holds the same bits. */
+int comm_allreduce_sum_fix(fixsum *buf, size_t n, MPI_Comm comm, tr_error *err);
 
 /* Ranks first..first+n-1 (this rank among them) swap byte messages with tag: out[i] (out_len[i]
  * bytes) goes to rank first + i, in[i] (malloc'ed) gets what it sent here, for every i but this

@@ -103,6 +103,10 @@ void msg_counts_encode(const engine_counts *c, uint8_t out[MSG_COUNTS_BYTES]) {
     put_f64(out + 32, c->grad_s);
     put_f64(out + 40, c->eval_s);
     put_u64(out + 48, c->sample_digest);
+    put_u64(out + 56, (uint64_t)c->peer_bytes);
+    put_f64(out + 64, c->peer_s);
+    put_f64(out + 72, c->wait_s);
+    put_f64(out + 80, c->update_s);
 }
 
 int msg_counts_decode(const uint8_t *in, size_t len, engine_counts *c, tr_error *err) {
@@ -115,6 +119,59 @@ int msg_counts_decode(const uint8_t *in, size_t len, engine_counts *c, tr_error 
     c->grad_s = get_f64(in + 32);
     c->eval_s = get_f64(in + 40);
     c->sample_digest = get_u64(in + 48);
+    c->peer_bytes = (int64_t)get_u64(in + 56);
+    c->peer_s = get_f64(in + 64);
+    c->wait_s = get_f64(in + 72);
+    c->update_s = get_f64(in + 80);
+    return 0;
+}
+
+int64_t msg_lr_encode(float lr) {
+    uint32_t v;
+    memcpy(&v, &lr, sizeof v);
+    return (int64_t)v;
+}
+
+float msg_lr_decode(int64_t c) {
+    uint32_t v = (uint32_t)c;
+    float lr;
+    memcpy(&lr, &v, sizeof lr);
+    return lr;
+}
+
+static void put_floats(uint8_t *p, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v;
+        memcpy(&v, &x[i], sizeof v);
+        put_u32(p + 4 * i, v);
+    }
+}
+
+static void get_floats(const uint8_t *p, float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = get_u32(p + 4 * i);
+        memcpy(&x[i], &v, sizeof v);
+    }
+}
+
+void msg_state_encode(uint8_t *out, size_t n, const float *params, const float *m, const float *v, int64_t step) {
+    put_u64(out, (uint64_t)n);
+    put_u64(out + 8, (uint64_t)step);
+    put_floats(out + 16, params, n);
+    put_floats(out + 16 + 4 * n, m, n);
+    put_floats(out + 16 + 8 * n, v, n);
+}
+
+int msg_state_decode(const uint8_t *in, size_t len, size_t n, float *params, float *m, float *v, int64_t *step,
+                     tr_error *err) {
+    if (len < 16 || get_u64(in) != (uint64_t)n || len != msg_state_bytes(n))
+        return TR_FAIL(err, TR_EFORMAT, "a parameter and optimiser state of %zu bytes (%llu parameters), expected %zu "
+                       "(%zu parameters; protocol mismatch)", len, len >= 16 ? (unsigned long long)get_u64(in) : 0ULL,
+                       msg_state_bytes(n), n);
+    *step = (int64_t)get_u64(in + 8);
+    get_floats(in + 16, params, n);
+    get_floats(in + 16 + 4 * n, m, n);
+    get_floats(in + 16 + 8 * n, v, n);
     return 0;
 }
 

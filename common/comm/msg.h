@@ -7,19 +7,35 @@
  *
  * After a RUN command (trice.proto) every worker builds its engine_side and reports "ok" or
  * its error text (TAG_STEP, bytes). Then the coordinator drives collective operations: it
- * broadcasts an op header (msg_header) and both sides run the op's exchange, in this order:
+ * broadcasts an op header (msg_header) and both sides run the op's exchange, in this order.
+ * "bcast", "reduce", "gather" are over MPI_COMM_WORLD with rank 0 as root; "workers:" marks
+ * traffic among ranks 1..W only (the data plane: rank 0 neither sends nor receives it).
  *   OP_MEMORY_INIT             reduce(int n_valid)
  *   OP_PROPOSE   a=step b=M    bcast(int64 ids[M]) (every worker keeps the whole minibatch:
  *                              gradient terms index it); each worker sends one msg_propose
  *                              record per example it owns (p2p bytes)
- *   OP_GRADIENT  a=n b=G       bcast(n msg_term records: the step's whole term list, ex =
- *                              minibatch index); every worker sends every other worker the
- *                              msg_row records of the terms whose examples it holds (worker
- *                              to worker, TAG_ROWS, p2p bytes, maybe empty), then plans the
- *                              groups of G terms from their lengths (common/engine/gplan.h);
- *                              reduce(fixsum grads[n_tunable]) in chunks (exact integer sum);
- *                              reduce(double loss[ceil(n/G)]) (one worker's value per group)
- *   OP_SET_PARAMS a=n          bcast(float[n]) in chunks
+ *   OP_STEP      a=n b=G c=lr  one training update, the steady state (c: the learning rate's
+ *                              f32 bits, msg_lr_encode). bcast(n msg_term records: the step's
+ *                              whole term list, ex = minibatch index); workers: every worker
+ *                              sends every other the msg_row records of the terms whose
+ *                              examples it holds (TAG_ROWS, p2p bytes, maybe empty), then plans
+ *                              the groups of G terms from their lengths (gplan.h) and computes
+ *                              its share; workers: all-reduce(fixsum grads[n_tunable]) in chunks
+ *                              on the workers' communicator (an exact integer sum: every worker
+ *                              gets the same bits in any reduction order); every worker clips
+ *                              and applies AdamW with its replica of the optimiser state
+ *                              (engine_side_update), so all keep the same parameters;
+ *                              reduce(double [ceil(n/G) + 1]): each group's loss (one worker's
+ *                              value, the others +0), then the gradient norm (worker 1's).
+ *                              Bytes through rank 0: the terms and the losses, not the model.
+ *   OP_GRADIENT  a=n b=G       as OP_STEP up to the gradient, without an update, and the sum
+ *                              goes to rank 0: reduce(fixsum grads[n_tunable]) in chunks;
+ *                              reduce(double loss[ceil(n/G)]). Only the variance probe
+ *                              (probe.c, on evaluation steps when asked for) uses it.
+ *   OP_GET_STATE               worker 1 sends one msg_state record (parameters and optimiser
+ *                              state; p2p bytes), the others nothing: for a checkpoint only
+ *   OP_SET_STATE a=len         bcast(one msg_state record of len bytes) in chunks: resume and
+ *                              a STaR restart replace every worker's parameters and optimiser
  *   OP_EVAL      a=maj_k b=lines  reduce(int[3] n, correct, maj); lines: p2p bytes
  *   OP_STAR      a=iter        p2p bytes of msg_ids (the valid training ids)
  *   OP_MEM_GATHER              p2p bytes (memory.h buffers), concatenated at rank 0
@@ -54,12 +70,14 @@ enum fleet_op {
     OP_MEMORY_INIT = 1,
     OP_PROPOSE,
     OP_GRADIENT,
-    OP_SET_PARAMS,
+    OP_SET_STATE,
     OP_EVAL,
     OP_STAR,
     OP_MEM_GATHER,
     OP_MEM_SCATTER,
     OP_COUNTS,
+    OP_STEP,
+    OP_GET_STATE,
     OP_END,
 };
 
@@ -98,11 +116,25 @@ void msg_row_encode(uint8_t *out, int32_t term, int64_t id, const int32_t *tok, 
 int msg_row_decode(const uint8_t *in, size_t avail, int max_len, int32_t *term, int64_t *id, int32_t *tok,
                    int32_t *len, size_t *used, tr_error *err);
 
-/* A side's counters: i64 tokens_sampled, tokens_trained; f64 sample_s, check_s, grad_s, eval_s. */
-#define MSG_COUNTS_BYTES 56
+/* A side's counters: i64 tokens_sampled, tokens_trained; f64 sample_s, check_s, grad_s, eval_s;
+ * u64 sample_digest; i64 peer_bytes; f64 peer_s, wait_s, update_s. */
+#define MSG_COUNTS_BYTES 88
 void msg_counts_encode(const engine_counts *c, uint8_t out[MSG_COUNTS_BYTES]);
 /* TR_EFORMAT when len is not MSG_COUNTS_BYTES. */
 int msg_counts_decode(const uint8_t *in, size_t len, engine_counts *c, tr_error *err);
+
+/* OP_STEP's learning rate in the header word c: the float's bits, so it arrives bit for bit. */
+int64_t msg_lr_encode(float lr);
+float msg_lr_decode(int64_t c);
+
+/* The tunable parameters and the optimiser state of a side (replicated on every worker):
+ * u64 n, i64 step (updates applied), then f32 params[n], m[n], v[n]. msg_state_bytes(n) bytes. */
+static inline size_t msg_state_bytes(size_t n) { return 16 + 12 * n; }
+void msg_state_encode(uint8_t *out, size_t n, const float *params, const float *m, const float *v, int64_t step);
+/* Into params[n], m[n], v[n] (n: what the receiver holds). TR_EFORMAT when len is not
+ * msg_state_bytes(n) or the record is for another n. */
+int msg_state_decode(const uint8_t *in, size_t len, size_t n, float *params, float *m, float *v, int64_t *step,
+                     tr_error *err);
 
 /* A list of example ids: i64 each. out: [n * 8] bytes; decode: n = len / 8. */
 void msg_ids_encode(const int64_t *ids, size_t n, uint8_t *out);

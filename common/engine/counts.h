@@ -16,6 +16,13 @@ typedef struct engine_counts {
      * distributed test). */
     uint64_t sample_digest;
     double sample_s, check_s, grad_s, eval_s;  /* wall time per phase */
+    /* The data plane (worker to worker, not through the coordinator): bytes this side sent and
+     * received (the rationale exchange, and the gradient all-reduce counted as a ring's
+     * 2 (W-1)/W of the sum's bytes each way), the seconds the all-reduce took once every side
+     * had arrived (peer_s) and the seconds spent waiting for the slowest side before it (wait_s). */
+    int64_t peer_bytes;
+    double peer_s, wait_s;
+    double update_s;   /* the optimiser step on the side (engine_side_update) */
 } engine_counts;
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/data/task.h"
+#include "common/engine/side_impl.h"
 #include "common/util/log.h"
 
 static int d_memory_init(engine_side *e, int skip, dispatch_reply *r, tr_error *err) {
@@ -65,9 +66,13 @@ static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_
     for (int s = 0; out && out_len && s < W; s++)   /* the same rows for every other side */
         if (s != q->index) { out[s] = rows; out_len[s] = rows_len; }
     if (W > 1 && out && in && out_len && in_len) {   /* always: the other sides wait for this one's rows */
+        double t0 = side_now_s();
         int xrc = q->exchange ? q->exchange(q->exchange_ctx, out, out_len, in, in_len, err)
                               : TR_FAIL(err, TR_EINTERNAL, "%d sides but no exchange for their rationales", W);
         if (xrc) { dispatch_reply_free(r); rc = xrc; }   /* a transport failure: nothing more to send */
+        int64_t bytes = 0;
+        for (int s = 0; !xrc && s < W; s++) bytes += (int64_t)(out_len[s] + in_len[s]);
+        if (!xrc) engine_side_count_peer(e, bytes, side_now_s() - t0, 0);
     }
     if (!rc && !skip) rc = engine_side_grad_finish(e, (const uint8_t *const *)in, in_len, r->group_loss, err);
     for (int s = 0; in && s < W; s++) free(in[s]);
@@ -82,13 +87,52 @@ static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_
     return rc;
 }
 
-static int d_set_params(engine_side *e, const dispatch_req *q, int skip, tr_error *err) {
+/* OP_GRADIENT's work, then the exact sum over every side (the transport's all-reduce, which
+ * every side joins whatever failed before, adding zeros if so) and the same optimiser update
+ * on every side (engine_side_update). */
+static int d_step(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
+    int rc = d_gradient(e, q, skip, r, err);
+    if (rc == TR_EMPI) return rc;   /* the rationale exchange's transport failed */
     size_t n;
-    float *dst = engine_side_tunable(e, &n);
-    if ((size_t)q->h.a != n)
-        return TR_FAIL(err, TR_EINTERNAL, "%zu parameters sent, this side has %zu", (size_t)q->h.a, n);
-    if (!skip && dst != q->in) memcpy(dst, q->in, n * sizeof *dst);
+    fixsum *sum = engine_side_grad_sum(e, &n);   /* after a failure: whatever it holds, the step is discarded */
+    if (r->zeros) sum = r->zeros;
+    if (q->nworkers > 1) {
+        double t0 = side_now_s(), wait = 0;
+        int xrc = q->allreduce ? q->allreduce(q->exchange_ctx, sum, n, &wait, err)
+                               : TR_FAIL(err, TR_EMPI, "%d sides but no all-reduce for their gradients", q->nworkers);
+        if (xrc) return xrc;   /* the collective is broken: nothing more to send */
+        /* a ring all-reduce sends and receives 2 (W-1)/W of the sum each way, whatever MPI chose */
+        const int W = q->nworkers;
+        int64_t bytes = (int64_t)(4.0 * (W - 1) / W * (double)(n * sizeof *sum));
+        engine_side_count_peer(e, bytes, side_now_s() - t0 - wait, wait);
+    }
+    if (!rc && !skip) rc = engine_side_update(e, sum, msg_lr_decode(q->h.c), &r->norm, err);
+    return rc;
+}
+
+static int d_get_state(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
+    if (skip || (q->nworkers > 1 && q->index != 0)) return 0;   /* side 0 speaks for the replicas */
+    const float *p;
+    const optim_state *o;
+    size_t n;
+    TR_TRY(engine_side_state_get(e, &p, &o, &n, err));
+    if (!(r->bytes = tr_malloc(msg_state_bytes(n), err))) return TR_ENOMEM;
+    msg_state_encode(r->bytes, n, p, o->m, o->v, o->step);
+    r->len = msg_state_bytes(n);
     return 0;
+}
+
+static int d_set_state(engine_side *e, const dispatch_req *q, int skip, tr_error *err) {
+    if (skip) return 0;
+    size_t n;
+    engine_side_tunable(e, &n);
+    float *buf = tr_malloc((3 * n + 1) * sizeof *buf, err);
+    if (!buf) return TR_ENOMEM;
+    int64_t step = 0;
+    int rc = msg_state_decode(q->in, q->in_len, n, buf, buf + n, buf + 2 * n, &step, err);
+    if (!rc) rc = engine_side_state_set(e, buf, buf + n, buf + 2 * n, step, n, err);
+    free(buf);
+    return rc;
 }
 
 static int d_eval(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
@@ -160,7 +204,9 @@ int dispatch_op(engine_side *e, const dispatch_req *q, int skip, dispatch_reply 
     case OP_MEMORY_INIT: return d_memory_init(e, skip, r, err);
     case OP_PROPOSE: return d_propose(e, q, skip, r, err);
     case OP_GRADIENT: return d_gradient(e, q, skip, r, err);
-    case OP_SET_PARAMS: return d_set_params(e, q, skip, err);
+    case OP_STEP: return d_step(e, q, skip, r, err);
+    case OP_GET_STATE: return d_get_state(e, q, skip, r, err);
+    case OP_SET_STATE: return d_set_state(e, q, skip, err);
     case OP_EVAL: return d_eval(e, q, skip, r, err);
     case OP_STAR: return d_star(e, q, skip, r, err);
     case OP_MEM_GATHER: return d_mem_gather(e, skip, r, err);

@@ -22,18 +22,25 @@
 typedef int (*dispatch_exchange_fn)(void *ctx, uint8_t *const *out, const size_t *out_len, uint8_t **in,
                                     size_t *in_len, tr_error *err);
 
+/* The transport's part of OP_STEP: sum[n] summed over every side, in place (every side gets
+ * the total); *wait_s: the seconds it waited for the slowest side before moving data. Called
+ * by every side whatever its state (a failed side adds zeros). NULL with one side. */
+typedef int (*dispatch_allreduce_fn)(void *ctx, fixsum *sum, size_t n, double *wait_s, tr_error *err);
+
 typedef struct dispatch_req {
     msg_header h;          /* the op and its scalar arguments (msg.h) */
     const void *in;        /* the op's payload (may be NULL when it has none):
                             *   OP_PROPOSE     int64 ids[h.b], the whole minibatch
-                            *   OP_GRADIENT    h.a msg_term records, the step's whole term list
-                            *                  (ex: minibatch index); h.b: terms per group
-                            *   OP_SET_PARAMS  float[h.a]; engine_side_tunable's own buffer is not copied
+                            *   OP_STEP,       h.a msg_term records, the step's whole term list
+                            *   OP_GRADIENT    (ex: minibatch index); h.b: terms per group;
+                            *                  OP_STEP's h.c: the learning rate (msg_lr_encode)
+                            *   OP_SET_STATE   one msg_state record of h.a bytes
                             *   OP_MEM_SCATTER h.a bytes of memory.h entries */
-    size_t in_len;         /* OP_GRADIENT: bytes of terms */
+    size_t in_len;         /* OP_STEP, OP_GRADIENT: bytes of terms; OP_SET_STATE: h.a */
     int index, nworkers;   /* this side's place in the fleet (shard_owner) */
-    dispatch_exchange_fn exchange;   /* OP_GRADIENT with nworkers > 1 */
-    void *exchange_ctx;
+    dispatch_exchange_fn exchange;     /* OP_STEP, OP_GRADIENT with nworkers > 1 */
+    dispatch_allreduce_fn allreduce;   /* OP_STEP with nworkers > 1 */
+    void *exchange_ctx;                /* both hooks' */
 } dispatch_req;
 
 typedef struct dispatch_reply {
@@ -43,13 +50,16 @@ typedef struct dispatch_reply {
                             *   OP_EVAL        per-example JSON lines (h.b != 0)
                             *   OP_STAR        msg_ids of the valid training ids
                             *   OP_MEM_GATHER  memory.h entries
-                            *   OP_COUNTS      msg_counts */
+                            *   OP_COUNTS      msg_counts
+                            *   OP_GET_STATE   one msg_state record (side 0 only; the others' are
+                            *                  the same bits, and send nothing) */
     size_t len;
+    double norm;           /* OP_STEP: the gradient norm before clipping (the same on every side) */
     const fixsum *grad;    /* OP_GRADIENT: [n_grad] the side's exact sum, borrowed from the side
                             * (zeros, malloc'ed, after a failure) */
     size_t n_grad;
     fixsum *zeros;         /* the placeholder grad points to, if any */
-    double *group_loss;    /* OP_GRADIENT: [n_groups] malloc'ed, 0 for groups computed elsewhere */
+    double *group_loss;    /* OP_STEP, OP_GRADIENT: [n_groups] malloc'ed, 0 for groups computed elsewhere */
     int n_groups;
 } dispatch_reply;
 

@@ -4,8 +4,9 @@
  *   example side (this file; a worker, or the single process): holds a shard of the training
  *     examples, their rationale memory and a model replica; proposes, checks, accepts, and
  *     computes the gradient of the terms it is told to differentiate; evaluates held-out items;
- *   coordinator side (common/engine/trainer.c with common/train/estimator.h and
- *     common/model/optim.h): beta, weights, resampling, the optimiser step.
+ *   coordinator side (common/engine/trainer.c with common/train/estimator.h): beta,
+ *     weights, resampling; the optimiser step runs on every side (engine_side_update) on the
+ *     gradient the sides sum among themselves.
  * Between them travel the records of common/comm/msg.h: minibatch ids, (a_i, mask_i) per
  * example, (minibatch index, which rationale, coefficient) terms, and between sides the
  * rationales of terms computed elsewhere (msg_row). common/engine/dispatch.h
@@ -25,6 +26,7 @@
 #include "common/data/task.h"
 #include "common/engine/counts.h"
 #include "common/model/gpt.h"
+#include "common/model/optim.h"
 #include "common/model/sample.h"
 #include "common/tok/tok.h"
 #include "common/spec/spec.h"
@@ -68,8 +70,8 @@ const task *engine_side_task(const engine_side *e);
 const gpt *engine_side_model(const engine_side *e);
 /* Proposals per example: the particles for rs, else 1. */
 int engine_side_particles(const engine_side *e);
-/* The tunable parameters (all weights, or the P x C soft prompt): [*n] floats the fleet
- * overwrites after every update. */
+/* The tunable parameters (all weights, or the P x C soft prompt): [*n] floats that
+ * engine_side_update changes in place and engine_side_state_set replaces. */
 float *engine_side_tunable(engine_side *e, size_t *n);
 /* The last gradient's exact sum over the groups computed here: [*n] (n = the tunable count). */
 const fixsum *engine_side_grad(const engine_side *e, size_t *n);
@@ -134,6 +136,22 @@ int engine_side_grad_rows(engine_side *e, uint8_t **buf, size_t *len, tr_error *
 int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size_t *in_len, double *group_loss,
                             tr_error *err);
 int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, double *loss, tr_error *err);
+/* The optimiser step on the side (side_optim.c): sum[n_tunable] is the fleet's exact gradient
+ * sum (the same bits on every side: an all-reduce of engine_side_grad_sum's buffers, or this
+ * side's own with one side); it becomes floats, is clipped to spec.optim.grad_clip (*norm:
+ * the norm before clipping) and AdamW (plain Adam for a soft prompt) updates the tunable
+ * parameters with the side's replica of the optimiser state. Every side applies the same
+ * update, so all keep the same parameters without the coordinator sending any. */
+fixsum *engine_side_grad_sum(engine_side *e, size_t *n);
+int engine_side_update(engine_side *e, const fixsum *sum, float lr, double *norm, tr_error *err);
+/* The tunable parameters and the optimiser replica (for a checkpoint; [*n] each), and their
+ * replacement (resume, a STaR restart). */
+int engine_side_state_get(engine_side *e, const float **params, const optim_state **opt, size_t *n, tr_error *err);
+int engine_side_state_set(engine_side *e, const float *params, const float *m, const float *v, int64_t step, size_t n,
+                          tr_error *err);
+/* The transport's worker-to-worker traffic of an op (engine_counts.peer_*). */
+void engine_side_count_peer(engine_side *e, int64_t bytes, double xfer_s, double wait_s);
+
 /* Groups of the last gradient; terms per group for a spec (1024 positions / the context's
  * tokens: at most 16 terms, at least 1). */
 int engine_side_grad_groups(const engine_side *e);

@@ -19,9 +19,11 @@ typedef struct fleet fleet;
 
 /* What take_counts reports: the sides' counters and the fleet's own traffic. */
 typedef struct fleet_counts {
-    engine_counts sides;            /* tokens summed; wall times the slowest side's */
-    double reduce_s, bcast_s, comm_s;   /* gradient reduction, parameter broadcast, other messages */
-    int64_t bytes_moved;            /* bytes the coordinator sent and received (0 in process) */
+    engine_counts sides;            /* tokens summed; wall times and peer_bytes the slowest or busiest side's */
+    /* at the coordinator: the gradient to rank 0 (the variance probe only), state pushes
+     * (resume, STaR restarts), and every other message of the control plane */
+    double reduce_s, bcast_s, comm_s;
+    int64_t bytes_moved;            /* bytes through rank 0: the coordinator sent and received (0 in process) */
 } fleet_counts;
 
 typedef struct fleet_ops {
@@ -31,11 +33,20 @@ typedef struct fleet_ops {
      * a[M], mask[M] in minibatch order; correct[M*K] per particle (rs) or NULL. */
     int (*propose)(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t *a, uint8_t *mask,
                    uint8_t *correct, tr_error *err);
-    /* Gradient of the coefficient list (ex = minibatch index) summed over sides into
-     * grads[n_grads] (overwritten; n_grads = the tunable count); *loss summed. */
+    /* One training update: the gradient of the coefficient list (ex = minibatch index), summed
+     * exactly over the sides, clipped and applied by every side to its replica of the
+     * parameters and optimiser state at learning rate lr (the sides never send parameters or
+     * gradients to the caller). *loss summed, *norm the norm before clipping. */
+    int (*step)(fleet *f, const est_coef *coefs, int n, float lr, double *loss, double *norm, tr_error *err);
+    /* The gradient alone, summed over sides into grads[n_grads] (overwritten; n_grads = the
+     * tunable count), no update; *loss summed. For the variance probe: it moves the gradient
+     * to the caller, so it is not for every step. */
     int (*gradient)(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err);
-    /* New tunable parameters for every side (full: all weights; prompt: the P x C vectors). */
-    int (*set_params)(fleet *f, const float *tunable, size_t n, tr_error *err);
+    /* The sides' tunable parameters (full: all weights; prompt: the P x C vectors) and
+     * optimiser state (opt->n == n) into the caller's buffers: for a checkpoint. */
+    int (*get_state)(fleet *f, float *params, optim_state *opt, size_t n, tr_error *err);
+    /* Replace every side's parameters and optimiser state: resume, a STaR restart. */
+    int (*set_state)(fleet *f, const float *params, const optim_state *opt, size_t n, tr_error *err);
     /* Held-out evaluation over every side's share; counts summed. */
     int (*eval)(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, const char *per_example_path,
                 tr_error *err);

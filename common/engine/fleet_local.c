@@ -71,11 +71,40 @@ static int l_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     return rc;
 }
 
-static int l_set_params(fleet *f, const float *tunable, size_t n, tr_error *err) {
+static int l_step(fleet *f, const est_coef *coefs, int n, float lr, double *loss, double *norm, tr_error *err) {
+    uint8_t *terms = tr_malloc((size_t)(n ? n : 1) * MSG_TERM_BYTES, err);
+    if (!terms) return TR_ENOMEM;
+    for (int i = 0; i < n; i++) msg_term_encode(&coefs[i], terms + (size_t)i * MSG_TERM_BYTES);
     dispatch_reply r;
-    TR_TRY(serve(f, OP_SET_PARAMS, (int64_t)n, 0, tunable, 0, &r, err));
+    int G = engine_group_terms(engine_side_spec(side_of(f)));
+    dispatch_req q = {.h = {OP_STEP, n, G, msg_lr_encode(lr)}, .in = terms, .in_len = (size_t)n * MSG_TERM_BYTES, .nworkers = 1};
+    int rc = dispatch_op(side_of(f), &q, 0, &r, err);
+    free(terms);
+    *loss = 0;
+    for (int g = 0; !rc && g < r.n_groups; g++) *loss += r.group_loss[g];   /* in group order, as fleet_mpi.c */
+    *norm = r.norm;
     dispatch_reply_free(&r);
-    return 0;
+    return rc;
+}
+
+static int l_get_state(fleet *f, float *params, optim_state *opt, size_t n, tr_error *err) {
+    dispatch_reply r;
+    TR_TRY(serve(f, OP_GET_STATE, 0, 0, NULL, 0, &r, err));
+    int rc = msg_state_decode(r.bytes, r.len, n, params, opt->m, opt->v, &opt->step, err);
+    dispatch_reply_free(&r);
+    return rc;
+}
+
+static int l_set_state(fleet *f, const float *params, const optim_state *opt, size_t n, tr_error *err) {
+    const size_t len = msg_state_bytes(n);
+    uint8_t *buf = tr_malloc(len, err);
+    if (!buf) return TR_ENOMEM;
+    msg_state_encode(buf, n, params, opt->m, opt->v, opt->step);
+    dispatch_reply r;
+    int rc = serve(f, OP_SET_STATE, (int64_t)len, 0, buf, len, &r, err);
+    free(buf);
+    if (!rc) dispatch_reply_free(&r);
+    return rc;
 }
 
 static int l_eval(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, const char *per_example_path, tr_error *err) {
@@ -134,7 +163,7 @@ static void l_free(fleet *f) {
 }
 
 static const fleet_ops local_ops = {
-    l_memory_init, l_propose, l_gradient, l_set_params, l_eval, l_star_collect,
+    l_memory_init, l_propose, l_step, l_gradient, l_get_state, l_set_state, l_eval, l_star_collect,
     l_memory_gather, l_memory_scatter, l_take_counts, l_free,
 };
 

@@ -34,14 +34,13 @@ struct run {
     const char *out_dir;
     fleet *f;
     const trainer_hooks *hooks;
-    gpt master;                 /* authoritative parameters (and soft prompt) */
+    gpt master;                 /* the parameters (and soft prompt) as of the last checkpoint or push: the
+                                 * sides hold and update the live ones (fleet.h, step); get_state
+                                 * refreshes this copy and r->opt only to checkpoint */
     float *tunable;             /* master.params or master.prompt */
     size_t n_tunable;
-    float *grads;               /* [n_tunable] summed gradient */
-    optim_state opt;
-    optim_group groups[GPT_NUM_TENSORS];
-    int ngroups;
-    optim_hparams hp;
+    float *grads;               /* [n_tunable] the variance probe's gradients */
+    optim_state opt;            /* as master: the sides' replica, copied to checkpoint */
     optim_schedule sched;
     task task;                  /* for the training ids */
     schedule sch;

@@ -256,6 +256,8 @@ void engine_side_free(engine_side *e) {
     grad_plan_free(&e->plan);
     free(e->gterms);
     free(e->text); free(e->grad_fix); free(e->prompt_tok);
+    optim_free(&e->opt);
+    free(e->gflt);
     free(e);
 }
 

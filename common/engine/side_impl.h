@@ -5,6 +5,7 @@
 
 #include "common/engine/engine.h"
 #include "common/engine/gplan.h"
+#include "common/model/optim.h"
 #include "common/train/fixsum.h"
 
 struct engine_side {
@@ -50,6 +51,14 @@ struct engine_side {
     fixsum *grad_fix;         /* [n_tunable] this side's groups' gradients, summed exactly */
     size_t n_tunable;         /* all weights (full) or the P x C soft prompt */
     engine_counts counts;     /* since the last engine_side_take_counts */
+
+    /* the optimiser replica (side_optim.c): made on the first update or state push */
+    int opt_ready;
+    optim_state opt;          /* every side holds the same bits: the same update of the same exact sum */
+    optim_group ogroups[GPT_NUM_TENSORS];
+    int nogroups;
+    optim_hparams hp;
+    float *gflt;              /* [n_tunable] the summed gradient as floats, clipped */
 };
 
 /* side.c's helpers for side_grad.c: fn on each of n items (size bytes apart) at once, item 0

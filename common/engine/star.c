@@ -35,9 +35,10 @@ static int star_collect(run *r, int64_t iter, int collect, tr_error *err) {
     int64_t *valid = NULL;
     int nvalid = 0;
     /* the collection samples from the current model (the sides still hold the last iteration's
-     * fine-tune); then the sides get the parameters the iteration starts from */
+     * fine-tune); then the sides get the parameters the iteration starts from and a fresh
+     * optimiser (star_batch), or after a resume the checkpoint's (already theirs: pushed again) */
     TR_TRY(r->f->ops->star_collect(r->f, collect ? (int)iter : -1, &valid, &nvalid, err));
-    int rc = r->f->ops->set_params(r->f, r->tunable, r->n_tunable, err);
+    int rc = r->f->ops->set_state(r->f, r->tunable, &r->opt, r->n_tunable, err);
     if (!rc) LOG_I("STaR iteration %lld: %d of %lld training examples have a correct rationale",
                    (long long)iter + 1, nvalid, (long long)r->task.n_train);
     schedule_free(&r->sch);
@@ -52,7 +53,7 @@ static int star_collect(run *r, int64_t iter, int collect, tr_error *err) {
 int star_batch(run *r, int64_t step, int64_t *lr_step, tr_error *err) {
     const int64_t iter = step / r->spec->steps, in_iter = step % r->spec->steps;
     *lr_step = in_iter;   /* each iteration's fine-tune has its own learning-rate schedule */
-    if (in_iter == 0) {   /* a new outer iteration: fine-tune from the base model */
+    if (in_iter == 0) {   /* a new outer iteration: fine-tune from the base model (pushed to the sides by star_collect) */
         memcpy(r->tunable, r->star->base, r->n_tunable * sizeof(float));
         memset(r->opt.m, 0, r->n_tunable * sizeof(float));
         memset(r->opt.v, 0, r->n_tunable * sizeof(float));

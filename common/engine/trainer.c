@@ -54,15 +54,7 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
     r->n_tunable = P ? (size_t)P * (size_t)r->master.config.channels : r->master.num_params;
     r->grads = tr_calloc(r->n_tunable, sizeof(float), err);
     if (!r->grads) return TR_ENOMEM;
-    TR_TRY(optim_init(&r->opt, r->n_tunable, err));
-    if (P) {
-        r->groups[0] = (optim_group){0, r->n_tunable, 0};  /* soft prompt: plain Adam */
-        r->ngroups = 1;
-    } else {
-        r->ngroups = gpt_param_groups(&r->master, r->groups);
-    }
-    r->hp = (optim_hparams){(float)spec->optim.beta1, (float)spec->optim.beta2, (float)spec->optim.eps,
-                            (float)spec->optim.weight_decay};
+    TR_TRY(optim_init(&r->opt, r->n_tunable, err));   /* the sides' state lands here to checkpoint; they update it */
     r->sched = (optim_schedule){spec->optim.schedule == SCHEDULE_COSINE ? OPTIM_SCHED_COSINE : OPTIM_SCHED_CONSTANT,
                                 (float)spec->optim.lr, spec->optim.warmup_steps, spec->steps, (float)spec->optim.min_lr_ratio};
     if (spec->method == METHOD_STAR) TR_TRY(star_init(r, err));
@@ -82,7 +74,8 @@ static int run_init(run *r, const experiment_spec *spec, const char *out_dir, fl
     return 0;
 }
 
-/* One optimiser step: propose, select, gradient, update, broadcast. */
+/* One optimiser step: propose, select, then the update, which the sides compute and apply
+ * among themselves (fleet.h, step): the loop sees the loss and the norm, not the parameters. */
 static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_error *err) {
     const experiment_spec *s = r->spec;
     double t0 = run_now_s();
@@ -94,15 +87,8 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     double t2 = run_now_s();
     double loss = 0, norm = 0;
     float lr = optim_lr(&r->sched, lr_step);
-    double t3 = t2, t4 = t2;
-    if (n > 0) {
-        TR_TRY(r->f->ops->gradient(r->f, r->coefs, n, r->grads, r->n_tunable, &loss, err));
-        t3 = run_now_s();
-        norm = optim_clip_grad_norm(r->grads, r->n_tunable, s->optim.grad_clip);
-        TR_TRY(optim_adamw_step(&r->opt, r->tunable, r->grads, r->groups, r->ngroups, lr, &r->hp, err));
-        t4 = run_now_s();
-        TR_TRY(r->f->ops->set_params(r->f, r->tunable, r->n_tunable, err));
-    } /* S = 0: no correct rationale in the minibatch, so no gradient and no update */
+    if (n > 0) TR_TRY(r->f->ops->step(r->f, r->coefs, n, lr, &loss, &norm, err));
+    /* S = 0: no correct rationale in the minibatch, so no gradient and no update */
     double t5 = run_now_s();
     fleet_counts c;
     TR_TRY(r->f->ops->take_counts(r->f, &c, err));
@@ -118,15 +104,19 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     row->grad_norm = norm;
     row->tokens_sampled = c.sides.tokens_sampled;
     row->bytes_moved = c.bytes_moved;
+    row->bytes_worker = c.sides.peer_bytes;
     row->sample_digest = c.sides.sample_digest;
     row->phases.sample = c.sides.sample_s;
     row->phases.check = c.sides.check_s;
     row->phases.gradient = c.sides.grad_s;
     row->phases.resample = t2 - t1;
-    row->phases.reduce = c.reduce_s;
+    /* the workers' all-reduce, net of its wait for the slowest side (the data plane), and
+     * anything that went through rank 0 */
+    row->phases.reduce = c.sides.peer_s;
+    row->phases.wait = c.sides.wait_s;
     row->phases.broadcast = c.bcast_s;
-    row->phases.comm = c.comm_s + c.reduce_s + c.bcast_s;
-    row->phases.update = t4 - t3;
+    row->phases.comm = c.comm_s + c.reduce_s + c.bcast_s + c.sides.peer_s;
+    row->phases.update = c.sides.update_s;
     row->phases.total = t5 - t0;
     row->lr = n > 0 ? lr : 0;
     row->time = wall_s();

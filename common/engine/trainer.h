@@ -1,9 +1,10 @@
 /* trainer.h - the training loop of one experiment, written once against the fleet.
  *
- * The coordinator side of ALGORITHM.md §4-6 (beta, term weights, systematic resampling, the
- * optimiser step), the baselines (§6), evaluation, metrics.jsonl, progress lines, and
- * checkpoints with exact resume. The authoritative parameters and the optimiser state live
- * here; the fleet's sides get the parameters after every update.
+ * The coordinator side of ALGORITHM.md §4-6 (beta, term weights, systematic resampling), the
+ * baselines (§6), evaluation, metrics.jsonl, progress lines, and checkpoints with exact resume.
+ * The sides (the workers) hold the live parameters and a replica of the optimiser state and
+ * apply each update themselves (fleet.h, step); the loop pulls both only to checkpoint and
+ * pushes them on resume, so nothing per step grows with the model here.
  *
  * Experiment folder (out_dir):
  *   experiment.json           the spec as submitted (all stages; what --resume DIR restarts)

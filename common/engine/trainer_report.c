@@ -39,17 +39,18 @@ static void report(const run *r, const metrics_row *row, double t_start, int64_t
 
 static void phases_add(metrics_phases *sum, const metrics_phases *p) {
     sum->sample += p->sample; sum->check += p->check; sum->resample += p->resample; sum->gradient += p->gradient;
-    sum->reduce += p->reduce; sum->update += p->update; sum->broadcast += p->broadcast; sum->eval += p->eval;
+    sum->reduce += p->reduce; sum->wait += p->wait; sum->update += p->update; sum->broadcast += p->broadcast; sum->eval += p->eval;
     sum->comm += p->comm; sum->total += p->total;
 }
 
 /* Where the time goes, every 25 steps: the per-step means of the phases (workers' phases are
- * the slowest worker's; reduce includes waiting for it). */
-static void phases_log(const metrics_phases *s, int n, int64_t bytes) {
-    LOG_I("phases, s/step over the last %d: sample %.3f, check %.4f, beta/resample %.4f, gradient %.3f, reduce %.3f, "
-          "update %.4f, broadcast %.4f, eval %.3f, step %.3f; %lld bytes moved in the last step",
-          n, s->sample / n, s->check / n, s->resample / n, s->gradient / n, s->reduce / n, s->update / n,
-          s->broadcast / n, s->eval / n, s->total / n, (long long)bytes);
+ * the slowest worker's; reduce is the workers' all-reduce after waiting for the slowest). */
+static void phases_log(const metrics_phases *s, int n, const metrics_row *last) {
+    LOG_I("phases, s/step over the last %d: sample %.3f, check %.4f, beta/resample %.4f, gradient %.3f, wait %.3f, "
+          "reduce %.3f, update %.4f, broadcast %.4f, eval %.3f, step %.3f; the last step moved %lld bytes through "
+          "rank 0 and %lld per worker among the workers",
+          n, s->sample / n, s->check / n, s->resample / n, s->gradient / n, s->wait / n, s->reduce / n, s->update / n,
+          s->broadcast / n, s->eval / n, s->total / n, (long long)last->bytes_moved, (long long)last->bytes_worker);
 }
 
 /* Warn when no proposal has been accepted for a while: the memory is then frozen and only
@@ -74,7 +75,7 @@ void run_progress_report(run_progress *p, const run *r, const metrics_row *row, 
     report(r, row, p->t_start, p->steps_run, p->tok_run, p->last_eval);
     phases_add(&p->ph_sum, &row->phases);
     if (++p->ph_n == 25 || last) {
-        phases_log(&p->ph_sum, p->ph_n, row->bytes_moved);
+        phases_log(&p->ph_sum, p->ph_n, row);
         memset(&p->ph_sum, 0, sizeof p->ph_sum);
         p->ph_n = 0;
     }

@@ -25,6 +25,9 @@ int run_eval(run *r, const char *name, double *acc, double *maj, double *secs, t
 
 int run_checkpoint(run *r, int64_t steps_done, tr_error *err) {
     r->x.step = steps_done;
+    /* the sides hold the trained parameters and optimiser state (replicated); this copy is
+     * refreshed only here, not per step */
+    TR_TRY(r->f->ops->get_state(r->f, r->tunable, &r->opt, r->n_tunable, err));
     uint8_t *mem = NULL;
     size_t mlen = 0;
     TR_TRY(r->f->ops->memory_gather(r->f, &mem, &mlen, err));
@@ -32,7 +35,12 @@ int run_checkpoint(run *r, int64_t steps_done, tr_error *err) {
     int rc = ckptdir_write(r->out_dir, &r->master, &r->opt, &r->x, mem, mlen, r->spec->keep_checkpoints, dir, sizeof dir, err);
     free(mem);
     if (rc) return rc;
-    LOG_I("checkpoint: %s (%lld steps done)", dir, (long long)steps_done);
+    /* a checkpoint's traffic (the state and the memory through rank 0) is the checkpoint's,
+     * not the next step's: logged here and kept out of the per-step counters */
+    fleet_counts c;
+    TR_TRY(r->f->ops->take_counts(r->f, &c, err));
+    LOG_I("checkpoint: %s (%lld steps done, %lld bytes through the coordinator)", dir, (long long)steps_done,
+          (long long)c.bytes_moved);
     if (r->hooks && r->hooks->checkpointed) r->hooks->checkpointed(r->hooks->ctx, dir, steps_done);
     return 0;
 }
@@ -45,8 +53,9 @@ int run_resume(run *r, tr_error *err) {
     int rc = r->f->ops->memory_scatter(r->f, mem, mlen, err);
     free(mem);
     if (rc) return rc;
-    /* the sides were built from the spec: give them the checkpoint's parameters */
-    TR_TRY(r->f->ops->set_params(r->f, r->tunable, r->n_tunable, err));
+    /* the sides were built from the spec: give them the checkpoint's parameters and optimiser
+     * state (every side the same: that is all a change of W needs) */
+    TR_TRY(r->f->ops->set_state(r->f, r->tunable, &r->opt, r->n_tunable, err));
     char mpath[PATH_BUF];
     TR_TRY(path_fmt(mpath, sizeof mpath, err, "%s/metrics.jsonl", r->out_dir));
     int kept = 0;

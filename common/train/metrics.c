@@ -38,6 +38,7 @@ json_t *metrics_row_json(const metrics_row *r) {
     bad |= json_object_set_new(o, "grad_norm", num(r->grad_norm));
     bad |= json_object_set_new(o, "tokens_sampled", json_integer(r->tokens_sampled));
     bad |= json_object_set_new(o, "bytes_moved", json_integer(r->bytes_moved));
+    bad |= json_object_set_new(o, "bytes_worker", json_integer(r->bytes_worker));
     char digest[17];
     snprintf(digest, sizeof digest, "%016llx", (unsigned long long)r->sample_digest);
     bad |= json_object_set_new(o, "sample_digest", json_string(digest));
@@ -48,6 +49,7 @@ json_t *metrics_row_json(const metrics_row *r) {
     bad |= json_object_set_new(ph, "update", num(r->phases.update));
     bad |= json_object_set_new(ph, "resample", num(r->phases.resample));
     bad |= json_object_set_new(ph, "reduce", num(r->phases.reduce));
+    bad |= json_object_set_new(ph, "wait", num(r->phases.wait));
     bad |= json_object_set_new(ph, "broadcast", num(r->phases.broadcast));
     bad |= json_object_set_new(ph, "eval", num(r->phases.eval));
     bad |= json_object_set_new(ph, "total", num(r->phases.total));
@@ -96,6 +98,7 @@ int metrics_row_parse(const json_t *o, metrics_row *r, tr_error *err) {
     r->grad_norm = get_num(o, "grad_norm");
     r->tokens_sampled = get_int(o, "tokens_sampled");
     r->bytes_moved = get_int(o, "bytes_moved");   /* absent in logs written before it existed: 0 */
+    r->bytes_worker = get_int(o, "bytes_worker");
     const char *digest = json_string_value(json_object_get(o, "sample_digest"));
     r->sample_digest = digest ? strtoull(digest, NULL, 16) : 0;
     const json_t *ph = json_object_get(o, "phases");
@@ -107,6 +110,7 @@ int metrics_row_parse(const json_t *o, metrics_row *r, tr_error *err) {
         r->phases.update = get_num(ph, "update");
         r->phases.resample = get_num(ph, "resample");
         r->phases.reduce = get_num(ph, "reduce");
+        r->phases.wait = get_num(ph, "wait");
         r->phases.broadcast = get_num(ph, "broadcast");
         r->phases.eval = get_num(ph, "eval");
         r->phases.total = get_num(ph, "total");

@@ -8,8 +8,8 @@
  * step <= the checkpoint's step before a resumed run appends again.
  *
  * Line fields: step, proposal_acc, memory_acc, beta_mean, nonzero_terms, L, loss, grad_norm,
- * tokens_sampled, bytes_moved, sample_digest (16 hex digits), phases {sample, check, gradient, comm, update, resample, reduce,
- * broadcast, eval, total} (seconds), lr, time (seconds since the Unix epoch) and, only on steps
+ * tokens_sampled, bytes_moved, bytes_worker, sample_digest (16 hex digits), phases {sample, check, gradient, comm,
+ * update, resample, reduce, wait, broadcast, eval, total} (seconds), lr, time (seconds since the Unix epoch) and, only on steps
  * that measured them, eval_acc and maj_acc (+ maj_k).
  * A non-finite number is written as null (JSON has no NaN).
  */
@@ -26,8 +26,9 @@
 typedef struct metrics_phases {
     double sample, check, gradient, comm, update;   /* seconds spent in each phase */
     double resample;   /* beta, weights and systematic resampling (coordinator) */
-    double reduce;     /* gradient reduction (part of comm) */
-    double broadcast;  /* parameter broadcast (part of comm) */
+    double reduce;     /* the workers' gradient all-reduce once all arrived (part of comm; the slowest worker's) */
+    double wait;       /* the wait before it for the slowest worker's gradient (not comm) */
+    double broadcast;  /* parameter and optimiser state pushed from rank 0 (part of comm; resume, STaR restarts) */
     double eval;       /* held-out evaluation */
     double total;      /* wall time of the whole step */
 } metrics_phases;
@@ -42,7 +43,8 @@ typedef struct metrics_row {
     double loss;
     double grad_norm;
     int64_t tokens_sampled;
-    int64_t bytes_moved;     /* bytes the coordinator sent and received in the step (0 without MPI) */
+    int64_t bytes_moved;     /* bytes through rank 0: the coordinator sent and received in the step (0 without MPI) */
+    int64_t bytes_worker;    /* bytes the busiest worker sent and received to and from other workers (0 with one) */
     uint64_t sample_digest;   /* engine_counts.sample_digest; written as 16 hex digits */
     metrics_phases phases;
     int has_eval;            /* eval_acc present */

@@ -16,16 +16,20 @@
 #
 # Each run is `mpirun -n 1 trice-coordinator --run SPEC --out DIR : -n W trice-worker` with TRICE
 # on the built-in boolean_expressions task and memory_init "given" (every memory slot valid, so
-# every step computes, reduces and broadcasts a gradient, as in steady-state training). Figures
-# come from the coordinator's metrics.jsonl rows: phases (seconds) and bytes_moved (bytes the
-# coordinator sent and received in the step, gradient reduction and parameter broadcast included).
+# every step computes, reduces and applies a gradient, as in steady-state training). Figures
+# come from the coordinator's metrics.jsonl rows: phases (seconds), bytes_moved (bytes through
+# rank 0: what the coordinator sent and received in the step) and bytes_worker (the busiest
+# worker's bytes to and from the other workers: the rationale exchange and the gradient
+# all-reduce, counted as a ring's 2 (W-1)/W of the 16-byte-per-parameter sum each way).
 #
-# Reading the output: "comm" already contains "reduce" and "broadcast" (plus the small step
-# messages). "reduce" is timed at the coordinator from the moment the terms are sent, so it also
-# contains the wait for the slowest worker's backward passes: "reduce_net_s" (reduce minus the
-# slowest worker's gradient time) and "comm_share_net" estimate the communication alone. The
-# worker phases (sample, check, gradient) are the slowest worker's. Wall-clock figures; on a
-# shared machine they are noisy: compare the configurations of one output only.
+# Reading the output: gradients and parameters never pass rank 0 (the workers all-reduce the
+# exact gradient and each applies the update, msg.h OP_STEP). "reduce" is the all-reduce's
+# transfer once every worker arrived (the slowest worker's), "wait" the time before it spent
+# waiting for the slowest worker's backward passes (a barrier separates the two); "comm"
+# contains "reduce" plus the rationale exchange and rank 0's step messages, not the wait, so
+# "comm_share_net" = comm / total is the communication share net of waiting. The worker phases
+# (sample, check, gradient, update) are the slowest worker's. Wall-clock figures; on a shared
+# machine they are noisy: compare the configurations of one output only.
 #
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset here (only here) so that OpenBLAS picks its
 # kernels for this CPU; one BLAS thread per process.
@@ -115,7 +119,7 @@ reps, skip, steps, prompt_len, cores = int(reps), int(skip), int(steps), int(pro
 # llm.c header: magic, version, max_seq_len, vocab, layers, heads, channels, padded vocab
 hdr = struct.unpack('<8i', open(init, 'rb').read(32))
 dims = {'layers': hdr[4], 'heads': hdr[5], 'channels': hdr[6], 'context': hdr[2]}
-PHASES = ['sample', 'check', 'gradient', 'resample', 'reduce', 'broadcast', 'comm', 'update', 'eval', 'total']
+PHASES = ['sample', 'check', 'gradient', 'resample', 'reduce', 'wait', 'broadcast', 'comm', 'update', 'eval', 'total']
 
 def med(xs):
     return statistics.median(xs) if xs else None
@@ -147,10 +151,10 @@ for tun in ('full', 'prompt'):
         rows, gaps, nparams = rows_of(tun, W, T)
         ph = {p: rnd(med([r['phases'][p] for r in rows])) for p in PHASES}
         share = [r['phases']['comm'] / r['phases']['total'] for r in rows if r['phases']['total'] > 0]
-        red_net = [max(0.0, r['phases']['reduce'] - r['phases']['gradient']) for r in rows]
-        comm_net = [r['phases']['comm'] - (r['phases']['reduce'] - n) for r, n in zip(rows, red_net)]
-        share_net = [c / r['phases']['total'] for c, r in zip(comm_net, rows) if r['phases']['total'] > 0]
-        bytes_ = [r.get('bytes_moved', 0) for r in rows]
+        share_wait = [(r['phases']['comm'] + r['phases'].get('wait', 0)) / r['phases']['total'] for r in rows
+                      if r['phases']['total'] > 0]
+        bytes0 = [r.get('bytes_moved', 0) for r in rows]
+        bytesw = [r.get('bytes_worker', 0) for r in rows]
         n_tun = nparams if tun == 'full' else prompt_len * dims['channels']
         c = {
             'W': W, 'threads_per_worker': T, 'tunable': tun, **({'prompt_len': prompt_len} if tun == 'prompt' else {}),
@@ -163,11 +167,14 @@ for tun in ('full', 'prompt'):
             'step_s_max': rnd(max(r['phases']['total'] for r in rows)),
             'wall_between_steps_s_median': rnd(med(gaps)),
             'phases_s_median': ph,
-            'comm_share_median': rnd(med(share), 4),
-            'reduce_net_s_median': rnd(med(red_net)),
-            'comm_share_net_median': rnd(med(share_net), 4),
-            'bytes_moved_per_step_median': int(med(bytes_)),
-            'bytes_moved_per_step_max': max(bytes_),
+            'comm_share_net_median': rnd(med(share), 4),
+            'comm_share_with_wait_median': rnd(med(share_wait), 4),
+            'reduce_s_median': ph['reduce'],
+            'bytes_rank0_per_step_median': int(med(bytes0)),
+            'bytes_rank0_per_step_max': max(bytes0),
+            'bytes_worker_peers_per_step_median': int(med(bytesw)),
+            'bytes_worker_peers_per_step_max': max(bytesw),
+            'bytes_per_worker_per_step_median': int(med([b + r / W for b, r in zip(bytesw, bytes0)])),
             'tokens_sampled_per_step_median': med([r['tokens_sampled'] for r in rows]),
         }
         configs.append(c)
@@ -204,14 +211,16 @@ out = {
         'bench_seconds': int(secs),
     },
     'definitions': {
-        'step_s': 'phases.total: coordinator wall time of one step (propose .. parameter broadcast)',
-        'comm': 'contains reduce and broadcast plus the step messages',
-        'comm_share': 'phases.comm / phases.total per step',
-        'reduce': 'timed from sending the terms: includes the wait for the slowest worker gradient',
-        'reduce_net_s': 'max(0, reduce - gradient): estimate of the reduction alone',
-        'comm_share_net': '(comm - gradient wait) / total per step',
-        'sample, check, gradient': 'slowest worker',
-        'bytes_moved': 'bytes the coordinator sent and received in the step (f64 gradient reduce + f32 broadcast dominate)',
+        'step_s': 'phases.total: coordinator wall time of one step (propose .. the workers\' update)',
+        'comm': 'reduce + the rationale exchange + rank 0\'s step messages; not the wait for the slowest worker',
+        'comm_share_net': 'phases.comm / phases.total per step: communication net of waiting',
+        'comm_share_with_wait': '(comm + wait) / total per step',
+        'reduce': 'the workers\' gradient all-reduce after a barrier: transfer only (slowest worker)',
+        'wait': 'the barrier before it: waiting for the slowest worker\'s gradient',
+        'sample, check, gradient, update': 'slowest worker',
+        'bytes_rank0': 'metrics bytes_moved: bytes the coordinator sent and received in the step (no gradient or parameters)',
+        'bytes_worker_peers': 'metrics bytes_worker: the busiest worker\'s bytes to and from other workers (all-reduce counted as a ring: 2 (W-1)/W x 16 B/parameter each way)',
+        'bytes_per_worker': 'bytes_worker_peers + bytes_rank0 / W: everything one worker sends and receives',
         'speedup_w2_over_w1': 'step_s_median(W=1) / step_s_median(W=2), one thread per worker',
         'full_1x2_over_1x1': 'step_s_median(1 worker x 1 thread) / step_s_median(1 worker x 2 threads)',
         'full_1x2_vs_2x1': 'step_s_median(2 workers x 1 thread) / step_s_median(1 worker x 2 threads): > 1 means the threads win',

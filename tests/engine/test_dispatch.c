@@ -87,6 +87,7 @@ typedef struct xchg {
     pthread_barrier_t bar;
     uint8_t *const *out[3];
     const size_t *out_len[3];
+    fixsum *sum[3];
 } xchg;
 
 typedef struct xside {
@@ -95,6 +96,8 @@ typedef struct xside {
     int index, failed;
     const uint8_t *terms;
     int n, G;
+    int64_t op;      /* OP_GRADIENT, or OP_STEP (with x_allreduce) */
+    float lr;
     dispatch_reply r;
     tr_error err;
 } xside;
@@ -118,12 +121,63 @@ static int x_exchange(void *ctx, uint8_t *const *out, const size_t *out_len, uin
     return 0;
 }
 
+/* The workers' all-reduce in process: each side posts its sum, all meet, each adds up every
+ * posted sum into a copy, all meet, and each takes the total. */
+static int x_allreduce(void *ctx, fixsum *sum, size_t n, double *wait_s, tr_error *err) {
+    xside *me = ctx;
+    xchg *x = me->x;
+    (void)err;
+    *wait_s = 0;
+    x->sum[me->index] = sum;
+    fixsum *t = calloc(n + 1, sizeof *t);
+    pthread_barrier_wait(&x->bar);
+    for (int s = 0; s < x->W; s++) fixsum_add(t, x->sum[s], n);
+    pthread_barrier_wait(&x->bar);
+    memcpy(sum, t, n * sizeof *t);
+    free(t);
+    return 0;
+}
+
 static void *x_run(void *arg) {
     xside *me = arg;
-    dispatch_req q = {.h = {OP_GRADIENT, me->n, me->G, 0}, .in = me->terms, .in_len = (size_t)me->n * MSG_TERM_BYTES,
-                      .index = me->index, .nworkers = me->x->W, .exchange = x_exchange, .exchange_ctx = me};
+    dispatch_req q = {.h = {me->op, me->n, me->G, me->op == OP_STEP ? msg_lr_encode(me->lr) : 0}, .in = me->terms,
+                      .in_len = (size_t)me->n * MSG_TERM_BYTES, .index = me->index, .nworkers = me->x->W,
+                      .exchange = x_exchange, .allreduce = x_allreduce, .exchange_ctx = me};
     me->failed = dispatch_op(me->e, &q, 0, &me->r, &me->err);
     return NULL;
+}
+
+/* The test's term list over the minibatch: both terms of every example, coefficients scaled by
+ * k, encoded into enc (room for 16 terms). Returns the count. */
+static int encode_terms(int M, double k, uint8_t *enc) {
+    int n = 0;
+    for (int i = 0; i < M; i++) {
+        est_coef m = {i, EST_MEMORY, k * 0.125 * (i + 1)}, p = {i, EST_PROPOSAL, -k * 0.0625 * (i + 2)};
+        msg_term_encode(&m, enc + (size_t)n++ * MSG_TERM_BYTES);
+        msg_term_encode(&p, enc + (size_t)n++ * MSG_TERM_BYTES);
+    }
+    return n;
+}
+
+/* W sides of s for op over the terms enc[n], each with its memory and the minibatch's proposals. */
+static void sides_start(xside *xs, xchg *x, const experiment_spec *s, int W, int64_t op, const uint8_t *enc, int n,
+                        const int64_t *ids, int M) {
+    for (int w = 0; w < W; w++) {
+        xs[w] = (xside){.x = x, .e = side(s, w, W), .index = w, .terms = enc, .n = n, .G = engine_group_terms(s),
+                        .op = op, .lr = 1e-3f};
+        dispatch_reply r;
+        serve(xs[w].e, w, W, OP_MEMORY_INIT, 0, 0, NULL, 0, &r);
+        dispatch_reply_free(&r);
+        serve(xs[w].e, w, W, OP_PROPOSE, 0, M, ids, 0, &r);
+        dispatch_reply_free(&r);
+    }
+}
+
+/* One op on every side at once, each on its own thread (they meet in the exchange). */
+static void sides_run(xside *xs, int W) {
+    pthread_t th[3];
+    for (int w = 0; w < W; w++) cr_assert_eq(pthread_create(&th[w], NULL, x_run, &xs[w]), 0);
+    for (int w = 0; w < W; w++) pthread_join(th[w], NULL);
 }
 
 /* The same spec and minibatch on W = 1, 2 and 3 sides (shards as the workers have them, and
@@ -139,14 +193,8 @@ Test(dispatch, one_two_and_three_sides_give_the_same_gradient_bits) {
     engine_side *probe = side(&s, 0, 1);
     int M = batch(probe, ids, 8);
     engine_side_free(probe);
-    est_coef terms[16];
-    int n = 0;
-    for (int i = 0; i < M; i++) {
-        terms[n++] = (est_coef){i, EST_MEMORY, 0.125 * (i + 1)};
-        terms[n++] = (est_coef){i, EST_PROPOSAL, -0.0625 * (i + 2)};
-    }
     uint8_t enc[16 * MSG_TERM_BYTES];
-    for (int k = 0; k < n; k++) msg_term_encode(&terms[k], enc + k * MSG_TERM_BYTES);
+    const int n = encode_terms(M, 1, enc);
     fixsum *sum[4] = {0};
     double loss[4][4] = {{0}};
     size_t np = 0;
@@ -154,17 +202,8 @@ Test(dispatch, one_two_and_three_sides_give_the_same_gradient_bits) {
         xchg x = {.W = W};
         pthread_barrier_init(&x.bar, NULL, (unsigned)W);
         xside xs[3];
-        pthread_t th[3];
-        for (int w = 0; w < W; w++) {
-            xs[w] = (xside){.x = &x, .e = side(&s, w, W), .index = w, .terms = enc, .n = n, .G = G};
-            dispatch_reply r;
-            serve(xs[w].e, w, W, OP_MEMORY_INIT, 0, 0, NULL, 0, &r);
-            dispatch_reply_free(&r);
-            serve(xs[w].e, w, W, OP_PROPOSE, 0, M, ids, 0, &r);
-            dispatch_reply_free(&r);
-        }
-        for (int w = 0; w < W; w++) cr_assert_eq(pthread_create(&th[w], NULL, x_run, &xs[w]), 0);
-        for (int w = 0; w < W; w++) pthread_join(th[w], NULL);
+        sides_start(xs, &x, &s, W, OP_GRADIENT, enc, n, ids, M);
+        sides_run(xs, W);
         pthread_barrier_destroy(&x.bar);
         for (int w = 0; w < W; w++) {
             cr_assert_eq(xs[w].failed, 0, "W=%d side %d: %s", W, w, xs[w].err.msg);
@@ -188,6 +227,62 @@ Test(dispatch, one_two_and_three_sides_give_the_same_gradient_bits) {
         cr_assert_eq(memcmp(loss[1], loss[W], sizeof loss[1]), 0, "W=%d: group losses differ from W=1", W);
     }
     free(sum[1]); free(sum[2]); free(sum[3]);
+}
+
+/* OP_STEP on W = 1, 2 and 3 sides, twice (so that the optimiser's moments matter): every side
+ * of every W ends with the same parameter and optimiser bits, the same norm, and they moved. */
+Test(dispatch, every_side_of_any_fleet_applies_the_same_update) {
+    experiment_spec s = tiny_spec("trice", "given", 3);
+    s.model.context = 256;
+    s.optim.grad_clip = 0.5;   /* clipping on: the norm is the same exact sum's everywhere */
+    int64_t ids[8];
+    engine_side *probe = side(&s, 0, 1);
+    int M = batch(probe, ids, 8);
+    size_t np;
+    float *p0 = malloc(engine_side_model(probe)->num_params * sizeof *p0);
+    memcpy(p0, engine_side_tunable(probe, &np), np * sizeof *p0);
+    engine_side_free(probe);
+    uint8_t enc[16 * MSG_TERM_BYTES];
+    const int n = encode_terms(M, 2, enc);
+    float *ref = NULL, *refm = NULL;
+    double refnorm[2] = {0, 0};
+    for (int W = 1; W <= 3; W++) {
+        xchg x = {.W = W};
+        pthread_barrier_init(&x.bar, NULL, (unsigned)W);
+        xside xs[3];
+        sides_start(xs, &x, &s, W, OP_STEP, enc, n, ids, M);
+        for (int step = 0; step < 2; step++) {
+            sides_run(xs, W);
+            for (int w = 0; w < W; w++) {
+                cr_assert_eq(xs[w].failed, 0, "W=%d side %d: %s", W, w, xs[w].err.msg);
+                if (W == 1) refnorm[step] = xs[w].r.norm;
+                cr_assert_eq(memcmp(&xs[w].r.norm, &refnorm[step], sizeof(double)), 0, "W=%d side %d step %d: norm %.17g, W=1 %.17g",
+                             W, w, step, xs[w].r.norm, refnorm[step]);
+                dispatch_reply_free(&xs[w].r);
+            }
+        }
+        pthread_barrier_destroy(&x.bar);
+        cr_assert_gt(refnorm[0], 0.5, "the norm %g should exceed the clip so that clipping is tested", refnorm[0]);
+        for (int w = 0; w < W; w++) {
+            const float *p;
+            const optim_state *o;
+            size_t k;
+            tr_error err = {0};
+            cr_assert_eq(engine_side_state_get(xs[w].e, &p, &o, &k, &err), 0, "%s", err.msg);
+            cr_assert_eq(o->step, 2);
+            if (!ref) {
+                ref = malloc(k * sizeof *ref);
+                refm = malloc(k * sizeof *refm);
+                memcpy(ref, p, k * sizeof *ref);
+                memcpy(refm, o->v, k * sizeof *refm);
+                cr_assert_neq(memcmp(ref, p0, k * sizeof *ref), 0, "the update changed nothing");
+            }
+            cr_assert_eq(memcmp(ref, p, k * sizeof *ref), 0, "W=%d side %d: parameters differ from W=1's", W, w);
+            cr_assert_eq(memcmp(refm, o->v, k * sizeof *refm), 0, "W=%d side %d: optimiser state differs from W=1's", W, w);
+            engine_side_free(xs[w].e);
+        }
+    }
+    free(ref); free(refm); free(p0);
 }
 
 /* The plan: terms by length (longest first, ties by index) in runs of G, whatever W; each
@@ -236,9 +331,11 @@ Test(dispatch, a_failed_side_answers_placeholders_of_the_right_shape) {
         cr_assert(a == 0 && m == 0 && c[0] == 0 && c[1] == 0 && c[2] == 0, "placeholder with data");
     }
     dispatch_reply_free(&r);
-    /* parameters of the wrong size: a failure naming both sizes, not a crash */
+    /* a state of the wrong size: a failure naming both sizes, not a crash */
     float p[4] = {0};
-    q = (dispatch_req){.h = {OP_SET_PARAMS, 4, 0, 0}, .in = p, .index = 1, .nworkers = 2};
+    uint8_t st[16 + 12 * 4];
+    msg_state_encode(st, 4, p, p, p, 0);
+    q = (dispatch_req){.h = {OP_SET_STATE, sizeof st, 0, 0}, .in = st, .in_len = sizeof st, .index = 1, .nworkers = 2};
     cr_assert_neq(dispatch_op(e, &q, 0, &r, &err), 0);
     cr_assert(strstr(err.msg, "4 parameters"), "%s", err.msg);
     dispatch_reply_free(&r);
@@ -252,7 +349,8 @@ Test(msg, records_round_trip_bit_for_bit) {
     msg_term_decode(b, &u);
     cr_assert(u.ex == t.ex && u.which == t.which && memcmp(&u.coef, &t.coef, sizeof u.coef) == 0);
     engine_counts c = {.tokens_sampled = 1LL << 40, .tokens_trained = 7, .sample_digest = 0xfedcba9876543210ull,
-                       .sample_s = 0.5, .check_s = 1e-9, .grad_s = 3.25, .eval_s = 42}, d;
+                       .sample_s = 0.5, .check_s = 1e-9, .grad_s = 3.25, .eval_s = 42, .peer_bytes = 3LL << 33,
+                       .peer_s = 0.25, .wait_s = 1.5, .update_s = 1e-3}, d;
     uint8_t cb[MSG_COUNTS_BYTES];
     msg_counts_encode(&c, cb);
     cr_assert_eq(msg_counts_decode(cb, sizeof cb, &d, NULL), 0);
@@ -268,6 +366,17 @@ Test(msg, records_round_trip_bit_for_bit) {
     cr_assert(term == 41 && id == (int64_t)1 << 40 && len == 3 && used == msg_row_bytes(3) && memcmp(tok, back, sizeof tok) == 0);
     cr_assert_neq(msg_row_decode(rb, msg_row_bytes(3) - 1, 3, &term, &id, back, &len, &used, NULL), 0, "cut short");
     cr_assert_neq(msg_row_decode(rb, sizeof rb, 2, &term, &id, back, &len, &used, NULL), 0, "more tokens than room");
+    /* the learning rate and a parameter and optimiser state, bit for bit; another size refused */
+    cr_assert_eq(msg_lr_decode(msg_lr_encode(3e-4f)), 3e-4f);
+    float sp[3] = {1.5f, -0.0f, 1e-30f}, sm[3] = {2, 3, 4}, sv[3] = {5, 6, 7}, bp[3], bm[3], bv[3];
+    uint8_t sb[16 + 12 * 3];
+    int64_t step = 0;
+    cr_assert_eq(msg_state_bytes(3), sizeof sb);
+    msg_state_encode(sb, 3, sp, sm, sv, 123456789012LL);
+    cr_assert_eq(msg_state_decode(sb, sizeof sb, 3, bp, bm, bv, &step, NULL), 0);
+    cr_assert(step == 123456789012LL && !memcmp(sp, bp, sizeof sp) && !memcmp(sm, bm, sizeof sm) && !memcmp(sv, bv, sizeof sv));
+    cr_assert_neq(msg_state_decode(sb, sizeof sb, 2, bp, bm, bv, &step, NULL), 0, "a state for 3 parameters taken as 2");
+    cr_assert_neq(msg_state_decode(sb, sizeof sb - 4, 3, bp, bm, bv, &step, NULL), 0, "a cut state");
     msg_header h;
     int64_t words[MSG_HEADER_WORDS] = {99, 0, 0, 0};
     cr_assert_neq(msg_header_decode(words, &h, NULL), 0, "an unknown op must be refused");

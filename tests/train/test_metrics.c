@@ -29,8 +29,8 @@ static metrics_row row_for(int64_t step) {
         .step = step, .proposal_acc = 0.25 + step * 0.01, .memory_acc = 0.5, .beta_mean = 0.2,
         .nonzero_terms = 40, .L = 16, .loss = -1.5, .grad_norm = 3.25, .tokens_sampled = 1000 * step,
         .phases = {.sample = 1.5, .check = 0.01, .gradient = 2.0, .comm = 0.1, .update = 0.05,
-                   .resample = 0.002, .reduce = 0.07, .broadcast = 0.02, .total = 3.7},
-        .bytes_moved = 10504008 + step,
+                   .resample = 0.002, .reduce = 0.07, .wait = 0.375, .broadcast = 0.02, .total = 3.7},
+        .bytes_moved = 10504008 + step, .bytes_worker = 3000000000LL + step,
         .lr = 1e-3, .time = 1790000000.125,
     };
     if (step % 3 == 0) {
@@ -93,6 +93,8 @@ Test(metrics, lines_parse_as_json_with_all_fields, .init = setup, .fini = teardo
         cr_assert_eq(r.phases.broadcast, want.phases.broadcast);
         cr_assert_eq(r.phases.total, want.phases.total);
         cr_assert_eq(r.bytes_moved, want.bytes_moved);
+        cr_assert_eq(r.bytes_worker, want.bytes_worker);
+        cr_assert_eq(r.phases.wait, want.phases.wait);
         cr_assert_eq(r.has_var, n % 3 == 0);
         if (r.has_var) cr_assert(r.var_cv == 12.5 && r.var_nocv == 50.0);
         cr_assert_eq(r.has_maj, n == 5);
