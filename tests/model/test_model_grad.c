@@ -80,18 +80,26 @@ static const char *names[GPT_NUM_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
     "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
 
+/* A model of config c with P prompt vectors (init_big) and the analytic full gradient of the
+ * test batch's loss, copied out (the caller frees it; finite differences overwrite g->grads). */
+static float *grad_of_new_model(gpt *g, const gpt_config *c, int P)
+{
+    tr_error err;
+    cr_assert_eq(gpt_init(g, c, B, P, &err), 0, "%s", err.msg);
+    init_big(g);
+    make_batch(c->vocab_size);
+    gpt_zero_grad(g);
+    loss_of(g);
+    cr_assert_eq(gpt_backward(g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    float *ga = malloc(g->num_params * sizeof(float));
+    memcpy(ga, g->grads, g->num_params * sizeof(float));
+    return ga;
+}
+
 Test(model_grad, every_tensor_matches_finite_differences)
 {
     gpt g;
-    tr_error err;
-    cr_assert_eq(gpt_init(&g, &tiny, B, 0, &err), 0, "%s", err.msg);
-    init_big(&g);
-    make_batch(tiny.vocab_size);
-    gpt_zero_grad(&g);
-    loss_of(&g);
-    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
-    float *ga = malloc(g.num_params * sizeof(float));
-    memcpy(ga, g.grads, g.num_params * sizeof(float));
+    float *ga = grad_of_new_model(&g, &tiny, 0);
     for (int t = 0; t < GPT_NUM_TENSORS; t++) {
         size_t n = g.param_sizes[t];
         if (t == GPT_T_WTE) n = (size_t)tiny.vocab_size * tiny.channels; /* padded rows: zero grad */
@@ -114,15 +122,7 @@ Test(model_grad, alibi_matches_finite_differences)
     a.alibi = 1;
     for (int P = 0; P <= 2; P += 2) {
         gpt g;
-        tr_error err;
-        cr_assert_eq(gpt_init(&g, &a, B, P, &err), 0, "%s", err.msg);
-        init_big(&g);
-        make_batch(a.vocab_size);
-        gpt_zero_grad(&g);
-        loss_of(&g);
-        cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
-        float *ga = malloc(g.num_params * sizeof(float));
-        memcpy(ga, g.grads, g.num_params * sizeof(float));
+        float *ga = grad_of_new_model(&g, &a, P);
         for (int t = 0; t < GPT_NUM_TENSORS; t++) {
             size_t n = g.param_sizes[t];
             if (t == GPT_T_WPE) {
