@@ -46,6 +46,16 @@ static int injected_fault(const wstate *w, int64_t step, tr_error *err) {
     return TR_FAIL(err, TR_EINVAL, "injected fault at step %lld (TRICE_TEST_FAIL)", (long long)step);
 }
 
+/* A payload of len bytes broadcast by the coordinator, into a buffer the op owns (*owned). */
+static int recv_bcast(dispatch_req *q, void **owned, size_t len, const char *what, tr_error *err) {
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) return TR_FAIL(err, TR_ENOMEM, "out of memory for %zu bytes of %s", len, what);
+    *owned = buf;
+    q->in = buf;
+    q->in_len = len;
+    return comm_bcast_bytes(buf, len, 0, err);
+}
+
 /* The op's payload from the coordinator (msg.h's table) into q->in; *owned: what to free.
  * Parameters are received straight into the side's own buffer when the sizes agree. */
 static int recv_payload(wstate *w, dispatch_req *q, void **owned, tr_error *err) {
@@ -60,32 +70,12 @@ static int recv_payload(wstate *w, dispatch_req *q, void **owned, tr_error *err)
         return MPI_CHECK(MPI_Bcast(ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
     }
     case OP_STEP:
-    case OP_GRADIENT: {   /* the step's whole term list */
-        size_t len = (size_t)q->h.a * MSG_TERM_BYTES;
-        uint8_t *buf = malloc(len ? len : 1);
-        if (!buf) return TR_FAIL(err, TR_ENOMEM, "out of memory for %lld gradient terms", (long long)q->h.a);
-        *owned = buf;
-        q->in = buf;
-        q->in_len = len;
-        return comm_bcast_bytes(buf, len, 0, err);
-    }
-    case OP_SET_STATE: {
-        size_t len = (size_t)q->h.a;
-        uint8_t *buf = malloc(len ? len : 1);
-        if (!buf) return TR_FAIL(err, TR_ENOMEM, "out of memory for a %zu-byte parameter and optimiser state", len);
-        *owned = buf;
-        q->in = buf;
-        q->in_len = len;
-        return comm_bcast_bytes(buf, len, 0, err);
-    }
-    case OP_MEM_SCATTER: {
-        size_t len = (size_t)q->h.a;
-        uint8_t *buf = malloc(len ? len : 1);
-        if (!buf) return TR_FAIL(err, TR_ENOMEM, "out of memory for %zu bytes of memory entries", len);
-        *owned = buf;
-        q->in = buf;
-        return comm_bcast_bytes(buf, len, 0, err);
-    }
+    case OP_GRADIENT:   /* the step's whole term list */
+        return recv_bcast(q, owned, (size_t)q->h.a * MSG_TERM_BYTES, "gradient terms", err);
+    case OP_SET_STATE:
+        return recv_bcast(q, owned, (size_t)q->h.a, "the parameter and optimiser state", err);
+    case OP_MEM_SCATTER:
+        return recv_bcast(q, owned, (size_t)q->h.a, "memory entries", err);
     default: return 0;
     }
 }
