@@ -2,8 +2,10 @@
  *
  * The control plane: rank 0 sends ops, minibatches and term lists and collects per-example
  * outcomes, losses and counters. Gradients and parameters stay among the workers (OP_STEP:
- * an all-reduce on their own communicator, worker/train.c); rank 0 fetches the parameters
- * and optimiser state only to checkpoint and pushes them only on resume. */
+ * an all-reduce on their own communicator, worker/train.c), and so do checkpoints: the
+ * workers write the parameters and their optimiser shards into the run folder and rank 0
+ * writes the memory and the manifest (OP_CKPT_SAVE); on resume each worker reads them back
+ * (OP_CKPT_LOAD). Rank 0 pushes parameters only at a STaR restart. */
 #include "coordinator/fleet_mpi.h"
 
 #include <stdlib.h>
@@ -222,24 +224,78 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     return 0;
 }
 
-/* For a checkpoint: worker 1's parameters and optimiser state (every worker holds the same). */
-static int m_get_state(fleet *f, float *params, optim_state *opt, size_t n, tr_error *err) {
-    mpi_fleet *m = as_mpi_fleet(f);
-    double t0 = now_s();
-    TR_TRY(send_op(m, OP_GET_STATE, 0, 0, 0, err));
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc = recv_from(m, 1, &buf, &len, err);
-    if (rc) return rc;
-    rc = finish_op(m, 0, err);   /* a failed worker 1 sent nothing usable: its error first */
-    if (!rc) rc = msg_state_decode(buf, len, n, params, opt->m, opt->v, &opt->step, err);
+/* The header and the msg_ckpt payload both checkpoint ops start with (msg.h). */
+static int send_ckpt(mpi_fleet *m, int64_t op, const char *dir, const ckpt_file *files, int n, tr_error *err) {
+    const size_t len = msg_ckpt_bytes(strlen(dir), n);
+    uint8_t *buf = tr_malloc(len, err);
+    if (!buf) return TR_ENOMEM;
+    msg_ckpt_encode(buf, dir, files, n);
+    int rc = send_op(m, op, (int64_t)len, 0, 0, err);
+    if (!rc) rc = comm_bcast_bytes(buf, len, 0, err);
     free(buf);
-    m->comm.comm_s += now_s() - t0;
-    if (!rc) beat_all(m);
+    if (!rc) m->comm.bytes_moved += (int64_t)len * m->W;
     return rc;
 }
 
-/* Resume and STaR restarts: every worker gets the same parameters and optimiser state. */
+/* A checkpoint (msg.h, OP_CKPT_SAVE): the workers write the parameters and their optimiser
+ * shards into dir themselves; back come only the records of what each wrote, a few dozen
+ * bytes per worker whatever the model. */
+static int m_ckpt_save(fleet *f, const char *dir, ckpt_file **files, int *n_files, tr_error *err) {
+    mpi_fleet *m = as_mpi_fleet(f);
+    double t0 = now_s();
+    TR_TRY(send_ckpt(m, OP_CKPT_SAVE, dir, NULL, 0, err));
+    ckpt_file *all = NULL;
+    int n = 0, rc = 0;
+    for (int r = 1; r <= m->W; r++) {   /* always drain every rank */
+        uint8_t *buf;
+        size_t len;
+        int rrc = recv_from(m, r, &buf, &len, err);
+        if (rrc) { if (!rc) rc = rrc; continue; }
+        const int k = (int)(len / MSG_FILE_BYTES);
+        ckpt_file *na = rc ? NULL : realloc(all, (size_t)(n + k + 1) * sizeof *na);
+        if (!rc && !na) rc = TR_FAIL(err, TR_ENOMEM, "out of memory for %d checkpoint files", n + k);
+        if (na) all = na;
+        if (!rc && len % MSG_FILE_BYTES) rc = TR_FAIL(err, TR_EMPI, "worker rank %d: %zu bytes of checkpoint file records (protocol mismatch)", r, len);
+        for (int i = 0; !rc && i < k; i++) rc = msg_file_decode(buf + (size_t)i * MSG_FILE_BYTES, &all[n + i], err);
+        if (!rc) n += k;
+        free(buf);
+    }
+    rc = finish_op(m, rc, err);   /* a worker that could not write: its error first */
+    m->comm.comm_s += now_s() - t0;
+    if (rc) { free(all); return rc; }
+    *files = all;
+    *n_files = n;
+    beat_all(m);
+    return 0;
+}
+
+/* Resume (msg.h, OP_CKPT_LOAD): every worker reads the files the manifest names from the
+ * shared run folder. A worker that finds one damaged answers why; that fails this load only
+ * (the caller offers an older checkpoint), not the experiment. */
+static int m_ckpt_load(fleet *f, const char *dir, const ckpt_file *files, int n, tr_error *err) {
+    mpi_fleet *m = as_mpi_fleet(f);
+    double t0 = now_s();
+    TR_TRY(send_ckpt(m, OP_CKPT_LOAD, dir, files, n, err));
+    char why[TR_ERRMSG_MAX] = "";
+    int rc = 0, nbad = 0;
+    for (int r = 1; r <= m->W; r++) {
+        uint8_t *buf;
+        size_t len;
+        int rrc = recv_from(m, r, &buf, &len, err);
+        if (rrc) { if (!rc) rc = rrc; continue; }
+        if (len && !nbad++) snprintf(why, sizeof why, "worker rank %d: %.*s", r, (int)(len > 900 ? 900 : len), (const char *)buf);
+        free(buf);
+    }
+    rc = finish_op(m, rc, err);
+    m->comm.comm_s += now_s() - t0;
+    if (rc) return rc;
+    beat_all(m);
+    if (nbad) return TR_FAIL(err, TR_EFORMAT, "%s", why);
+    return 0;
+}
+
+/* STaR restarts (and a checkpoint from before manifests): every worker gets the same parameters
+ * and optimiser state. */
 static int m_set_state(fleet *f, const float *params, const optim_state *opt, size_t n, tr_error *err) {
     mpi_fleet *m = as_mpi_fleet(f);
     const size_t len = msg_state_bytes(n);
@@ -396,7 +452,7 @@ static void m_free(fleet *f) {
 }
 
 static const fleet_ops mpi_ops = {
-    m_memory_init, m_propose, m_step, m_gradient, m_get_state, m_set_state, m_eval, m_star_collect,
+    m_memory_init, m_propose, m_step, m_gradient, m_ckpt_save, m_ckpt_load, m_set_state, m_eval, m_star_collect,
     m_memory_gather, m_memory_scatter, m_take_counts, m_free,
 };
 

@@ -74,6 +74,9 @@ static int recv_payload(wstate *w, dispatch_req *q, void **owned, tr_error *err)
         return recv_bcast(q, owned, (size_t)q->h.a * MSG_TERM_BYTES, "gradient terms", err);
     case OP_SET_STATE:
         return recv_bcast(q, owned, (size_t)q->h.a, "the parameter and optimiser state", err);
+    case OP_CKPT_SAVE:
+    case OP_CKPT_LOAD:
+        return recv_bcast(q, owned, (size_t)q->h.a, "the checkpoint's folder and files", err);
     case OP_MEM_SCATTER:
         return recv_bcast(q, owned, (size_t)q->h.a, "memory entries", err);
     default: return 0;
@@ -96,8 +99,6 @@ static int send_reply(const wstate *w, const msg_header *h, dispatch_reply *r, t
         free(v);
         return rc;
     }
-    case OP_GET_STATE:   /* worker 1 answers for the replicas, maybe empty after a failure */
-        return w->index == 0 ? comm_send_bytes(r->bytes ? (void *)r->bytes : "", r->len, 0, TAG_STEP, err) : 0;
     case OP_GRADIENT:
         TR_TRY(comm_reduce_sum_fix((fixsum *)r->grad, r->n_grad, 0, w->rank, err));
         /* every group's loss comes from one side, the others add +0: exact, in any order */
@@ -111,6 +112,8 @@ static int send_reply(const wstate *w, const msg_header *h, dispatch_reply *r, t
     case OP_STAR:
     case OP_MEM_GATHER:
     case OP_COUNTS:
+    case OP_CKPT_SAVE:   /* the files written; empty after a failure (the status round says why) */
+    case OP_CKPT_LOAD:   /* empty, or why this checkpoint cannot be loaded */
         return comm_send_bytes(r->bytes ? (void *)r->bytes : "", r->len, 0, TAG_STEP, err);
     default: return 0;   /* OP_SET_STATE, OP_MEM_SCATTER: nothing back */
     }

@@ -26,7 +26,8 @@ enum comm_tag {
     TAG_WORKERS = 7,      /* worker -> worker: making the workers' communicator (MPI_Comm_create_group) */
 };
 
-#define COMM_PROTOCOL_VERSION 1
+/* 2: checkpoints written and read by the workers (OP_CKPT_SAVE, OP_CKPT_LOAD; msg.h) */
+#define COMM_PROTOCOL_VERSION 2
 #define COMM_CHUNK_BYTES ((size_t)1 << 28)   /* 256 MiB per MPI call: well within int */
 
 int comm_check_at(int mpi_rc, const char *call, tr_error *err, const char *file, int line);

@@ -1,6 +1,7 @@
 /* msg.c - the byte layouts of msg.h. */
 #include "common/comm/msg.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void put_u32(uint8_t *p, uint32_t v) {
@@ -181,4 +182,50 @@ void msg_ids_encode(const int64_t *ids, size_t n, uint8_t *out) {
 
 void msg_ids_decode(const uint8_t *in, size_t n, int64_t *ids) {
     for (size_t i = 0; i < n; i++) ids[i] = (int64_t)get_u64(in + 8 * i);
+}
+
+void msg_file_encode(const ckpt_file *f, uint8_t out[MSG_FILE_BYTES]) {
+    memset(out, 0, CKPT_FILE_NAME_MAX);
+    memcpy(out, f->name, strnlen(f->name, CKPT_FILE_NAME_MAX - 1));
+    put_u64(out + CKPT_FILE_NAME_MAX, (uint64_t)f->begin);
+    put_u64(out + CKPT_FILE_NAME_MAX + 8, (uint64_t)f->end);
+    put_u64(out + CKPT_FILE_NAME_MAX + 16, f->bytes);
+    put_u64(out + CKPT_FILE_NAME_MAX + 24, f->sum);
+}
+
+int msg_file_decode(const uint8_t in[MSG_FILE_BYTES], ckpt_file *f, tr_error *err) {
+    memset(f, 0, sizeof *f);
+    if (!memchr(in, 0, CKPT_FILE_NAME_MAX)) return TR_FAIL(err, TR_EFORMAT, "a checkpoint file record whose name has no end (protocol mismatch)");
+    memcpy(f->name, in, CKPT_FILE_NAME_MAX);
+    if (!ckpt_file_name_ok(f->name)) return TR_FAIL(err, TR_EFORMAT, "a checkpoint file record named '%s', not a plain file name", f->name);
+    f->begin = (int64_t)get_u64(in + CKPT_FILE_NAME_MAX);
+    f->end = (int64_t)get_u64(in + CKPT_FILE_NAME_MAX + 8);
+    f->bytes = get_u64(in + CKPT_FILE_NAME_MAX + 16);
+    f->sum = get_u64(in + CKPT_FILE_NAME_MAX + 24);
+    return 0;
+}
+
+void msg_ckpt_encode(uint8_t *out, const char *dir, const ckpt_file *files, int n) {
+    const size_t dl = strlen(dir);
+    put_u32(out, (uint32_t)dl);
+    memcpy(out + 4, dir, dl);
+    for (int i = 0; i < n; i++) msg_file_encode(&files[i], out + 4 + dl + (size_t)i * MSG_FILE_BYTES);
+}
+
+int msg_ckpt_decode(const uint8_t *in, size_t len, char *dir, size_t cap, ckpt_file **files, int *n, tr_error *err) {
+    *files = NULL;
+    *n = 0;
+    const size_t dl = len >= 4 ? get_u32(in) : 0;
+    if (len < 4 || dl == 0 || dl >= cap || len < 4 + dl || (len - 4 - dl) % MSG_FILE_BYTES != 0 || memchr(in + 4, 0, dl))
+        return TR_FAIL(err, TR_EFORMAT, "a checkpoint record of %zu bytes that does not parse (protocol mismatch)", len);
+    memcpy(dir, in + 4, dl);
+    dir[dl] = '\0';
+    const size_t k = (len - 4 - dl) / MSG_FILE_BYTES;
+    if (!(*files = tr_malloc((k ? k : 1) * sizeof **files, err))) return TR_ENOMEM;
+    for (size_t i = 0; i < k; i++) {
+        int rc = msg_file_decode(in + 4 + dl + i * MSG_FILE_BYTES, &(*files)[i], err);
+        if (rc) { free(*files); *files = NULL; return rc; }
+    }
+    *n = (int)k;
+    return 0;
 }

@@ -32,10 +32,23 @@
  *                              goes to rank 0: reduce(fixsum grads[n_tunable]) in chunks;
  *                              reduce(double loss[ceil(n/G)]). Only the variance probe
  *                              (probe.c, on evaluation steps when asked for) uses it.
- *   OP_GET_STATE               worker 1 sends one msg_state record (parameters and optimiser
- *                              state; p2p bytes), the others nothing: for a checkpoint only
- *   OP_SET_STATE a=len         bcast(one msg_state record of len bytes) in chunks: resume and
- *                              a STaR restart replace every worker's parameters and optimiser
+ *   OP_CKPT_SAVE a=len         bcast(one msg_ckpt record of len bytes: the step folder, no
+ *                              files): every worker writes its part of the checkpoint there
+ *                              (ckptshard.h: worker w its optimiser shard, worker 1 also
+ *                              model.bin and, for a soft prompt, prompt.bin) and sends the
+ *                              msg_file records of what it wrote (p2p bytes); rank 0 then
+ *                              writes memory.bin and the manifest, last (ckptdir.h). Bytes
+ *                              through rank 0: the path and W records, not the model
+ *   OP_CKPT_LOAD a=len         bcast(one msg_ckpt record of len bytes: the step folder and
+ *                              the files its manifest names): every worker verifies them and
+ *                              loads the parameters and every shard (its whole replica, from
+ *                              the shared run folder); each sends p2p bytes: empty when
+ *                              loaded, else why not (naming the file). A damaged checkpoint is
+ *                              the op's answer, not a worker's failure: rank 0 tries the
+ *                              previous one (ckptdir_resume)
+ *   OP_SET_STATE a=len         bcast(one msg_state record of len bytes) in chunks: a STaR
+ *                              restart (and resuming a checkpoint from before manifests)
+ *                              replaces every worker's parameters and optimiser
  *   OP_EVAL      a=maj_k b=lines  reduce(int[3] n, correct, maj); lines: p2p bytes
  *   OP_STAR      a=iter        p2p bytes of msg_ids (the valid training ids)
  *   OP_MEM_GATHER              p2p bytes (memory.h buffers), concatenated at rank 0
@@ -62,6 +75,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/engine/ckptshard.h"
 #include "common/engine/counts.h"
 #include "common/train/estimator.h"
 #include "common/util/err.h"
@@ -77,7 +91,8 @@ enum fleet_op {
     OP_MEM_SCATTER,
     OP_COUNTS,
     OP_STEP,
-    OP_GET_STATE,
+    OP_CKPT_SAVE,
+    OP_CKPT_LOAD,
     OP_END,
 };
 
@@ -135,6 +150,22 @@ void msg_state_encode(uint8_t *out, size_t n, const float *params, const float *
  * msg_state_bytes(n) or the record is for another n. */
 int msg_state_decode(const uint8_t *in, size_t len, size_t n, float *params, float *m, float *v, int64_t *step,
                      tr_error *err);
+
+/* A checkpoint file a side wrote (ckptshard.h's ckpt_file): name[CKPT_FILE_NAME_MAX] (NUL
+ * padded), i64 begin, i64 end (an optimiser shard's slice; -1 otherwise), u64 bytes, u64 sum
+ * (FNV-1a 64 of the file). */
+#define MSG_FILE_BYTES (CKPT_FILE_NAME_MAX + 32)
+void msg_file_encode(const ckpt_file *f, uint8_t out[MSG_FILE_BYTES]);
+/* TR_EFORMAT when the name is not a plain file name (ckpt_file_name_ok): never a path. */
+int msg_file_decode(const uint8_t in[MSG_FILE_BYTES], ckpt_file *f, tr_error *err);
+
+/* OP_CKPT_SAVE's and OP_CKPT_LOAD's payload: u32 dir_len, the step folder's path (dir_len
+ * bytes, no NUL), then n msg_file records (OP_CKPT_LOAD: the files the manifest names; none
+ * for OP_CKPT_SAVE). msg_ckpt_bytes(dir_len, n) bytes. */
+static inline size_t msg_ckpt_bytes(size_t dir_len, int n) { return 4 + dir_len + (size_t)n * MSG_FILE_BYTES; }
+void msg_ckpt_encode(uint8_t *out, const char *dir, const ckpt_file *files, int n);
+/* dir: cap bytes; *files malloc'ed ([*n], caller frees). TR_EFORMAT when it does not parse. */
+int msg_ckpt_decode(const uint8_t *in, size_t len, char *dir, size_t cap, ckpt_file **files, int *n, tr_error *err);
 
 /* A list of example ids: i64 each. out: [n * 8] bytes; decode: n = len / 8. */
 void msg_ids_encode(const int64_t *ids, size_t n, uint8_t *out);

@@ -8,6 +8,7 @@
 #include "common/data/task.h"
 #include "common/engine/side_impl.h"
 #include "common/util/log.h"
+#include "common/util/path.h"
 
 static int d_memory_init(engine_side *e, int skip, dispatch_reply *r, tr_error *err) {
     int nv = 0;
@@ -110,15 +111,41 @@ static int d_step(engine_side *e, const dispatch_req *q, int skip, dispatch_repl
     return rc;
 }
 
-static int d_get_state(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
-    if (skip || (q->nworkers > 1 && q->index != 0)) return 0;   /* side 0 speaks for the replicas */
-    const float *p;
-    const optim_state *o;
-    size_t n;
-    TR_TRY(engine_side_state_get(e, &p, &o, &n, err));
-    if (!(r->bytes = tr_malloc(msg_state_bytes(n), err))) return TR_ENOMEM;
-    msg_state_encode(r->bytes, n, p, o->m, o->v, o->step);
-    r->len = msg_state_bytes(n);
+/* Write this side's part of the checkpoint into the folder named by the payload; the reply
+ * lists the files written (msg_file records) for rank 0's manifest. */
+static int d_ckpt_save(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
+    if (skip) return 0;
+    char dir[PATH_BUF];
+    ckpt_file *none = NULL, files[ENGINE_CKPT_FILES];
+    int nn = 0, n = 0;
+    TR_TRY(msg_ckpt_decode(q->in, q->in_len, dir, sizeof dir, &none, &nn, err));
+    free(none);
+    const int W = q->nworkers > 1 ? q->nworkers : 1;
+    TR_TRY(engine_side_ckpt_write(e, dir, q->index, W, files, &n, err));
+    if (!(r->bytes = tr_malloc((size_t)n * MSG_FILE_BYTES, err))) return TR_ENOMEM;
+    for (int i = 0; i < n; i++) msg_file_encode(&files[i], r->bytes + (size_t)i * MSG_FILE_BYTES);
+    r->len = (size_t)n * MSG_FILE_BYTES;
+    return 0;
+}
+
+/* Load the checkpoint the payload names. A damaged or missing file is this op's answer (the
+ * reply's text, naming the file), not a failure of the side: the coordinator then offers the
+ * previous checkpoint, and the experiment goes on. */
+static int d_ckpt_load(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
+    if (skip) return 0;
+    char dir[PATH_BUF];
+    ckpt_file *files = NULL;
+    int n = 0;
+    TR_TRY(msg_ckpt_decode(q->in, q->in_len, dir, sizeof dir, &files, &n, err));
+    tr_error le = {0};
+    int rc = engine_side_ckpt_read(e, dir, files, n, &le);
+    free(files);
+    if (rc == TR_ENOMEM) { *err = le; return rc; }
+    if (rc) {
+        r->len = strlen(le.msg);
+        if (!(r->bytes = tr_malloc(r->len + 1, err))) return TR_ENOMEM;
+        memcpy(r->bytes, le.msg, r->len + 1);
+    }
     return 0;
 }
 
@@ -205,7 +232,8 @@ int dispatch_op(engine_side *e, const dispatch_req *q, int skip, dispatch_reply 
     case OP_PROPOSE: return d_propose(e, q, skip, r, err);
     case OP_GRADIENT: return d_gradient(e, q, skip, r, err);
     case OP_STEP: return d_step(e, q, skip, r, err);
-    case OP_GET_STATE: return d_get_state(e, q, skip, r, err);
+    case OP_CKPT_SAVE: return d_ckpt_save(e, q, skip, r, err);
+    case OP_CKPT_LOAD: return d_ckpt_load(e, q, skip, r, err);
     case OP_SET_STATE: return d_set_state(e, q, skip, err);
     case OP_EVAL: return d_eval(e, q, skip, r, err);
     case OP_STAR: return d_star(e, q, skip, r, err);

@@ -35,8 +35,10 @@ typedef struct dispatch_req {
                             *   OP_GRADIENT    (ex: minibatch index); h.b: terms per group;
                             *                  OP_STEP's h.c: the learning rate (msg_lr_encode)
                             *   OP_SET_STATE   one msg_state record of h.a bytes
+                            *   OP_CKPT_SAVE,  one msg_ckpt record of h.a bytes (the step folder;
+                            *   OP_CKPT_LOAD   for a load, the manifest's files)
                             *   OP_MEM_SCATTER h.a bytes of memory.h entries */
-    size_t in_len;         /* OP_STEP, OP_GRADIENT: bytes of terms; OP_SET_STATE: h.a */
+    size_t in_len;         /* OP_STEP, OP_GRADIENT: bytes of terms; OP_SET_STATE, OP_CKPT_*: h.a */
     int index, nworkers;   /* this side's place in the fleet (shard_owner) */
     dispatch_exchange_fn exchange;     /* OP_STEP, OP_GRADIENT with nworkers > 1 */
     dispatch_allreduce_fn allreduce;   /* OP_STEP with nworkers > 1 */
@@ -51,8 +53,9 @@ typedef struct dispatch_reply {
                             *   OP_STAR        msg_ids of the valid training ids
                             *   OP_MEM_GATHER  memory.h entries
                             *   OP_COUNTS      msg_counts
-                            *   OP_GET_STATE   one msg_state record (side 0 only; the others' are
-                            *                  the same bits, and send nothing) */
+                            *   OP_CKPT_SAVE   msg_file records of the files this side wrote
+                            *   OP_CKPT_LOAD   empty when loaded, else why not (text naming the
+                            *                  file: a damaged checkpoint, not a side's failure) */
     size_t len;
     double norm;           /* OP_STEP: the gradient norm before clipping (the same on every side) */
     const fixsum *grad;    /* OP_GRADIENT: [n_grad] the side's exact sum, borrowed from the side

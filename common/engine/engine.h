@@ -25,6 +25,7 @@
 
 #include "common/data/task.h"
 #include "common/engine/counts.h"
+#include "common/engine/ckptshard.h"
 #include "common/model/gpt.h"
 #include "common/model/optim.h"
 #include "common/model/sample.h"
@@ -144,11 +145,20 @@ int engine_side_gradient(engine_side *e, const est_coef *terms, int nterms, doub
  * update, so all keep the same parameters without the coordinator sending any. */
 fixsum *engine_side_grad_sum(engine_side *e, size_t *n);
 int engine_side_update(engine_side *e, const fixsum *sum, float lr, double *norm, tr_error *err);
-/* The tunable parameters and the optimiser replica (for a checkpoint; [*n] each), and their
- * replacement (resume, a STaR restart). */
+/* The tunable parameters and the optimiser replica ([*n] each; what a checkpoint writes), and
+ * their replacement (a STaR restart, a resume). */
 int engine_side_state_get(engine_side *e, const float **params, const optim_state **opt, size_t *n, tr_error *err);
 int engine_side_state_set(engine_side *e, const float *params, const float *m, const float *v, int64_t step, size_t n,
                           tr_error *err);
+/* The side's part of a sharded checkpoint in the step folder dir (side_ckpt.c, ckptshard.h):
+ * side index of W writes its optimiser shard, side 0 also model.bin and, for a soft prompt,
+ * prompt.bin; files (room for ENGINE_CKPT_FILES) get what was written, *n how many. */
+#define ENGINE_CKPT_FILES 3
+int engine_side_ckpt_write(engine_side *e, const char *dir, int index, int W, ckpt_file *files, int *n, tr_error *err);
+/* Resume from the files a manifest names (files[n], any W): verify each (size, checksum),
+ * then load the parameters and the whole optimiser state from every shard. err names the
+ * file at fault; a file found damaged leaves the side as it was (the checks come first). */
+int engine_side_ckpt_read(engine_side *e, const char *dir, const ckpt_file *files, int n, tr_error *err);
 /* The transport's worker-to-worker traffic of an op (engine_counts.peer_*). */
 void engine_side_count_peer(engine_side *e, int64_t bytes, double xfer_s, double wait_s);
 

@@ -21,7 +21,7 @@ typedef struct fleet fleet;
 typedef struct fleet_counts {
     engine_counts sides;            /* tokens summed; wall times and peer_bytes the slowest or busiest side's */
     /* at the coordinator: the gradient to rank 0 (the variance probe only), state pushes
-     * (resume, STaR restarts), and every other message of the control plane */
+     * (STaR restarts), and every other message of the control plane */
     double reduce_s, bcast_s, comm_s;
     int64_t bytes_moved;            /* bytes through rank 0: the coordinator sent and received (0 in process) */
 } fleet_counts;
@@ -42,10 +42,17 @@ typedef struct fleet_ops {
      * tunable count), no update; *loss summed. For the variance probe: it moves the gradient
      * to the caller, so it is not for every step. */
     int (*gradient)(fleet *f, const est_coef *coefs, int n, float *grads, size_t n_grads, double *loss, tr_error *err);
-    /* The sides' tunable parameters (full: all weights; prompt: the P x C vectors) and
-     * optimiser state (opt->n == n) into the caller's buffers: for a checkpoint. */
-    int (*get_state)(fleet *f, float *params, optim_state *opt, size_t n, tr_error *err);
-    /* Replace every side's parameters and optimiser state: resume, a STaR restart. */
+    /* Every side writes its part of a checkpoint into the step folder dir (ckptshard.h: its
+     * optimiser shard; side 0 the parameters too); *files (malloc'ed, caller frees) gets
+     * the files written, side by side, for the manifest. The parameters and the optimiser
+     * state never pass through the caller. */
+    int (*ckpt_save)(fleet *f, const char *dir, ckpt_file **files, int *n_files, tr_error *err);
+    /* Every side loads the checkpoint in dir from the files[n] its manifest names (written by
+     * any number of sides). A missing or damaged file fails with err naming it, and the
+     * fleet stays usable: the caller may offer an older checkpoint. */
+    int (*ckpt_load)(fleet *f, const char *dir, const ckpt_file *files, int n, tr_error *err);
+    /* Replace every side's parameters and optimiser state (opt->n == n): a STaR restart, and
+     * a resume from a checkpoint written before manifests (ckptdir.h). */
     int (*set_state)(fleet *f, const float *params, const optim_state *opt, size_t n, tr_error *err);
     /* Held-out evaluation over every side's share; counts summed. */
     int (*eval)(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, const char *per_example_path,

@@ -87,10 +87,41 @@ static int l_step(fleet *f, const est_coef *coefs, int n, float lr, double *loss
     return rc;
 }
 
-static int l_get_state(fleet *f, float *params, optim_state *opt, size_t n, tr_error *err) {
+/* The payload both checkpoint ops carry (msg.h), as the MPI fleet broadcasts it. */
+static uint8_t *ckpt_payload(const char *dir, const ckpt_file *files, int n, size_t *len, tr_error *err) {
+    *len = msg_ckpt_bytes(strlen(dir), n);
+    uint8_t *buf = tr_malloc(*len, err);
+    if (buf) msg_ckpt_encode(buf, dir, files, n);
+    return buf;
+}
+
+static int l_ckpt_save(fleet *f, const char *dir, ckpt_file **files, int *n_files, tr_error *err) {
+    size_t len;
+    uint8_t *in = ckpt_payload(dir, NULL, 0, &len, err);
+    if (!in) return TR_ENOMEM;
     dispatch_reply r;
-    TR_TRY(serve(f, OP_GET_STATE, 0, 0, NULL, 0, &r, err));
-    int rc = msg_state_decode(r.bytes, r.len, n, params, opt->m, opt->v, &opt->step, err);
+    int rc = serve(f, OP_CKPT_SAVE, (int64_t)len, 0, in, len, &r, err);
+    free(in);
+    if (rc) return rc;
+    const int n = (int)(r.len / MSG_FILE_BYTES);
+    *files = tr_malloc((size_t)(n ? n : 1) * sizeof **files, err);
+    rc = *files ? 0 : TR_ENOMEM;
+    for (int i = 0; !rc && i < n; i++) rc = msg_file_decode(r.bytes + (size_t)i * MSG_FILE_BYTES, &(*files)[i], err);
+    *n_files = n;
+    dispatch_reply_free(&r);
+    if (rc) { free(*files); *files = NULL; }
+    return rc;
+}
+
+static int l_ckpt_load(fleet *f, const char *dir, const ckpt_file *files, int n, tr_error *err) {
+    size_t len;
+    uint8_t *in = ckpt_payload(dir, files, n, &len, err);
+    if (!in) return TR_ENOMEM;
+    dispatch_reply r;
+    int rc = serve(f, OP_CKPT_LOAD, (int64_t)len, 0, in, len, &r, err);
+    free(in);
+    if (rc) return rc;
+    if (r.len) rc = TR_FAIL(err, TR_EFORMAT, "%.*s", (int)r.len, (const char *)r.bytes);
     dispatch_reply_free(&r);
     return rc;
 }
@@ -163,7 +194,7 @@ static void l_free(fleet *f) {
 }
 
 static const fleet_ops local_ops = {
-    l_memory_init, l_propose, l_step, l_gradient, l_get_state, l_set_state, l_eval, l_star_collect,
+    l_memory_init, l_propose, l_step, l_gradient, l_ckpt_save, l_ckpt_load, l_set_state, l_eval, l_star_collect,
     l_memory_gather, l_memory_scatter, l_take_counts, l_free,
 };
 

@@ -8,6 +8,7 @@
 #include "common/model/ckpt.h"
 #include "common/model/optim.h"
 #include "common/engine/ckptdir.h"
+#include "common/util/path.h"
 
 typedef struct run run;
 typedef struct star_state star_state;
@@ -34,13 +35,16 @@ struct run {
     const char *out_dir;
     fleet *f;
     const trainer_hooks *hooks;
-    gpt master;                 /* the parameters (and soft prompt) as of the last checkpoint or push: the
-                                 * sides hold and update the live ones (fleet.h, step); get_state
-                                 * refreshes this copy and r->opt only to checkpoint */
+    gpt master;                 /* the model as the spec builds it (every side's start): the sides hold and
+                                 * update the live parameters (fleet.h, step) and write them to
+                                 * checkpoints themselves; this copy is the STaR base, and takes the
+                                 * final model back from the last checkpoint to write it at the top */
     float *tunable;             /* master.params or master.prompt */
     size_t n_tunable;
     float *grads;               /* [n_tunable] the variance probe's gradients */
-    optim_state opt;            /* as master: the sides' replica, copied to checkpoint */
+    optim_state opt;            /* pushed to the sides at a STaR restart (and for a checkpoint from
+                                 * before manifests, read into here) */
+    char last_ckpt[PATH_BUF];   /* the folder of the last checkpoint written */
     optim_schedule sched;
     task task;                  /* for the training ids */
     schedule sch;

@@ -4,8 +4,8 @@
  * the workers, so every side holds the same bits of it; every side then runs the same
  * clip + AdamW on the same parameters with the same replicated state, and all keep the same
  * bits without any parameter traffic. The coordinator (rank 0) sees neither gradients nor
- * parameters per step: it pulls the state only to checkpoint (engine_side_state_get) and
- * pushes it on resume and at a STaR restart (engine_side_state_set). The hyper-parameters
+ * parameters per step, nor at a checkpoint: the sides write and read those themselves
+ * (side_ckpt.c); it pushes the state only at a STaR restart (engine_side_state_set). The hyper-parameters
  * come from the spec, cast as the trainer always cast them, so the bits match a
  * single-process run's.
  */

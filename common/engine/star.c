@@ -36,9 +36,9 @@ static int star_collect(run *r, int64_t iter, int collect, tr_error *err) {
     int nvalid = 0;
     /* the collection samples from the current model (the sides still hold the last iteration's
      * fine-tune); then the sides get the parameters the iteration starts from and a fresh
-     * optimiser (star_batch), or after a resume the checkpoint's (already theirs: pushed again) */
+     * optimiser (star_batch); after a resume they already hold the checkpoint's */
     TR_TRY(r->f->ops->star_collect(r->f, collect ? (int)iter : -1, &valid, &nvalid, err));
-    int rc = r->f->ops->set_state(r->f, r->tunable, &r->opt, r->n_tunable, err);
+    int rc = collect ? r->f->ops->set_state(r->f, r->tunable, &r->opt, r->n_tunable, err) : 0;
     if (!rc) LOG_I("STaR iteration %lld: %d of %lld training examples have a correct rationale",
                    (long long)iter + 1, nvalid, (long long)r->task.n_train);
     schedule_free(&r->sch);

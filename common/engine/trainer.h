@@ -3,15 +3,16 @@
  * The coordinator side of ALGORITHM.md §4-6 (beta, term weights, systematic resampling), the
  * baselines (§6), evaluation, metrics.jsonl, progress lines, and checkpoints with exact resume.
  * The sides (the workers) hold the live parameters and a replica of the optimiser state and
- * apply each update themselves (fleet.h, step); the loop pulls both only to checkpoint and
- * pushes them on resume, so nothing per step grows with the model here.
+ * apply each update themselves (fleet.h, step) and write them to checkpoints themselves
+ * (fleet.h, ckpt_save; the loop writes the memory and the manifest), so nothing per step or
+ * per checkpoint grows with the model here.
  *
  * Experiment folder (out_dir):
  *   experiment.json           the spec as submitted (all stages; what --resume DIR restarts)
  *   spec.json                 the canonical spec of this stage
  *   metrics.jsonl             one line per step (common/train/metrics.h)
- *   checkpoints/step-NNNNNNNN/{model.bin, state.bin, memory.bin}
- *   checkpoints/latest        the name of the newest complete checkpoint, written last
+ *   checkpoints/step-NNNNNNNN/{model.bin, [prompt.bin], optim-*-of-*.bin, memory.bin, manifest.json}
+ *   checkpoints/latest        the name of the newest complete checkpoint, written last (ckptdir.h)
  *   eval-before.jsonl, eval-after.jsonl   per-example held-out results
  *   result.json               accuracies before and after, steps, tokens
  *   warmup/                   the supervised warm-up stage (same layout), when asked for

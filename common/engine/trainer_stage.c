@@ -23,21 +23,30 @@ int run_eval(run *r, const char *name, double *acc, double *maj, double *secs, t
     return 0;
 }
 
+/* The sides write the parameters and their optimiser shards; rank 0 (this loop) only the
+ * memory and the manifest (ckptdir.h), so the bytes it moves for a checkpoint do not grow
+ * with the model. */
 int run_checkpoint(run *r, int64_t steps_done, tr_error *err) {
     r->x.step = steps_done;
-    /* the sides hold the trained parameters and optimiser state (replicated); this copy is
-     * refreshed only here, not per step */
-    TR_TRY(r->f->ops->get_state(r->f, r->tunable, &r->opt, r->n_tunable, err));
+    /* whatever ran before (a final evaluation) is not the checkpoint's traffic */
+    fleet_counts c;
+    TR_TRY(r->f->ops->take_counts(r->f, &c, err));
+    char dir[PATH_BUF];
+    TR_TRY(ckptdir_begin(r->out_dir, steps_done, dir, sizeof dir, err));
+    ckpt_file *files = NULL;
+    int nf = 0;
+    TR_TRY(r->f->ops->ckpt_save(r->f, dir, &files, &nf, err));
     uint8_t *mem = NULL;
     size_t mlen = 0;
-    TR_TRY(r->f->ops->memory_gather(r->f, &mem, &mlen, err));
-    char dir[PATH_BUF];
-    int rc = ckptdir_write(r->out_dir, &r->master, &r->opt, &r->x, mem, mlen, r->spec->keep_checkpoints, dir, sizeof dir, err);
+    int rc = r->f->ops->memory_gather(r->f, &mem, &mlen, err);
+    if (!rc) rc = ckptdir_commit(r->out_dir, dir, &r->x, r->n_tunable, r->f->nsides, files, nf, mem, mlen,
+                                 r->spec->keep_checkpoints, err);
     free(mem);
+    free(files);
     if (rc) return rc;
-    /* a checkpoint's traffic (the state and the memory through rank 0) is the checkpoint's,
-     * not the next step's: logged here and kept out of the per-step counters */
-    fleet_counts c;
+    snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", dir);
+    /* a checkpoint's traffic is the checkpoint's, not the next step's: logged here and kept
+     * out of the per-step counters */
     TR_TRY(r->f->ops->take_counts(r->f, &c, err));
     LOG_I("checkpoint: %s (%lld steps done, %lld bytes through the coordinator)", dir, (long long)steps_done,
           (long long)c.bytes_moved);
@@ -45,17 +54,24 @@ int run_checkpoint(run *r, int64_t steps_done, tr_error *err) {
     return 0;
 }
 
+/* ckptdir_resume's hand-over to the sides: they read the manifest's files themselves; a
+ * checkpoint from before manifests was read here and is pushed to them. */
+static int load_into_fleet(void *ctx, const char *dir, const ckptdir_manifest *m, tr_error *err) {
+    run *r = ctx;
+    if (m) return r->f->ops->ckpt_load(r->f, dir, m->files, m->n_files, err);
+    return r->f->ops->set_state(r->f, r->tunable, &r->opt, r->n_tunable, err);
+}
+
 int run_resume(run *r, tr_error *err) {
     uint8_t *mem = NULL;
     size_t mlen = 0;
     char dir[PATH_BUF];
-    TR_TRY(ckptdir_read(r->out_dir, &r->master, &r->opt, &r->x, &mem, &mlen, dir, sizeof dir, err));
+    TR_TRY(ckptdir_resume(r->out_dir, r->n_tunable, &r->master, &r->opt, &r->x, &mem, &mlen, load_into_fleet, r, dir,
+                          sizeof dir, err));
+    /* the memory after the state: a checkpoint the sides refused was never scattered */
     int rc = r->f->ops->memory_scatter(r->f, mem, mlen, err);
     free(mem);
     if (rc) return rc;
-    /* the sides were built from the spec: give them the checkpoint's parameters and optimiser
-     * state (every side the same: that is all a change of W needs) */
-    TR_TRY(r->f->ops->set_state(r->f, r->tunable, &r->opt, r->n_tunable, err));
     char mpath[PATH_BUF];
     TR_TRY(path_fmt(mpath, sizeof mpath, err, "%s/metrics.jsonl", r->out_dir));
     int kept = 0;
@@ -114,10 +130,16 @@ int run_finish(run *r, int64_t step, trainer_result *res, tr_error *err) {
     TR_TRY(run_eval(r, "eval-after.jsonl", &res->acc_after, &res->maj_after, NULL, err));
     res->n_eval = r->x.n_eval;
     TR_TRY(run_checkpoint(r, step, err));
+    /* the final model from the checkpoint just written (the sides wrote it: this process's
+     * copy is the initial one), read from the run folder rather than pulled over MPI */
     char mp[PATH_BUF];
+    TR_TRY(path_fmt(mp, sizeof mp, err, "%s/model.bin", r->last_ckpt));
+    TR_TRY(gpt_ckpt_load(&r->master, mp, err));
     TR_TRY(path_fmt(mp, sizeof mp, err, "%s/model.bin", r->out_dir));
     TR_TRY(gpt_ckpt_save(&r->master, mp, err));
     if (r->spec->tunable == TUNABLE_PROMPT) {
+        TR_TRY(path_fmt(mp, sizeof mp, err, "%s/prompt.bin", r->last_ckpt));
+        TR_TRY(ckptdir_prompt_load(mp, &r->master, err));
         TR_TRY(path_fmt(mp, sizeof mp, err, "%s/prompt.bin", r->out_dir));
         TR_TRY(ckptdir_prompt_save(mp, &r->master, err));
     }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "common/util/afile.h"
+#include "common/util/fnv.h"
 #include "common/util/rng.h"
 
 static int file_size(const char *path, size_t *out, tr_error *err)
@@ -157,23 +158,16 @@ int gpt_ckpt_save(const gpt *g, const char *path, tr_error *err)
 
 /* ---- training state ---- */
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= UINT64_C(0x100000001b3); }
-    return h;
-}
-#define FNV_INIT UINT64_C(0xcbf29ce484222325)
 
 int gpt_state_save(const char *path, const optim_state *opt, const uint8_t *rng_bytes, size_t n_rng,
                    const void *extra, size_t extra_len, tr_error *err)
 {
     size_t nrb = n_rng * RNG_STATE_BYTES;
-    uint64_t sum = FNV_INIT;
-    sum = fnv1a(sum, opt->m, opt->n * sizeof(float));
-    sum = fnv1a(sum, opt->v, opt->n * sizeof(float));
-    if (nrb) sum = fnv1a(sum, rng_bytes, nrb);
-    if (extra_len) sum = fnv1a(sum, extra, extra_len);
+    uint64_t sum = FNV1A64_INIT;
+    sum = fnv1a64(sum, opt->m, opt->n * sizeof(float));
+    sum = fnv1a64(sum, opt->v, opt->n * sizeof(float));
+    if (nrb) sum = fnv1a64(sum, rng_bytes, nrb);
+    if (extra_len) sum = fnv1a64(sum, extra, extra_len);
     uint64_t hdr[8] = {GPT_STATE_MAGIC, GPT_STATE_VERSION, (uint64_t)opt->step, opt->n, n_rng, extra_len, sum, 0};
     afile af;
     TR_TRY(afile_open(&af, path, err));
@@ -240,11 +234,11 @@ int gpt_state_load(const char *path, optim_state *opt, uint8_t **rng_bytes, size
     if (!rc && el) rc = tr_fread(ex, 1, el, f, path, err);
     fclose(f);
     if (!rc) {
-        uint64_t sum = FNV_INIT;
-        sum = fnv1a(sum, m, n * sizeof(float));
-        sum = fnv1a(sum, v, n * sizeof(float));
-        if (nr) sum = fnv1a(sum, rb, nr * RNG_STATE_BYTES);
-        if (el) sum = fnv1a(sum, ex, el);
+        uint64_t sum = FNV1A64_INIT;
+        sum = fnv1a64(sum, m, n * sizeof(float));
+        sum = fnv1a64(sum, v, n * sizeof(float));
+        if (nr) sum = fnv1a64(sum, rb, nr * RNG_STATE_BYTES);
+        if (el) sum = fnv1a64(sum, ex, el);
         if (sum != hdr[6])
             rc = TR_FAIL(err, TR_EFORMAT, "%s: checksum mismatch (stored 0x%016llx, computed 0x%016llx): the file is corrupted",
                          path, (unsigned long long)hdr[6], (unsigned long long)sum);
