@@ -53,7 +53,7 @@ command -v gcc >/dev/null || { echo "bench_llama2c: gcc not found (needed to bui
 [ -x /usr/bin/python3 ] || { echo "bench_llama2c: /usr/bin/python3 not found" >&2; exit 2; }
 
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS=1
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/trice-bench-llama2c.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -129,7 +129,7 @@ done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 /usr/bin/python3 - "$tmp" "$repeats" "$iters" "$source" "$sha" "$matches" "$LLAMA2C_COMMIT" "$gcc_version" \
-    "$load_start" "$load_end" "$(( $(date +%s) - t_start ))" "$(nproc)" <<'PY'
+    "$load_start" "$load_end" "$(( $(date +%s) - t_start ))" "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" <<'PY'
 import json, statistics, sys
 tmp, reps, iters, source, sha, matches, commit, gccv, load0, load1, secs, cores = sys.argv[1:13]
 ours = [l.split() for l in open(f'{tmp}/rates_ours')]
