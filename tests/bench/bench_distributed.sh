@@ -5,12 +5,17 @@
 # on stdout (progress on stderr).
 #
 # Usage: tests/bench/bench_distributed.sh [builddir [steps [repeats [model.bin]]]]
+#        tests/bench/bench_distributed.sh --baseline COMMIT [builddir [steps [repeats [model.bin]]]]
+#   --baseline COMMIT  instead: the end-to-end TRICE step (examples/s) of the quickstart
+#              configuration at W = 2 x 1 thread, COMMIT built in a temporary worktree against
+#              builddir, alternating; see bench_distributed_baseline.sh for what it runs and prints
 #   builddir   where trice-coordinator, trice-worker and tests/engine/run_cli were built (default build)
 #   steps      optimiser steps per run (default 12); the first 2 of every run are warm-up and skipped
 #   repeats    runs of each configuration, interleaved (W=1, W=2, W=1, ...) so that every
 #              configuration sees the same machine load over time (default 3); the measured steps
 #              of the repeats are pooled before taking medians
-#   model.bin  a GPT-2 checkpoint to start from; default: warm the default tiny model (4 layers,
+#   model.bin  a GPT-2 checkpoint to start from (the spec takes its dimensions from the file's
+#              header); default: warm the default tiny model (4 layers,
 #              4 heads, 128 channels, context 256) up here with 150 steps of SFT, so that proposals
 #              look like a trained model's (length, EOT) rather than a random one's
 #
@@ -35,6 +40,13 @@
 # kernels for this CPU; one BLAS thread per process.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+baseline=""
+if [[ "${1:-}" == --baseline ]]; then
+  [[ $# -ge 2 && -n "$2" ]] || { echo "--baseline needs a commit, e.g. --baseline abf3864" >&2; exit 2; }
+  baseline=$2
+  shift 2
+fi
+[[ -d "${1:-build}" ]] || { echo "build directory '${1:-build}' does not exist: build first (meson setup ${1:-build} && ninja -C ${1:-build})" >&2; exit 2; }
 build=$(cd "${1:-build}" && pwd)
 steps=${2:-12}
 repeats=${3:-3}
@@ -56,26 +68,55 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
 
 tmp=$(mktemp -d /tmp/trice-bench-dist.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+base_src=""
+cleanup() {
+  if [[ -n "$base_src" && -d "$base_src" ]]; then
+    git -C "$here" worktree remove --force "$base_src" >/dev/null 2>&1 || rm -rf "$base_src"
+    git -C "$here" worktree prune >/dev/null 2>&1 || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 t_start=$(date +%s)
 
-warm_steps=0
-warm_acc=null
-if [[ -z "$init" ]]; then
-  warm_steps=150
+warm_up() {  # warm_up RUN_CLI CONTEXT: SFT of the default tiny model into $tmp/warm/model.bin
   cat >"$tmp/warm.json" <<JSON
 {"name": "bench-warm", "seed": 7, "method": "sft", "memory_init": "given", "steps": $warm_steps, "batch_size": 16,
  "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 128, "n_eval": 16},
- "model": {"layers": 4, "heads": 4, "channels": 128, "context": 256}, "max_new_tokens": 96,
+ "model": {"layers": 4, "heads": 4, "channels": 128, "context": $2}, "max_new_tokens": 96,
  "optim": {"lr": 0.003}}
 JSON
-  echo "warming the model up ($warm_steps SFT steps)..." >&2
-  if ! "$runcli" train "$tmp/warm.json" --out "$tmp/warm" >"$tmp/warm.log" 2>&1; then
+  echo "warming the model up ($warm_steps SFT steps, $1)..." >&2
+  if ! "$1" train "$tmp/warm.json" --out "$tmp/warm" >"$tmp/warm.log" 2>&1; then
     tail -20 "$tmp/warm.log" >&2; echo "warm-up failed" >&2; exit 1
   fi
   init="$tmp/warm/model.bin"
   warm_acc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["acc_after"])' "$tmp/warm/result.json")
+}
+
+run_trice() {  # run_trice COORD WORKER SPEC OUT W THREADS LABEL
+  if ! TRICE_THREADS=$6 timeout 600 mpirun --oversubscribe --bind-to none -n 1 "$1" --run "$3" --out "$4" \
+         : -n "$5" "$2" >"$4.log" 2>&1; then
+    tail -20 "$4.log" >&2; echo "run $7 failed (log above)" >&2; exit 1
+  fi
+}
+
+model_dims() {  # model_dims CHECKPOINT: its dimensions as spec fields (the spec's defaults have context 256)
+  python3 -c 'import struct,sys; h=struct.unpack("<8i", open(sys.argv[1],"rb").read(32)); print(f"\"layers\": {h[4]}, \"heads\": {h[5]}, \"channels\": {h[6]}, \"context\": {h[2]}")' "$1"
+}
+
+warm_steps=0
+warm_acc=null
+if [[ -n "$baseline" ]]; then
+  # shellcheck source=bench_distributed_baseline.sh
+  source "$here/bench_distributed_baseline.sh"
+  exit 0
+fi
+if [[ -z "$init" ]]; then
+  warm_steps=150
+  warm_up "$runcli" 256
 else
   init=$(cd "$(dirname "$init")" && pwd)/$(basename "$init")
   [[ -f "$init" ]] || { echo "model '$init' does not exist" >&2; exit 2; }
@@ -87,7 +128,7 @@ spec() {  # spec TUNABLE
   cat <<JSON
 {"name": "bench-dist", "seed": 11, "method": "trice", "memory_init": "given", $extra
  "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 64, "n_eval": 8},
- "model": {"init": "$init"}, "max_new_tokens": 96,
+ "model": {"init": "$init", $(model_dims "$init")}, "max_new_tokens": 96,
  "steps": $steps, "batch_size": 16, "optim": {"lr": 0.0003}}
 JSON
 }
@@ -102,10 +143,7 @@ for ((r = 0; r < repeats; r++)); do
       W=${cfg%:*} T=${cfg#*:}
       out="$tmp/run-$tun-w$W-t$T-r$r"
       echo "run $((r + 1))/$repeats: tunable=$tun W=$W threads=$T" >&2
-      if ! TRICE_THREADS=$T timeout 300 mpirun --oversubscribe --bind-to none -n 1 "$coord" --run "$tmp/$tun.json" --out "$out" \
-             : -n "$W" "$worker" >"$out.log" 2>&1; then
-        tail -20 "$out.log" >&2; echo "run tunable=$tun W=$W threads=$T failed" >&2; exit 1
-      fi
+      run_trice "$coord" "$worker" "$tmp/$tun.json" "$out" "$W" "$T" "tunable=$tun W=$W threads=$T"
     done
   done
 done

@@ -1,7 +1,8 @@
 /* bench_model - throughput of the C model; prints one JSON object on stdout.
  * Usage: OPENBLAS_CORETYPE= bench_model [iters [what [config [threads]]]]
- *   what: all (default), train or sample (the other figures print as 0); config: all, tiny or
- *   small; threads: 0 = 1 and 2 (default), else only that count. The filters exist for profiling.
+ *   what: all (default), train, sample or sample1 (batch-1 sampling only; the other figures
+ *   print as 0); config: all, tiny or small; threads: 0 = 1 and 2 (default), else only that
+ *   count. The filters exist for profiling and for tests/bench/bench_llama2c.sh (sample1 small 1).
  *   tests/bench/run_model_bench.sh runs this and the PyTorch script and prints both with ratios.
  * Per config (tiny, small) and thread count (1, 2): training tokens/s (forward + backward +
  * AdamW, batch 4 x 256), sampling tokens/s at batch 1 and 64 (1-token prompts, 64 new tokens,
@@ -57,7 +58,12 @@ int main(int argc, char **argv)
     int iters = argc > 1 ? atoi(argv[1]) : 3;
     const char *what = argc > 2 ? argv[2] : "all", *only = argc > 3 ? argv[3] : "all";
     int only_th = argc > 4 ? atoi(argv[4]) : 0;
-    int do_train = strcmp(what, "sample") != 0, do_sample = strcmp(what, "train") != 0;
+    if (strcmp(what, "all") && strcmp(what, "train") && strcmp(what, "sample") && strcmp(what, "sample1")) {
+        fprintf(stderr, "bench_model: what must be all, train, sample or sample1, got '%s'\n", what);
+        return 2;
+    }
+    int do_train = strcmp(what, "all") == 0 || strcmp(what, "train") == 0;
+    int n_sample = strcmp(what, "train") == 0 ? 0 : strcmp(what, "sample1") == 0 ? 1 : 2;
     struct { const char *name; int L, C, NH; } cfgs[2] = {{"tiny", 4, 128, 4}, {"small", 6, 384, 6}};
     const int B = 4, T = 256, NEW = 64;
     printf("{\"iters\": %d, \"train_batch\": [%d, %d], \"sample_new_tokens\": %d, \"results\": [\n", iters, B, T, NEW);
@@ -86,7 +92,7 @@ int main(int argc, char **argv)
         for (int th = 1; th <= 2; th++) {
             if (only_th > 0 && th != only_th) continue;
             gpt_backend_cpu_set_threads(th);
-            double gemm = sgemm_flops(B * T, 4 * c.channels, c.channels, 10);
+            double gemm = n_sample == 1 ? 0.0 : sgemm_flops(B * T, 4 * c.channels, c.channels, 10);   /* sample1: not needed */
             gpt_zero_grad(&g);
             gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
             gpt_backward(&g, GPT_GRAD_FULL, &err);
@@ -101,7 +107,7 @@ int main(int argc, char **argv)
             double train_tps = do_train ? (double)iters * B * T / (now() - t0) : 0.0;
             double samp[2] = {0.0, 0.0};
             int bs[2] = {1, 64};
-            for (int k = 0; k < (do_sample ? 2 : 0); k++) {
+            for (int k = 0; k < n_sample; k++) {
                 int n = bs[k];
                 int one[1] = {65};
                 const int **pr = malloc(sizeof(int *) * n);
@@ -129,7 +135,7 @@ int main(int argc, char **argv)
                    "\"sample_tokens_per_s_b1\": %.1f, \"sample_tokens_per_s_b64\": %.1f, "
                    "\"peak_rss_mb\": %.1f, \"buffers_mb\": %.1f}",
                    first ? "" : ",\n", cfgs[ci].name, th, g.num_params, train_tps, train_tps * flop_per_tok / 1e9,
-                   gemm / 1e9, train_tps * flop_per_tok / gemm, samp[0], samp[1], peak_rss_kb() / 1024.0, bufs / 1048576.0);
+                   gemm / 1e9, gemm > 0 ? train_tps * flop_per_tok / gemm : 0.0, samp[0], samp[1], peak_rss_kb() / 1024.0, bufs / 1048576.0);
             first = 0;
             fflush(stdout);
         }
