@@ -25,7 +25,10 @@
 # from the quickstart, both so that every measured step is a steady-state step of the same work
 # on both sides: memory_init "given" (every memory slot valid, so every step samples, computes
 # and applies a gradient for all 16 examples) instead of "sample" with answers_only (which only
-# decides how memory is first filled), and no periodic evaluation.
+# decides how memory is first filled), and no periodic evaluation. A third: the quickstart's
+# model now uses ALiBi (model.position), which the baseline predates, so
+# both sides run learned positions; the step's work is the same either way (the bias is
+# added to the attention scores the model computes anyway).
 # Figures: step_s = the coordinator's phases.total of each measured step (metrics.jsonl),
 # examples_per_s = batch_size / step_s, medians over the pooled measured steps of all repeats;
 # new_over_baseline = examples_per_s(new) / examples_per_s(baseline); target_met: >= 2.5
