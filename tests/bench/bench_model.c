@@ -12,39 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
-#include <cblas.h>
 
 #include "common/model/gpt.h"
 #include "common/model/optim.h"
 #include "common/model/sample.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* The best of 5 batches: on a shared machine a single batch often measures other people's load,
- * and the rate that training is compared with should be what OpenBLAS can reach. */
-static double sgemm_flops(int M, int N, int K, int reps)
-{
-    float *a = calloc((size_t)M * K, 4), *b = calloc((size_t)K * N, 4), *c = calloc((size_t)M * N, 4);
-    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
-    for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)(i % 5) * 0.1f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
-    double best = 0.0;
-    for (int batch = 0; batch < 5; batch++) {
-        double t0 = now();
-        for (int r = 0; r < reps; r++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
-        double rate = 2.0 * M * N * K * reps / (now() - t0);
-        if (rate > best) best = rate;
-    }
-    free(a); free(b); free(c);
-    return best;
-}
+#include "sgemm_rate.h"
 
 static long peak_rss_kb(void)
 {
@@ -92,11 +64,11 @@ int main(int argc, char **argv)
         for (int th = 1; th <= 2; th++) {
             if (only_th > 0 && th != only_th) continue;
             gpt_backend_cpu_set_threads(th);
-            double gemm = n_sample == 1 ? 0.0 : sgemm_flops(B * T, 4 * c.channels, c.channels, 10);   /* sample1: not needed */
+            double gemm = n_sample == 1 ? 0.0 : bench_sgemm_flops(0, 1, B * T, 4 * c.channels, c.channels, 10);   /* sample1: not needed */
             gpt_zero_grad(&g);
             gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
             gpt_backward(&g, GPT_GRAD_FULL, &err);
-            double t0 = now();
+            double t0 = bench_now();
             for (int it = 0; it < (do_train ? iters : 0); it++) {
                 gpt_zero_grad(&g);
                 gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
@@ -104,7 +76,7 @@ int main(int argc, char **argv)
                 optim_clip_grad_norm(g.grads, g.num_params, 1.0);
                 optim_adamw_step(&s, g.params, g.grads, gr, GPT_NUM_TENSORS, 1e-4f, &hp, &err);
             }
-            double train_tps = do_train ? (double)iters * B * T / (now() - t0) : 0.0;
+            double train_tps = do_train ? (double)iters * B * T / (bench_now() - t0) : 0.0;
             double samp[2] = {0.0, 0.0};
             int bs[2] = {1, 64};
             for (int k = 0; k < n_sample; k++) {
@@ -119,13 +91,13 @@ int main(int argc, char **argv)
                 gpt_sample_opts o = gpt_sample_opts_default();
                 o.max_new_tokens = NEW;
                 o.eot = -1;
-                double t1 = now();
+                double t1 = bench_now();
                 long produced = 0;
                 for (int it = 0; it < iters; it++) {
                     gpt_sample(&sp, &g, n, pr, pl, rp, &o, out, lens, lp, &err);
                     for (int i = 0; i < n; i++) produced += lens[i];
                 }
-                samp[k] = (double)produced / (now() - t1);
+                samp[k] = (double)produced / (bench_now() - t1);
                 free(pr); free(pl); free(out); free(lens); free(lp); free(rs); free(rp);
             }
             double bufs = 4.0 * (2 * g.num_params + g.num_acts + g.num_dacts + 2 * s.n) +

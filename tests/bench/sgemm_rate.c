@@ -1,0 +1,34 @@
+/* sgemm_rate.c - see sgemm_rate.h. */
+#include "sgemm_rate.h"
+
+#include <stdlib.h>
+#include <time.h>
+#include <cblas.h>
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double bench_sgemm_flops(int trans_a, int trans_b, int M, int N, int K, int reps)
+{
+    float *a = calloc((size_t)M * K, 4), *b = calloc((size_t)K * N, 4), *c = calloc((size_t)M * N, 4);
+    if (!a || !b || !c) { free(a); free(b); free(c); return 0.0; }
+    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
+    for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)(i % 5) * 0.1f;
+    const enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+    const int lda = trans_a ? M : K, ldb = trans_b ? K : N;
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1, a, lda, b, ldb, 0, c, N);
+    double best = 0.0;
+    for (int batch = 0; batch < 5; batch++) {
+        double t0 = bench_now();
+        for (int r = 0; r < reps; r++)
+            cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1, a, lda, b, ldb, 0, c, N);
+        double rate = 2.0 * M * N * K * reps / (bench_now() - t0);
+        if (rate > best) best = rate;
+    }
+    free(a); free(b); free(c);
+    return best;
+}

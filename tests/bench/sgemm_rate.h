@@ -1,0 +1,16 @@
+/* sgemm_rate.h - the OpenBLAS sgemm rate of one product shape, shared by bench_model and
+ * bench_roofline (benchmarks only). */
+#ifndef TRICE_BENCH_SGEMM_RATE_H
+#define TRICE_BENCH_SGEMM_RATE_H
+
+/* Monotonic seconds. */
+double bench_now(void);
+
+/* FLOP/s (2 M N K per product) of cblas_sgemm, row-major, C (M,N) = op(A) op(B), with
+ * op(A) (M,K) and op(B) (K,N); trans_a / trans_b != 0 store A as (K,M) / B as (N,K). The best
+ * of 5 batches of reps products after one warm-up product: on a shared machine a single batch
+ * often measures other people's load, and the rate that the model is compared with should be
+ * what OpenBLAS can reach. */
+double bench_sgemm_flops(int trans_a, int trans_b, int M, int N, int K, int reps);
+
+#endif
