@@ -53,6 +53,17 @@ static double median(double *v, int n)
 
 /* ---- streaming read ---- */
 
+/* The sum of every lane of eight accumulators (the sums' result, kept so the loads count). */
+__attribute__((target("avx2"))) static float hsum8_avx2(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4,
+                                                        __m256 a5, __m256 a6, __m256 a7)
+{
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    float o[8];
+    _mm256_storeu_ps(o, s);
+    return o[0] + o[1] + o[2] + o[3] + o[4] + o[5] + o[6] + o[7];
+}
+
 /* Sum of n floats (n a multiple of 64) with 8 independent 8-wide accumulators, so that the adds
  * never limit the rate: what it measures is how fast the loads arrive. */
 __attribute__((target("avx2"))) static float sum_avx2(const float *x, size_t n)
@@ -68,11 +79,7 @@ __attribute__((target("avx2"))) static float sum_avx2(const float *x, size_t n)
         a6 = _mm256_add_ps(a6, _mm256_load_ps(x + i + 48));
         a7 = _mm256_add_ps(a7, _mm256_load_ps(x + i + 56));
     }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    float o[8];
-    _mm256_storeu_ps(o, s);
-    return o[0] + o[1] + o[2] + o[3] + o[4] + o[5] + o[6] + o[7];
+    return hsum8_avx2(a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
 static volatile float sink;
@@ -95,11 +102,7 @@ __attribute__((target("avx2"))) static float sum4_avx2(const float *x, size_t n)
         a6 = _mm256_add_ps(a6, _mm256_load_ps(w + i));
         a7 = _mm256_add_ps(a7, _mm256_load_ps(w + i + 8));
     }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    float o[8];
-    _mm256_storeu_ps(o, s);
-    return o[0] + o[1] + o[2] + o[3] + o[4] + o[5] + o[6] + o[7];
+    return hsum8_avx2(a0, a1, a2, a3, a4, a5, a6, a7);
 }
 
 /* GB/s of reading `bytes` (repeated so that one pass reads at least 256 MiB), median of passes;

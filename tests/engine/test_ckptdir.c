@@ -14,6 +14,7 @@
 #include "common/model/gpt.h"
 #include "common/model/optim.h"
 #include "common/train/memory.h"
+#include "tests/engine/ckpt_fixture.h"
 #include "common/util/afile.h"
 
 static const gpt_config cfg = {.max_seq_len = 8, .vocab_size = 257, .num_layers = 1, .num_heads = 1, .channels = 8};
@@ -30,19 +31,11 @@ static void setup(void) {
     cr_assert_eq(gpt_init(&g, &cfg, 1, 0, &err), 0, "%s", err.msg);
     gpt_init_random(&g, 3);
     cr_assert_eq(optim_init(&opt, g.num_params, &err), 0, "%s", err.msg);
-    memory m;
-    int64_t ids[2] = {4, 9};
-    int32_t tok[3] = {65, 66, 67};
-    cr_assert_eq(memory_init(&m, 2, ids, &err), 0);
-    cr_assert_eq(memory_set(&m, 1, tok, 3, 1, &err), 0);
-    cr_assert_eq(memory_serialize(&m, &mem, &mem_len, &err), 0);
-    memory_free(&m);
+    ckpt_fixture_memory(&mem, &mem_len);
 }
 
 static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
+    ckpt_fixture_rmdir(dir);
     gpt_free(&g);
     optim_free(&opt);
     free(mem);

@@ -11,6 +11,7 @@
 #include "common/comm/msg.h"
 #include "common/engine/ckptdir.h"
 #include "common/train/memory.h"
+#include "tests/engine/ckpt_fixture.h"
 
 #define N 1001
 static char dir[64];
@@ -23,19 +24,11 @@ static void setup(void) {
     cr_assert_not_null(mkdtemp(dir));
     tr_error err = {0};
     cr_assert_eq(optim_init(&opt, N, &err), 0, "%s", err.msg);
-    memory m;
-    int64_t ids[2] = {4, 9};
-    int32_t tok[3] = {65, 66, 67};
-    cr_assert_eq(memory_init(&m, 2, ids, &err), 0);
-    cr_assert_eq(memory_set(&m, 1, tok, 3, 1, &err), 0);
-    cr_assert_eq(memory_serialize(&m, &mem, &mem_len, &err), 0);
-    memory_free(&m);
+    ckpt_fixture_memory(&mem, &mem_len);
 }
 
 static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
+    ckpt_fixture_rmdir(dir);
     optim_free(&opt);
     free(mem);
 }
