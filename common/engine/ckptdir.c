@@ -506,19 +506,13 @@ typedef struct resume_ctx {
     void *load_ctx;
 } resume_ctx;
 
-static const ckpt_file *manifest_find(const ckptdir_manifest *m, const char *name) {
-    for (int i = 0; i < m->n_files; i++)
-        if (strcmp(m->files[i].name, name) == 0) return &m->files[i];
-    return NULL;
-}
-
 /* A folder with a manifest: the manifest, memory.bin against it, then the sides load the
  * parameters and shards. */
 static int try_sharded(resume_ctx *c, const char *dir, tr_error *err) {
     ckptdir_manifest m;
     TR_TRY(ckptdir_manifest_read(dir, &m, err));
     int rc = 0;
-    const ckpt_file *mem = manifest_find(&m, "memory.bin");
+    const ckpt_file *mem = ckpt_file_find(m.files, m.n_files, "memory.bin");
     int64_t folder_step = step_of_name(strrchr(dir, '/') + 1);
     if (m.step != folder_step)
         rc = TR_FAIL(err, TR_EFORMAT, "%s/%s: for step %lld, in the folder of step %lld", dir, CKPTDIR_MANIFEST,

@@ -26,6 +26,12 @@ int ckpt_file_name_ok(const char *name) {
     return n > 0 && n < CKPT_FILE_NAME_MAX && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
+const ckpt_file *ckpt_file_find(const ckpt_file *files, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(files[i].name, name) == 0) return &files[i];
+    return NULL;
+}
+
 int ckpt_file_describe(const char *dir, const char *name, int64_t begin, int64_t end, ckpt_file *f, tr_error *err) {
     if (!ckpt_file_name_ok(name)) return TR_FAIL(err, TR_EINTERNAL, "checkpoint file name '%.60s' is not a plain name", name);
     char p[PATH_BUF];

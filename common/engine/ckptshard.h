@@ -44,6 +44,8 @@ void ckptshard_name(int w, int W, char name[CKPT_FILE_NAME_MAX]);
 /* 1 when name is a plain file name that fits (no '/', not "." or ".."): a name read from a
  * manifest or a message is never a path. */
 int ckpt_file_name_ok(const char *name);
+/* The entry of files[n] named name, or NULL. */
+const ckpt_file *ckpt_file_find(const ckpt_file *files, int n, const char *name);
 /* Describe dir/name as written: its size and checksum (read back from disk). */
 int ckpt_file_describe(const char *dir, const char *name, int64_t begin, int64_t end, ckpt_file *f, tr_error *err);
 /* Check dir/f->name against f: TR_EFORMAT (TR_ENOTFOUND when missing) naming the file. */

@@ -35,18 +35,12 @@ int engine_side_ckpt_write(engine_side *e, const char *dir, int index, int W, ck
     return ckptshard_write(dir, o, index, W, &files[(*n)++], err);
 }
 
-static const ckpt_file *find_file(const ckpt_file *files, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(files[i].name, name) == 0) return &files[i];
-    return NULL;
-}
-
 /* Every file is checked against the manifest before the side's state is touched, so a damaged
  * checkpoint leaves it as it was (the coordinator then offers the previous one); only
  * non-finite weights are found after loading them. */
 int engine_side_ckpt_read(engine_side *e, const char *dir, const ckpt_file *files, int n, tr_error *err) {
     const int prompt = e->spec.tunable == TUNABLE_PROMPT;
-    const ckpt_file *mf = find_file(files, n, MODEL_FILE), *pf = find_file(files, n, PROMPT_FILE);
+    const ckpt_file *mf = ckpt_file_find(files, n, MODEL_FILE), *pf = ckpt_file_find(files, n, PROMPT_FILE);
     if (!mf) return TR_FAIL(err, TR_EFORMAT, "%s: the manifest names no %s", dir, MODEL_FILE);
     if (prompt && !pf) return TR_FAIL(err, TR_EFORMAT, "%s: the manifest names no %s (this experiment trains a soft prompt)", dir, PROMPT_FILE);
     TR_TRY(ckpt_file_verify(dir, mf, err));
