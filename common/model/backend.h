@@ -1,8 +1,12 @@
 /* backend.h - the compute kernels behind the model, as one table of function pointers.
  *
  * gpt.c and sample.c call only these; the CPU implementation (backend_cpu.c) uses CBLAS
- * (OpenBLAS) for every matrix multiply. A CUDA backend will fill the same table later, so the
- * kernels take plain float pointers and sizes and never allocate.
+ * (OpenBLAS) for every matrix multiply, the CUDA one (backend_cuda.cu) cuBLAS and its own
+ * kernels. Every pointer a kernel takes is the backend's memory: host memory for the CPU,
+ * device memory for CUDA (the table's alloc/free/copy entries move data in and out; `host`
+ * says whether the host may read the backend's memory directly). Kernels never allocate,
+ * except that the CUDA backend keeps one grown workspace for attention's backward.
+ * Kernel calls are ordered (one stream); to_host waits for everything before it.
  *
  * Conventions (as in llm.c): a linear layer's weight w is (OC, C) row-major and computes
  * out = inp @ w^T + bias. N is the number of rows (positions) a kernel works on.
@@ -26,6 +30,16 @@ static inline float gpt_alibi_slope(int h, int NH)
 
 typedef struct gpt_backend {
     const char *name;
+    int host;  /* 1: the backend's memory is host memory (pointers may be read directly) */
+
+    /* Memory. alloc returns zeroed memory of the backend, or NULL; free(NULL) is a no-op.
+     * to_device/to_host copy bytes between host memory and the backend's; copy within it. */
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+    int (*to_device)(void *dst, const void *src, size_t bytes);
+    int (*to_host)(void *dst, const void *src, size_t bytes);
+    int (*copy)(void *dst, const void *src, size_t bytes);
+    int (*zero)(void *p, size_t bytes);
 
     /* out (N,OC) written = inp (N,C) @ w^T (OC,C) + bias (OC) (bias may be NULL). */
     void (*matmul_forward)(float *out, const float *inp, const float *w, const float *bias,
@@ -67,6 +81,40 @@ typedef struct gpt_backend {
 
     /* out (n) written = a + b (out may alias a). */
     void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
+
+    /* Embeddings of N rows: out (N,C) written; row r is wte[tok[r]] (Vp,C), or the soft-prompt
+     * vector prompt[-1 - tok[r]] (P,C) when tok[r] < 0, plus wpe[pos[r]] (maxT,C) unless wpe is
+     * NULL (ALiBi). */
+    void (*embed_forward)(float *out, const int *tok, const int *pos, const float *wte,
+                          const float *wpe, const float *prompt, int N, int C);
+    /* Scatter-add of row gradients by key: for k in 0..nkeys-1, for r in order[starts[k]] ..
+     * order[starts[k+1]-1] (ascending rows), dtable[keys[k]] (C) += dx[r] (C). The caller groups
+     * rows by key on the host, so every key's sum has one fixed order (no atomics). */
+    void (*embed_backward)(float *dtable, const float *dx, const int *order, const int *starts,
+                           const int *keys, int nkeys, int C);
+
+    /* Cross-entropy over N logits rows (N,Vp) with V real entries: lse (N) written with each
+     * row's log-sum-exp; lp (N) written with log p(targets[r]) when targets is not NULL. */
+    void (*crossentropy_forward)(float *lse, double *lp, const float *logits, const int *targets,
+                                 int N, int V, int Vp);
+    /* logits (N,Vp) overwritten with d loss / d logits = weights[r] * (softmax - onehot(target)),
+     * zero on the padded entries and on rows of weight 0. */
+    void (*crossentropy_backward)(float *logits, const float *lse, const int *targets,
+                                  const float *weights, int N, int V, int Vp);
+
+    /* KV-cache attention for sampling: n sequences of Tc new positions each. Sequence i sits in
+     * cache slot slots[i] at positions start[i] .. start[i]+Tc-1. qkv (n*Tc, 3C) holds the new
+     * rows; their k and v are stored into kcache, vcache (max_seqs, max_len, C) (one layer's
+     * slice), then out (n*Tc, C) written: each row attends to its sequence's cached positions
+     * 0..its own. Each row's result depends on its own sequence only. scratch: max_len floats. */
+    void (*kv_attention)(float *out, float *scratch, float *kcache, float *vcache, const float *qkv, const int *slots,
+                         const int *start, int n, int Tc, int C, int NH, int max_len, int alibi);
+    /* out (n,C) written: out[i] = x[idx[i]] (rows of x (.,C)). */
+    void (*gather_rows)(float *out, const float *x, const int *idx, int n, int C);
+
+    /* AdamW over n parameters (see optim.h for the formula; bc1, bc2 are the bias corrections). */
+    void (*adamw)(float *params, float *m, float *v, const float *grads, size_t n, float lr,
+                  float beta1, float beta2, float bc1, float bc2, float eps, float weight_decay);
 } gpt_backend;
 
 /* The CBLAS backend. Threads: OpenBLAS's own (OPENBLAS_NUM_THREADS / openblas_set_num_threads). */
@@ -74,5 +122,20 @@ const gpt_backend *gpt_backend_cpu(void);
 
 /* Threads the CPU backend's BLAS may use (0 = leave as configured). */
 void gpt_backend_cpu_set_threads(int n);
+
+/* The CUDA backend on device `device` (cudaSetDevice; one device per process), or NULL with a
+ * reason in why (built without CUDA, no device, the device number out of range). */
+const gpt_backend *gpt_backend_cuda(int device, char *why, size_t why_len);
+
+/* Number of CUDA devices this process sees (0 when built without CUDA or none), and the name
+ * of the current one ("" when none). */
+int gpt_backend_cuda_count(void);
+const char *gpt_backend_cuda_device_name(void);
+
+/* The current device's fp32 peak (FMA lanes x 2 x clock x SMs), FLOP/s; 0 when unknown. */
+double gpt_backend_cuda_peak_flops(void);
+
+/* Wait for the device to finish its queued work (timing); 0, or nonzero after a CUDA error. */
+int gpt_backend_cuda_sync(void);
 
 #endif

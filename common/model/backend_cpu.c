@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/model/fastmath.h"
@@ -339,8 +340,201 @@ static void cpu_residual_forward(float *out, const float *a, const float *b, siz
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+/* ---- memory: plain host memory ---- */
+
+static void *cpu_alloc(size_t bytes) { return calloc(1, bytes ? bytes : 1); }
+static void cpu_free(void *p) { free(p); }
+static int cpu_memcpy(void *dst, const void *src, size_t bytes)
+{
+    if (bytes && dst != src) memmove(dst, src, bytes);
+    return 0;
+}
+static int cpu_zero(void *p, size_t bytes)
+{
+    memset(p, 0, bytes);
+    return 0;
+}
+
+static void cpu_embed_forward(float *out, const int *tok, const int *pos, const float *wte,
+                              const float *wpe, const float *prompt, int N, int C)
+{
+    for (int r = 0; r < N; r++) {
+        float *x = out + (size_t)r * C;
+        const float *e = tok[r] < 0 ? prompt + (size_t)(-1 - tok[r]) * C : wte + (size_t)tok[r] * C;
+        if (!wpe) { memcpy(x, e, (size_t)C * sizeof(float)); continue; }
+        const float *pe = wpe + (size_t)pos[r] * C;
+        for (int i = 0; i < C; i++) x[i] = e[i] + pe[i];
+    }
+}
+
+static void cpu_embed_backward(float *dtable, const float *dx, const int *order, const int *starts,
+                               const int *keys, int nkeys, int C)
+{
+    for (int k = 0; k < nkeys; k++) {
+        float *d = dtable + (size_t)keys[k] * C;
+        for (int j = starts[k]; j < starts[k + 1]; j++) {
+            const float *x = dx + (size_t)order[j] * C;
+            for (int i = 0; i < C; i++) d[i] += x[i];
+        }
+    }
+}
+
+/* log-sum-exp in double over the real vocabulary (the padded entries are never predicted) */
+static void cpu_crossentropy_forward(float *lse, double *lp, const float *logits, const int *targets,
+                                     int N, int V, int Vp)
+{
+    for (int i = 0; i < N; i++) {
+        const float *row = logits + (size_t)i * Vp;
+        float mx = row[0];
+        for (int v = 1; v < V; v++) if (row[v] > mx) mx = row[v];
+        double s = 0.0;
+        for (int v = 0; v < V; v++) s += exp((double)(row[v] - mx));
+        lse[i] = mx + (float)log(s);
+        if (targets) lp[i] = (double)row[targets[i]] - (double)mx - log(s);
+    }
+}
+
+static void cpu_crossentropy_backward(float *logits, const float *lse, const int *targets,
+                                      const float *weights, int N, int V, int Vp)
+{
+    for (int i = 0; i < N; i++) {
+        float *row = logits + (size_t)i * Vp;
+        float w = weights[i];
+        if (w == 0.0f) { memset(row, 0, (size_t)Vp * sizeof(float)); continue; }
+        float l = lse[i];
+        for (int v = 0; v < V; v++) row[v] = w * expf(row[v] - l);
+        for (int v = V; v < Vp; v++) row[v] = 0.0f;
+        row[targets[i]] -= w;
+    }
+}
+
+/* ---- KV-cache attention (sampling) ---- */
+
+/* One query position (np - 1) attending to cached keys/values 0..np-1 of its sequence, all heads.
+ *   out (C) written; q (C): the query row; kc, vc (np, C): the slot's cache; scores (np) scratch;
+ *   alibi != 0: ALiBi's distance bias, as in attention_forward.
+ * Keys go four at a time (independent accumulators), and the weighted sum of values keeps up
+ * to 32 output floats in registers across all keys. */
+GPT_SIMD_CLONES
+static void kv_attend(float *out, const float *q, const float *kc, const float *vc, int np, int C,
+                      int NH, int alibi, float *scores)
+{
+    int hs = C / NH, hs8 = hs & ~7;
+    float scale = 1.0f / sqrtf((float)hs);
+    for (int h = 0; h < NH; h++) {
+        const float *qh = q + (size_t)h * hs;
+        const float *kh = kc + (size_t)h * hs, *vh = vc + (size_t)h * hs;
+        int j = 0;
+        for (; j + 4 <= np; j += 4) {
+            const float *k0 = kh + (size_t)j * C, *k1 = k0 + C, *k2 = k1 + C, *k3 = k2 + C;
+            float s0, s1, s2, s3;
+            FM_DOT4(qh, k0, k1, k2, k3, hs, s0, s1, s2, s3);
+            scores[j] = s0 * scale;
+            scores[j + 1] = s1 * scale;
+            scores[j + 2] = s2 * scale;
+            scores[j + 3] = s3 * scale;
+        }
+        for (; j < np; j++) {
+            const float *kj = kh + (size_t)j * C;
+            float dot = 0.0f;
+            for (int d = 0; d < hs; d++) dot += qh[d] * kj[d];
+            scores[j] = dot * scale;
+        }
+        if (alibi) {
+            float slope = gpt_alibi_slope(h, NH);
+            for (j = 0; j < np; j++) scores[j] -= slope * (float)(np - 1 - j);
+        }
+        float mx = scores[0];
+        for (j = 1; j < np; j++) mx = scores[j] > mx ? scores[j] : mx;
+        for (j = 0; j < np; j++) scores[j] = fm_expf(scores[j] - mx);
+        v8f lanes = {0};
+        float sum = 0.0f;
+        for (j = 0; j + 8 <= np; j += 8) lanes += ld8(scores + j);
+        for (; j < np; j++) sum += scores[j];
+        float inv = 1.0f / (sum + hsum8(lanes));
+        for (j = 0; j < np; j++) scores[j] *= inv;
+        float *oh = out + (size_t)h * hs;
+        /* 32 output floats at a time: four independent accumulator chains (one chain alone
+         * waits on the FMA latency for every key) */
+        int d0 = 0;
+        for (; d0 + 32 <= hs8; d0 += 32) {
+            v8f c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+            for (j = 0; j < np; j++) {
+                const float *vj = vh + (size_t)j * C + d0;
+                float pj = scores[j];
+                c0 += pj * ld8(vj);
+                c1 += pj * ld8(vj + 8);
+                c2 += pj * ld8(vj + 16);
+                c3 += pj * ld8(vj + 24);
+            }
+            *(v8u *)(oh + d0) = c0;
+            *(v8u *)(oh + d0 + 8) = c1;
+            *(v8u *)(oh + d0 + 16) = c2;
+            *(v8u *)(oh + d0 + 24) = c3;
+        }
+        for (; d0 < hs8; d0 += 8) {
+            v8f acc = {0};
+            for (j = 0; j < np; j++) acc += scores[j] * ld8(vh + (size_t)j * C + d0);
+            *(v8u *)(oh + d0) = acc;
+        }
+        for (int d = hs8; d < hs; d++) {
+            float acc = 0.0f;
+            for (j = 0; j < np; j++) acc += scores[j] * vh[(size_t)j * C + d];
+            oh[d] = acc;
+        }
+    }
+}
+
+static void cpu_kv_attention(float *out, float *scores, float *kcache, float *vcache, const float *qkv,
+                             const int *slots, const int *start, int n, int Tc, int C, int NH, int max_len,
+                             int alibi)
+{
+    size_t Cz = (size_t)C;
+    for (int i = 0; i < n; i++) {
+        float *kc = kcache + (size_t)slots[i] * max_len * Cz, *vc = vcache + (size_t)slots[i] * max_len * Cz;
+        for (int t = 0; t < Tc; t++) {
+            const float *q = qkv + ((size_t)i * Tc + t) * 3 * Cz;
+            size_t p = (size_t)(start[i] + t);
+            memcpy(kc + p * Cz, q + Cz, Cz * sizeof(float));
+            memcpy(vc + p * Cz, q + 2 * Cz, Cz * sizeof(float));
+        }
+        for (int t = 0; t < Tc; t++)
+            kv_attend(out + ((size_t)i * Tc + t) * Cz, qkv + ((size_t)i * Tc + t) * 3 * Cz, kc, vc,
+                      start[i] + t + 1, C, NH, alibi, scores);
+    }
+}
+
+static void cpu_gather_rows(float *out, const float *x, const int *idx, int n, int C)
+{
+    for (int i = 0; i < n; i++)
+        memcpy(out + (size_t)i * C, x + (size_t)idx[i] * C, (size_t)C * sizeof(float));
+}
+
+/* One range's update; its own function so that it gets the AVX2 clone (fastmath.h). */
+GPT_SIMD_CLONES
+static void cpu_adamw(float *restrict p, float *restrict mm, float *restrict vv, const float *restrict gr,
+                      size_t n, float lr, float b1, float b2, float bc1, float bc2, float eps, float wd)
+{
+    for (size_t i = 0; i < n; i++) {
+        float g = gr[i];
+        float m = b1 * mm[i] + (1.0f - b1) * g;
+        float v = b2 * vv[i] + (1.0f - b2) * g * g;
+        mm[i] = m;
+        vv[i] = v;
+        float mhat = m / bc1, vhat = v / bc2;
+        p[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p[i]);
+    }
+}
+
 static const gpt_backend cpu_backend = {
     .name = "cpu-cblas",
+    .host = 1,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .to_device = cpu_memcpy,
+    .to_host = cpu_memcpy,
+    .copy = cpu_memcpy,
+    .zero = cpu_zero,
     .matmul_forward = cpu_matmul_forward,
     .matmul_rows_forward = cpu_matmul_rows_forward,
     .matmul_backward = cpu_matmul_backward,
@@ -351,6 +545,13 @@ static const gpt_backend cpu_backend = {
     .gelu_forward = cpu_gelu_forward,
     .gelu_backward = cpu_gelu_backward,
     .residual_forward = cpu_residual_forward,
+    .embed_forward = cpu_embed_forward,
+    .embed_backward = cpu_embed_backward,
+    .crossentropy_forward = cpu_crossentropy_forward,
+    .crossentropy_backward = cpu_crossentropy_backward,
+    .kv_attention = cpu_kv_attention,
+    .gather_rows = cpu_gather_rows,
+    .adamw = cpu_adamw,
 };
 
 const gpt_backend *gpt_backend_cpu(void) { return &cpu_backend; }

@@ -140,7 +140,50 @@ static void param_sizes(const gpt_config *c, size_t s[GPT_NUM_TENSORS])
     s[GPT_T_LNFB] = C;
 }
 
+/* Host and backend buffers for the per-row inputs of one forward/backward (N = max_batch x
+ * max_seq_len rows): see struct gpt_io in gpt.h. */
+static int io_alloc(gpt *g, size_t N, tr_error *err)
+{
+    const gpt_backend *be = g->be;
+    size_t K = (size_t)g->config.padded_vocab_size;
+    if ((size_t)g->config.max_seq_len > K) K = (size_t)g->config.max_seq_len;
+    gpt_io *io = &g->io;
+    if (!(io->rowtok = tr_malloc(2 * N * sizeof(int), err)) ||
+        !(io->group = tr_malloc((3 * N + 1) * sizeof(int), err)) ||
+        !(io->count = tr_malloc((K + 1) * sizeof(int), err)) ||
+        !(io->lp = tr_malloc(N * sizeof(double), err)))
+        return TR_ENOMEM;
+    io->rowpos = io->rowtok + N;
+    io->d_rowtok = be->alloc(2 * N * sizeof(int));
+    io->d_targets = be->alloc(N * sizeof(int));
+    io->d_weights = be->alloc(N * sizeof(float));
+    io->d_lp = be->alloc(N * sizeof(double));
+    for (int k = 0; k < 3; k++) io->d_group[k] = be->alloc((3 * N + 1) * sizeof(int));
+    if (!io->d_rowtok || !io->d_targets || !io->d_weights || !io->d_lp || !io->d_group[0] ||
+        !io->d_group[1] || !io->d_group[2])
+        return TR_FAIL(err, TR_ENOMEM, "gpt_init: out of %s memory for the per-row inputs", be->name);
+    io->d_rowpos = io->d_rowtok + N;
+    return 0;
+}
+
+static void io_free(gpt *g)
+{
+    const gpt_backend *be = g->be;
+    gpt_io *io = &g->io;
+    free(io->rowtok); free(io->group); free(io->count); free(io->lp); free(io->hlogits);
+    if (be) {
+        be->free(io->d_rowtok); be->free(io->d_targets); be->free(io->d_weights); be->free(io->d_lp);
+        for (int k = 0; k < 3; k++) be->free(io->d_group[k]);
+    }
+}
+
 int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr_error *err)
+{
+    return gpt_init_on(g, config, max_batch, prompt_len, gpt_backend_cpu(), err);
+}
+
+int gpt_init_on(gpt *g, const gpt_config *config, int max_batch, int prompt_len, const gpt_backend *be,
+                tr_error *err)
 {
     memset(g, 0, sizeof *g);
     g->config = *config;
@@ -154,7 +197,7 @@ int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr
                        prompt_len, g->config.max_seq_len);
     g->max_batch = max_batch;
     g->prompt_len = prompt_len;
-    g->be = gpt_backend_cpu();
+    g->be = be;
 
     param_sizes(&g->config, g->param_sizes);
     size_t off = 0;
@@ -170,42 +213,49 @@ int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr
     size_t C = (size_t)g->config.channels;
 
     /* params/grads zeroed: a fresh model is all zeros until initialised or loaded */
-    if (!(g->params = tr_calloc(g->num_params, sizeof(float), err)) ||
-        !(g->grads = tr_calloc(g->num_params, sizeof(float), err)) ||
-        !(g->acts = tr_malloc(g->num_acts * sizeof(float), err)) ||
-        !(g->dacts = tr_malloc(g->num_dacts * sizeof(float), err)) ||
-        !(g->tokens = tr_malloc(ntok * sizeof(int), err)) ||
+    if (!(g->tokens = tr_malloc(ntok * sizeof(int), err)) ||
         !(g->targets = tr_malloc(ntok * sizeof(int), err)) ||
         !(g->weights = tr_malloc(ntok * sizeof(float), err)) ||
-        !(g->fwd_offsets = tr_calloc((size_t)max_batch, sizeof(int), err))) {
-        int rc = err ? err->code : TR_ENOMEM;
+        !(g->fwd_offsets = tr_calloc((size_t)max_batch, sizeof(int), err)) ||
+        io_alloc(g, ntok, err)) {
         gpt_free(g);
-        return rc ? rc : TR_ENOMEM;
+        return TR_ENOMEM;
     }
+    g->params = be->alloc(g->num_params * sizeof(float));
+    g->grads = be->alloc(g->num_params * sizeof(float));
+    g->acts = be->alloc(g->num_acts * sizeof(float));
+    g->dacts = be->alloc(g->num_dacts * sizeof(float));
     if (prompt_len > 0) {
-        if (!(g->prompt = tr_calloc((size_t)prompt_len * C, sizeof(float), err)) ||
-            !(g->prompt_grad = tr_calloc((size_t)prompt_len * C, sizeof(float), err))) {
-            gpt_free(g);
-            return TR_ENOMEM;
-        }
+        g->prompt = be->alloc((size_t)prompt_len * C * sizeof(float));
+        g->prompt_grad = be->alloc((size_t)prompt_len * C * sizeof(float));
+    }
+    if (!g->params || !g->grads || !g->acts || !g->dacts ||
+        (prompt_len > 0 && (!g->prompt || !g->prompt_grad)) ||
+        (!be->host && !(g->io.hlogits = tr_malloc(ntok * g->config.padded_vocab_size * sizeof(float), err)))) {
+        gpt_free(g);
+        return TR_FAIL(err, TR_ENOMEM, "gpt_init: out of %s memory for %zu parameters and activations "
+                       "for %d x %d positions", be->name, g->num_params, max_batch, g->config.max_seq_len);
     }
     return 0;
 }
 
 void gpt_free(gpt *g)
 {
-    if (!g->borrowed) { free(g->params); free(g->prompt); }
-    free(g->grads); free(g->acts); free(g->dacts);
+    const gpt_backend *be = g->be;
+    if (be) {
+        if (!g->borrowed) { be->free(g->params); be->free(g->prompt); }
+        be->free(g->grads); be->free(g->acts); be->free(g->dacts); be->free(g->prompt_grad);
+    }
+    io_free(g);
     free(g->tokens); free(g->targets); free(g->weights); free(g->fwd_offsets);
-    free(g->prompt_grad);
     memset(g, 0, sizeof *g);
 }
 
 int gpt_init_view(gpt *v, const gpt *src, int max_batch, tr_error *err)
 {
-    TR_TRY(gpt_init(v, &src->config, max_batch, src->prompt_len, err));
-    free(v->params);
-    free(v->prompt);
+    TR_TRY(gpt_init_on(v, &src->config, max_batch, src->prompt_len, src->be, err));
+    v->be->free(v->params);
+    v->be->free(v->prompt);
     v->params = src->params;
     v->prompt = src->prompt;
     v->borrowed = 1;
@@ -216,14 +266,15 @@ size_t gpt_num_params(const gpt *g) { return g->num_params; }
 float *gpt_param(const gpt *g, int i) { return g->params + g->param_offsets[i]; }
 float *gpt_grad(const gpt *g, int i) { return g->grads + g->param_offsets[i]; }
 
-void gpt_init_random(gpt *g, uint64_t seed)
+/* The draws of gpt_init_random into host arrays params (num_params) and prompt (P, C). */
+static void init_random_host(const gpt *g, uint64_t seed, float *params, float *prompt)
 {
     rng r;
     rng_init(&r, seed, RNG_PURPOSE_INIT_WEIGHTS, 0);
     const gpt_config *c = &g->config;
     float resid_std = 0.02f / sqrtf(2.0f * (float)c->num_layers);
     for (int i = 0; i < GPT_NUM_TENSORS; i++) {
-        float *p = gpt_param(g, i);
+        float *p = params + g->param_offsets[i];
         size_t n = g->param_sizes[i];
         float std = 0.0f;
         switch (i) {
@@ -244,19 +295,36 @@ void gpt_init_random(gpt *g, uint64_t seed)
     }
     /* padded vocabulary rows are never predicted and never looked up: keep them zero */
     size_t C = (size_t)c->channels;
-    memset(gpt_param(g, GPT_T_WTE) + (size_t)c->vocab_size * C, 0,
+    memset(params + g->param_offsets[GPT_T_WTE] + (size_t)c->vocab_size * C, 0,
            (size_t)(c->padded_vocab_size - c->vocab_size) * C * sizeof(float));
     if (g->prompt_len > 0) {
         rng_init(&r, seed, RNG_PURPOSE_INIT_WEIGHTS, 1); /* id 1: the soft prompt */
-        for (size_t k = 0; k < (size_t)g->prompt_len * C; k++) g->prompt[k] = 0.02f * (float)rng_normal(&r);
+        for (size_t k = 0; k < (size_t)g->prompt_len * C; k++) prompt[k] = 0.02f * (float)rng_normal(&r);
     }
+}
+
+int gpt_init_random(gpt *g, uint64_t seed)
+{
+    if (g->be->host) {
+        init_random_host(g, seed, g->params, g->prompt);
+        return 0;
+    }
+    /* drawn on the host (the same bits as on the CPU), then uploaded */
+    size_t np = g->num_params, pn = (size_t)g->prompt_len * g->config.channels;
+    float *hp = malloc((np + pn) * sizeof(float));
+    if (!hp) return TR_ENOMEM;
+    init_random_host(g, seed, hp, hp + np);
+    int rc = g->be->to_device(g->params, hp, np * sizeof(float));
+    if (!rc && pn) rc = g->be->to_device(g->prompt, hp + np, pn * sizeof(float));
+    free(hp);
+    return rc;
 }
 
 void gpt_zero_grad(gpt *g)
 {
-    memset(g->grads, 0, g->num_params * sizeof(float));
+    g->be->zero(g->grads, g->num_params * sizeof(float));
     if (g->prompt_grad)
-        memset(g->prompt_grad, 0, (size_t)g->prompt_len * g->config.channels * sizeof(float));
+        g->be->zero(g->prompt_grad, (size_t)g->prompt_len * g->config.channels * sizeof(float));
 }
 
 const float *gpt_logits(const gpt *g)
@@ -264,7 +332,10 @@ const float *gpt_logits(const gpt *g)
     if (!g->logits_valid) return NULL;
     struct gpt_acts a;
     act_views(g, g->B, g->prompt_len + g->T, &a);
-    return a.logits;
+    if (g->be->host) return a.logits;
+    size_t n = (size_t)g->B * g->T * g->config.padded_vocab_size;
+    if (g->be->to_host(g->io.hlogits, a.logits, n * sizeof(float))) return NULL;
+    return g->io.hlogits;
 }
 
 /* Pointers to layer l's slice of each parameter tensor. */
@@ -292,6 +363,14 @@ static layer_params layer_of(const gpt *g, const float *base, int l)
 static int gpt_position(const gpt *g, int b, int t) {
     int p = g->fwd_offsets[b] + t;
     return p < g->config.max_seq_len ? p : g->config.max_seq_len - 1;
+}
+
+/* host -> backend copy that names the backend when it fails */
+static int upload(const gpt_backend *be, void *dst, const void *src, size_t bytes, tr_error *err)
+{
+    if (be->to_device(dst, src, bytes))
+        return TR_FAIL(err, TR_EIO, "gpt: copying %zu bytes to the %s backend failed", bytes, be->name);
+    return 0;
 }
 
 int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weights, int B, int T,
@@ -334,20 +413,23 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     struct gpt_acts a;
     act_views(g, B, Tt, &a);
     const gpt_backend *be = g->be;
+    gpt_io *io = &g->io;
     const float *wte = gpt_param(g, GPT_T_WTE), *wpe = gpt_param(g, GPT_T_WPE);
     size_t N = (size_t)B * Tt, NC = N * (size_t)C;
 
-    /* embeddings: soft prompt (positions 0..P-1) then tokens, each plus its position */
-    for (int b = 0; b < B; b++) {
+    /* embeddings: soft prompt (rows 0..P-1 of each sequence: token -1-p) then tokens, each
+     * plus its position */
+    for (int b = 0; b < B; b++)
         for (int t = 0; t < Tt; t++) {
-            float *x = a.encoded + ((size_t)b * Tt + t) * C;
-            const float *e = t < P ? g->prompt + (size_t)t * C
-                                   : wte + (size_t)tokens[(size_t)b * T + (t - P)] * C;
-            if (c->alibi) { memcpy(x, e, (size_t)C * sizeof(float)); continue; }  /* no position embedding */
-            const float *pe = wpe + (size_t)gpt_position(g, b, t) * C;
-            for (int i = 0; i < C; i++) x[i] = e[i] + pe[i];
+            size_t r = (size_t)b * Tt + t;
+            io->rowtok[r] = t < P ? -1 - t : tokens[(size_t)b * T + (t - P)];
+            io->rowpos[r] = gpt_position(g, b, t);
         }
-    }
+    TR_TRY(upload(be, io->d_rowtok, io->rowtok, N * sizeof(int), err));
+    TR_TRY(upload(be, io->d_rowpos, io->rowpos, N * sizeof(int), err));
+    if (targets) TR_TRY(upload(be, io->d_targets, targets, NT * sizeof(int), err));
+    TR_TRY(upload(be, io->d_weights, g->weights, NT * sizeof(float), err));
+    be->embed_forward(a.encoded, io->d_rowtok, io->d_rowpos, wte, c->alibi ? NULL : wpe, g->prompt, (int)N, C);
 
     for (int l = 0; l < L; l++) {
         layer_params w = layer_of(g, g->params, l);
@@ -384,23 +466,55 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     g->logits_valid = 1;
 
     /* log-sum-exp over the real vocabulary; loss and per-sequence log-probabilities */
+    be->crossentropy_forward(a.lse, io->d_lp, a.logits, targets ? io->d_targets : NULL, (int)NT, V, Vp);
     double total = 0.0;
     if (logprob) for (int b = 0; b < B; b++) logprob[b] = 0.0;
-    for (size_t i = 0; i < NT; i++) {
-        const float *row = a.logits + i * Vp;
-        float mx = row[0];
-        for (int v = 1; v < V; v++) if (row[v] > mx) mx = row[v];
-        double s = 0.0;
-        for (int v = 0; v < V; v++) s += exp((double)(row[v] - mx));
-        a.lse[i] = mx + (float)log(s);
-        if (targets) {
-            double lp = (double)row[targets[i]] - (double)mx - log(s);
-            total -= (double)g->weights[i] * lp;
-            if (logprob && g->weights[i] != 0.0f) logprob[i / (size_t)T] += lp;
+    if (targets) {
+        if (be->to_host(io->lp, io->d_lp, NT * sizeof(double)))
+            return TR_FAIL(err, TR_EIO, "gpt_forward: reading the log-probabilities back from the %s backend "
+                           "failed", be->name);
+        for (size_t i = 0; i < NT; i++) {
+            total -= (double)g->weights[i] * io->lp[i];
+            if (logprob && g->weights[i] != 0.0f) logprob[i / (size_t)T] += io->lp[i];
         }
     }
     if (loss) *loss = total;
     g->have_targets = targets != NULL;
+    return 0;
+}
+
+/* dtable += the gradients of the last forward's rows (dx (N,C)) grouped by key: which = 0 the
+ * token (wte, token rows only), 1 the position (wpe, every row), 2 the soft-prompt index (prompt
+ * rows only). Counting sort on the host keeps each key's rows ascending, the order in which a
+ * plain loop over the rows would add them. */
+static int embed_backward(gpt *g, float *dtable, const float *dx, int which, int N, tr_error *err)
+{
+    gpt_io *io = &g->io;
+    int K = which == 0 ? g->config.padded_vocab_size : which == 1 ? g->config.max_seq_len : g->prompt_len;
+    int *count = io->count, *order = io->group, *starts = order + N, *keys = starts + N + 1;
+    memset(count, 0, (size_t)(K + 1) * sizeof(int));
+    int n = 0;
+    for (int r = 0; r < N; r++) {
+        int tok = io->rowtok[r];
+        int key = which == 0 ? (tok >= 0 ? tok : -1) : which == 1 ? io->rowpos[r] : (tok < 0 ? -1 - tok : -1);
+        if (key >= 0) { count[key + 1]++; n++; }
+    }
+    int nkeys = 0;
+    for (int k = 0; k < K; k++) {
+        if (count[k + 1] > 0) { keys[nkeys] = k; starts[nkeys] = count[k]; nkeys++; }
+        count[k + 1] += count[k];  /* count[k] = first slot of key k */
+    }
+    starts[nkeys] = n;
+    for (int r = 0; r < N; r++) {
+        int tok = io->rowtok[r];
+        int key = which == 0 ? (tok >= 0 ? tok : -1) : which == 1 ? io->rowpos[r] : (tok < 0 ? -1 - tok : -1);
+        if (key >= 0) order[count[key]++] = r;
+    }
+    if (nkeys == 0) return 0;
+    /* order, starts and keys lie packed in io->group: move them as one block (order: N slots) */
+    int *d = io->d_group[which];
+    TR_TRY(upload(g->be, d, order, (size_t)(2 * N + 1 + nkeys) * sizeof(int), err));
+    g->be->embed_backward(dtable, dx, d, d + N, d + 2 * N + 1, nkeys, g->config.channels);
     return 0;
 }
 
@@ -428,26 +542,18 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
     float *dwte = full ? gpt_grad(g, GPT_T_WTE) : NULL;
 
     /* dlogits in place: weight * (softmax - onehot(target)) on the real vocabulary */
-    for (size_t i = 0; i < NT; i++) {
-        float *row = a.logits + i * Vp;
-        float w = g->weights[i];
-        if (w == 0.0f) { memset(row, 0, (size_t)Vp * sizeof(float)); continue; }
-        float lse = a.lse[i];
-        for (int v = 0; v < V; v++) row[v] = w * expf(row[v] - lse);
-        for (int v = V; v < Vp; v++) row[v] = 0.0f;
-        row[g->targets[i]] -= w;
-    }
+    be->crossentropy_backward(a.logits, a.lse, g->io.d_targets, g->io.d_weights, (int)NT, V, Vp);
     /* LM head backward into dc = d lnf (prompt rows get zero) */
     if (P == 0) {
         be->matmul_backward(d.dc, dwte, NULL, a.logits, a.lnf, wte, B * T, C, Vp, 0);
     } else {
         for (int b = 0; b < B; b++) {
-            memset(d.dc + (size_t)b * Tt * C, 0, (size_t)P * C * sizeof(float));
+            be->zero(d.dc + (size_t)b * Tt * C, (size_t)P * C * sizeof(float));
             be->matmul_backward(d.dc + ((size_t)b * Tt + P) * C, dwte, NULL, a.logits + (size_t)b * T * Vp,
                                 a.lnf + ((size_t)b * Tt + P) * C, wte, T, C, Vp, 0);
         }
     }
-    memset(d.dres, 0, NC * sizeof(float));
+    be->zero(d.dres, NC * sizeof(float));
     be->layernorm_backward(d.dres, full ? gpt_grad(g, GPT_T_LNFW) : NULL, full ? gpt_grad(g, GPT_T_LNFB) : NULL,
                            d.dc, a.residual3 + (size_t)(L - 1) * NC, gpt_param(g, GPT_T_LNFW),
                            a.lnf_mean, a.lnf_rstd, (int)N, C);
@@ -476,19 +582,10 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
 #undef DW
     }
 
-    /* embeddings */
+    /* embeddings: the rows' gradients summed into their table rows, key by key */
     float *dwpe = full && !g->config.alibi ? gpt_grad(g, GPT_T_WPE) : NULL;  /* ALiBi: unused, stays 0 */
-    for (int b = 0; b < B; b++) {
-        for (int t = 0; t < Tt; t++) {
-            const float *dx = d.dres + ((size_t)b * Tt + t) * C;
-            float *de = t < P ? g->prompt_grad + (size_t)t * C
-                              : (dwte ? dwte + (size_t)g->tokens[(size_t)b * T + (t - P)] * C : NULL);
-            if (de) for (int i = 0; i < C; i++) de[i] += dx[i];
-            if (dwpe) {
-                float *dp = dwpe + (size_t)gpt_position(g, b, t) * C;
-                for (int i = 0; i < C; i++) dp[i] += dx[i];
-            }
-        }
-    }
+    if (dwte) TR_TRY(embed_backward(g, dwte, d.dres, 0, (int)N, err));
+    if (dwpe) TR_TRY(embed_backward(g, dwpe, d.dres, 1, (int)N, err));
+    if (P > 0) TR_TRY(embed_backward(g, g->prompt_grad, d.dres, 2, (int)N, err));
     return 0;
 }

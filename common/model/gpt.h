@@ -73,11 +73,25 @@ typedef enum {
 
 typedef struct gpt_acts gpt_acts; /* activation views for the current (B, T); see gpt.c */
 
+/* Per-row inputs of a forward and backward, built on the host and copied to the backend
+ * (d_* are the backend's memory; for the CPU backend the copies are plain memcpy). */
+typedef struct gpt_io {
+    int *rowtok, *rowpos;          /* (N) each row's token (0 at prompt rows) and position */
+    int *group, *count;            /* host scratch: rows grouped by key; counts per key */
+    double *lp;                    /* (N) log p(target) of each token row */
+    float *hlogits;                /* host copy for gpt_logits when the backend is not the host's */
+    int *d_rowtok, *d_rowpos, *d_targets;
+    float *d_weights;
+    double *d_lp;
+    int *d_group[3];               /* order|starts|keys for wte, wpe and the soft prompt */
+} gpt_io;
+
 typedef struct gpt {
     gpt_config config;
     int max_batch;
     int prompt_len;                       /* P */
-    const gpt_backend *be;
+    const gpt_backend *be;                /* whose memory params, grads, acts, dacts and the
+                                           * prompt live in (gpt_init_on); host arrays below */
 
     size_t param_sizes[GPT_NUM_TENSORS];  /* floats per tensor */
     size_t param_offsets[GPT_NUM_TENSORS];
@@ -117,12 +131,17 @@ typedef struct gpt {
     int have_targets;                     /* the last forward had targets: backward allowed */
     int logits_valid;                     /* logits hold the forward's values (backward overwrites) */
     int borrowed;                         /* params and prompt belong to another gpt (gpt_init_view) */
+    gpt_io io;
 } gpt;
 
 /* Allocate everything for batches of up to max_batch sequences and prompt_len soft-prompt
  * vectors (0 = none). config->padded_vocab_size 0 means round vocab_size up to 128.
  * Parameters start at zero; call gpt_init_random or load a checkpoint. */
 int gpt_init(gpt *g, const gpt_config *config, int max_batch, int prompt_len, tr_error *err);
+/* The same on a given backend (gpt_init uses the CPU's). With a device backend, params, grads,
+ * prompt and prompt_grad are device memory: move them with be->to_device / be->to_host. */
+int gpt_init_on(gpt *g, const gpt_config *config, int max_batch, int prompt_len, const gpt_backend *be,
+                tr_error *err);
 void gpt_free(gpt *g);
 
 /* A second model over src's weights, for another thread: v shares src->params and src->prompt
@@ -132,8 +151,9 @@ int gpt_init_view(gpt *v, const gpt *src, int max_batch, tr_error *err);
 
 /* GPT-2 initialisation from the stream (seed, RNG_PURPOSE_INIT_WEIGHTS, 0): weights normal(0,
  * 0.02), residual projections (attproj, fcproj) normal(0, 0.02/sqrt(2L)), biases 0, LayerNorm
- * weights 1, padded vocabulary rows 0; soft-prompt vectors normal(0, 0.02). */
-void gpt_init_random(gpt *g, uint64_t seed);
+ * weights 1, padded vocabulary rows 0; soft-prompt vectors normal(0, 0.02). Drawn on the host for
+ * every backend (the same bits), so it fails only for want of host memory or in the upload. */
+int gpt_init_random(gpt *g, uint64_t seed);
 
 size_t gpt_num_params(const gpt *g);
 /* Pointer to tensor i (GPT_T_*) inside params (or grads). */

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/model/fastmath.h"
 
 optim_hparams optim_hparams_default(void)
 {
@@ -31,22 +30,6 @@ void optim_free(optim_state *s)
     memset(s, 0, sizeof *s);
 }
 
-/* One group's update; its own function so that it gets the AVX2 clone (fastmath.h). */
-GPT_SIMD_CLONES
-static void adamw_range(float *restrict p, float *restrict mm, float *restrict vv, const float *restrict gr,
-                        size_t n, float lr, float b1, float b2, float bc1, float bc2, float eps, float wd)
-{
-    for (size_t i = 0; i < n; i++) {
-        float g = gr[i];
-        float m = b1 * mm[i] + (1.0f - b1) * g;
-        float v = b2 * vv[i] + (1.0f - b2) * g * g;
-        mm[i] = m;
-        vv[i] = v;
-        float mhat = m / bc1, vhat = v / bc2;
-        p[i] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p[i]);
-    }
-}
-
 int optim_adamw_step(optim_state *s, float *params, const float *grads, const optim_group *groups,
                      int ngroups, float lr, const optim_hparams *hp, tr_error *err)
 {
@@ -54,14 +37,15 @@ int optim_adamw_step(optim_state *s, float *params, const float *grads, const op
         if (groups[k].offset > s->n || groups[k].count > s->n - groups[k].offset)
             return TR_FAIL(err, TR_EINVAL, "optim_adamw_step: group %d [%zu, +%zu) outside the %zu parameters",
                            k, groups[k].offset, groups[k].count, s->n);
+    const gpt_backend *be = gpt_backend_cpu();  /* m, v and the arrays are host memory */
     int64_t t = s->step + 1;
     float b1 = hp->beta1, b2 = hp->beta2;
     float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
     for (int k = 0; k < ngroups; k++) {
         float wd = groups[k].decay ? hp->weight_decay : 0.0f;
         size_t o = groups[k].offset;
-        adamw_range(params + o, s->m + o, s->v + o, grads + o, groups[k].count, lr, b1, b2, bc1, bc2,
-                    hp->eps, wd);
+        be->adamw(params + o, s->m + o, s->v + o, grads + o, groups[k].count, lr, b1, b2, bc1, bc2,
+                  hp->eps, wd);
     }
     s->step = t;
     return 0;

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/model/fastmath.h"
 
 gpt_sample_opts gpt_sample_opts_default(void)
 {
@@ -19,6 +18,8 @@ int gpt_sampler_init(gpt_sampler *s, const gpt *g, int max_seqs, tr_error *err)
     if (max_seqs <= 0)
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_init: max_seqs %d must be positive", max_seqs);
     const gpt_config *c = &g->config;
+    const gpt_backend *be = g->be;
+    s->be = be;
     s->max_seqs = max_seqs;
     s->max_len = c->max_seq_len;
     s->C = c->channels;
@@ -32,19 +33,11 @@ int gpt_sampler_init(gpt_sampler *s, const gpt *g, int max_seqs, tr_error *err)
     size_t nidx = rows;
     /* a prefill's tokens (rows), or the active list plus a sort index (max_seqs + Vp) */
     if ((size_t)max_seqs + (size_t)s->Vp > nidx) nidx = (size_t)max_seqs + (size_t)s->Vp;
-    if (!(s->kcache = tr_malloc(cache * sizeof(float), err)) ||
-        !(s->vcache = tr_malloc(cache * sizeof(float), err)) ||
-        !(s->pos = tr_calloc((size_t)max_seqs, sizeof(int), err)) ||
-        !(s->x = tr_malloc(rows * C * sizeof(float), err)) ||
-        !(s->ln = tr_malloc(rows * C * sizeof(float), err)) ||
-        !(s->qkv = tr_malloc(rows * 3 * C * sizeof(float), err)) ||
-        !(s->atty = tr_malloc(rows * C * sizeof(float), err)) ||
-        !(s->tmp = tr_malloc(rows * C * sizeof(float), err)) ||
-        !(s->fch = tr_malloc(rows * 4 * C * sizeof(float), err)) ||
-        !(s->scores = tr_malloc((size_t)s->max_len * sizeof(float), err)) ||
-        !(s->lastln = tr_malloc((size_t)max_seqs * C * sizeof(float), err)) ||
+    size_t nrowidx = 2 * rows + 3 * (size_t)max_seqs;  /* a kv_forward's row tokens, positions, slots, starts, gathers */
+    if (!(s->pos = tr_calloc((size_t)max_seqs, sizeof(int), err)) ||
         !(s->logits = tr_malloc((size_t)max_seqs * s->Vp * sizeof(float), err)) ||
         !(s->itmp = tr_malloc(nidx * sizeof(int), err)) ||
+        !(s->rowidx = tr_malloc(nrowidx * sizeof(int), err)) ||
         !(s->slots_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
         !(s->start_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
         !(s->last_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
@@ -53,94 +46,40 @@ int gpt_sampler_init(gpt_sampler *s, const gpt *g, int max_seqs, tr_error *err)
         gpt_sampler_free(s);
         return TR_ENOMEM;
     }
+    s->kcache = be->alloc(cache * sizeof(float));
+    s->vcache = be->alloc(cache * sizeof(float));
+    s->x = be->alloc(rows * C * sizeof(float));
+    s->ln = be->alloc(rows * C * sizeof(float));
+    s->qkv = be->alloc(rows * 3 * C * sizeof(float));
+    s->atty = be->alloc(rows * C * sizeof(float));
+    s->tmp = be->alloc(rows * C * sizeof(float));
+    s->fch = be->alloc(rows * 4 * C * sizeof(float));
+    s->scores = be->alloc((size_t)s->max_len * sizeof(float));
+    s->lastln = be->alloc((size_t)max_seqs * C * sizeof(float));
+    s->d_rowidx = be->alloc(nrowidx * sizeof(int));
+    s->dlogits = be->host ? NULL : be->alloc((size_t)max_seqs * s->Vp * sizeof(float));
+    if (!s->kcache || !s->vcache || !s->x || !s->ln || !s->qkv || !s->atty || !s->tmp || !s->fch ||
+        !s->scores || !s->lastln || !s->d_rowidx || (!be->host && !s->dlogits)) {
+        gpt_sampler_free(s);
+        return TR_FAIL(err, TR_ENOMEM, "gpt_sampler_init: out of %s memory for the KV cache of %d sequences "
+                       "x %d positions", be->name, max_seqs, c->max_seq_len);
+    }
     return 0;
 }
 
 void gpt_sampler_free(gpt_sampler *s)
 {
-    free(s->kcache); free(s->vcache); free(s->pos);
-    free(s->x); free(s->ln); free(s->qkv); free(s->atty); free(s->tmp); free(s->fch);
-    free(s->scores); free(s->lastln); free(s->logits); free(s->itmp); free(s->slots_tmp);
+    const gpt_backend *be = s->be;
+    if (be) {
+        be->free(s->kcache); be->free(s->vcache);
+        be->free(s->x); be->free(s->ln); be->free(s->qkv); be->free(s->atty); be->free(s->tmp);
+        be->free(s->fch); be->free(s->scores); be->free(s->lastln); be->free(s->d_rowidx);
+        be->free(s->dlogits);
+    }
+    free(s->pos); free(s->logits); free(s->itmp); free(s->rowidx); free(s->slots_tmp);
     free(s->start_tmp); free(s->last_tmp); free(s->tok_tmp);
     free(s->pwork);
     memset(s, 0, sizeof *s);
-}
-
-/* v8f, ld8, hsum8, FM_DOT4: fastmath.h */
-
-/* One query position (np - 1) attending to cached keys/values 0..np-1 of its sequence, all heads.
- *   out (C) written; q (C): the query row; kc, vc (np, C): the slot's cache; scores (np) scratch;
- *   alibi != 0: ALiBi's distance bias, as in attention_forward.
- * Keys go four at a time (independent accumulators), and the weighted sum of values keeps up
- * to 32 output floats in registers across all keys. */
-GPT_SIMD_CLONES
-static void kv_attend(float *out, const float *q, const float *kc, const float *vc, int np, int C,
-                      int NH, int alibi, float *scores)
-{
-    int hs = C / NH, hs8 = hs & ~7;
-    float scale = 1.0f / sqrtf((float)hs);
-    for (int h = 0; h < NH; h++) {
-        const float *qh = q + (size_t)h * hs;
-        const float *kh = kc + (size_t)h * hs, *vh = vc + (size_t)h * hs;
-        int j = 0;
-        for (; j + 4 <= np; j += 4) {
-            const float *k0 = kh + (size_t)j * C, *k1 = k0 + C, *k2 = k1 + C, *k3 = k2 + C;
-            float s0, s1, s2, s3;
-            FM_DOT4(qh, k0, k1, k2, k3, hs, s0, s1, s2, s3);
-            scores[j] = s0 * scale;
-            scores[j + 1] = s1 * scale;
-            scores[j + 2] = s2 * scale;
-            scores[j + 3] = s3 * scale;
-        }
-        for (; j < np; j++) {
-            const float *kj = kh + (size_t)j * C;
-            float dot = 0.0f;
-            for (int d = 0; d < hs; d++) dot += qh[d] * kj[d];
-            scores[j] = dot * scale;
-        }
-        if (alibi) {
-            float slope = gpt_alibi_slope(h, NH);
-            for (j = 0; j < np; j++) scores[j] -= slope * (float)(np - 1 - j);
-        }
-        float mx = scores[0];
-        for (j = 1; j < np; j++) mx = scores[j] > mx ? scores[j] : mx;
-        for (j = 0; j < np; j++) scores[j] = fm_expf(scores[j] - mx);
-        v8f lanes = {0};
-        float sum = 0.0f;
-        for (j = 0; j + 8 <= np; j += 8) lanes += ld8(scores + j);
-        for (; j < np; j++) sum += scores[j];
-        float inv = 1.0f / (sum + hsum8(lanes));
-        for (j = 0; j < np; j++) scores[j] *= inv;
-        float *oh = out + (size_t)h * hs;
-        /* 32 output floats at a time: four independent accumulator chains (one chain alone
-         * waits on the FMA latency for every key) */
-        int d0 = 0;
-        for (; d0 + 32 <= hs8; d0 += 32) {
-            v8f c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
-            for (j = 0; j < np; j++) {
-                const float *vj = vh + (size_t)j * C + d0;
-                float pj = scores[j];
-                c0 += pj * ld8(vj);
-                c1 += pj * ld8(vj + 8);
-                c2 += pj * ld8(vj + 16);
-                c3 += pj * ld8(vj + 24);
-            }
-            *(v8u *)(oh + d0) = c0;
-            *(v8u *)(oh + d0 + 8) = c1;
-            *(v8u *)(oh + d0 + 16) = c2;
-            *(v8u *)(oh + d0 + 24) = c3;
-        }
-        for (; d0 < hs8; d0 += 8) {
-            v8f acc = {0};
-            for (j = 0; j < np; j++) acc += scores[j] * ld8(vh + (size_t)j * C + d0);
-            *(v8u *)(oh + d0) = acc;
-        }
-        for (int d = hs8; d < hs; d++) {
-            float acc = 0.0f;
-            for (j = 0; j < np; j++) acc += scores[j] * vh[(size_t)j * C + d];
-            oh[d] = acc;
-        }
-    }
 }
 
 /* Run Tc positions of n sequences through the model with the KV cache.
@@ -151,8 +90,8 @@ static void kv_attend(float *out, const float *q, const float *kc, const float *
  * (Tc = 1) and the logits use matmul_rows_forward, whose rows do not depend on each other, and
  * prefill runs one sequence at a time, so a sequence's logits are the same bits whatever else
  * is in the batch (the number of workers decides the batches; proposals must not depend on it). */
-static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *start, int Tc,
-                       const int *tokens, const int *last, float *logits)
+static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *start, int Tc,
+                      const int *tokens, const int *last, float *logits, tr_error *err)
 {
     const gpt_backend *be = g->be;
     const gpt_config *c = &g->config;
@@ -163,16 +102,25 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
         Tc == 1 ? be->matmul_rows_forward : be->matmul_forward;
     const float *wte = gpt_param(g, GPT_T_WTE), *wpe = gpt_param(g, GPT_T_WPE);
 
+    /* the rows' tokens (soft-prompt rows: -1 - p) and positions, the slots, the starts and the
+     * rows whose logits are wanted, moved to the backend in one copy */
+    int *rtok = s->rowidx, *rpos = rtok + rows, *rslot = rpos + rows, *rstart = rslot + n, *rlast = rstart + n;
     for (int i = 0; i < n; i++) {
         for (int t = 0; t < Tc; t++) {
             int p = start[i] + t;
-            float *x = s->x + ((size_t)i * Tc + t) * Cz;
-            const float *e = p < P ? g->prompt + (size_t)p * Cz : wte + (size_t)tokens[(size_t)i * Tc + t] * Cz;
-            if (c->alibi) { memcpy(x, e, Cz * sizeof(float)); continue; }  /* no position embedding */
-            const float *pe = wpe + (size_t)p * Cz;
-            for (int k = 0; k < C; k++) x[k] = e[k] + pe[k];
+            rtok[i * Tc + t] = p < P ? -1 - p : tokens[(size_t)i * Tc + t];
+            rpos[i * Tc + t] = p;
         }
+        rslot[i] = slots[i];
+        rstart[i] = start[i];
+        rlast[i] = i * Tc + last[i];
     }
+    if (be->to_device(s->d_rowidx, s->rowidx, (size_t)(2 * rows + 3 * n) * sizeof(int)))
+        return TR_FAIL(err, TR_EIO, "gpt_sample: copying the batch's indices to the %s backend failed", be->name);
+    const int *d = s->d_rowidx;
+    const int *dtok = d, *dpos = d + rows, *dslot = dpos + rows, *dstart = dslot + n, *dlast = dstart + n;
+
+    be->embed_forward(s->x, dtok, dpos, wte, c->alibi ? NULL : wpe, g->prompt, rows, C);
     for (int l = 0; l < L; l++) {
         size_t lz = (size_t)l;
         const float *ln1w = gpt_param(g, GPT_T_LN1W) + lz * Cz, *ln1b = gpt_param(g, GPT_T_LN1B) + lz * Cz;
@@ -181,22 +129,12 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
         const float *ln2w = gpt_param(g, GPT_T_LN2W) + lz * Cz, *ln2b = gpt_param(g, GPT_T_LN2B) + lz * Cz;
         const float *fcw = gpt_param(g, GPT_T_FCW) + lz * 4 * Cz * Cz, *fcb = gpt_param(g, GPT_T_FCB) + lz * 4 * Cz;
         const float *fpw = gpt_param(g, GPT_T_FCPROJW) + lz * 4 * Cz * Cz, *fpb = gpt_param(g, GPT_T_FCPROJB) + lz * Cz;
+        size_t layer = lz * s->max_seqs * s->max_len * Cz;  /* this layer's slice of the caches */
 
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
         mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
-        for (int i = 0; i < n; i++) {
-            size_t base = (lz * s->max_seqs + (size_t)slots[i]) * s->max_len;
-            float *kc = s->kcache + base * Cz, *vc = s->vcache + base * Cz;
-            for (int t = 0; t < Tc; t++) {
-                const float *q = s->qkv + ((size_t)i * Tc + t) * 3 * Cz;
-                size_t p = (size_t)(start[i] + t);
-                memcpy(kc + p * Cz, q + Cz, Cz * sizeof(float));
-                memcpy(vc + p * Cz, q + 2 * Cz, Cz * sizeof(float));
-            }
-            for (int t = 0; t < Tc; t++)
-                kv_attend(s->atty + ((size_t)i * Tc + t) * Cz, s->qkv + ((size_t)i * Tc + t) * 3 * Cz,
-                          kc, vc, start[i] + t + 1, C, NH, c->alibi, s->scores);
-        }
+        be->kv_attention(s->atty, s->scores, s->kcache + layer, s->vcache + layer, s->qkv, dslot, dstart, n, Tc,
+                         C, NH, s->max_len, c->alibi);
         mm(s->tmp, s->atty, apw, apb, rows, C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln2w, ln2b, rows, C);
@@ -205,10 +143,17 @@ static void kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, co
         mm(s->tmp, s->fch, fpw, fpb, rows, 4 * C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
     }
-    for (int i = 0; i < n; i++)
-        memcpy(s->tmp + (size_t)i * Cz, s->x + ((size_t)i * Tc + last[i]) * Cz, Cz * sizeof(float));
+    be->gather_rows(s->tmp, s->x, dlast, n, C);
     be->layernorm_forward(s->lastln, NULL, NULL, s->tmp, gpt_param(g, GPT_T_LNFW), gpt_param(g, GPT_T_LNFB), n, C);
-    be->matmul_rows_forward(logits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
+    size_t nl = (size_t)n * c->padded_vocab_size;
+    if (be->host) {
+        be->matmul_rows_forward(logits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
+        return 0;
+    }
+    be->matmul_rows_forward(s->dlogits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
+    if (be->to_host(logits, s->dlogits, nl * sizeof(float)))
+        return TR_FAIL(err, TR_EIO, "gpt_sample: reading the logits back from the %s backend failed", be->name);
+    return 0;
 }
 
 int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *prompts,
@@ -237,7 +182,7 @@ int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *p
         s->slots_tmp[0] = i;
         s->start_tmp[0] = 0;
         s->last_tmp[0] = Tc - 1;
-        kv_forward(s, g, 1, s->slots_tmp, s->start_tmp, Tc, tok, s->last_tmp, logits + (size_t)i * Vp);
+        TR_TRY(kv_forward(s, g, 1, s->slots_tmp, s->start_tmp, Tc, tok, s->last_tmp, logits + (size_t)i * Vp, err));
         s->pos[i] = Tc;
     }
     return 0;
@@ -263,7 +208,7 @@ int gpt_sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, co
         s->start_tmp[i] = s->pos[slots[i]];
         s->last_tmp[i] = 0;
     }
-    kv_forward(s, g, n, slots, s->start_tmp, 1, tokens, s->last_tmp, logits);
+    TR_TRY(kv_forward(s, g, n, slots, s->start_tmp, 1, tokens, s->last_tmp, logits, err));
     for (int i = 0; i < n; i++) s->pos[slots[i]]++;
     return 0;
 }

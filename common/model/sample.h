@@ -11,6 +11,10 @@
  * point mass, so it reports instead the log-probability under the untempered model (T = 1).
  *
  * Soft prompt: when the model has prompt_len P > 0, the P vectors are prepended to every prompt.
+ *
+ * Backends: the forward passes run on the model's backend (the KV cache stays in its memory);
+ * the token draws run on the host from the logits rows, so a sequence's random stream is used
+ * the same way on every backend.
  */
 #ifndef TRICE_MODEL_SAMPLE_H
 #define TRICE_MODEL_SAMPLE_H
@@ -30,13 +34,19 @@ typedef struct gpt_sample_opts {
 gpt_sample_opts gpt_sample_opts_default(void);
 
 typedef struct gpt_sampler {
+    const gpt_backend *be;    /* the model's backend: its memory holds the cache and the scratch */
     int max_seqs, max_len, C, L, Vp, rows;  /* rows: scratch capacity in positions */
+    /* backend memory */
     float *kcache, *vcache;   /* (L, max_seqs, max_len, C) */
-    int *pos;                 /* (max_seqs) positions filled in each slot, soft prompt included */
     float *x, *ln, *qkv, *atty, *tmp, *fch;  /* (rows, C|3C|4C) scratch */
     float *scores;            /* (max_len) */
     float *lastln;            /* (max_seqs, C) final-LayerNorm rows that produce logits */
+    float *dlogits;           /* (max_seqs, Vp), only when the backend's memory is not the host's */
+    int *d_rowidx;            /* (2 rows + 3 max_seqs) a kv_forward's indices */
+    /* host memory */
+    int *pos;                 /* (max_seqs) positions filled in each slot, soft prompt included */
     float *logits;            /* (max_seqs, Vp) */
+    int *rowidx;              /* (2 rows + 3 max_seqs) */
     int *itmp;                /* (max(rows, max_seqs + Vp)) */
     int *slots_tmp, *start_tmp, *last_tmp, *tok_tmp; /* (max_seqs) each */
     double *pwork;            /* (Vp) */
