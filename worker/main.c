@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/comm/wire.h"
+#include "common/engine/engine.h"
 #include "common/util/cliopt.h"
 #include "common/util/log.h"
 #include "common/util/sig.h"
@@ -14,9 +15,11 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: trice-worker [--log-level debug|info|warn|error] [--log-file PATH]\n"
+            "usage: trice-worker [--log-level debug|info|warn|error] [--log-file PATH] [--device D]\n"
             "Started by mpirun next to one trice-coordinator (rank 0):\n"
             "  mpirun -n 1 trice-coordinator [options] : -n W trice-worker\n"
+            "  --device D    cpu, cuda, cuda:N or auto (default: TRICE_DEVICE, else auto: one GPU per\n"
+            "                worker by its local rank when GPUs are visible, else the CPU)\n"
             "  -h, --help    this text (needs no mpirun)\n");
 }
 
@@ -24,10 +27,11 @@ static int under_mpirun(void) { return getenv("OMPI_COMM_WORLD_SIZE") || getenv(
 
 /* Before MPI starts. Returns 0, -1 after --help, or CLIOPT_USAGE after printing why. */
 static int parse_args(int argc, char **argv) {
-    enum { O_LEVEL = 256, O_FILE };
+    enum { O_LEVEL = 256, O_FILE, O_DEVICE };
     static const struct option lo[] = {
         {"help", no_argument, NULL, 'h'}, {"log-level", required_argument, NULL, O_LEVEL},
-        {"log-file", required_argument, NULL, O_FILE}, {NULL, 0, NULL, 0},
+        {"log-file", required_argument, NULL, O_FILE}, {"device", required_argument, NULL, O_DEVICE},
+        {NULL, 0, NULL, 0},
     };
     tr_error err = {0};
     log_level l;
@@ -38,6 +42,8 @@ static int parse_args(int argc, char **argv) {
         if (c == O_LEVEL) {
             if (log_parse_level(optarg, &l, &err)) { fprintf(stderr, "trice-worker: --log-level: %s\n", err.msg); return CLIOPT_USAGE; }
             log_set_level(l);
+        } else if (c == O_DEVICE) {
+            if (engine_device_set(optarg, &err)) { fprintf(stderr, "trice-worker: --device: %s\n", err.msg); return CLIOPT_USAGE; }
         } else if (c == O_FILE) {
             if (log_open_file(optarg, &err)) { fprintf(stderr, "trice-worker: --log-file: %s\n", err.msg); return CLIOPT_USAGE; }
         } else return cliopt_report("trice-worker", c, argv, lo);

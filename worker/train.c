@@ -211,7 +211,8 @@ int worker_train(int rank, int size, const char *spec_json, tr_error *err) {
     int src = comm_send_bytes(status, strlen(status), 0, TAG_STEP, rc ? NULL : err);
     if (!rc && src) rc = src;
     if (!rc) {
-        LOG_I("ready: %d training examples in this shard, %d parameters", engine_side_memory_size(w.e), (int)engine_side_model(w.e)->num_params);
+        LOG_I("ready: %d training examples in this shard, %d parameters, computing on %s", engine_side_memory_size(w.e),
+              (int)engine_side_model(w.e)->num_params, engine_side_device(w.e));
         rc = serve(&w, err);
     } else if (!src) {
         /* reported: the coordinator fails the experiment and ends it for every rank with OP_END */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/comm/wire.h"
+#include "common/engine/engine.h"
 #include "common/util/log.h"
 #include "common/util/sig.h"
 #include "trice_config.h"
@@ -31,7 +32,9 @@ static int send_hello(int rank, tr_error *err) {
     h.pid = (int64_t)getpid();
     h.version = (char *)TRICE_VERSION;
     h.cores = (int32_t)usable_cores();
-    h.backend = (char *)"cpu-openblas";
+    char backend[400];
+    engine_device_describe(backend, sizeof backend);
+    h.backend = backend;
     h.protocol = COMM_PROTOCOL_VERSION;
     return wire_send(&h.base, 0, TAG_HELLO, err);
 }

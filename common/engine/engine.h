@@ -90,6 +90,14 @@ int engine_side_memory_size(const engine_side *e);
 /* For `trice eval`: load a soft prompt (ckptdir_prompt_load) into the model, and hold out the
  * first n of every example (eval then train ids; n <= 0: all) instead of the split's. */
 int engine_side_load_prompt(engine_side *e, const char *path, tr_error *err);
+/* Where the side computes: "cpu", or "cuda:N (device name)" (TRICE_DEVICE, side_device.c). */
+const char *engine_side_device(const engine_side *e);
+/* --device VALUE of the programs: checks VALUE (cpu, cuda, cuda:N, auto) and sets TRICE_DEVICE
+ * for the sides this process makes; a bad value leaves it as it was and says what is allowed. */
+int engine_device_set(const char *value, tr_error *err);
+/* What this process's sides will compute on, for the worker's registration: "cpu-openblas",
+ * "cuda:N (name)", or "cuda:N unusable: why" (the side then fails to start, saying so). */
+void engine_device_describe(char *buf, size_t n);
 int engine_side_hold_out_all(engine_side *e, int64_t n, tr_error *err);
 
 /* Propose for the step's examples held here (ids: [n], every one owned): K samples each at the

@@ -22,29 +22,35 @@ static int local_factory(void *ctx, const experiment_spec *spec, fleet **out, tr
 static int hook_stop(void *ctx) { (void)ctx; return sig_stop_requested() != 0; }
 
 static void train_usage(FILE *f) {
-    fprintf(f, "usage: trice train SPEC.json [--out DIR] [--resume]\n"
+    fprintf(f, "usage: trice train SPEC.json [--out DIR] [--resume] [--device D]\n"
                "Runs one experiment in this process (no MPI, no daemon); see README 'Experiment spec'\n"
                "and the templates in deploy/specs/.\n"
                "options:\n"
                "  --out DIR     experiment folder (default: the spec's out_dir, else runs/NAME)\n"
                "  --resume      continue from DIR's latest checkpoint (after a stop)\n"
+               "  --device D    cpu, cuda, cuda:N or auto (default: TRICE_DEVICE, else auto: the GPU when\n"
+               "                one is visible, else the CPU)\n"
                "  -h, --help    this text\n");
 }
 
 int engine_cli_train(int argc, char **argv) {
     const char *spec_path = NULL, *out = NULL;
     int resume = 0;
-    enum { O_OUT = 256, O_RESUME };
+    enum { O_OUT = 256, O_RESUME, O_DEVICE };
     static const struct option lo[] = {
         {"help", no_argument, NULL, 'h'}, {"out", required_argument, NULL, O_OUT}, {"resume", no_argument, NULL, O_RESUME},
-        {NULL, 0, NULL, 0},
+        {"device", required_argument, NULL, O_DEVICE}, {NULL, 0, NULL, 0},
     };
     cliopt_reset();
     int c;
+    tr_error derr = {0};
     while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         if (c == 'h') { train_usage(stdout); return 0; }
         else if (c == O_OUT) out = optarg;
         else if (c == O_RESUME) resume = 1;
+        else if (c == O_DEVICE) {
+            if (engine_device_set(optarg, &derr)) { fprintf(stderr, "trice train: --device: %s\n", derr.msg); return 2; }
+        }
         else return cliopt_report("trice train", c, argv, lo);
     }
     if (argc - optind != 1) { fprintf(stderr, "trice train: give one spec file; see 'trice train --help'\n"); return 2; }
@@ -102,6 +108,7 @@ static void eval_usage(FILE *f) {
                "  --n N             evaluate at most N examples; --difficulty D for built-in tasks\n"
                "  --maj-k K         also maj@K (majority of K samples at temperature 1)\n"
                "  --max-new-tokens  rationale length limit (default: the experiment's, else 128)\n"
+               "  --device D        cpu, cuda, cuda:N or auto (default: TRICE_DEVICE, else auto)\n"
                "  --out FILE        per-example results, one JSON line each (default: eval-results.jsonl\n"
                "                    inside the experiment folder, or next to MODEL.bin)\n"
                "  -h, --help        this text\n");
@@ -111,14 +118,14 @@ int engine_cli_eval(int argc, char **argv) {
     const char *ckpt = NULL, *data = NULL, *out = NULL, *split = NULL;
     int maj_k = 0, n = 0, difficulty = 0, max_new = 0;
     uint64_t seed = 1;
-    enum { O_CKPT = 256, O_DATA, O_OUT, O_SPLIT, O_MAJ, O_N, O_DIFF, O_MAXNEW, O_SEED };
+    enum { O_CKPT = 256, O_DATA, O_OUT, O_SPLIT, O_MAJ, O_N, O_DIFF, O_MAXNEW, O_SEED, O_DEVICE };
     static const struct option lo[] = {
         {"help", no_argument, NULL, 'h'}, {"checkpoint", required_argument, NULL, O_CKPT},
         {"data", required_argument, NULL, O_DATA}, {"out", required_argument, NULL, O_OUT},
         {"split", required_argument, NULL, O_SPLIT}, {"maj-k", required_argument, NULL, O_MAJ},
         {"n", required_argument, NULL, O_N}, {"difficulty", required_argument, NULL, O_DIFF},
         {"max-new-tokens", required_argument, NULL, O_MAXNEW}, {"seed", required_argument, NULL, O_SEED},
-        {NULL, 0, NULL, 0},
+        {"device", required_argument, NULL, O_DEVICE}, {NULL, 0, NULL, 0},
     };
     static const char *P = "trice eval";
     cliopt_reset();
@@ -136,6 +143,11 @@ int engine_cli_eval(int argc, char **argv) {
         case O_DIFF: if (cliopt_long(P, "difficulty", optarg, 0, 100, &x)) return 2; difficulty = (int)x; break;
         case O_MAXNEW: if (cliopt_long(P, "max-new-tokens", optarg, 1, 8192, &x)) return 2; max_new = (int)x; break;
         case O_SEED: if (cliopt_long(P, "seed", optarg, 0, 0x7fffffffL, &x)) return 2; seed = (uint64_t)x; break;
+        case O_DEVICE: {
+            tr_error derr = {0};
+            if (engine_device_set(optarg, &derr)) { fprintf(stderr, "trice eval: --device: %s\n", derr.msg); return 2; }
+            break;
+        }
         default: return cliopt_report(P, c, argv, lo);
         }
     }

@@ -9,6 +9,7 @@
 
 #include "common/engine/dispatch.h"
 #include "common/engine/fleet.h"
+#include "common/util/log.h"
 
 typedef struct local_fleet {
     fleet base;
@@ -203,6 +204,7 @@ int fleet_local(const experiment_spec *spec, fleet **out, tr_error *err) {
     if (!lf) return TR_ENOMEM;
     int rc = engine_side_init(&lf->side, spec, 0, 1, err);
     if (rc) { free(lf); return rc; }
+    LOG_I("computing on %s", engine_side_device(lf->side));
     lf->base.ops = &local_ops;
     lf->base.nsides = 1;
     *out = &lf->base;

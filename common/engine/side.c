@@ -179,9 +179,15 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     e->spec.model.channels = e->model.config.channels;
     e->spec.model.position = e->model.config.alibi ? SPEC_POSITION_ALIBI : SPEC_POSITION_LEARNED;
     if ((rc = side_threads(&e->nthreads, err))) goto fail;
+    e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
+    if ((rc = side_device_open(e, err))) goto fail;
+    if (e->dev && e->nthreads > 1) {   /* the device runs the batch; host threads would only queue on it */
+        if (index == 0) LOG_I("TRICE_THREADS %d ignored: this side computes on %s", e->nthreads, e->dev_name);
+        e->nthreads = 1;
+    }
     /* each thread samples a contiguous slice of up to ENGINE_MAX_SAMPLE sequences */
     for (int t = 0; t < e->nthreads && !rc; t++)
-        rc = gpt_sampler_init(&e->samplers[t], &e->model, (ENGINE_MAX_SAMPLE + e->nthreads - 1) / e->nthreads, err);
+        rc = gpt_sampler_init(&e->samplers[t], side_compute_model(e), (ENGINE_MAX_SAMPLE + e->nthreads - 1) / e->nthreads, err);
     if (rc) goto fail;
     if ((spec->top_k > 0 || spec->top_p < 1.0 || spec->temperature != 1.0) &&
         (spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_RS) && index == 0)
@@ -215,7 +221,6 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     e->prompt_tok = tr_malloc(bt * sizeof(int), err);
     e->text_cap = (size_t)e->max_tokens * e->tok.max_bytes + 1;
     e->text = tr_malloc(e->text_cap, err);
-    e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
     e->grad_fix = tr_calloc(e->n_tunable, sizeof *e->grad_fix, err);
     if (!e->grad_fix || !e->batch_ids || !e->batch_owner || !e->batch_local || !e->ids || !e->mem_idx || !e->prop || !e->prop_len || !e->prop_correct || !e->text || !e->prompt_tok) {
         rc = TR_ENOMEM;
@@ -247,8 +252,9 @@ void engine_side_free(engine_side *e) {
     if (!e) return;
     task_free(&e->task);
     tokenizer_free(&e->tok);
-    gpt_free(&e->model);
     for (int t = 0; t < ENGINE_MAX_THREADS; t++) gpt_sampler_free(&e->samplers[t]);
+    side_device_close(e);
+    gpt_free(&e->model);
     for (int t = 0; t < ENGINE_MAX_THREADS - 1; t++) { gpt_free(&e->gviews[t]); free(e->gfix[t]); }
     memory_free(&e->mem);
     free(e->ids); free(e->mem_idx); free(e->prop); free(e->prop_len); free(e->prop_correct);
@@ -317,11 +323,12 @@ static void *sample_slice_run(void *p) {
  * run at once, each with its own sampler (KV cache). The tokens are those of one thread. */
 static int sample_split(engine_side *e, int m, const int *const *pp, const int *plen, rng *const *rp,
                         const gpt_sample_opts *o, int *otok, int *olen, double *lp, tr_error *err) {
+    TR_TRY(side_device_sync(e, err));
     int T = e->nthreads < m ? e->nthreads : m;
     sample_slice w[ENGINE_MAX_THREADS];
     for (int t = 0, lo = 0; t < T; t++) {
         int cnt = m / T + (t < m % T);
-        w[t] = (sample_slice){&e->samplers[t], &e->model, lo, cnt, o->max_new_tokens, pp, plen, rp, o, otok, olen, lp, 0, {0}};
+        w[t] = (sample_slice){&e->samplers[t], side_compute_model(e), lo, cnt, o->max_new_tokens, pp, plen, rp, o, otok, olen, lp, 0, {0}};
         lo += cnt;
     }
     side_run_parallel(sample_slice_run, w, sizeof w[0], T);

@@ -50,6 +50,7 @@ int engine_side_ckpt_read(engine_side *e, const char *dir, const ckpt_file *file
     int rc = ckptshard_read_all(dir, files, n, &st, err);
     char path[PATH_BUF];
     if (!rc) rc = path_fmt(path, sizeof path, err, "%s/%s", dir, MODEL_FILE);
+    if (!rc) e->dev_stale = 2;   /* the frozen weights too (a soft-prompt run) */
     if (!rc) rc = gpt_ckpt_load(&e->model, path, err);
     if (!rc) rc = ckptdir_params_finite(&e->model, path, err);
     if (!rc && prompt) rc = path_fmt(path, sizeof path, err, "%s/%s", dir, PROMPT_FILE);

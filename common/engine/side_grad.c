@@ -236,7 +236,9 @@ static int run_group(group_slice *s, int g, int *tok, int *tgt, float *w, int *o
     int rc = gpt_forward(s->m, tok, tgt, w, hi - lo, Tmax, &s->group_loss[g], NULL, &s->err);
     s->m->row_offsets = NULL;   /* sampling and evaluation stay at position 0 */
     if (!rc) rc = gpt_backward(s->m, mode, &s->err);
-    if (!rc) rc = fixsum_add_floats(s->acc, mode == GPT_GRAD_PROMPT ? s->m->prompt_grad : s->m->grads, e->n_tunable, &s->err);
+    const float *grad = NULL;
+    if (!rc) rc = side_device_grad(e, s->m, &grad, &s->err);
+    if (!rc) rc = fixsum_add_floats(s->acc, grad, e->n_tunable, &s->err);
     if (rc) tr_error_wrap(&s->err, "step %lld, gradient group %d of %d terms", (long long)e->step, g, hi - lo);
     return rc;
 }
@@ -257,6 +259,7 @@ int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size
     const grad_plan *p = &e->plan;
     memset(e->grad_fix, 0, e->n_tunable * sizeof *e->grad_fix);
     memset(group_loss, 0, (size_t)((e->gn + e->G - 1) / e->G) * sizeof *group_loss);
+    TR_TRY(side_device_sync(e, err));
     seqs q;
     TR_TRY(seqs_build(e, &q, in, in_len, err));
     int rc = grad_plan_make(&e->plan, q.T, e->gn, e->G, e->nworkers > 1 ? e->nworkers : 1, err);
@@ -283,7 +286,7 @@ int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size
         if (t == T - 1) hi = nm;
         else   /* up to the cost share of threads 0..t, leaving a group for each later thread */
             while (hi < nm - (T - 1 - t) && (hi == lo || (cum + cost[hi]) * T <= total * (t + 1))) cum += cost[hi++];
-        s[t] = (group_slice){e, t ? &e->gviews[t - 1] : &e->model, &q, mine, lo, hi, t ? e->gfix[t - 1] : e->grad_fix,
+        s[t] = (group_slice){e, t ? &e->gviews[t - 1] : side_compute_model(e), &q, mine, lo, hi, t ? e->gfix[t - 1] : e->grad_fix,
                              group_loss, 0, 0, {0}};
         if (t) memset(s[t].acc, 0, e->n_tunable * sizeof *s[t].acc);
         lo = hi;

@@ -59,7 +59,26 @@ struct engine_side {
     int nogroups;
     optim_hparams hp;
     float *gflt;              /* [n_tunable] the summed gradient as floats, clipped */
+
+    /* the device (side_device.c): dev NULL = everything on the host */
+    const gpt_backend *dev;
+    int dev_index;
+    char dev_name[300];       /* "cuda:N (device name)" */
+    gpt dmodel;               /* on dev: the host model's weights, mirrored; G sequences */
+    float *hgrad;             /* [n_tunable] a gradient group read back from the device */
+    int dev_stale;            /* the host's weights changed since the last upload: 1 the tunable
+                               * ones, 2 all of them (a checkpoint load) */
 };
+
+/* side_device.c: the device from TRICE_DEVICE (-1: the host); open the side's device model;
+ * bring its weights up to date before use; the model the side computes with; a gradient
+ * group's tunable gradient as host floats (read back from the device when there is one). */
+int side_device_choose(int *device, tr_error *err);
+int side_device_open(engine_side *e, tr_error *err);
+void side_device_close(engine_side *e);
+int side_device_sync(engine_side *e, tr_error *err);
+gpt *side_compute_model(engine_side *e);
+int side_device_grad(engine_side *e, const gpt *m, const float **grad, tr_error *err);
 
 /* side.c's helpers for side_grad.c: fn on each of n items (size bytes apart) at once, item 0
  * on this thread; the monotonic clock in seconds. */

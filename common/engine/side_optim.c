@@ -45,6 +45,7 @@ int engine_side_update(engine_side *e, const fixsum *sum, float lr, double *norm
     fixsum_to_floats(sum, e->gflt, n);
     *norm = optim_clip_grad_norm(e->gflt, n, e->spec.optim.grad_clip);
     int rc = optim_adamw_step(&e->opt, p, e->gflt, e->ogroups, e->nogroups, lr, &e->hp, err);
+    if (e->dev_stale < 1) e->dev_stale = 1;   /* the device copy follows before its next use */
     e->counts.update_s += side_now_s() - t0;
     return rc;
 }
@@ -64,6 +65,7 @@ int engine_side_state_set(engine_side *e, const float *params, const float *m, c
     size_t k;
     float *p = engine_side_tunable(e, &k);
     if (p != params) memcpy(p, params, n * sizeof *p);
+    if (e->dev_stale < 1) e->dev_stale = 1;
     memcpy(e->opt.m, m, n * sizeof *m);
     memcpy(e->opt.v, v, n * sizeof *v);
     e->opt.step = step;

@@ -45,7 +45,10 @@ int engine_side_memory_merge(engine_side *e, const uint8_t *buf, size_t len, int
 
 int engine_side_memory_size(const engine_side *e) { return e->mem.n; }
 
-int engine_side_load_prompt(engine_side *e, const char *path, tr_error *err) { return ckptdir_prompt_load(path, &e->model, err); }
+int engine_side_load_prompt(engine_side *e, const char *path, tr_error *err) {
+    if (e->dev_stale < 1) e->dev_stale = 1;
+    return ckptdir_prompt_load(path, &e->model, err);
+}
 
 int engine_side_hold_out_all(engine_side *e, int64_t n, tr_error *err) {
     int64_t m = e->task.n_train + e->task.n_eval;

@@ -13,7 +13,7 @@ typedef struct control_worker {
     int64_t pid;
     char version[32];
     int cores;
-    char backend[32];        /* compute backend, e.g. "cpu-openblas" */
+    char backend[128];       /* compute backend: "cpu-openblas" or "cuda:N (device name)" */
     double registered_at;    /* unix seconds; 0 = not known */
 } control_worker;
 
