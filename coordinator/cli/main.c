@@ -180,16 +180,26 @@ static int status_summary(cli *o) {
             else printf("running: %s\n", line);
         }
     }
+    json_t *workers = json_array();
+    for (size_t i = 0; i < r->n_workers; i++) {
+        const Trice__Rpc__Worker *w = r->workers[i];
+        if (o->json)
+            json_array_append_new(workers, json_pack("{s:i,s:s,s:s,s:b}", "rank", w->rank, "host", w->host, "backend",
+                                                     w->backend, "alive", w->alive));
+        else printf("worker:  rank %d on %s, %s%s\n", w->rank, w->host, w->backend, w->alive ? "" : " (not heard from)");
+    }
     if (o->json) {
         json_t *j = json_object(), *c = json_object();
         json_object_set_new(j, "endpoint", json_string(o->endpoint));
         json_object_set_new(j, "up", json_true());
+        json_object_set_new(j, "workers", workers);
         for (int k = 0; k < 5; k++) json_object_set_new(c, names[k], json_integer(counts[k]));
         json_object_set_new(j, "counts", c);
         json_object_set_new(j, "running", running);
         show_print_json(j);
     } else {
         json_decref(running);
+        json_decref(workers);
         printf("experiments: %d queued, %d running, %d succeeded, %d failed, %d cancelled\n", counts[0], counts[1], counts[2],
                counts[3], counts[4]);
     }

@@ -27,6 +27,8 @@ typedef struct reply {
     Prog **prog_ptrs;
     Exp one;
     Prog one_prog;
+    Trice__Rpc__Worker *workers;
+    Trice__Rpc__Worker **worker_ptrs;
     char id[CONTROL_ID_MAX];
     char msg[TR_ERRMSG_MAX];
 } reply;
@@ -175,6 +177,23 @@ static int do_list(state_core *c, reply *rp, const Req *q) {
     if (q->limit < 0 || q->limit > RPC_LIST_MAX) return fail(rp, TR_EINVAL, "field 'limit': %d; allowed 0 (default %d) to %d", q->limit, RPC_LIST_DEFAULT, RPC_LIST_MAX);
     int limit = q->limit ? q->limit : RPC_LIST_DEFAULT;
     state_snapshot *s = &c->st;
+    if (s->nworkers > 0) {   /* where they compute: `trice status` shows it */
+        rp->workers = calloc((size_t)s->nworkers, sizeof *rp->workers);
+        rp->worker_ptrs = calloc((size_t)s->nworkers, sizeof *rp->worker_ptrs);
+        if (!rp->workers || !rp->worker_ptrs) return fail(rp, TR_ENOMEM, "out of memory listing %d workers", s->nworkers);
+        double now = state_now();
+        for (int i = 0; i < s->nworkers; i++) {
+            Trice__Rpc__Worker *w = &rp->workers[i];
+            trice__rpc__worker__init(w);
+            w->rank = s->workers[i].rank;
+            w->host = s->workers[i].host;
+            w->backend = s->workers[i].backend;
+            w->alive = now - s->last_heartbeat[i] <= s->heartbeat_timeout_s;
+            rp->worker_ptrs[i] = w;
+        }
+        rp->r.n_workers = (size_t)s->nworkers;
+        rp->r.workers = rp->worker_ptrs;
+    }
     int n = s->nexps < limit ? s->nexps : limit, first = s->nexps - n;
     if (n == 0) return 0;
     rp->exps = calloc((size_t)n, sizeof *rp->exps);
@@ -322,6 +341,8 @@ int rpc_handle(state_core *c, const uint8_t *req, size_t len, uint8_t **out, siz
     }
     free(rp->exps);
     free(rp->exp_ptrs);
+    free(rp->workers);
+    free(rp->worker_ptrs);
     free(rp->progs);
     free(rp->prog_ptrs);
     free(rp);

@@ -120,6 +120,9 @@ l = json.load(open(os.path.join(t, "list.json")))
 assert isinstance(l, list) and [e["state"] for e in l if e["id"] == a] == ["succeeded"], l
 s = json.load(open(os.path.join(t, "st.json")))
 assert s["up"] is True and s["counts"]["succeeded"] == 1 and s["running"] == [], s
+ws = s["workers"]   # where each registered worker computes
+assert [w["rank"] for w in ws] == [1, 2] and all(w["alive"] for w in ws), ws
+assert all(w["backend"] == "cpu-openblas" or w["backend"].startswith("cuda:") for w in ws), ws
 e = json.load(open(os.path.join(t, "stA.json")))
 assert e["id"] == a and e["result"]["steps"] == 30 and e["progress"]["stage"] == "trice", e
 assert e["progress"]["step"] == 30 and e["progress"]["eta_seconds"] is None, e["progress"]
@@ -127,6 +130,10 @@ w = [json.loads(x) for x in open(os.path.join(t, "wA.jsonl")) if x.strip()]
 assert w and w[-1]["id"] == a and w[-1]["state"] == "succeeded", w
 PY
 then ok "list/status/watch --json parse as JSON (a finished experiment has no ETA)"; else fail "--json output"; head -c 600 "$TMP"/*.json*; fi
+T status >"$TMP/status.txt" 2>&1
+[[ $(grep -Ec '^worker: +rank [12] on .*, (cpu-openblas|cuda:)' "$TMP/status.txt") == 2 ]] \
+  && ok "trice status lists both workers with their backend ($(grep -m1 '^worker:' "$TMP/status.txt"))" \
+  || { fail "trice status: workers"; cat "$TMP/status.txt"; }
 T list >"$TMP/list.txt" 2>&1
 grep -q "^$A *succeeded .*first" "$TMP/list.txt" && ok "list shows $A succeeded" || { fail "list"; cat "$TMP/list.txt"; }
 dirA=$(field "$A" folder)
