@@ -115,6 +115,19 @@ typedef struct gpt_backend {
     /* AdamW over n parameters (see optim.h for the formula; bc1, bc2 are the bias corrections). */
     void (*adamw)(float *params, float *m, float *v, const float *grads, size_t n, float lr,
                   float beta1, float beta2, float bc1, float bc2, float eps, float weight_decay);
+
+    /* The optimiser's inputs where the gradient stays on the backend. Exact sums use
+     * common/train/fixsum.h's format (16 bytes per entry: the low then the high 64 bits of a
+     * two's-complement multiple of 2^-80), so that the host and a device agree on every bit.
+     * fix_add: acc (n) += x (n) exactly; nonzero when an entry is not finite or |x| >= 2^31 (the
+     * CPU then adds nothing, a device may have added the other entries: discard the sum).
+     * fix_to_floats: out (n) = acc rounded to double, then to float.
+     * sumsq: the sum of x[i]^2 in double, in index order on the CPU (as optim_clip_grad_norm), in a
+     * fixed tree on a device. scale: x (n) *= s. */
+    int (*fix_add)(void *acc, const float *x, size_t n);
+    void (*fix_to_floats)(float *out, const void *acc, size_t n);
+    double (*sumsq)(const float *x, size_t n);
+    void (*scale)(float *x, size_t n, float s);
 } gpt_backend;
 
 /* The CBLAS backend. Threads: OpenBLAS's own (OPENBLAS_NUM_THREADS / openblas_set_num_threads). */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/model/fastmath.h"
+#include "common/train/fixsum.h"
 
 #define LN_EPS 1e-5f
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
@@ -526,6 +527,22 @@ static void cpu_adamw(float *restrict p, float *restrict mm, float *restrict vv,
     }
 }
 
+/* the exact sums are fixsum.c's own functions: the host's format by definition */
+static int cpu_fix_add(void *acc, const float *x, size_t n) { return fixsum_add_floats(acc, x, n, NULL); }
+static void cpu_fix_to_floats(float *out, const void *acc, size_t n) { fixsum_to_floats(acc, out, n); }
+
+static double cpu_sumsq(const float *x, size_t n)
+{
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    return ss;
+}
+
+static void cpu_scale(float *x, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
 static const gpt_backend cpu_backend = {
     .name = "cpu-cblas",
     .host = 1,
@@ -552,6 +569,10 @@ static const gpt_backend cpu_backend = {
     .kv_attention = cpu_kv_attention,
     .gather_rows = cpu_gather_rows,
     .adamw = cpu_adamw,
+    .fix_add = cpu_fix_add,
+    .fix_to_floats = cpu_fix_to_floats,
+    .sumsq = cpu_sumsq,
+    .scale = cpu_scale,
 };
 
 const gpt_backend *gpt_backend_cpu(void) { return &cpu_backend; }

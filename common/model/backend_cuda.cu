@@ -19,6 +19,7 @@
 #include <cuda_runtime.h>
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -719,6 +720,117 @@ static void cu_adamw(float *p, float *m, float *v, const float *g, size_t n, flo
     CK_LAUNCH("adamw_kernel");
 }
 
+/* ---- exact sums and the optimiser's inputs ---- */
+
+__device__ int g_fix_bad;  /* set when fix_add met a non-finite entry or |x| >= 2^31 */
+
+/* common/train/fixsum.c's to_fixed, the same integer arithmetic: the float's bits as a
+ * multiple of 2^-80, rounded to nearest (halves away from zero) below 2^-57. */
+__device__ __forceinline__ unsigned __int128 to_fixed(uint32_t b)
+{
+    uint32_t e = (b >> 23) & 0xffu, m = b & 0x7fffffu;
+    if (e == 0) {
+        if (!m) return 0;
+        e = 1;
+    } else {
+        m |= 0x800000u;
+    }
+    int sh = (int)e - 150 + 80;
+    unsigned __int128 v;
+    if (sh >= 0) v = (unsigned __int128)m << sh;
+    else if (sh > -26) v = (m + (1u << (-sh - 1))) >> -sh;
+    else v = 0;
+    return (b >> 31) ? (unsigned __int128)0 - v : v;
+}
+
+__global__ void fix_add_kernel(unsigned long long *acc, const float *x, size_t n)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    uint32_t b = __float_as_uint(x[i]);
+    if (((b >> 23) & 0xffu) >= 127u + 31u) { g_fix_bad = 1; return; }
+    if (!(b << 1)) return;  /* +-0 adds nothing */
+    unsigned __int128 v = ((unsigned __int128)acc[2 * i + 1] << 64) | acc[2 * i];
+    v += to_fixed(b);
+    acc[2 * i] = (unsigned long long)v;
+    acc[2 * i + 1] = (unsigned long long)(v >> 64);
+}
+
+static int cu_fix_add(void *acc, const float *x, size_t n)
+{
+    if (n == 0) return 0;
+    int zero = 0, bad = 0;
+    CK(cudaMemcpyToSymbol(g_fix_bad, &zero, sizeof zero));
+    fix_add_kernel<<<blocks_for(n, 256), 256>>>((unsigned long long *)acc, x, n);
+    CK_LAUNCH("fix_add_kernel");
+    CK(cudaMemcpyFromSymbol(&bad, g_fix_bad, sizeof bad));
+    return bad || g_err != cudaSuccess;
+}
+
+__global__ void fix_to_floats_kernel(float *out, const unsigned long long *acc, size_t n)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    __int128 v = (__int128)(((unsigned __int128)acc[2 * i + 1] << 64) | acc[2 * i]);
+    out[i] = (float)ldexp((double)v, -80);
+}
+
+static void cu_fix_to_floats(float *out, const void *acc, size_t n)
+{
+    if (n == 0) return;
+    fix_to_floats_kernel<<<blocks_for(n, 256), 256>>>(out, (const unsigned long long *)acc, n);
+    CK_LAUNCH("fix_to_floats_kernel");
+}
+
+/* sum of squares in double: SUMSQ_BLOCKS blocks of strided partial sums, then one block adds
+ * the partials in order (a fixed tree for a given n) */
+#define SUMSQ_BLOCKS 1024
+__global__ void sumsq_partial_kernel(double *part, const float *x, size_t n)
+{
+    __shared__ double red[32];
+    double s = 0.0;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        s += (double)x[i] * x[i];
+    s = block_sum_d(s, red);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+__global__ void sumsq_final_kernel(double *out, const double *part, int np)
+{
+    __shared__ double red[32];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < np; i += blockDim.x) s += part[i];
+    s = block_sum_d(s, red);
+    if (threadIdx.x == 0) *out = s;
+}
+
+static double *g_sumsq;  /* (SUMSQ_BLOCKS + 1) doubles */
+
+static double cu_sumsq(const float *x, size_t n)
+{
+    if (!g_sumsq) CK(cudaMalloc((void **)&g_sumsq, (SUMSQ_BLOCKS + 1) * sizeof(double)));
+    if (g_err != cudaSuccess) return NAN;
+    sumsq_partial_kernel<<<SUMSQ_BLOCKS, 256>>>(g_sumsq + 1, x, n);
+    CK_LAUNCH("sumsq_partial_kernel");
+    sumsq_final_kernel<<<1, 1024>>>(g_sumsq, g_sumsq + 1, SUMSQ_BLOCKS);
+    CK_LAUNCH("sumsq_final_kernel");
+    double r = NAN;
+    CK(cudaMemcpy(&r, g_sumsq, sizeof r, cudaMemcpyDeviceToHost));
+    return g_err != cudaSuccess ? NAN : r;
+}
+
+__global__ void scale_kernel(float *x, size_t n, float s)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= s;
+}
+
+static void cu_scale(float *x, size_t n, float s)
+{
+    if (n == 0) return;
+    scale_kernel<<<blocks_for(n, 256), 256>>>(x, n, s);
+    CK_LAUNCH("scale_kernel");
+}
+
 /* ---- the table ---- */
 
 static gpt_backend g_table;
@@ -750,6 +862,10 @@ static void fill_table(void)
     g_table.kv_attention = cu_kv_attention;
     g_table.gather_rows = cu_gather_rows;
     g_table.adamw = cu_adamw;
+    g_table.fix_add = cu_fix_add;
+    g_table.fix_to_floats = cu_fix_to_floats;
+    g_table.sumsq = cu_sumsq;
+    g_table.scale = cu_scale;
 }
 
 extern "C" int gpt_backend_cuda_count(void)

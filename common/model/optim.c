@@ -53,13 +53,13 @@ int optim_adamw_step(optim_state *s, float *params, const float *grads, const op
 
 double optim_clip_grad_norm(float *grads, size_t n, double max_norm)
 {
-    double ss = 0.0;
-    for (size_t i = 0; i < n; i++) ss += (double)grads[i] * grads[i];
-    double norm = sqrt(ss);
-    if (max_norm > 0.0 && norm > max_norm) {
-        float scale = (float)(max_norm / (norm + 1e-6));
-        for (size_t i = 0; i < n; i++) grads[i] *= scale;
-    }
+    return optim_clip_grad_norm_on(gpt_backend_cpu(), grads, n, max_norm);
+}
+
+double optim_clip_grad_norm_on(const gpt_backend *be, float *grads, size_t n, double max_norm)
+{
+    double norm = sqrt(be->sumsq(grads, n));
+    if (max_norm > 0.0 && norm > max_norm) be->scale(grads, n, (float)(max_norm / (norm + 1e-6)));
     return norm;
 }
 

@@ -48,6 +48,8 @@ int optim_adamw_step(optim_state *s, float *params, const float *grads, const op
  * scales grads by max_norm / (norm + 1e-6) (as torch.nn.utils.clip_grad_norm_). Returns the norm
  * before clipping. */
 double optim_clip_grad_norm(float *grads, size_t n, double max_norm);
+/* The same on a backend's memory (the CPU's gives optim_clip_grad_norm's bits). */
+double optim_clip_grad_norm_on(const gpt_backend *be, float *grads, size_t n, double max_norm);
 
 /* The 16 GPT-2 tensors as groups (decay on 2-D weight matrices only). Returns the count (16). */
 int gpt_param_groups(const gpt *g, optim_group groups[GPT_NUM_TENSORS]);

@@ -434,3 +434,59 @@ Test(cuda, bad_device_number_is_refused_with_a_reason)
     cr_assert_null(gpt_backend_cuda(999, why, sizeof why));
     cr_assert(strstr(why, "999") != NULL, "reason: %s", why);
 }
+
+/* The optimiser's inputs on the device: exact sums bit for bit (integer arithmetic in the
+ * host's format), their rounding to floats, the sum of squares and the clip's scale. */
+Test(cuda, exact_sums_and_norm_match_cpu)
+{
+    const gpt_backend *be = cuda_or_skip();
+    const gpt_backend *cpu = gpt_backend_cpu();
+    enum { N = 100003 };
+    float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
+    rng r;
+    rng_init(&r, 17, RNG_PURPOSE_TEST, 0);
+    for (int i = 0; i < N; i++) {  /* every scale a gradient has, zeros and subnormals included */
+        double u = rng_uniform(&r) - 0.5;
+        x[i] = (float)(u * ldexp(1.0, (int)(rng_uniform(&r) * 80) - 60));
+        y[i] = (float)(rng_normal(&r) * 1e-3);
+    }
+    x[0] = 0.0f; x[1] = -0.0f; x[2] = 1e-44f; x[3] = -3e-39f; x[4] = 2.1e9f; x[5] = -1.5e9f;
+    size_t fb = (size_t)N * 16;
+    unsigned char *hacc = calloc(1, fb), *dback = malloc(fb);
+    void *dacc = be->alloc(fb);
+    float *dx = be->alloc(N * sizeof(float));
+    cr_assert(hacc && dback && dacc && dx);
+    for (int pass = 0; pass < 2; pass++) {
+        const float *v = pass ? y : x;
+        cr_assert_eq(be->to_device(dx, v, N * sizeof(float)), 0);
+        cr_assert_eq(cpu->fix_add(hacc, v, N), 0);
+        cr_assert_eq(be->fix_add(dacc, dx, N), 0);
+    }
+    cr_assert_eq(be->to_host(dback, dacc, fb), 0);
+    cr_assert_eq(memcmp(hacc, dback, fb), 0, "the device's exact sums differ from the host's");
+    float *hf = malloc(N * sizeof(float)), *df = malloc(N * sizeof(float));
+    cpu->fix_to_floats(hf, hacc, N);
+    be->fix_to_floats(dx, dacc, N);
+    cr_assert_eq(be->to_host(df, dx, N * sizeof(float)), 0);
+    int exact = 0;
+    for (int i = 0; i < N; i++) {
+        exact += memcmp(&hf[i], &df[i], sizeof(float)) == 0;
+        cr_assert(fabsf(hf[i] - df[i]) <= 1.2e-7f * fabsf(hf[i]) + 1e-45f, "entry %d: host %.9g, device %.9g", i,
+                  (double)hf[i], (double)df[i]);
+    }
+    cr_log_info("fix_to_floats: %d of %d entries bit-identical", exact, N);
+    double hs = cpu->sumsq(hf, N), ds = be->sumsq(dx, N);
+    cr_assert(fabs(ds - hs) <= 1e-12 * hs, "sum of squares: host %.17g, device %.17g", hs, ds);
+    /* scaling: one rounded product per entry, the same bits on both sides for the same input */
+    cpu->scale(df, N, 0.37f);
+    be->scale(dx, N, 0.37f);
+    cr_assert_eq(be->to_host(hf, dx, N * sizeof(float)), 0);
+    cr_assert_eq(memcmp(hf, df, N * sizeof(float)), 0, "scaling on the device differs from the host's");
+    /* a non-finite entry is refused */
+    x[7] = NAN;
+    cr_assert_eq(be->to_device(dx, x, N * sizeof(float)), 0);
+    cr_assert_neq(be->fix_add(dacc, dx, N), 0, "a NaN entry was not reported");
+    free(x); free(y); free(hacc); free(dback); free(hf); free(df);
+    be->free(dacc);
+    be->free(dx);
+}
