@@ -47,7 +47,7 @@ static int d_propose(engine_side *e, const dispatch_req *q, int skip, dispatch_r
 /* The step's term list, its groups' rationales moved between sides by q->exchange, then this
  * side's groups. The exchange and the reply's shape happen whatever failed before, so that a
  * worker always completes the op's collectives (msg.h). */
-static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
+static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, int want_sum, tr_error *err) {
     const size_t nt = q->in_len / MSG_TERM_BYTES;
     const int W = q->nworkers > 1 ? q->nworkers : 1, G = (int)q->h.b;
     r->n_groups = G > 0 ? (int)((nt + (size_t)G - 1) / (size_t)G) : 0;
@@ -79,7 +79,10 @@ static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_
     for (int s = 0; in && s < W; s++) free(in[s]);
     free(rows); free(out); free(in); free(out_len); free(in_len); free(terms);
     if (!r->group_loss) return rc;
-    r->grad = engine_side_grad(e, &r->n_grad);
+    /* the sum in the reply only for OP_GRADIENT: a step's update reads it where it is (on a
+     * device, a single side's stays there) */
+    if (want_sum) r->grad = engine_side_grad(e, &r->n_grad);
+    else engine_side_grad_sum(e, &r->n_grad);
     if (skip || rc) {   /* add nothing to the fleet's sum */
         r->grad = r->zeros = tr_calloc(r->n_grad + 1, sizeof *r->zeros, err);
         memset(r->group_loss, 0, (size_t)r->n_groups * sizeof *r->group_loss);
@@ -92,7 +95,7 @@ static int d_gradient(engine_side *e, const dispatch_req *q, int skip, dispatch_
  * every side joins whatever failed before, adding zeros if so) and the same optimiser update
  * on every side (engine_side_update). */
 static int d_step(engine_side *e, const dispatch_req *q, int skip, dispatch_reply *r, tr_error *err) {
-    int rc = d_gradient(e, q, skip, r, err);
+    int rc = d_gradient(e, q, skip, r, 0, err);
     if (rc == TR_EMPI) return rc;   /* the rationale exchange's transport failed */
     size_t n;
     fixsum *sum = engine_side_grad_sum(e, &n);   /* after a failure: whatever it holds, the step is discarded */
@@ -230,7 +233,7 @@ int dispatch_op(engine_side *e, const dispatch_req *q, int skip, dispatch_reply 
     switch ((int)q->h.op) {
     case OP_MEMORY_INIT: return d_memory_init(e, skip, r, err);
     case OP_PROPOSE: return d_propose(e, q, skip, r, err);
-    case OP_GRADIENT: return d_gradient(e, q, skip, r, err);
+    case OP_GRADIENT: return d_gradient(e, q, skip, r, 1, err);
     case OP_STEP: return d_step(e, q, skip, r, err);
     case OP_CKPT_SAVE: return d_ckpt_save(e, q, skip, r, err);
     case OP_CKPT_LOAD: return d_ckpt_load(e, q, skip, r, err);

@@ -75,7 +75,7 @@ int engine_side_particles(const engine_side *e);
  * engine_side_update changes in place and engine_side_state_set replaces. */
 float *engine_side_tunable(engine_side *e, size_t *n);
 /* The last gradient's exact sum over the groups computed here: [*n] (n = the tunable count). */
-const fixsum *engine_side_grad(const engine_side *e, size_t *n);
+const fixsum *engine_side_grad(engine_side *e, size_t *n);
 /* Per particle of the last engine_side_propose, whether its answer was right: [n * K], example-major. */
 const uint8_t *engine_side_correct(const engine_side *e);
 /* The training ids whose memory is valid, in memory order: *ids malloc'ed ([*n], may be 0). */

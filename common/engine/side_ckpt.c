@@ -40,6 +40,7 @@ int engine_side_ckpt_write(engine_side *e, const char *dir, int index, int W, ck
  * non-finite weights are found after loading them. */
 int engine_side_ckpt_read(engine_side *e, const char *dir, const ckpt_file *files, int n, tr_error *err) {
     const int prompt = e->spec.tunable == TUNABLE_PROMPT;
+    TR_TRY(side_device_pull(e, err));   /* the host's copy is the newest before it is replaced */
     const ckpt_file *mf = ckpt_file_find(files, n, MODEL_FILE), *pf = ckpt_file_find(files, n, PROMPT_FILE);
     if (!mf) return TR_FAIL(err, TR_EFORMAT, "%s: the manifest names no %s", dir, MODEL_FILE);
     if (prompt && !pf) return TR_FAIL(err, TR_EFORMAT, "%s: the manifest names no %s (this experiment trains a soft prompt)", dir, PROMPT_FILE);

@@ -236,9 +236,9 @@ static int run_group(group_slice *s, int g, int *tok, int *tgt, float *w, int *o
     int rc = gpt_forward(s->m, tok, tgt, w, hi - lo, Tmax, &s->group_loss[g], NULL, &s->err);
     s->m->row_offsets = NULL;   /* sampling and evaluation stay at position 0 */
     if (!rc) rc = gpt_backward(s->m, mode, &s->err);
-    const float *grad = NULL;
-    if (!rc) rc = side_device_grad(e, s->m, &grad, &s->err);
-    if (!rc) rc = fixsum_add_floats(s->acc, grad, e->n_tunable, &s->err);
+    if (!rc) rc = e->dev ? side_device_sum_add(e, s->m, &s->err)
+                         : fixsum_add_floats(s->acc, mode == GPT_GRAD_PROMPT ? s->m->prompt_grad : s->m->grads,
+                                             e->n_tunable, &s->err);
     if (rc) tr_error_wrap(&s->err, "step %lld, gradient group %d of %d terms", (long long)e->step, g, hi - lo);
     return rc;
 }
@@ -260,6 +260,7 @@ int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size
     memset(e->grad_fix, 0, e->n_tunable * sizeof *e->grad_fix);
     memset(group_loss, 0, (size_t)((e->gn + e->G - 1) / e->G) * sizeof *group_loss);
     TR_TRY(side_device_sync(e, err));
+    TR_TRY(side_device_sum_begin(e, err));
     seqs q;
     TR_TRY(seqs_build(e, &q, in, in_len, err));
     int rc = grad_plan_make(&e->plan, q.T, e->gn, e->G, e->nworkers > 1 ? e->nworkers : 1, err);
@@ -300,6 +301,7 @@ int engine_side_grad_finish(engine_side *e, const uint8_t *const *in, const size
             e->counts.tokens_trained += s[t].tokens;
         }
     }
+    if (!rc && e->dev) rc = side_device_sum_end(e, err);
     if (rc) memset(group_loss, 0, (size_t)p->ngroups * sizeof *group_loss);
     free(mine); free(cost);
     seqs_free(&q);

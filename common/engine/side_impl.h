@@ -65,20 +65,32 @@ struct engine_side {
     int dev_index;
     char dev_name[300];       /* "cuda:N (device name)" */
     gpt dmodel;               /* on dev: the host model's weights, mirrored; G sequences */
-    float *hgrad;             /* [n_tunable] a gradient group read back from the device */
-    int dev_stale;            /* the host's weights changed since the last upload: 1 the tunable
-                               * ones, 2 all of them (a checkpoint load) */
+    void *dfix;               /* on dev: [n_tunable] fixsum, this step's exact gradient sum */
+    int fix_on_device;        /* dfix holds the step's sum, grad_fix does not (yet) */
+    float *dgrad;             /* on dev: [n_tunable] the sum as floats, clipped (device update) */
+    int dev_update;           /* one side: the optimiser runs on the device (side_device.c) */
+    float *dm, *dv;           /* on dev: [n_tunable] the moments when dev_update */
+    int dev_stale;            /* the host's copy is newer: 1 the tunable weights (and moments when
+                               * dev_update), 2 all weights (a checkpoint load) */
+    int host_stale;           /* the device's tunable weights and moments are newer (dev_update) */
 };
 
-/* side_device.c: the device from TRICE_DEVICE (-1: the host); open the side's device model;
- * bring its weights up to date before use; the model the side computes with; a gradient
- * group's tunable gradient as host floats (read back from the device when there is one). */
+/* side_device.c: the device from TRICE_DEVICE (-1: the host); open and close the side's
+ * device model; sync: bring the device's copy up to date before use (dev_stale); pull: bring
+ * the host's up to date before it is read (host_stale); the model the side computes with; the
+ * step's exact sum on the device (begin, add a group, end) and its copy to the host; the
+ * optimiser step on the device (dev_update). */
 int side_device_choose(int *device, tr_error *err);
 int side_device_open(engine_side *e, tr_error *err);
 void side_device_close(engine_side *e);
 int side_device_sync(engine_side *e, tr_error *err);
+int side_device_pull(engine_side *e, tr_error *err);
 gpt *side_compute_model(engine_side *e);
-int side_device_grad(engine_side *e, const gpt *m, const float **grad, tr_error *err);
+int side_device_sum_begin(engine_side *e, tr_error *err);
+int side_device_sum_add(engine_side *e, const gpt *m, tr_error *err);
+int side_device_sum_end(engine_side *e, tr_error *err);
+int side_device_pull_sum(engine_side *e, tr_error *err);
+int side_device_update(engine_side *e, float lr, double *norm, tr_error *err);
 
 /* side.c's helpers for side_grad.c: fn on each of n items (size bytes apart) at once, item 0
  * on this thread; the monotonic clock in seconds. */

@@ -40,6 +40,12 @@ fixsum *engine_side_grad_sum(engine_side *e, size_t *n) {
 int engine_side_update(engine_side *e, const fixsum *sum, float lr, double *norm, tr_error *err) {
     TR_TRY(optim_ready(e, err));
     double t0 = side_now_s();
+    if (e->dev_update && sum == e->grad_fix && e->fix_on_device) {   /* one side: all on the device */
+        int rc = side_device_update(e, lr, norm, err);
+        e->counts.update_s += side_now_s() - t0;
+        return rc;
+    }
+    TR_TRY(side_device_pull(e, err));   /* the host's replica must be the newest */
     size_t n;
     float *p = engine_side_tunable(e, &n);
     fixsum_to_floats(sum, e->gflt, n);
@@ -52,6 +58,7 @@ int engine_side_update(engine_side *e, const fixsum *sum, float lr, double *norm
 
 int engine_side_state_get(engine_side *e, const float **params, const optim_state **opt, size_t *n, tr_error *err) {
     TR_TRY(optim_ready(e, err));   /* before the first update: zero moments, step 0 */
+    TR_TRY(side_device_pull(e, err));
     *params = engine_side_tunable(e, n);
     *opt = &e->opt;
     return 0;
@@ -65,6 +72,7 @@ int engine_side_state_set(engine_side *e, const float *params, const float *m, c
     size_t k;
     float *p = engine_side_tunable(e, &k);
     if (p != params) memcpy(p, params, n * sizeof *p);
+    e->host_stale = 0;   /* replaced whole: the device's newer copy (if any) is superseded */
     if (e->dev_stale < 1) e->dev_stale = 1;
     memcpy(e->opt.m, m, n * sizeof *m);
     memcpy(e->opt.v, v, n * sizeof *v);

@@ -4,6 +4,7 @@
 
 #include "common/engine/ckptdir.h"
 #include "common/engine/side_impl.h"
+#include "common/util/log.h"
 
 const experiment_spec *engine_side_spec(const engine_side *e) { return &e->spec; }
 
@@ -18,8 +19,15 @@ float *engine_side_tunable(engine_side *e, size_t *n) {
     return e->spec.tunable == TUNABLE_PROMPT ? e->model.prompt : e->model.params;
 }
 
-const fixsum *engine_side_grad(const engine_side *e, size_t *n) {
+const fixsum *engine_side_grad(engine_side *e, size_t *n) {
     *n = e->n_tunable;
+    /* the sum a device update would read in place: copied here for whoever asked (the
+     * coordinator's gradient probe); a failed copy leaves zeros, and the log says why */
+    tr_error err = {0};
+    if (side_device_pull_sum(e, &err)) {
+        LOG_E("%s", err.msg);
+        memset(e->grad_fix, 0, e->n_tunable * sizeof *e->grad_fix);
+    }
     return e->grad_fix;
 }
 
@@ -46,6 +54,7 @@ int engine_side_memory_merge(engine_side *e, const uint8_t *buf, size_t len, int
 int engine_side_memory_size(const engine_side *e) { return e->mem.n; }
 
 int engine_side_load_prompt(engine_side *e, const char *path, tr_error *err) {
+    TR_TRY(side_device_pull(e, err));   /* the device's moments stay valid: bring them along */
     if (e->dev_stale < 1) e->dev_stale = 1;
     return ckptdir_prompt_load(path, &e->model, err);
 }

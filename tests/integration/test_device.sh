@@ -49,8 +49,9 @@ same_run() {  # same_run A B: the same samples at every step and bit-identical p
 timeout 300 mpirun -n 1 "$COORD" --out "$TMP/cpu1" --run "$TMP/s10.json" : -n 1 "$WORKER" >"$TMP/cpu1.log" 2>&1 \
   && TRICE_DEVICE=cpu-mirror timeout 300 mpirun -n 1 "$COORD" --out "$TMP/mir1" --run "$TMP/s10.json" : -n 1 "$WORKER" \
      >"$TMP/mir1.log" 2>&1 || fail "W=1 runs failed"
-grep -q "computing on cpu-mirror" "$TMP/mir1.log" && ok "the worker says where it computes (cpu-mirror)" \
-  || fail "no 'computing on cpu-mirror' in the worker's log"
+grep -q "computing on cpu-mirror" "$TMP/mir1.log" && grep -q "optimiser step runs there too (one side)" "$TMP/mir1.log" \
+  && ok "the worker says where it computes (cpu-mirror) and that its update runs there (W = 1)" \
+  || fail "no 'computing on cpu-mirror' / device update in the worker's log"
 grep -q "backend cpu-mirror" "$TMP/mir1.log" && ok "the coordinator lists the worker's backend at registration" \
   || fail "the coordinator's world log does not name the worker's backend"
 if same_run "$TMP/cpu1" "$TMP/mir1"; then ok "W=1 TRICE: mirrored run bit-identical to the cpu run (samples, parameters)"
@@ -60,6 +61,7 @@ else fail "W=1 TRICE: the mirrored run differs"; diff "$TMP/cpu1.steps" "$TMP/mi
 timeout 300 mpirun -n 1 "$COORD" --out "$TMP/cpu2" --run "$TMP/s10.json" : -n 2 "$WORKER" >"$TMP/cpu2.log" 2>&1 \
   && timeout 300 mpirun -n 1 "$COORD" --out "$TMP/mix2" --run "$TMP/s10.json" : -n 1 -x TRICE_DEVICE=cpu "$WORKER" \
      : -n 1 -x TRICE_DEVICE=cpu-mirror "$WORKER" >"$TMP/mix2.log" 2>&1 || fail "W=2 runs failed"
+grep -q "optimiser step runs on the host" "$TMP/mix2.log" || fail "the mixed fleet's mirrored side does not say its update runs on the host"
 if same_run "$TMP/cpu2" "$TMP/mix2" && cmp -s "$TMP/cpu2/checkpoints/step-00000010/memory.bin" "$TMP/mix2/checkpoints/step-00000010/memory.bin"; then
   ok "mixed fleet (cpu + mirrored worker): bit-identical to two cpu workers (samples, parameters, memory)"
 else fail "the mixed fleet differs from two cpu workers"; fi
