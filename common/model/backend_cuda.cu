@@ -62,57 +62,38 @@ static inline unsigned blocks_for(size_t n, unsigned threads) { return (unsigned
 
 /* ---- reductions with a fixed order ---- */
 
-__device__ __forceinline__ float warp_sum(float v)
+struct op_sum {
+    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
+};
+struct op_max {
+    __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+/* Across a warp by a butterfly: every lane gets the result, in the same order on every lane. */
+template <typename T, typename Op> __device__ __forceinline__ T warp_reduce(T v, Op op)
 {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-__device__ __forceinline__ double warp_sum_d(double v)
-{
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-__device__ __forceinline__ float warp_max(float v)
-{
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
-/* Block-wide sum or max (blockDim.x a multiple of 32, at most 1024); every thread gets the
- * result. shared: 32 floats. */
-__device__ float block_sum(float v, float *shared)
+/* Across the block (blockDim.x a multiple of 32, at most 1024): the warps' results in warp
+ * order; every thread gets it. shared: 32 entries. */
+template <typename T, typename Op> __device__ T block_reduce(T v, T *shared, Op op)
 {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum(v);
+    v = warp_reduce(v, op);
     __syncthreads();
     if (lane == 0) shared[warp] = v;
     __syncthreads();
-    float s = 0.0f;
-    for (int w = 0; w < nw; w++) s += shared[w];
+    T s = shared[0];
+    for (int w = 1; w < nw; w++) s = op(s, shared[w]);
     return s;
 }
-__device__ double block_sum_d(double v, double *shared)
-{
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum_d(v);
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    double s = 0.0;
-    for (int w = 0; w < nw; w++) s += shared[w];
-    return s;
-}
-__device__ float block_max(float v, float *shared)
-{
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    float m = shared[0];
-    for (int w = 1; w < nw; w++) m = fmaxf(m, shared[w]);
-    return m;
-}
+
+__device__ __forceinline__ float warp_sum(float v) { return warp_reduce(v, op_sum()); }
+__device__ __forceinline__ float block_sum(float v, float *shared) { return block_reduce(v, shared, op_sum()); }
+__device__ __forceinline__ double block_sum_d(double v, double *shared) { return block_reduce(v, shared, op_sum()); }
+__device__ __forceinline__ float block_max(float v, float *shared) { return block_reduce(v, shared, op_max()); }
 
 __device__ __forceinline__ float alibi_slope(int h, int NH)
 {

@@ -79,27 +79,7 @@ int main(int argc, char **argv)
             double train_tps = do_train ? (double)iters * B * T / (bench_now() - t0) : 0.0;
             double samp[2] = {0.0, 0.0};
             int bs[2] = {1, 64};
-            for (int k = 0; k < n_sample; k++) {
-                int n = bs[k];
-                int one[1] = {65};
-                const int **pr = malloc(sizeof(int *) * n);
-                int *pl = malloc(sizeof(int) * n), *out = malloc(sizeof(int) * n * NEW), *lens = malloc(sizeof(int) * n);
-                double *lp = malloc(sizeof(double) * n);
-                rng *rs = malloc(sizeof(rng) * n);
-                rng **rp = malloc(sizeof(rng *) * n);
-                for (int i = 0; i < n; i++) { pr[i] = one; pl[i] = 1; rng_init(&rs[i], 1, RNG_PURPOSE_PROPOSAL, (uint64_t)i); rp[i] = &rs[i]; }
-                gpt_sample_opts o = gpt_sample_opts_default();
-                o.max_new_tokens = NEW;
-                o.eot = -1;
-                double t1 = bench_now();
-                long produced = 0;
-                for (int it = 0; it < iters; it++) {
-                    gpt_sample(&sp, &g, n, pr, pl, rp, &o, out, lens, lp, &err);
-                    for (int i = 0; i < n; i++) produced += lens[i];
-                }
-                samp[k] = (double)produced / (bench_now() - t1);
-                free(pr); free(pl); free(out); free(lens); free(lp); free(rs); free(rp);
-            }
+            for (int k = 0; k < n_sample; k++) samp[k] = bench_sample_rate(&sp, &g, bs[k], NEW, iters, 0);
             double bufs = 4.0 * (2 * g.num_params + g.num_acts + g.num_dacts + 2 * s.n) +
                           4.0 * 2 * (double)c.num_layers * 64 * T * c.channels;
             printf("%s  {\"config\": \"%s\", \"threads\": %d, \"params\": %zu, \"train_tokens_per_s\": %.1f, "

@@ -5,6 +5,9 @@
 #include <time.h>
 #include <cblas.h>
 
+#include "common/model/sample.h"
+#include "common/util/rng.h"
+
 double bench_now(void)
 {
     struct timespec ts;
@@ -31,4 +34,33 @@ double bench_sgemm_flops(int trans_a, int trans_b, int M, int N, int K, int reps
     }
     free(a); free(b); free(c);
     return best;
+}
+
+double bench_sample_rate(struct gpt_sampler *sp, const struct gpt *g, int n, int new_tokens, int iters, int warmup)
+{
+    int one[1] = {65};
+    const int **pr = malloc(sizeof(int *) * n);
+    int *pl = malloc(sizeof(int) * n), *out = malloc(sizeof(int) * n * new_tokens), *lens = malloc(sizeof(int) * n);
+    double *lp = malloc(sizeof(double) * n);
+    rng *rs = malloc(sizeof(rng) * n);
+    rng **rp = malloc(sizeof(rng *) * n);
+    double rate = -1;
+    if (pr && pl && out && lens && lp && rs && rp) {
+        for (int i = 0; i < n; i++) { pr[i] = one; pl[i] = 1; rng_init(&rs[i], 1, RNG_PURPOSE_PROPOSAL, (uint64_t)i); rp[i] = &rs[i]; }
+        gpt_sample_opts o = gpt_sample_opts_default();
+        o.max_new_tokens = new_tokens;
+        o.eot = -1;
+        tr_error err;
+        long produced = 0;
+        double t0 = bench_now();
+        int it;
+        for (it = -warmup; it < iters; it++) {
+            if (it == 0) t0 = bench_now();
+            if (gpt_sample(sp, g, n, pr, pl, rp, &o, out, lens, lp, &err)) break;
+            for (int i = 0; it >= 0 && i < n; i++) produced += lens[i];
+        }
+        if (it == iters) rate = (double)produced / (bench_now() - t0);
+    }
+    free(pr); free(pl); free(out); free(lens); free(lp); free(rs); free(rp);
+    return rate;
 }

@@ -16,6 +16,7 @@
 #include "common/model/optim.h"
 #include "common/model/sample.h"
 #include "common/util/rng.h"
+#include "tests/bench/sgemm_rate.h"
 
 static double now(void)
 {
@@ -65,25 +66,7 @@ static double sample_rate(const gpt_backend *be, const gpt_config *c, int n, int
     if (gpt_init_on(&g, c, 1, 0, be, err)) return -1;
     gpt_init_random(&g, 1);
     if (gpt_sampler_init(&sp, &g, n, err)) { gpt_free(&g); return -1; }
-    int one[1] = {65};
-    const int **pr = malloc(sizeof(int *) * n);
-    int *pl = malloc(sizeof(int) * n), *out = malloc(sizeof(int) * n * NEW), *lens = malloc(sizeof(int) * n);
-    double *lp = malloc(sizeof(double) * n);
-    rng *rs = malloc(sizeof(rng) * n);
-    rng **rp = malloc(sizeof(rng *) * n);
-    for (int i = 0; i < n; i++) { pr[i] = one; pl[i] = 1; rng_init(&rs[i], 1, RNG_PURPOSE_PROPOSAL, (uint64_t)i); rp[i] = &rs[i]; }
-    gpt_sample_opts o = gpt_sample_opts_default();
-    o.max_new_tokens = NEW;
-    o.eot = -1;
-    long produced = 0;
-    double rate = -1, t0 = 0;
-    for (int it = -1; it < iters; it++) {
-        if (it == 0) t0 = now();
-        if (gpt_sample(&sp, &g, n, pr, pl, rp, &o, out, lens, lp, err)) { it = iters + 1; break; }
-        for (int i = 0; it >= 0 && i < n; i++) produced += lens[i];
-        if (it == iters - 1) rate = (double)produced / (now() - t0);
-    }
-    free(pr); free(pl); free(out); free(lens); free(lp); free(rs); free(rp);
+    double rate = bench_sample_rate(&sp, &g, n, NEW, iters, 1);
     gpt_sampler_free(&sp);
     gpt_free(&g);
     return rate;

@@ -177,15 +177,22 @@ Test(cuda, full_context_matches_cpu)
     gpt_free(&d);
 }
 
-Test(cuda, reruns_are_bit_identical)
+/* the GPU backend (or a skip), a learned-position pair and the test batch */
+static const gpt_backend *pair_and_batch(gpt *c, gpt *d, int *tok, int *tgt, float *w)
 {
     const gpt_backend *be = cuda_or_skip();
+    make_pair(c, d, be, 0, 0, B);
+    batch(tok, tgt, w);
+    return be;
+}
+
+Test(cuda, reruns_are_bit_identical)
+{
     gpt c, d;
     tr_error err;
-    make_pair(&c, &d, be, 0, 0, B);
     int tok[B * T], tgt[B * T];
     float w[B * T];
-    batch(tok, tgt, w);
+    const gpt_backend *be = pair_and_batch(&c, &d, tok, tgt, w);
     float *g1 = malloc(c.num_params * sizeof(float)), *g2 = malloc(c.num_params * sizeof(float));
     double l1, l2;
     for (int run = 0; run < 2; run++) {
@@ -204,13 +211,11 @@ Test(cuda, reruns_are_bit_identical)
 
 Test(cuda, adamw_matches_cpu)
 {
-    const gpt_backend *be = cuda_or_skip();
     gpt c, d;
     tr_error err;
-    make_pair(&c, &d, be, 0, 0, B);
     int tok[B * T], tgt[B * T];
     float w[B * T];
-    batch(tok, tgt, w);
+    const gpt_backend *be = pair_and_batch(&c, &d, tok, tgt, w);
     size_t n = c.num_params;
     optim_state s;
     cr_assert_eq(optim_init(&s, n, &err), 0, "%s", err.msg);

@@ -34,3 +34,29 @@ job_ranks() {  # executable job_pid: pids of the job's ranks running it, oldest 
   local p
   for p in $(pgrep -f "^$1"); do is_descendant "$p" "$2" && echo "$p"; done
 }
+
+# The small model both training tests start from: warm_spec STEPS prints a supervised spec
+# (boolean_expressions at difficulty 1) that, after 250 steps, makes proposals sometimes right.
+warm_spec() {
+  cat <<JSON
+{"name": "warm", "seed": 3, "method": "sft", "memory_init": "given", "steps": $1, "batch_size": 12,
+ "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
+ "model": {"layers": 2, "heads": 2, "channels": 64, "context": 160}, "max_new_tokens": 80,
+ "optim": {"lr": 0.003}}
+JSON
+}
+# trice_spec NAME INIT STEPS CKPT_EVERY: TRICE from the model INIT on the same task
+trice_spec() {
+  cat <<JSON
+{"name": "$1", "seed": 5, "method": "trice", "memory_init": "sample", "init_tries": 2,
+ "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
+ "model": {"init": "$2", "context": 160}, "max_new_tokens": 80,
+ "steps": $3, "batch_size": 12, "subsample": 12, "checkpoint_every": $4,
+ "optim": {"lr": 0.0003}}
+JSON
+}
+# perstep METRICS: "step tokens_sampled sample_digest proposal_acc" per line (sample_digest
+# hashes every sampled sequence's tokens and the bits of its log-probability)
+perstep() {
+  sed -n 's/.*"step":\([0-9]*\),"proposal_acc":\([^,]*\),.*"tokens_sampled":\([0-9]*\),.*"sample_digest":"\([0-9a-f]*\)".*/\1 \3 \4 \2/p' "$1"
+}

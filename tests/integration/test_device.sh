@@ -1,23 +1,20 @@
 #!/usr/bin/env bash
 # The device path of a side (common/engine/side_device.c) where there is no GPU: with
 # TRICE_DEVICE=cpu-mirror a side keeps its weights mirrored to a second model on the CPU
-# backend and computes there, exactly as it would on a CUDA device (uploads after each update,
-# gradients read back per group, a full upload after a checkpoint load). The CPU backend gives
-# the same bits either way, so every run here must equal its plain cpu run bit for bit:
+# backend and computes there, exactly as it would on a CUDA device (the gradient summed there;
+# with one side the update there too and the host's copy pulled when read; with several, the
+# sum brought back and the weights uploaded after the host's update; a full upload after a
+# checkpoint load). The CPU backend gives the same bits either way, so every run here must
+# equal its plain cpu run bit for bit:
 # single process (supervised), W = 1 TRICE, a mixed fleet (one cpu and one mirrored worker, as
 # a CPU worker beside a GPU worker), a soft prompt, and a stop and resume.
 source "$(dirname "$0")/lib.sh"
 CMP="$BUILD/tests/integration/cmp_model"
 RUNCLI="$BUILD/tests/engine/run_cli"
 
-cat >"$TMP/warm.json" <<JSON
-{"name": "warm", "seed": 3, "method": "sft", "memory_init": "given", "steps": 250, "batch_size": 12,
- "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
- "model": {"layers": 2, "heads": 2, "channels": 64, "context": 160}, "max_new_tokens": 80,
- "optim": {"lr": 0.003}}
-JSON
+warm_spec 250 >"$TMP/warm.json"
 "$RUNCLI" train "$TMP/warm.json" --out "$TMP/warm" >"$TMP/warm.log" 2>&1 || { cat "$TMP/warm.log"; fail "warm-up"; finish; }
-sed 's/"steps": 250/"steps": 40/' "$TMP/warm.json" >"$TMP/warm40.json"
+warm_spec 40 >"$TMP/warm40.json"
 "$RUNCLI" train "$TMP/warm40.json" --out "$TMP/sft-cpu" >"$TMP/sft-cpu.log" 2>&1 \
   && TRICE_DEVICE=cpu-mirror "$RUNCLI" train "$TMP/warm40.json" --out "$TMP/sft-mirror" >"$TMP/sft-mirror.log" 2>&1 \
   || fail "supervised runs failed"
@@ -28,19 +25,8 @@ if cmp -s "$TMP/sft-cpu/model.bin" "$TMP/sft-mirror/model.bin" && [[ $(losses "$
   ok "supervised, single process: the mirrored side's model, losses and gradient norms are bit-identical"
 else fail "supervised: the mirrored side differs"; fi
 
-spec() {  # spec STEPS CKPT_EVERY
-  cat <<JSON
-{"name": "dev", "seed": 5, "method": "trice", "memory_init": "sample", "init_tries": 2,
- "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
- "model": {"init": "$TMP/warm/model.bin", "context": 160}, "max_new_tokens": 80,
- "steps": $1, "batch_size": 12, "subsample": 12, "checkpoint_every": $2,
- "optim": {"lr": 0.0003}}
-JSON
-}
+spec() { trice_spec dev "$TMP/warm/model.bin" "$1" "$2"; }  # spec STEPS CKPT_EVERY
 spec 10 0 >"$TMP/s10.json"
-perstep() {  # perstep METRICS: "step tokens_sampled sample_digest proposal_acc" per line
-  sed -n 's/.*"step":\([0-9]*\),"proposal_acc":\([^,]*\),.*"tokens_sampled":\([0-9]*\),.*"sample_digest":"\([0-9a-f]*\)".*/\1 \3 \4 \2/p' "$1"
-}
 same_run() {  # same_run A B: the same samples at every step and bit-identical parameters and memory
   perstep "$1/metrics.jsonl" >"$1.steps"; perstep "$2/metrics.jsonl" >"$2.steps"
   [[ -s "$1.steps" ]] && cmp -s "$1.steps" "$2.steps" && "$CMP" "$1/model.bin" "$2/model.bin" >/dev/null

@@ -6,23 +6,10 @@ CMP="$BUILD/tests/integration/cmp_model"
 RUNCLI="$BUILD/tests/engine/run_cli"
 
 # A small model warmed up once (single process) so that proposals are sometimes right.
-cat >"$TMP/warm.json" <<JSON
-{"name": "warm", "seed": 3, "method": "sft", "memory_init": "given", "steps": 250, "batch_size": 12,
- "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
- "model": {"layers": 2, "heads": 2, "channels": 64, "context": 160}, "max_new_tokens": 80,
- "optim": {"lr": 0.003}}
-JSON
+warm_spec 250 >"$TMP/warm.json"
 "$RUNCLI" train "$TMP/warm.json" --out "$TMP/warm" >"$TMP/warm.log" 2>&1 || { cat "$TMP/warm.log"; fail "warm-up"; finish; }
 
-spec() {  # spec STEPS CKPT_EVERY
-  cat <<JSON
-{"name": "dist", "seed": 5, "method": "trice", "memory_init": "sample", "init_tries": 2,
- "task": {"name": "boolean_expressions", "difficulty": 1, "n_train": 96, "n_eval": 16},
- "model": {"init": "$TMP/warm/model.bin", "context": 160}, "max_new_tokens": 80,
- "steps": $1, "batch_size": 12, "subsample": 12, "checkpoint_every": $2,
- "optim": {"lr": 0.0003}}
-JSON
-}
+spec() { trice_spec dist "$TMP/warm/model.bin" "$1" "$2"; }  # spec STEPS CKPT_EVERY
 spec 10 0 >"$TMP/s10.json"
 run() {  # run W OUT [extra coordinator args...]
   local W=$1 out=$2; shift 2
@@ -42,9 +29,6 @@ grep -q '"proposal_acc":0\.[0-9]*[1-9]' "$TMP/w1/metrics.jsonl" && ok "some prop
 # sequence's tokens and the bits of its log-probability, so one bit of one logit shows), the
 # same count of sampled tokens and the same accept rate for W = 1, 2 and 3, on a spec that
 # accepts proposals at most steps (batched decoding must not depend on the batch)
-perstep() {  # perstep METRICS: "step tokens_sampled sample_digest proposal_acc" per line
-  sed -n 's/.*"step":\([0-9]*\),"proposal_acc":\([^,]*\),.*"tokens_sampled":\([0-9]*\),.*"sample_digest":"\([0-9a-f]*\)".*/\1 \3 \4 \2/p' "$1"
-}
 perstep "$TMP/w1/metrics.jsonl" >"$TMP/w1.steps"
 accepting=$(awk '$4 > 0' "$TMP/w1.steps" | wc -l)
 [[ "$accepting" -ge 7 ]] && ok "proposals accepted at $accepting of 10 steps" \
