@@ -128,6 +128,14 @@ typedef struct gpt_backend {
     void (*fix_to_floats)(float *out, const void *acc, size_t n);
     double (*sumsq)(const float *x, size_t n);
     void (*scale)(float *x, size_t n, float s);
+
+    /* Token draws for n logits rows (n, Vp) of the backend's memory, as gpt_sample_token without
+     * top-k/top-p: temperature 0 takes the first argmax and reports its untempered
+     * log-probability; else the first token whose cumulative tempered mass (in token order)
+     * passes u[r] times the total. u (n), tok (n) and logp (n) are host arrays. Nonzero on a
+     * failure. NULL on the CPU, whose sampler draws from the rows in place. */
+    int (*sample_rows)(int *tok, double *logp, const float *logits, const double *u, int n, int V, int Vp,
+                       float temperature);
 } gpt_backend;
 
 /* The CBLAS backend. Threads: OpenBLAS's own (OPENBLAS_NUM_THREADS / openblas_set_num_threads). */

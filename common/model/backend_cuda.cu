@@ -812,6 +812,80 @@ static void cu_scale(float *x, size_t n, float s)
     CK_LAUNCH("scale_kernel");
 }
 
+/* ---- token draws ---- */
+
+struct op_min_int {
+    __device__ __forceinline__ int operator()(int a, int b) const { return a < b ? a : b; }
+};
+
+/* One block per row: the first argmax (as the CPU's loop finds it); then, greedy, the
+ * untempered log-probability, or, sampled, thread 0 walks the tempered mass in token order as
+ * gpt_sample_token does (so the pick depends on the same cumulative sums). */
+__global__ void sample_rows_kernel(int *tok, double *logp, const float *logits, const double *u, int V, int Vp,
+                                   float temperature)
+{
+    __shared__ float redf[32];
+    __shared__ int redi[32];
+    __shared__ double redd[32];
+    int r = blockIdx.x;
+    const float *row = logits + (size_t)r * Vp;
+    float mx = -INFINITY;
+    int arg = V;
+    for (int v = threadIdx.x; v < V; v += blockDim.x)
+        if (row[v] > mx) { mx = row[v]; arg = v; }   /* this thread's first maximum */
+    float gmx = block_max(mx, redf);
+    arg = block_reduce(mx == gmx ? arg : V, redi, op_min_int());
+    mx = gmx;
+    if (temperature <= 0.0f) {
+        double s = 0.0;
+        for (int v = threadIdx.x; v < V; v += blockDim.x) s += exp((double)row[v] - mx);
+        s = block_sum_d(s, redd);
+        if (threadIdx.x == 0) {
+            tok[r] = arg;
+            logp[r] = (double)row[arg] - mx - log(s);
+        }
+        return;
+    }
+    if (threadIdx.x != 0) return;
+    double invT = 1.0 / temperature, total = 0.0;
+    for (int v = 0; v < V; v++) total += exp(((double)row[v] - mx) * invT);
+    double target = u[r] * total, cum = 0.0;
+    int pick = V - 1;
+    for (int v = 0; v < V; v++) {
+        cum += exp(((double)row[v] - mx) * invT);
+        if (cum > target) { pick = v; break; }
+    }
+    double w = exp(((double)row[pick] - mx) * invT);
+    while (w == 0.0 && pick > 0) { pick--; w = exp(((double)row[pick] - mx) * invT); }  /* never a zero-mass token */
+    tok[r] = pick;
+    logp[r] = log(w / total);
+}
+
+static void *g_draw;     /* (cap) doubles u, then (cap) doubles logp, then (cap) ints tok */
+static int g_draw_cap;
+
+static int cu_sample_rows(int *tok, double *logp, const float *logits, const double *u, int n, int V, int Vp,
+                          float temperature)
+{
+    if (n <= 0) return 0;
+    if (n > g_draw_cap) {
+        if (g_draw) CK(cudaFree(g_draw));
+        g_draw = NULL;
+        g_draw_cap = 0;
+        CK(cudaMalloc(&g_draw, (size_t)n * (2 * sizeof(double) + sizeof(int))));
+        if (g_err != cudaSuccess) return 1;
+        g_draw_cap = n;
+    }
+    double *du = (double *)g_draw, *dlp = du + g_draw_cap;
+    int *dtok = (int *)(dlp + g_draw_cap);
+    if (temperature > 0.0f) CK(cudaMemcpy(du, u, (size_t)n * sizeof(double), cudaMemcpyHostToDevice));
+    sample_rows_kernel<<<(unsigned)n, 128>>>(dtok, dlp, logits, du, V, Vp, temperature);
+    CK_LAUNCH("sample_rows_kernel");
+    CK(cudaMemcpy(tok, dtok, (size_t)n * sizeof(int), cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(logp, dlp, (size_t)n * sizeof(double), cudaMemcpyDeviceToHost));
+    return g_err != cudaSuccess;
+}
+
 /* ---- the table ---- */
 
 static gpt_backend g_table;
@@ -847,6 +921,7 @@ static void fill_table(void)
     g_table.fix_to_floats = cu_fix_to_floats;
     g_table.sumsq = cu_sumsq;
     g_table.scale = cu_scale;
+    g_table.sample_rows = cu_sample_rows;
 }
 
 extern "C" int gpt_backend_cuda_count(void)

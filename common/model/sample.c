@@ -42,7 +42,10 @@ int gpt_sampler_init(gpt_sampler *s, const gpt *g, int max_seqs, tr_error *err)
         !(s->start_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
         !(s->last_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
         !(s->tok_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
-        !(s->pwork = tr_malloc((size_t)s->Vp * sizeof(double), err))) {
+        !(s->pwork = tr_malloc((size_t)s->Vp * sizeof(double), err)) ||
+        !(s->uni = tr_malloc((size_t)max_seqs * sizeof(double), err)) ||
+        !(s->drawn = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
+        !(s->drawn_lp = tr_malloc((size_t)max_seqs * sizeof(double), err))) {
         gpt_sampler_free(s);
         return TR_ENOMEM;
     }
@@ -78,20 +81,22 @@ void gpt_sampler_free(gpt_sampler *s)
     }
     free(s->pos); free(s->logits); free(s->itmp); free(s->rowidx); free(s->slots_tmp);
     free(s->start_tmp); free(s->last_tmp); free(s->tok_tmp);
-    free(s->pwork);
+    free(s->pwork); free(s->uni); free(s->drawn); free(s->drawn_lp);
     memset(s, 0, sizeof *s);
 }
 
 /* Run Tc positions of n sequences through the model with the KV cache.
  *   slots (n): cache slot of each sequence; start (n): its first position;
  *   tokens (n, Tc): input ids (ignored at positions < P, which take the soft prompt);
- *   last (n): index in 0..Tc-1 of the row whose logits are wanted; logits (n, Vp) out.
+ *   last (n): index in 0..Tc-1 of the row whose logits are wanted; logits (n, Vp) out (host).
+ * On a device backend the logits land in rows row0.. of s->dlogits, and are copied to logits
+ * unless it is NULL (gpt_sample's draws on the device read them there).
  * Batch independence: every kernel here works row by row except the matrix products. Decode
  * (Tc = 1) and the logits use matmul_rows_forward, whose rows do not depend on each other, and
  * prefill runs one sequence at a time, so a sequence's logits are the same bits whatever else
  * is in the batch (the number of workers decides the batches; proposals must not depend on it). */
 static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *start, int Tc,
-                      const int *tokens, const int *last, float *logits, tr_error *err)
+                      const int *tokens, const int *last, float *logits, size_t row0, tr_error *err)
 {
     const gpt_backend *be = g->be;
     const gpt_config *c = &g->config;
@@ -150,14 +155,15 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
         be->matmul_rows_forward(logits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
         return 0;
     }
-    be->matmul_rows_forward(s->dlogits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
-    if (be->to_host(logits, s->dlogits, nl * sizeof(float)))
+    float *dl = s->dlogits + row0 * (size_t)c->padded_vocab_size;
+    be->matmul_rows_forward(dl, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
+    if (logits && be->to_host(logits, dl, nl * sizeof(float)))
         return TR_FAIL(err, TR_EIO, "gpt_sample: reading the logits back from the %s backend failed", be->name);
     return 0;
 }
 
-int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *prompts,
-                        const int *prompt_lens, float *logits, tr_error *err)
+static int sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *prompts,
+                           const int *prompt_lens, float *logits, tr_error *err)
 {
     int P = g->prompt_len, V = g->config.vocab_size, Vp = g->config.padded_vocab_size;
     if (n <= 0 || n > s->max_seqs)
@@ -182,14 +188,21 @@ int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *p
         s->slots_tmp[0] = i;
         s->start_tmp[0] = 0;
         s->last_tmp[0] = Tc - 1;
-        TR_TRY(kv_forward(s, g, 1, s->slots_tmp, s->start_tmp, Tc, tok, s->last_tmp, logits + (size_t)i * Vp, err));
+        TR_TRY(kv_forward(s, g, 1, s->slots_tmp, s->start_tmp, Tc, tok, s->last_tmp, logits ? logits + (size_t)i * Vp : NULL,
+                          (size_t)i, err));
         s->pos[i] = Tc;
     }
     return 0;
 }
 
-int gpt_sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens,
-                       float *logits, tr_error *err)
+int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *prompts,
+                        const int *prompt_lens, float *logits, tr_error *err)
+{
+    return sampler_prefill(s, g, n, prompts, prompt_lens, logits, err);
+}
+
+static int sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens,
+                          float *logits, tr_error *err)
 {
     int V = g->config.vocab_size;
     if (n <= 0 || n > s->max_seqs)
@@ -208,9 +221,15 @@ int gpt_sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, co
         s->start_tmp[i] = s->pos[slots[i]];
         s->last_tmp[i] = 0;
     }
-    TR_TRY(kv_forward(s, g, n, slots, s->start_tmp, 1, tokens, s->last_tmp, logits, err));
+    TR_TRY(kv_forward(s, g, n, slots, s->start_tmp, 1, tokens, s->last_tmp, logits, 0, err));
     for (int i = 0; i < n; i++) s->pos[slots[i]]++;
     return 0;
+}
+
+int gpt_sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens,
+                       float *logits, tr_error *err)
+{
+    return sampler_decode(s, g, n, slots, tokens, logits, err);
 }
 
 /* qsort has no context argument: the key array goes through a thread-local */
@@ -283,17 +302,30 @@ int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, c
     if (opts->temperature < 0.0f || opts->top_k < 0 || opts->top_p < 0.0f || opts->top_p > 1.0f)
         return TR_FAIL(err, TR_EINVAL, "gpt_sample: temperature %g, top_k %d, top_p %g: need temperature >= 0, "
                        "top_k >= 0, top_p in [0, 1]", (double)opts->temperature, opts->top_k, (double)opts->top_p);
-    TR_TRY(gpt_sampler_prefill(s, g, n, prompts, prompt_lens, s->logits, err));
-    /* active[k] = sequence index of the k-th row of s->logits */
+    /* On a device, the untruncated draws (greedy, or the full tempered distribution: TRICE's
+     * proposals) run there from uniforms drawn here, one per token as gpt_sample_token draws
+     * them, so that only tokens come back; top-k and top-p sort on the host, from logits rows. */
+    const gpt_backend *be = g->be;
+    int truncate = (opts->top_k > 0 && opts->top_k < V) || (opts->top_p > 0.0f && opts->top_p < 1.0f);
+    int on_dev = !be->host && be->sample_rows && !truncate;
+    TR_TRY(sampler_prefill(s, g, n, prompts, prompt_lens, on_dev ? NULL : s->logits, err));
+    /* active[k] = sequence index of the k-th row of the logits */
     int *active = s->itmp, na = n;
     for (int i = 0; i < n; i++) { active[i] = i; out_lens[i] = 0; out_logprob[i] = 0.0; }
     while (na > 0) {
+        if (on_dev) {
+            for (int k = 0; k < na; k++) s->uni[k] = opts->temperature > 0.0f ? rng_uniform(rngs[active[k]]) : 0.0;
+            if (be->sample_rows(s->drawn, s->drawn_lp, s->dlogits, s->uni, na, V, Vp, opts->temperature))
+                return TR_FAIL(err, TR_EIO, "gpt_sample: drawing tokens on the %s backend failed", be->name);
+        }
         int nn = 0;
         for (int k = 0; k < na; k++) {
             int i = active[k];
             double lp;
-            int tok = gpt_sample_token(s->logits + (size_t)k * Vp, V, opts, rngs[i], s->pwork,
-                                       s->itmp + s->max_seqs, &lp);
+            int tok = on_dev ? s->drawn[k]
+                             : gpt_sample_token(s->logits + (size_t)k * Vp, V, opts, rngs[i], s->pwork,
+                                                s->itmp + s->max_seqs, &lp);
+            if (on_dev) lp = s->drawn_lp[k];
             out_logprob[i] += lp;
             if (tok == opts->eot) continue;
             out_tokens[(size_t)i * M + out_lens[i]++] = tok;
@@ -304,7 +336,7 @@ int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, c
         }
         na = nn;
         if (na == 0) break;
-        TR_TRY(gpt_sampler_decode(s, g, na, active, s->tok_tmp, s->logits, err));
+        TR_TRY(sampler_decode(s, g, na, active, s->tok_tmp, on_dev ? NULL : s->logits, err));
     }
     return 0;
 }

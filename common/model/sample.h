@@ -12,9 +12,10 @@
  *
  * Soft prompt: when the model has prompt_len P > 0, the P vectors are prepended to every prompt.
  *
- * Backends: the forward passes run on the model's backend (the KV cache stays in its memory);
- * the token draws run on the host from the logits rows, so a sequence's random stream is used
- * the same way on every backend.
+ * Backends: the forward passes run on the model's backend (the KV cache stays in its memory).
+ * On a device, greedy and untruncated draws run there too (backend sample_rows), from uniforms
+ * drawn on the host from each sequence's stream, one per token as on the CPU, so that only the
+ * tokens come back; top-k and top-p draws run on the host from the logits rows.
  */
 #ifndef TRICE_MODEL_SAMPLE_H
 #define TRICE_MODEL_SAMPLE_H
@@ -50,6 +51,9 @@ typedef struct gpt_sampler {
     int *itmp;                /* (max(rows, max_seqs + Vp)) */
     int *slots_tmp, *start_tmp, *last_tmp, *tok_tmp; /* (max_seqs) each */
     double *pwork;            /* (Vp) */
+    double *uni;              /* (max_seqs) a decode step's uniforms, for draws on a device */
+    int *drawn;               /* (max_seqs) the tokens drawn there */
+    double *drawn_lp;         /* (max_seqs) their log-probabilities */
 } gpt_sampler;
 
 /* Scratch and KV cache for up to max_seqs sequences of g's config (g is not kept). */

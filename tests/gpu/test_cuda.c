@@ -345,7 +345,8 @@ Test(cuda, greedy_decoding_matches_cpu_alibi) { check_greedy(1); }
 
 /* Sampling with the same per-sequence streams: the same tokens. A token could differ only
  * where the stream's uniform falls within rounding of a CDF boundary; with a peaked model and
- * 8 x 40 tokens that is rare, so at most one sequence of eight may differ. */
+ * 8 x 40 tokens that is rare, so at most one sequence of eight may differ. Greedy and plain
+ * sampling draw on the GPU (sample_rows), top-k and top-p on the host. */
 static void check_sampled(float temperature, int top_k, float top_p)
 {
     const gpt_backend *be = cuda_or_skip();
@@ -495,3 +496,6 @@ Test(cuda, exact_sums_and_norm_match_cpu)
     be->free(dacc);
     be->free(dx);
 }
+
+/* greedy decoding through gpt_sample: on the GPU the argmax is taken there */
+Test(cuda, greedy_tokens_match_cpu) { check_sampled(0.0f, 0, 0.0f); }
