@@ -18,7 +18,7 @@
  * them, after a checkpoint load; with a device update also the moments) and host_stale (the
  * device's tunable weights and moments, after a device update).
  *
- * TRICE_DEVICE: cpu; cuda (one device per process by local rank: the rank's place on its host,
+ * TRICE_DEVICE (or --device; else the spec's "device"): cpu; cuda (one device per process by local rank: the rank's place on its host,
  * from Open MPI or Slurm, modulo the devices it sees); cuda:N; auto (the default: cuda by
  * local rank when a device is visible, else cpu); cpu-mirror, for tests: this file's device
  * path with the CPU backend as the "device", whose results must equal cpu's bit for bit (so
@@ -44,9 +44,10 @@ static int local_rank(void)
 
 #define DEVICE_CPU_MIRROR (-2)
 
-int side_device_choose(int *device, tr_error *err)
+int side_device_choose(const char *spec_device, int *device, tr_error *err)
 {
-    const char *v = getenv("TRICE_DEVICE");
+    const char *v = getenv("TRICE_DEVICE"), *from = "TRICE_DEVICE";
+    if ((!v || !*v) && spec_device) { v = spec_device; from = "the spec's \"device\""; }
     *device = -1;
     if (v && !strcmp(v, "cpu-mirror")) { *device = DEVICE_CPU_MIRROR; return 0; }
     if (!v || !*v || !strcmp(v, "auto")) {
@@ -58,8 +59,8 @@ int side_device_choose(int *device, tr_error *err)
     if (!strcmp(v, "cuda")) {
         int n = gpt_backend_cuda_count();
         if (n <= 0)
-            return TR_FAIL(err, TR_EINVAL, "TRICE_DEVICE 'cuda': no CUDA device is visible to this process "
-                           "(use cpu, or auto to fall back to the CPU)");
+            return TR_FAIL(err, TR_EINVAL, "%s 'cuda': no CUDA device is visible to this process "
+                           "(use cpu, or auto to fall back to the CPU)", from);
         *device = local_rank() % n;
         return 0;
     }
@@ -68,14 +69,14 @@ int side_device_choose(int *device, tr_error *err)
         long k = strtol(v + 5, &end, 10);
         if (v[5] && !*end && k >= 0 && k < 4096) { *device = (int)k; return 0; }
     }
-    return TR_FAIL(err, TR_EINVAL, "TRICE_DEVICE '%.40s': expected cpu, cuda, cuda:N (a device number), auto, or "
-                   "cpu-mirror (tests)", v);
+    return TR_FAIL(err, TR_EINVAL, "%s '%.40s': expected cpu, cuda, cuda:N (a device number), auto, or "
+                   "cpu-mirror (tests)", from, v);
 }
 
 int side_device_open(engine_side *e, tr_error *err)
 {
     int device;
-    TR_TRY(side_device_choose(&device, err));
+    TR_TRY(side_device_choose(e->spec.device, &device, err));
     if (device == -1) return 0;
     char why[256];
     const gpt_backend *be = device == DEVICE_CPU_MIRROR ? gpt_backend_cpu() : gpt_backend_cuda(device, why, sizeof why);
@@ -218,7 +219,7 @@ int engine_device_set(const char *value, tr_error *err)
     snprintf(keep, sizeof keep, "%s", old ? old : "");
     setenv("TRICE_DEVICE", value, 1);
     int device;
-    int rc = side_device_choose(&device, err);
+    int rc = side_device_choose(NULL, &device, err);
     if (rc) {   /* leave the environment as it was */
         if (old) setenv("TRICE_DEVICE", keep, 1);
         else unsetenv("TRICE_DEVICE");
@@ -230,7 +231,7 @@ void engine_device_describe(char *buf, size_t n)
 {
     int device;
     tr_error e = {0};
-    if (side_device_choose(&device, &e)) { snprintf(buf, n, "cpu-openblas (TRICE_DEVICE: %s)", e.msg); return; }
+    if (side_device_choose(NULL, &device, &e)) { snprintf(buf, n, "cpu-openblas (TRICE_DEVICE: %s)", e.msg); return; }
     if (device == -1) { snprintf(buf, n, "cpu-openblas"); return; }
     if (device == DEVICE_CPU_MIRROR) { snprintf(buf, n, "cpu-mirror"); return; }
     char why[256];

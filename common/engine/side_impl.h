@@ -75,12 +75,12 @@ struct engine_side {
     int host_stale;           /* the device's tunable weights and moments are newer (dev_update) */
 };
 
-/* side_device.c: the device from TRICE_DEVICE (-1: the host); open and close the side's
+/* side_device.c: the device from TRICE_DEVICE, else the spec's device (-1: the host); open and close the side's
  * device model; sync: bring the device's copy up to date before use (dev_stale); pull: bring
  * the host's up to date before it is read (host_stale); the model the side computes with; the
  * step's exact sum on the device (begin, add a group, end) and its copy to the host; the
  * optimiser step on the device (dev_update). */
-int side_device_choose(int *device, tr_error *err);
+int side_device_choose(const char *spec_device, int *device, tr_error *err);
 int side_device_open(engine_side *e, tr_error *err);
 void side_device_close(engine_side *e);
 int side_device_sync(engine_side *e, tr_error *err);

@@ -141,6 +141,7 @@ static const field fields[] = {
     INT("checkpoint_every", checkpoint_every, 0, 100000000, "steps between checkpoints"),
     INT("keep_checkpoints", keep_checkpoints, 1, 1000, "checkpoints kept"),
     STR("out_dir", out_dir, "experiment folder"),
+    STR("device", device, "where the sides compute: cpu, cuda, cuda:N or auto"),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -471,6 +472,12 @@ static void validate(const experiment_spec *s, spec_errs *E) {
         errs_add(E, "optim.warmup_steps", "%d is more than steps = %d", s->optim.warmup_steps, s->steps);
     if ((s->method == METHOD_TRICE || s->method == METHOD_TRICE_NOCV) && s->subsample > 2 * s->batch_size)
         errs_add(E, "subsample", "L = %d exceeds the 2M = %d terms; use 0 for no subsampling", s->subsample, 2 * s->batch_size);
+    if (s->device[0] && strcmp(s->device, "cpu") && strcmp(s->device, "cuda") && strcmp(s->device, "auto")) {
+        const char *d = s->device + 5;
+        int ok = !strncmp(s->device, "cuda:", 5) && *d;
+        for (; ok && *d; d++) ok = *d >= '0' && *d <= '9';
+        if (!ok) errs_add(E, "device", "'%s' is not a device; allowed: cpu, cuda, cuda:N (a device number), auto", s->device);
+    }
     if (s->position_jitter && s->method != METHOD_SFT && s->method != METHOD_DIRECT)
         errs_add(E, "position_jitter", "only for supervised targets (method sft or direct); with %s the gradient must be that "
                  "of the distribution proposals are sampled from, at position 0", spec_method_name(s->method));

@@ -107,6 +107,8 @@ typedef struct experiment_spec {
     int checkpoint_every;          /* steps; 0 = only at the end and on signals */
     int keep_checkpoints;          /* keep the last N */
     char out_dir[SPEC_PATH_MAX];   /* experiment folder; empty = runs/<name> */
+    char device[16];               /* where the sides compute: cpu, cuda, cuda:N, auto; empty =
+                                    * auto. TRICE_DEVICE (--device) wins over it (side_device.c) */
 } experiment_spec;
 
 void spec_defaults(experiment_spec *s);

@@ -80,4 +80,16 @@ else
   fail "the run to stop never reached step 3"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 fi
 unset TRICE_DEVICE
+
+# the spec's "device": TRICE_DEVICE wins over it; without a GPU, "cuda" fails at the start and says why
+sed 's|"method": "trice",|"method": "trice", "device": "cuda",|' "$TMP/s10.json" >"$TMP/dev-cuda.json"
+TRICE_DEVICE=cpu-mirror "$RUNCLI" train "$TMP/dev-cuda.json" --out "$TMP/envwins" >"$TMP/envwins.log" 2>&1 \
+  && grep -q "computing on cpu-mirror" "$TMP/envwins.log" && ok "TRICE_DEVICE wins over the spec's device" \
+  || { fail "TRICE_DEVICE did not win over the spec's device"; tail -3 "$TMP/envwins.log"; }
+if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+  if "$RUNCLI" train "$TMP/dev-cuda.json" --out "$TMP/nocuda" >"$TMP/nocuda.log" 2>&1; then fail "device cuda without a GPU ran"
+  elif grep -q "the spec's \"device\" 'cuda': no CUDA device is visible" "$TMP/nocuda.log"; then
+    ok "spec device cuda without a GPU: refused at the start ($(grep -o 'no CUDA device[^(]*' "$TMP/nocuda.log" | head -1))"
+  else fail "spec device cuda without a GPU: no clear message"; tail -3 "$TMP/nocuda.log"; fi
+fi
 finish

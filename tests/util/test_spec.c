@@ -81,7 +81,18 @@ static bad_case bad_cases[] = {
     {"{\"seed\": -1}", {"'seed'", "out of range", ""}},
     {"{\"model\": {\"position\": \"rope\"}}", {"'model.position'", "'rope'", "allowed: learned, alibi"}},
     {"{\"steps\": 1, \"steps\": 2}", {"invalid JSON", "duplicate", ""}},
+    {"{\n\"device\": \"gpu\"}", {"'device'", "'gpu'", "allowed: cpu, cuda, cuda:N (a device number), auto"}},
+    {"{\"device\": \"cuda:x\"}", {"'device'", "'cuda:x'", "t.json:1"}},
 };
+
+Test(spec, device_values) {
+    const char *ok[] = {"{\"device\": \"cpu\"}", "{\"device\": \"cuda\"}", "{\"device\": \"cuda:3\"}", "{\"device\": \"auto\"}"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        experiment_spec s;
+        tr_error err;
+        cr_assert_eq(spec_parse_json(ok[i], "t.json", &s, &err), 0, "%s: %s", ok[i], err.msg);
+    }
+}
 
 ParameterizedTestParameters(spec, bad_input_names_the_field) {
     return cr_make_param_array(bad_case, bad_cases, sizeof bad_cases / sizeof bad_cases[0]);
