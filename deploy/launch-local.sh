@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Launch a trice job on this machine: one coordinator and W workers under mpirun.
 #
-#   deploy/launch-local.sh [-n W] [--threads T] [--max-restarts N] [--build DIR | --bin DIR] [--] [coordinator options...]
+#   deploy/launch-local.sh [-n W] [--threads T] [--device D] [--max-restarts N] [--build DIR | --bin DIR] [--] [coordinator options...]
 #
+# --device D: where the workers compute (TRICE_DEVICE: cpu, cuda, cuda:N or auto; default auto:
+# one GPU per worker by its local rank when GPUs are visible, else the CPU).
 # --threads T: threads per worker for sampling and gradients (TRICE_THREADS; default: this
 # machine's cores divided among the W workers, at least 1, so that -n 1 on 2 cores uses both).
 # --build DIR: a meson build folder (default build/); --bin DIR: a folder holding the
@@ -29,10 +31,11 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     -n|--workers) W="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
+    --device) export TRICE_DEVICE="$2"; shift 2 ;;
     --max-restarts) MAX_RESTARTS="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac
