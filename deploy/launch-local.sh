@@ -35,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     --max-restarts) MAX_RESTARTS="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; args+=("$@"); break ;;
     *) args+=("$1"); shift ;;
   esac
