@@ -24,6 +24,7 @@ pick() {  # the first of the candidate paths that exists
 TRICE="$(pick "$BIN/trice" "$BIN/coordinator/cli/trice")"
 TEST="$(pick "$BIN/test_cuda" "$BIN/tests/gpu/test_cuda")"
 BENCH="$(pick "$BIN/bench_cuda" "$BIN/tests/gpu/bench_cuda")"
+[ -n "$TRICE" ] && [ -n "$TEST" ] && [ -n "$BENCH" ] || exit 2   # pick said which is missing
 fail=0
 # busy_share LOG CSV WHAT: the mean of nvidia-smi's utilization.gpu (the share of time a kernel
 # was running) over the samples taken after LOG says the TRICE stage started, until it ended
