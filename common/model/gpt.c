@@ -213,9 +213,7 @@ int gpt_init_on(gpt *g, const gpt_config *config, int max_batch, int prompt_len,
     size_t C = (size_t)g->config.channels;
 
     /* params/grads zeroed: a fresh model is all zeros until initialised or loaded */
-    if (!(g->tokens = tr_malloc(ntok * sizeof(int), err)) ||
-        !(g->targets = tr_malloc(ntok * sizeof(int), err)) ||
-        !(g->weights = tr_malloc(ntok * sizeof(float), err)) ||
+    if (!(g->weights = tr_malloc(ntok * sizeof(float), err)) ||
         !(g->fwd_offsets = tr_calloc((size_t)max_batch, sizeof(int), err)) ||
         io_alloc(g, ntok, err)) {
         gpt_free(g);
@@ -247,7 +245,7 @@ void gpt_free(gpt *g)
         be->free(g->grads); be->free(g->acts); be->free(g->dacts); be->free(g->prompt_grad);
     }
     io_free(g);
-    free(g->tokens); free(g->targets); free(g->weights); free(g->fwd_offsets);
+    free(g->weights); free(g->fwd_offsets);
     memset(g, 0, sizeof *g);
 }
 
@@ -403,8 +401,6 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
             return TR_FAIL(err, TR_EINVAL, "gpt_forward: target %d at sequence %zu position %zu not in [0, %d)",
                            targets[i], i / (size_t)T, i % (size_t)T, V);
     }
-    memcpy(g->tokens, tokens, NT * sizeof(int));
-    if (targets) memcpy(g->targets, targets, NT * sizeof(int));
     for (size_t i = 0; i < NT; i++) g->weights[i] = weights ? weights[i] : 1.0f;
     g->B = B;
     g->T = T;

@@ -106,9 +106,8 @@ typedef struct gpt {
     size_t num_acts;
     float *dacts;                         /* backward scratch, num_dacts floats */
     size_t num_dacts;
-    int *tokens;                          /* (max_batch * max_seq_len) copy of the last inputs */
-    int *targets;
-    float *weights;
+    float *weights;                       /* (max_batch * max_seq_len) the last forward's loss weights
+                                           * (1 where the caller gave none); io holds its other inputs */
 
     int pos_offset;                       /* first position index of the next forward, normally 0. A
                                            * shift k > 0 puts the sequence at positions k..k+P+T-1
