@@ -52,11 +52,14 @@ static int send_op(mpi_fleet *m, int64_t op, int64_t a, int64_t b, int64_t c, tr
     int64_t h[MSG_HEADER_WORDS];
     msg_header_encode(&(msg_header){op, a, b, c}, h);
     m->comm.bytes_moved += (int64_t)sizeof h * m->W;
-    return MPI_CHECK(MPI_Bcast(h, MSG_HEADER_WORDS, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
+    return comm_bcast_idle(h, MSG_HEADER_WORDS, MPI_INT64_T, 0, err);
 }
 
+/* A reply from one worker; the wait (mostly the workers' own work: sampling, evaluating,
+ * writing a checkpoint) sleeps between probes instead of spinning (comm.h). */
 static int recv_from(mpi_fleet *m, int rank, uint8_t **buf, size_t *len, tr_error *err) {
-    int rc = comm_recv_bytes(buf, len, rank, TAG_STEP, NULL, err);
+    int rc = comm_probe_idle(rank, TAG_STEP, err);
+    if (!rc) rc = comm_recv_bytes(buf, len, rank, TAG_STEP, NULL, err);
     if (rc) return tr_error_wrap(err, "from worker rank %d", rank);
     m->comm.bytes_moved += (int64_t)*len + 8;
     return 0;
@@ -71,7 +74,7 @@ static int finish_op(mpi_fleet *m, int rc, tr_error *err) {
     int *bad = calloc((size_t)m->W + 1, sizeof *bad);
     int zero = 0;
     tr_error se = {0};
-    int src = bad ? MPI_CHECK(MPI_Gather(&zero, 1, MPI_INT, bad, 1, MPI_INT, 0, MPI_COMM_WORLD), &se)
+    int src = bad ? comm_gather_int_idle(zero, bad, 0, &se)
                   : TR_FAIL(&se, TR_EMPI, "out of memory for the status of %d workers", m->W);
     int nbad = 0;
     for (int r = 1; r <= m->W && !src; r++) {
@@ -98,7 +101,7 @@ static int m_memory_init(fleet *f, int *n_valid, tr_error *err) {
     TR_TRY(send_op(m, OP_MEMORY_INIT, 0, 0, 0, err));
     int zero = 0;
     *n_valid = 0;
-    TR_TRY(MPI_CHECK(MPI_Reduce(&zero, n_valid, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err));
+    TR_TRY(comm_reduce_idle(&zero, n_valid, 1, MPI_INT, 0, err));
     TR_TRY(finish_op(m, 0, err));
     beat_all(m);
     return 0;
@@ -121,7 +124,7 @@ static int m_propose(fleet *f, int64_t step, const int64_t *ids, int M, uint8_t 
     double t0 = now_s();
     int rc = send_op(m, OP_PROPOSE, step, M, 0, err);
     if (rc) { free(cnt); return rc; }
-    rc = MPI_CHECK(MPI_Bcast((void *)ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
+    rc = comm_bcast_idle((void *)ids, M, MPI_INT64_T, 0, err);
     m->comm.bytes_moved += (int64_t)M * 8 * m->W;
     double t1 = now_s();
     const size_t rec = msg_propose_bytes(m->K);
@@ -181,7 +184,7 @@ static int m_step(fleet *f, const est_coef *coefs, int n, float lr, double *loss
     double *gl = tr_calloc((size_t)ngroups + 1, sizeof *gl, err);
     if (!gl) return TR_ENOMEM;
     int rc = send_terms(m, OP_STEP, coefs, n, G, msg_lr_encode(lr), err);
-    if (!rc) rc = MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, gl, ngroups + 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
+    if (!rc) rc = comm_reduce_idle(MPI_IN_PLACE, gl, ngroups + 1, MPI_DOUBLE, 0, err);
     if (!rc) rc = finish_op(m, 0, err);
     if (rc) { free(gl); return rc; }
     *loss = 0;
@@ -210,7 +213,7 @@ static int m_gradient(fleet *f, const est_coef *coefs, int n, float *grads, size
     double t1 = now_s();
     memset(m->acc, 0, n_grads * sizeof *m->acc);
     rc = comm_reduce_sum_fix(m->acc, n_grads, 0, 0, err);
-    if (!rc) rc = MPI_CHECK(MPI_Reduce(MPI_IN_PLACE, gl, ngroups, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
+    if (!rc) rc = comm_reduce_idle(MPI_IN_PLACE, gl, ngroups, MPI_DOUBLE, 0, err);
     if (!rc) rc = finish_op(m, 0, err);
     if (rc) { free(gl); return rc; }
     fixsum_to_floats(m->acc, grads, n_grads);
@@ -317,7 +320,7 @@ static int m_eval(fleet *f, int maj_k, int *n, int *correct, int *maj_correct, c
     mpi_fleet *m = as_mpi_fleet(f);
     TR_TRY(send_op(m, OP_EVAL, maj_k, path ? 1 : 0, 0, err));
     int zero[3] = {0, 0, 0}, sum[3] = {0, 0, 0};
-    TR_TRY(MPI_CHECK(MPI_Reduce(zero, sum, 3, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err));
+    TR_TRY(comm_reduce_idle(zero, sum, 3, MPI_INT, 0, err));
     *n = sum[0];
     *correct = sum[1];
     *maj_correct = sum[2];

@@ -67,7 +67,7 @@ static int recv_payload(wstate *w, dispatch_req *q, void **owned, tr_error *err)
         if (!ids) return TR_FAIL(err, TR_ENOMEM, "out of memory for a minibatch of %d (cannot take part in the step)", M);
         *owned = ids;
         q->in = ids;
-        return MPI_CHECK(MPI_Bcast(ids, M, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
+        return comm_bcast_idle(ids, M, MPI_INT64_T, 0, err);
     }
     case OP_STEP:
     case OP_GRADIENT:   /* the step's whole term list */
@@ -88,24 +88,24 @@ static int send_reply(const wstate *w, const msg_header *h, dispatch_reply *r, t
     switch ((int)h->op) {
     case OP_MEMORY_INIT: {
         int nv = (int)r->val[0];
-        return MPI_CHECK(MPI_Reduce(&nv, NULL, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err);
+        return comm_reduce_idle(&nv, NULL, 1, MPI_INT, 0, err);
     }
     case OP_STEP: {   /* the group losses, then the norm (worker 1's; the same on every worker) */
         double *v = calloc((size_t)r->n_groups + 1, sizeof *v);
         if (!v) return TR_FAIL(err, TR_EMPI, "out of memory for %d losses (cannot take part in the step)", r->n_groups);
         if (r->group_loss) memcpy(v, r->group_loss, (size_t)r->n_groups * sizeof *v);
         v[r->n_groups] = w->index == 0 ? r->norm : 0;
-        int rc = MPI_CHECK(MPI_Reduce(v, NULL, r->n_groups + 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
+        int rc = comm_reduce_idle(v, NULL, r->n_groups + 1, MPI_DOUBLE, 0, err);
         free(v);
         return rc;
     }
     case OP_GRADIENT:
         TR_TRY(comm_reduce_sum_fix((fixsum *)r->grad, r->n_grad, 0, w->rank, err));
         /* every group's loss comes from one side, the others add +0: exact, in any order */
-        return MPI_CHECK(MPI_Reduce(r->group_loss, NULL, r->n_groups, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD), err);
+        return comm_reduce_idle(r->group_loss, NULL, r->n_groups, MPI_DOUBLE, 0, err);
     case OP_EVAL: {
         int counts[3] = {(int)r->val[0], (int)r->val[1], (int)r->val[2]};
-        TR_TRY(MPI_CHECK(MPI_Reduce(counts, NULL, 3, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD), err));
+        TR_TRY(comm_reduce_idle(counts, NULL, 3, MPI_INT, 0, err));
         return h->b ? comm_send_bytes(r->bytes ? (void *)r->bytes : "", r->len, 0, TAG_STEP, err) : 0;
     }
     case OP_PROPOSE:
@@ -140,14 +140,14 @@ static int exchange_rows(void *ctx, uint8_t *const *out, const size_t *out_len, 
  * then sends its message. */
 static int send_status(wstate *w, tr_error *err) {
     int bad = w->lrc != 0;
-    TR_TRY(MPI_CHECK(MPI_Gather(&bad, 1, MPI_INT, NULL, 1, MPI_INT, 0, MPI_COMM_WORLD), err));
+    TR_TRY(comm_gather_int_idle(bad, NULL, 0, err));
     if (!bad) return 0;
     return comm_send_bytes(w->lerr.msg, strlen(w->lerr.msg), 0, TAG_STEP, err);
 }
 
 static int recv_header(msg_header *h, tr_error *err) {
     int64_t words[MSG_HEADER_WORDS];
-    TR_TRY(MPI_CHECK(MPI_Bcast(words, MSG_HEADER_WORDS, MPI_INT64_T, 0, MPI_COMM_WORLD), err));
+    TR_TRY(comm_bcast_idle(words, MSG_HEADER_WORDS, MPI_INT64_T, 0, err));
     return msg_header_decode(words, h, err);
 }
 
@@ -218,7 +218,7 @@ int worker_train(int rank, int size, const char *spec_json, tr_error *err) {
         /* reported: the coordinator fails the experiment and ends it for every rank with OP_END */
         LOG_W("experiment not started here: %s", err->msg);
         int64_t h[MSG_HEADER_WORDS];
-        rc = MPI_CHECK(MPI_Bcast(h, MSG_HEADER_WORDS, MPI_INT64_T, 0, MPI_COMM_WORLD), err);
+        rc = comm_bcast_idle(h, MSG_HEADER_WORDS, MPI_INT64_T, 0, err);
         if (!rc && h[0] != OP_END) rc = TR_FAIL(err, TR_EINTERNAL, "expected OP_END after a failed start, got op %lld", (long long)h[0]);
     }
     engine_side_free(w.e);

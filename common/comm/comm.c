@@ -79,6 +79,47 @@ int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*shoul
     }
 }
 
+static void idle_sleep(void) {
+    struct timespec d = {0, COMM_IDLE_POLL_US * 1000L};
+    nanosleep(&d, NULL);
+}
+
+int comm_wait_idle(MPI_Request *req, tr_error *err) {
+    for (;;) {
+        int done = 0;
+        TR_TRY(MPI_CHECK(MPI_Test(req, &done, MPI_STATUS_IGNORE), err));
+        if (done) return 0;
+        idle_sleep();
+    }
+}
+
+int comm_probe_idle(int src, int tag, tr_error *err) {
+    for (;;) {
+        int flag = 0;
+        TR_TRY(MPI_CHECK(MPI_Iprobe(src, tag, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE), err));
+        if (flag) return 0;
+        idle_sleep();
+    }
+}
+
+int comm_bcast_idle(void *buf, int count, MPI_Datatype t, int root, tr_error *err) {
+    MPI_Request req;
+    TR_TRY(MPI_CHECK(MPI_Ibcast(buf, count, t, root, MPI_COMM_WORLD, &req), err));
+    return comm_wait_idle(&req, err);
+}
+
+int comm_reduce_idle(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, int root, tr_error *err) {
+    MPI_Request req;
+    TR_TRY(MPI_CHECK(MPI_Ireduce(sendbuf, recvbuf, count, t, MPI_SUM, root, MPI_COMM_WORLD, &req), err));
+    return comm_wait_idle(&req, err);
+}
+
+int comm_gather_int_idle(int v, int *out, int root, tr_error *err) {
+    MPI_Request req;
+    TR_TRY(MPI_CHECK(MPI_Igather(&v, 1, MPI_INT, out, 1, MPI_INT, root, MPI_COMM_WORLD, &req), err));
+    return comm_wait_idle(&req, err);
+}
+
 int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err) {
     uint8_t *p = buf;
     for (size_t off = 0; off < n; off += COMM_CHUNK_BYTES) {

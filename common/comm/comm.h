@@ -46,6 +46,26 @@ int comm_recv_bytes(uint8_t **buf, size_t *len, int src, int tag, int *from, tr_
  * TR_ECANCELED if it said stop, TR_EMPI if timeout_ms (> 0) passed. */
 int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*should_stop)(void), int *from, tr_error *err);
 
+/* Waiting without spinning. MPI's blocking calls busy-poll, and a coordinator blocked through
+ * a whole sampling or gradient phase took about a third of a core from the workers when there
+ * are as many cores as workers (3 ranks on 2 cores). The calls below wait in rounds of
+ * MPI_Test or MPI_Iprobe with a sleep of COMM_IDLE_POLL_US between them, so a waiting rank
+ * costs almost nothing and each wait adds at most about that much latency.
+ * The collectives are MPI's non-blocking ones: blocking and non-blocking collectives do not
+ * match, so every rank of a collective must call the comm_*_idle form of it. */
+#define COMM_IDLE_POLL_US 200
+/* Until the request completes. */
+int comm_wait_idle(MPI_Request *req, tr_error *err);
+/* Until a message from src (may be MPI_ANY_SOURCE) with tag has arrived (then receive it). */
+int comm_probe_idle(int src, int tag, tr_error *err);
+/* MPI_Bcast of count elements of t from root over MPI_COMM_WORLD. */
+int comm_bcast_idle(void *buf, int count, MPI_Datatype t, int root, tr_error *err);
+/* MPI_Reduce (MPI_SUM) onto root over MPI_COMM_WORLD; sendbuf may be MPI_IN_PLACE at root,
+ * recvbuf is ignored elsewhere. */
+int comm_reduce_idle(const void *sendbuf, void *recvbuf, int count, MPI_Datatype t, int root, tr_error *err);
+/* MPI_Gather of one int per rank onto root over MPI_COMM_WORLD (out: one per rank, at root). */
+int comm_gather_int_idle(int v, int *out, int root, tr_error *err);
+
 /* Broadcast n bytes from root in chunks. */
 int comm_bcast_bytes(void *buf, size_t n, int root, tr_error *err);
 /* Sum n fixed-point values onto root in chunks (in place at root). Integer addition is exact
