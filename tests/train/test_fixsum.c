@@ -114,3 +114,38 @@ Test(fixsum, the_largest_parts_do_not_overflow) {
     cr_assert_eq((double)out, (double)big * FIXSUM_MAX_PARTS, "%a", (double)out);
     cr_assert_gt(fixsum_to_double(acc), 0.0, "wrapped around to negative");
 }
+
+/* fixsum_to_double converts the 128-bit value itself (no library call): it must give the same
+ * bits as the compiler's correctly rounded conversion, on values of every magnitude, on exact
+ * ties (half-way between two doubles) and on the extremes. */
+Test(fixsum, to_double_matches_the_compilers_128_bit_conversion) {
+    __extension__ typedef __int128 i128;
+    __extension__ typedef unsigned __int128 u128;
+    rng r;
+    rng_init(&r, 7, 0, 0);
+    int checked = 0;
+    for (int i = 0; i < 200000; i++) {
+        u128 m = ((u128)rng_u64(&r) << 64) | rng_u64(&r);
+        int bits = (int)rng_below(&r, 128);
+        m >>= bits;                                   /* every magnitude */
+        if (i % 4 == 1) m = (m >> 60) << 60;          /* low bits zero */
+        if (i % 4 == 2) {                             /* an exact tie at 53 bits, or just off it */
+            int top = 54 + (int)rng_below(&r, 73);    /* bit length 54..126 */
+            m = ((u128)1 << (top - 1)) | ((m & (((u128)1 << 52) - 1)) << (top - 53)) | ((u128)1 << (top - 54));
+            if (rng_below(&r, 2)) m += 1;
+        }
+        i128 x = (i128)(rng_below(&r, 2) ? (u128)0 - m : m);   /* two's complement: any bit pattern */
+        fixsum v = {.lo = (uint64_t)x, .hi = (uint64_t)((u128)x >> 64)};
+        double want = ldexp((double)x, -FIXSUM_FRAC_BITS), got = fixsum_to_double(v);
+        cr_assert(memcmp(&want, &got, sizeof want) == 0, "value %d: %a, want %a", i, got, want);
+        checked++;
+    }
+    i128 ext[] = {0, 1, -1, ((i128)1 << 63) - 1, -((i128)1 << 63), (i128)1 << 63, -(((i128)1 << 63) + 1),
+                  (i128)((~(u128)0) >> 1), -(i128)((~(u128)0) >> 1) - 1};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        fixsum v = {.lo = (uint64_t)ext[i], .hi = (uint64_t)((u128)ext[i] >> 64)};
+        double want = ldexp((double)ext[i], -FIXSUM_FRAC_BITS), got = fixsum_to_double(v);
+        cr_assert(memcmp(&want, &got, sizeof want) == 0, "extreme %zu: %a, want %a", i, got, want);
+    }
+    cr_assert_eq(checked, 200000);
+}
