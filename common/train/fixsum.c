@@ -29,7 +29,8 @@ static inline u128 to_fixed(uint32_t b) {
     if (sh >= 0) v = (u128)m << sh;                       /* sh <= 87: below 2^111 */
     else if (sh > -26) v = (m + (1u << (-sh - 1))) >> -sh; /* m < 2^24: no overflow */
     else v = 0;                                           /* below 2^-81: rounds to 0 */
-    return (b >> 31) ? (u128)0 - v : v;
+    u128 neg = (u128)0 - (u128)(b >> 31);   /* all ones for a negative float: no branch on the sign */
+    return (v ^ neg) - neg;
 }
 
 int fixsum_add_floats(fixsum *acc, const float *x, size_t n, tr_error *err) {
