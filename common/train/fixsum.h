@@ -40,10 +40,14 @@ typedef struct fixsum {
  * added and TR_EINVAL names the first such entry's index and value; the caller adds what the
  * vector is (the step, the group). */
 int fixsum_add_floats(fixsum *acc, const float *x, size_t n, tr_error *err);
+/* The same sum without the AVX2 path: the reference the tests and bench_fixsum compare it with. */
+int fixsum_add_floats_portable(fixsum *acc, const float *x, size_t n, tr_error *err);
 /* acc[n] += x[n] (integer addition modulo 2^128; exact within the range above). */
 void fixsum_add(fixsum *acc, const fixsum *x, size_t n);
 /* out[n] = acc[n] rounded to float. */
 void fixsum_to_floats(const fixsum *acc, float *out, size_t n);
+/* The same conversion without the AVX2 path (the reference for tests and bench_fixsum). */
+void fixsum_to_floats_portable(const fixsum *acc, float *out, size_t n);
 double fixsum_to_double(fixsum v);
 
 #endif

@@ -149,3 +149,90 @@ Test(fixsum, to_double_matches_the_compilers_128_bit_conversion) {
     }
     cr_assert_eq(checked, 200000);
 }
+
+/* The AVX2 path (used where the CPU has it) against the portable one, bit for bit: every
+ * exponent in range (subnormals and the rounding band below 2^-57 included), both signs,
+ * zeros, accumulators that already hold values of either sign (carries and borrows across the
+ * 64-bit halves), and lengths that leave a tail of 1-3 for the scalar loop. */
+Test(fixsum, the_vector_path_gives_the_portable_bits) {
+    enum { N = 20003 };
+    static float x[N];
+    static fixsum a[N], b[N];
+    rng r;
+    rng_init(&r, 7, 0, 0);
+    for (size_t i = 0; i < N; i++) {
+        uint32_t e = (uint32_t)rng_below(&r, 127 + 31);   /* 0 (zero, subnormal) .. 2^30 */
+        uint32_t m = (uint32_t)rng_below(&r, 1u << 23);
+        if (i % 17 == 0) m = 0;                            /* exact powers of two and zeros */
+        if (i % 19 == 0) m = (1u << 23) - 1;               /* all mantissa bits */
+        uint32_t bits = (uint32_t)rng_below(&r, 2) << 31 | e << 23 | m;
+        memcpy(&x[i], &bits, sizeof bits);
+        uint64_t hi = rng_below(&r, 4) == 0 ? ~(uint64_t)0 : rng_below(&r, 1u << 20);   /* some negative */
+        a[i].lo = b[i].lo = rng_below(&r, 2) ? ~(uint64_t)0 - rng_below(&r, 1u << 30) : rng_below(&r, 1u << 30);
+        a[i].hi = b[i].hi = hi;
+    }
+    for (int pass = 0; pass < 3; pass++) {   /* repeated adds of the same vector: more carries */
+        for (size_t n = N; n > N - 4; n--) {  /* tails of 3, 2, 1 and 0 */
+            cr_assert_eq(fixsum_add_floats(a, x, n, NULL), 0);
+            cr_assert_eq(fixsum_add_floats_portable(b, x, n, NULL), 0);
+        }
+    }
+    for (size_t i = 0; i < N; i++)
+        cr_assert(a[i].lo == b[i].lo && a[i].hi == b[i].hi, "entry %zu (%a): %016llx%016llx, portable %016llx%016llx", i,
+                  (double)x[i], (unsigned long long)a[i].hi, (unsigned long long)a[i].lo, (unsigned long long)b[i].hi,
+                  (unsigned long long)b[i].lo);
+}
+
+/* A refused entry in a later block, after a long run of good ones, is named and nothing is added. */
+Test(fixsum, a_bad_entry_deep_in_the_vector_is_named_and_nothing_is_added) {
+    enum { N = 1000 };
+    static float x[N];
+    static fixsum acc[N];
+    for (size_t i = 0; i < N; i++) x[i] = 0.5f;
+    x[777] = 0x1p31f;
+    tr_error err = {0};
+    cr_assert_eq(fixsum_add_floats(acc, x, N, &err), TR_EINVAL);
+    cr_assert(strstr(err.msg, "entry 777"), "%s", err.msg);
+    for (size_t i = 0; i < N; i++) cr_assert(acc[i].lo == 0 && acc[i].hi == 0, "entry %zu changed", i);
+}
+
+/* The vector conversion against the portable one, bit for bit: random 128-bit values of every
+ * bit length and both signs, halfway cases of a double and of a float (a 54th or 25th
+ * significant bit set and nothing below it, or one more bit far below it), the extremes of the range, zero, and a tail for the scalar loop. */
+Test(fixsum, the_vector_conversion_gives_the_portable_bits) {
+    enum { N = 30001 };
+    static fixsum a[N];
+    static float x[N], y[N];
+    rng r;
+    rng_init(&r, 11, 0, 0);
+    for (size_t i = 0; i < N; i++) {
+        int len = (int)rng_below(&r, 128);   /* bit length of the magnitude's pattern */
+        __extension__ unsigned __int128 v = ((unsigned __int128)rng_u64(&r) << 64) | rng_u64(&r);
+        v = len ? v >> (128 - len) : 0;
+        int keep = i % 3 ? 53 : 24;   /* halfway cases of a double, or of a float */
+        if (i % 5 == 0 && len > keep + 8) {   /* keep bits, a one, zeros, maybe a far sticky bit */
+            v >>= len - keep;
+            v = (v << 1 | 1) << (len - keep - 1);
+            if (i % 10 == 0) v |= 1;
+        }
+        if (i % 7 == 0 && len > 72) {   /* a float's tie that only the far bits decide: 24 bits, 1, */
+            v >>= len - 24;              /* zeros to a double's halfway bit, 1, zeros, maybe a 1 at */
+            v = (v << 1 | 1) << 29 | 1;  /* bit 0, which only the sticky bit carries into the double */
+            v = (v << (len - 55)) | (i % 14 == 0);
+        }
+        if (rng_below(&r, 2)) v = (unsigned __int128)0 - v;
+        a[i].lo = (uint64_t)v;
+        a[i].hi = (uint64_t)(v >> 64);
+    }
+    a[0].lo = 0; a[0].hi = 0x8000000000000000ull;                          /* -2^127 */
+    a[1].lo = ~(uint64_t)0; a[1].hi = 0x7fffffffffffffffull;               /* 2^127 - 1 */
+    a[2].lo = 0; a[2].hi = 0;
+    a[3].lo = ~(uint64_t)0; a[3].hi = ~(uint64_t)0;                        /* -1 */
+    a[4].lo = 0x8000000000000000ull; a[4].hi = 0;                           /* 2^63 */
+    a[5].lo = 0; a[5].hi = 1;                                               /* 2^64 */
+    fixsum_to_floats(a, x, N);
+    fixsum_to_floats_portable(a, y, N);
+    for (size_t i = 0; i < N; i++)
+        cr_assert(memcmp(&x[i], &y[i], sizeof x[i]) == 0, "entry %zu (%016llx%016llx): %a, portable %a", i,
+                  (unsigned long long)a[i].hi, (unsigned long long)a[i].lo, (double)x[i], (double)y[i]);
+}
