@@ -8,8 +8,9 @@
  * wherever it runs; the groups' gradients are then summed exactly (fixsum.h), so the step's
  * gradient does not depend on W either.
  *
- * Which side computes a group depends on W: each group in turn goes to the side with the least
- * work so far (padded positions; lowest index on ties). Every side has every term's rationale
+ * Which side computes a group depends on W and changes no bits: the groups are spread so that
+ * the sides' work (padded positions, plus a fixed part per group) is about equal, largest group
+ * first, then improved by moves and swaps (gplan.c). Every side has every term's rationale
  * (the sides swap them as msg_row records before planning), so any side can compute any group.
  */
 #ifndef TRICE_ENGINE_GPLAN_H

@@ -4,12 +4,14 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/comm/msg.h"
 #include "common/engine/dispatch.h"
 #include "common/engine/gplan.h"
+#include "common/util/rng.h"
 #include "tests/engine/tiny.h"
 
 static engine_side *side(const experiment_spec *s, int index, int W) {
@@ -285,8 +287,8 @@ Test(dispatch, every_side_of_any_fleet_applies_the_same_update) {
     free(ref); free(refm); free(p0);
 }
 
-/* The plan: terms by length (longest first, ties by index) in runs of G, whatever W; each
- * group to the side with the least padded positions so far. */
+/* The plan: terms by length (longest first, ties by index) in runs of G, whatever W; the
+ * groups spread over the sides by their padded positions (plus a fixed 16 per group). */
 Test(gplan, groups_are_runs_of_terms_by_length_spread_by_work) {
     const int len[7] = {5, 9, 9, 3, 7, 1, 8};
     grad_plan p;
@@ -299,7 +301,7 @@ Test(gplan, groups_are_runs_of_terms_by_length_spread_by_work) {
     cr_assert(lo == 6 && hi == 7);
     cr_assert_eq(p.side[0], 0);   /* 3 x 9 positions */
     cr_assert_eq(p.side[1], 1);   /* 3 x 7 */
-    cr_assert_eq(p.side[2], 1);   /* side 1 has 21 < 27 */
+    cr_assert_eq(p.side[2], 1);   /* side 1 has 21 + 16 < 27 + 16; no move or swap narrows 54 - 43 */
     grad_plan_free(&p);
     /* one side: the same groups */
     cr_assert_eq(grad_plan_make(&p, len, 7, 3, 1, NULL), 0);
@@ -310,6 +312,65 @@ Test(gplan, groups_are_runs_of_terms_by_length_spread_by_work) {
     tr_error err = {0};
     cr_assert_neq(grad_plan_make(&p, bad, 2, 3, 2, &err), 0);
     cr_assert(strstr(err.msg, "term 1"), "%s", err.msg);
+}
+
+static int64_t side_load(const grad_plan *p, const int *len, int side) {
+    int64_t l = 0;
+    for (int g = 0; g < p->ngroups; g++) {
+        int lo, hi;
+        grad_plan_group(p, g, &lo, &hi);
+        if (p->side[g] == side) l += (int64_t)(hi - lo) * len[p->order[lo]] + 16;
+    }
+    return l;
+}
+
+/* A main-job SFT step: 16 terms in groups of 3. Handing the groups out largest first leaves
+ * the two workers at 462 and 558 positions; one swap brings them to 492 and 528, the best
+ * split there is. */
+Test(gplan, the_groups_are_balanced_over_the_sides) {
+    const int len[16] = {70, 69, 68, 63, 62, 61, 57, 56, 55, 53, 52, 51, 50, 49, 48, 45};
+    grad_plan p;
+    cr_assert_eq(grad_plan_make(&p, len, 16, 3, 2, NULL), 0);
+    cr_assert_eq(p.ngroups, 6);
+    int64_t l0 = side_load(&p, len, 0), l1 = side_load(&p, len, 1);
+    cr_assert_eq(l0 > l1 ? l0 : l1, 528, "loads %lld and %lld", (long long)l0, (long long)l1);
+    cr_assert(p.side[0] == p.side[1] && p.side[1] == p.side[5], "groups 0, 1 and 5 together (226 + 205 + 61)");
+    cr_assert(p.side[2] == p.side[3] && p.side[3] == p.side[4] && p.side[2] != p.side[0]);
+    grad_plan_free(&p);
+}
+
+/* Any lengths, any number of sides: every group has a side, no side is further above the
+ * least loaded one than the largest group, and the same input gives the same plan (every side
+ * computes it for itself). */
+Test(gplan, plans_are_valid_balanced_and_deterministic) {
+    rng r;
+    rng_init(&r, 3, 0, 0);
+    for (int trial = 0; trial < 200; trial++) {
+        int n = 1 + (int)rng_below(&r, 120), G = 1 + (int)rng_below(&r, 8), S = 1 + (int)rng_below(&r, 9);
+        int len[120];
+        for (int k = 0; k < n; k++) len[k] = 1 + (int)rng_below(&r, 300);
+        grad_plan a, b;
+        cr_assert_eq(grad_plan_make(&a, len, n, G, S, NULL), 0);
+        cr_assert_eq(grad_plan_make(&b, len, n, G, S, NULL), 0);
+        cr_assert_eq(memcmp(a.side, b.side, (size_t)a.ngroups * sizeof *a.side), 0, "trial %d: two plans differ", trial);
+        int64_t mx = 0, mn = INT64_MAX, big = 0;
+        for (int g = 0; g < a.ngroups; g++) {
+            cr_assert(a.side[g] >= 0 && a.side[g] < S, "trial %d: group %d on side %d of %d", trial, g, a.side[g], S);
+            int lo, hi;
+            grad_plan_group(&a, g, &lo, &hi);
+            int64_t c = (int64_t)(hi - lo) * len[a.order[lo]] + 16;
+            big = c > big ? c : big;
+        }
+        for (int s = 0; s < S; s++) {
+            int64_t l = side_load(&a, len, s);
+            mx = l > mx ? l : mx;
+            mn = l < mn ? l : mn;
+        }
+        cr_assert(mx - mn <= big, "trial %d (%d terms, G %d, %d sides): loads %lld..%lld, largest group %lld", trial, n, G, S,
+                  (long long)mn, (long long)mx, (long long)big);
+        grad_plan_free(&a);
+        grad_plan_free(&b);
+    }
 }
 
 Test(dispatch, a_failed_side_answers_placeholders_of_the_right_shape) {
