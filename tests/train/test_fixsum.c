@@ -198,7 +198,8 @@ Test(fixsum, a_bad_entry_deep_in_the_vector_is_named_and_nothing_is_added) {
 
 /* The vector conversion against the portable one, bit for bit: random 128-bit values of every
  * bit length and both signs, halfway cases of a double and of a float (a 54th or 25th
- * significant bit set and nothing below it, or one more bit far below it), the extremes of the range, zero, and a tail for the scalar loop. */
+ * significant bit set and nothing below it, or one more bit far below it), a float's tie that
+ * only the sticky bit decides, the extremes of the range, zero, and a tail for the scalar loop. */
 Test(fixsum, the_vector_conversion_gives_the_portable_bits) {
     enum { N = 30001 };
     static fixsum a[N];
