@@ -47,7 +47,7 @@ static int assign_sides(grad_plan *p, const int *len, int64_t *load, tr_error *e
         p->side[by[k]] = best;
         load[best] += cost[by[k]];
     }
-    for (int iter = 0; S > 1 && iter < 4 * ng; iter++) {
+    for (int iter = 0; S > 1 && iter < 64; iter++) {   /* each pass is O(groups^2); a few usually suffice */
         int a = 0, b = 0;   /* the most and the least loaded side */
         for (int s = 1; s < S; s++) {
             if (load[s] > load[a]) a = s;
