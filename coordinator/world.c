@@ -18,7 +18,7 @@ int world_register(world *w, int size, int timeout_ms, tr_error *err) {
     if (!w->workers) return TR_ENOMEM;
     for (int got = 0; got < w->nworkers; got++) {
         int from = -1;
-        TR_TRY(comm_wait_message(MPI_ANY_SOURCE, TAG_HELLO, 5, timeout_ms, sig_stop_requested, &from, err));
+        TR_TRY(comm_wait_message(MPI_ANY_SOURCE, TAG_HELLO, 5000, timeout_ms, sig_stop_requested, &from, err));
         Trice__WorkerHello *h;
         TR_TRY(wire_recv_hello(&h, from, &from, err));
         int bad = 0;

@@ -64,7 +64,7 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*should_stop)(void), int *from, tr_error *err) {
+int comm_wait_message(int src, int tag, int poll_us, int timeout_ms, int (*should_stop)(void), int *from, tr_error *err) {
     double t0 = now_ms();
     for (;;) {
         int flag = 0;
@@ -74,7 +74,7 @@ int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*shoul
         if (should_stop && should_stop()) return TR_FAIL(err, TR_ECANCELED, "stopped while waiting for a message (tag %d)", tag);
         if (timeout_ms > 0 && now_ms() - t0 > timeout_ms)
             return TR_FAIL(err, TR_EMPI, "no message from rank %d (tag %d) within %d ms (hint: that rank may be dead or stuck)", src, tag, timeout_ms);
-        struct timespec d = {0, (long)poll_ms * 1000000L};
+        struct timespec d = {poll_us / 1000000, (long)(poll_us % 1000000) * 1000L};
         nanosleep(&d, NULL);
     }
 }
@@ -94,12 +94,7 @@ int comm_wait_idle(MPI_Request *req, tr_error *err) {
 }
 
 int comm_probe_idle(int src, int tag, tr_error *err) {
-    for (;;) {
-        int flag = 0;
-        TR_TRY(MPI_CHECK(MPI_Iprobe(src, tag, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE), err));
-        if (flag) return 0;
-        idle_sleep();
-    }
+    return comm_wait_message(src, tag, COMM_IDLE_POLL_US, 0, NULL, NULL, err);
 }
 
 int comm_bcast_idle(void *buf, int count, MPI_Datatype t, int root, tr_error *err) {

@@ -42,9 +42,10 @@ int comm_send_bytes(const void *buf, size_t len, int dest, int tag, tr_error *er
 /* Receives from src (may be MPI_ANY_SOURCE; *from gets the sender). Caller frees *buf. */
 int comm_recv_bytes(uint8_t **buf, size_t *len, int src, int tag, int *from, tr_error *err);
 
-/* Wait for a message (src/tag) while calling should_stop() every poll_ms; returns
- * TR_ECANCELED if it said stop, TR_EMPI if timeout_ms (> 0) passed. */
-int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*should_stop)(void), int *from, tr_error *err);
+/* Wait for a message (src/tag), sleeping poll_us microseconds between probes and calling
+ * should_stop() (may be NULL) after each; returns TR_ECANCELED if it said stop, TR_EMPI if
+ * timeout_ms (> 0) passed. */
+int comm_wait_message(int src, int tag, int poll_us, int timeout_ms, int (*should_stop)(void), int *from, tr_error *err);
 
 /* Waiting without spinning. MPI's blocking calls busy-poll, and a coordinator blocked through
  * a whole sampling or gradient phase took about a third of a core from the workers when there
@@ -56,7 +57,8 @@ int comm_wait_message(int src, int tag, int poll_ms, int timeout_ms, int (*shoul
 #define COMM_IDLE_POLL_US 200
 /* Until the request completes. */
 int comm_wait_idle(MPI_Request *req, tr_error *err);
-/* Until a message from src (may be MPI_ANY_SOURCE) with tag has arrived (then receive it). */
+/* Until a message from src (may be MPI_ANY_SOURCE) with tag has arrived (then receive it):
+ * comm_wait_message without a timeout. */
 int comm_probe_idle(int src, int tag, tr_error *err);
 /* MPI_Bcast of count elements of t from root over MPI_COMM_WORLD. */
 int comm_bcast_idle(void *buf, int count, MPI_Datatype t, int root, tr_error *err);

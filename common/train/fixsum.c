@@ -121,11 +121,16 @@ __attribute__((target("avx2"))) static size_t add_avx2(fixsum *acc, const float 
 }
 #endif
 
+/* Check first, so that a refused vector adds nothing. */
+static int check_range(const float *x, size_t n, tr_error *err) {
+    size_t bad = first_out_of_range(x, n);
+    if (bad == n) return 0;
+    return TR_FAIL(err, TR_EINVAL, "entry %zu is %g: %s", bad, (double)x[bad],
+                   isfinite(x[bad]) ? "beyond the exact-sum range of +-2^31 (diverging?)" : "not finite (diverging?)");
+}
+
 int fixsum_add_floats(fixsum *acc, const float *x, size_t n, tr_error *err) {
-    size_t bad = first_out_of_range(x, n);   /* check first, so that a refused vector adds nothing */
-    if (bad < n)
-        return TR_FAIL(err, TR_EINVAL, "entry %zu is %g: %s", bad, (double)x[bad],
-                       isfinite(x[bad]) ? "beyond the exact-sum range of +-2^31 (diverging?)" : "not finite (diverging?)");
+    TR_TRY(check_range(x, n, err));
     size_t done = 0;
 #ifdef FIXSUM_HAVE_AVX2
     if (__builtin_cpu_supports("avx2")) done = add_avx2(acc, x, n);
@@ -135,8 +140,7 @@ int fixsum_add_floats(fixsum *acc, const float *x, size_t n, tr_error *err) {
 }
 
 int fixsum_add_floats_portable(fixsum *acc, const float *x, size_t n, tr_error *err) {
-    size_t bad = first_out_of_range(x, n);
-    if (bad < n) return TR_FAIL(err, TR_EINVAL, "entry %zu is %g: out of the exact-sum range", bad, (double)x[bad]);
+    TR_TRY(check_range(x, n, err));
     add_scalar(acc, x, n);
     return 0;
 }
