@@ -74,7 +74,7 @@ bworker="$bbuild/worker/trice-worker"
 brun="$bbuild/tests/engine/run_cli"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$base_sha" && -x "$bcoord" && -x "$bworker" && -x "$brun" ]]; then
   echo "baseline $base_sha: reusing the build in $bbuild" >&2
-  baseline_build="reused $bbuild"
+  baseline_build="reused the TRICE_BASELINE_BUILD folder (built earlier from the same commit)"   # no path: results get committed
 else
   if [[ -e "$bbuild" ]]; then
     [[ -f "$stamp" ]] || { echo "--baseline: $bbuild exists and is not a baseline build (no .trice-baseline-commit); give another TRICE_BASELINE_BUILD" >&2; exit 2; }
