@@ -21,6 +21,7 @@ target (the top level). The comparison shares the rationale stages, once per see
 Only the standard library is needed, and matplotlib for the plots.
 """
 import copy
+import gzip
 import json
 import os
 import statistics
@@ -109,7 +110,11 @@ def spec(recipe_path, out, seed, method):
 # ---- report ----
 
 def read_jsonl(p):
+    """Rows of p, or of p.gz where only that exists (the committed results are gzipped)."""
     rows = []
+    if not os.path.exists(p) and os.path.exists(p + ".gz"):
+        with gzip.open(p + ".gz", "rt") as f:
+            return [json.loads(line) for line in f if line.strip()]
     if os.path.exists(p):
         with open(p) as f:
             for line in f:
