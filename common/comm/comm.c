@@ -64,24 +64,27 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+static void sleep_us(int us) {
+    struct timespec d = {us / 1000000, (long)(us % 1000000) * 1000L};
+    nanosleep(&d, NULL);
+}
+
 int comm_wait_message(int src, int tag, int poll_us, int timeout_ms, int (*should_stop)(void), int *from, tr_error *err) {
-    double t0 = now_ms();
+    double t0 = timeout_ms > 0 ? now_ms() : 0.0;
     for (;;) {
         int flag = 0;
         MPI_Status st;
         TR_TRY(MPI_CHECK(MPI_Iprobe(src, tag, MPI_COMM_WORLD, &flag, &st), err));
         if (flag) { if (from) *from = st.MPI_SOURCE; return 0; }
         if (should_stop && should_stop()) return TR_FAIL(err, TR_ECANCELED, "stopped while waiting for a message (tag %d)", tag);
-        if (timeout_ms > 0 && now_ms() - t0 > timeout_ms)
+        if (timeout_ms > 0 && now_ms() - t0 > timeout_ms) {
+            if (src == MPI_ANY_SOURCE)
+                return TR_FAIL(err, TR_EMPI, "no message from any rank (tag %d) within %d ms (hint: a worker may have failed to start; see its log)",
+                               tag, timeout_ms);
             return TR_FAIL(err, TR_EMPI, "no message from rank %d (tag %d) within %d ms (hint: that rank may be dead or stuck)", src, tag, timeout_ms);
-        struct timespec d = {poll_us / 1000000, (long)(poll_us % 1000000) * 1000L};
-        nanosleep(&d, NULL);
+        }
+        sleep_us(poll_us);
     }
-}
-
-static void idle_sleep(void) {
-    struct timespec d = {0, COMM_IDLE_POLL_US * 1000L};
-    nanosleep(&d, NULL);
 }
 
 int comm_wait_idle(MPI_Request *req, tr_error *err) {
@@ -89,7 +92,7 @@ int comm_wait_idle(MPI_Request *req, tr_error *err) {
         int done = 0;
         TR_TRY(MPI_CHECK(MPI_Test(req, &done, MPI_STATUS_IGNORE), err));
         if (done) return 0;
-        idle_sleep();
+        sleep_us(COMM_IDLE_POLL_US);
     }
 }
 
