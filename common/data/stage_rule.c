@@ -1,4 +1,5 @@
 /* stage_rule.c - answers-only recipes: rationales only on strictly smaller instances. */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/data/gen.h"
@@ -28,6 +29,17 @@ static int check_one(const experiment_spec *s, const char *what, const char *nam
                    what, difficulty, name, lo, hi, unit, s->task.difficulty, tlo, thi, unit, tlo, unit);
 }
 
+/* A stage given rationales: its own task and every part of its mix. */
+static int check_task(const experiment_spec *s, const char *what, const spec_task *t, int difficulty, tr_error *err) {
+    TR_TRY(check_one(s, what, t->name, difficulty, err));
+    for (int k = 0; k < t->n_mix; k++) {
+        char part[160];
+        snprintf(part, sizeof part, "%s, task.mix[%d],", what, k);
+        TR_TRY(check_one(s, part, t->mix[k].name, t->mix[k].difficulty, err));
+    }
+    return 0;
+}
+
 int task_check_stage_rule(const experiment_spec *s, tr_error *err) {
     if (!s->answers_only) return 0;
     if (gives_rationales(s->method, s->memory_init))
@@ -42,13 +54,13 @@ int task_check_stage_rule(const experiment_spec *s, tr_error *err) {
                        s->init_shots, s->init_shots, s->task.name,
                        gen_exists(s->task.name) ? "program-written at the target setting" : "from its own data file");
     if (s->warmup_sft_steps > 0)
-        TR_TRY(check_one(s, "the warm-up (warmup_sft_steps)", s->task.name, s->warmup_difficulty, err));
+        TR_TRY(check_task(s, "the warm-up (warmup_sft_steps)", &s->task, s->warmup_difficulty, err));
     for (int i = 0; i < s->n_stages; i++) {
         const spec_stage *st = &s->stages[i];
         if (!gives_rationales(st->method, st->memory_init)) continue;
         char what[96];
         snprintf(what, sizeof what, "stages[%d] '%s'", i, st->name);
-        TR_TRY(check_one(s, what, st->task.name, st->task.difficulty, err));
+        TR_TRY(check_task(s, what, &st->task, st->task.difficulty, err));
     }
     return 0;
 }

@@ -244,6 +244,59 @@ static int load_from_files(const spec_task *st, uint64_t seed, file_loader fn, t
     return 0;
 }
 
+/* ---- mixes: other generator settings trained beside the task ---- */
+
+uint64_t task_mix_seed(uint64_t seed, int k) { return seed * UINT64_C(0x9E3779B97F4A7C15) + UINT64_C(1000003) * (uint64_t)(k + 1); }
+
+static int add_mix_part(const spec_task *st, int k, uint64_t seed, const qset *heldq, task *t, tr_error *err) {
+    const spec_mix_part *p = &st->mix[k];
+    if (!gen_exists(p->name))
+        return TR_FAIL(err, TR_EINVAL, "task.mix[%d]: '%s' is not a built-in generator (allowed: %s)", k, p->name, gen_names());
+    int64_t budget = 20 * (int64_t)p->n_train + 10000, next = 0, kept = 0;
+    enum { CHUNK = 256 };
+    task_example chunk[CHUNK];
+    while (kept < p->n_train && next < budget) {
+        TR_TRY(gen_make(p->name, p->difficulty, next, CHUNK, task_mix_seed(seed, k), chunk, err));
+        for (int i = 0; i < CHUNK; i++) {
+            if (kept < p->n_train && !qset_has(heldq, chunk[i].question)) {
+                chunk[i].id = TASK_MIX_ID_BASE + k * TASK_MIX_ID_STRIDE + next + i;
+                t->ex[t->n_ex++] = chunk[i];
+                t->train_ids[t->n_train++] = chunk[i].id;
+                kept++;
+            } else
+                task_examples_free(&chunk[i], 1);
+        }
+        next += CHUNK;
+    }
+    if (kept < p->n_train)
+        return TR_FAIL(err, TR_EINVAL, "task.mix[%d] (%s difficulty %d): only %lld of %lld drawn questions differ from the task's "
+                       "%lld held-out ones (wanted n_train = %d); lower its n_train", k, p->name, p->difficulty, (long long)kept,
+                       (long long)next, (long long)t->n_eval, p->n_train);
+    t->mix_kind[k] = gen_kind(p->name);
+    t->n_mix = k + 1;
+    return 0;
+}
+
+static int add_mix(const spec_task *st, uint64_t seed, task *t, tr_error *err) {
+    if (st->n_mix <= 0) return 0;
+    if (st->n_mix > SPEC_MIX_MAX) return TR_FAIL(err, TR_EINVAL, "task.mix has %d parts; at most %d", st->n_mix, SPEC_MIX_MAX);
+    int64_t total = 0;
+    for (int k = 0; k < st->n_mix; k++) total += st->mix[k].n_train;
+    task_example *ex = tr_realloc(t->ex, (size_t)(t->n_ex + total) * sizeof *ex, err);
+    if (!ex) return TR_ENOMEM;
+    t->ex = ex;
+    int64_t *ids = tr_realloc(t->train_ids, (size_t)(t->n_train + total) * sizeof *ids, err);
+    if (!ids) return TR_ENOMEM;
+    t->train_ids = ids;
+    qset heldq;
+    TR_TRY(qset_init(&heldq, (size_t)(t->n_eval ? t->n_eval : 1), err));
+    for (int64_t i = 0; i < t->n_eval; i++) qset_add(&heldq, task_get(t, t->eval_ids[i])->question);
+    int rc = 0;
+    for (int k = 0; k < st->n_mix && !rc; k++) rc = add_mix_part(st, k, seed, &heldq, t, err);
+    free(heldq.slot);
+    return rc;
+}
+
 int task_load(const spec_task *st, uint64_t seed, task *out, tr_error *err) {
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", st->name);
@@ -263,6 +316,7 @@ int task_load(const spec_task *st, uint64_t seed, task *out, tr_error *err) {
     } else {
         return TR_FAIL(err, TR_EINVAL, "unknown task '%s' (allowed: %s, bbh, gsm8k, jsonl)", st->name, gen_names());
     }
+    if (!rc) rc = add_mix(st, seed, out, err);
     if (rc) task_free(out);
     return rc;
 }
@@ -333,4 +387,10 @@ int task_extract_answer(const task *t, const char *generated, char *out, size_t 
 
 int task_check(const task *t, const char *generated, const char *gold) {
     return answer_check(t->kind, generated, gold);
+}
+
+int task_check_example(const task *t, const task_example *ex, const char *generated) {
+    int64_t part = ex->id >= TASK_MIX_ID_BASE ? (ex->id - TASK_MIX_ID_BASE) / TASK_MIX_ID_STRIDE : -1;
+    answer_kind kind = part >= 0 && part < t->n_mix ? t->mix_kind[part] : t->kind;
+    return answer_check(kind, generated, ex->answer);
 }

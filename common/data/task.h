@@ -46,6 +46,8 @@ typedef struct task {
     int64_t n_train;
     int64_t *eval_ids;         /* n_eval held-out ids, disjoint from train_ids (owned) */
     int64_t n_eval;
+    int n_mix;                 /* parts of spec_task.mix appended to the training ids */
+    answer_kind mix_kind[SPEC_MIX_MAX];  /* each part's own answer check */
 } task;
 
 /* Id offset of the held-out examples of a task that has a separate test file (GSM8K):
@@ -53,10 +55,19 @@ typedef struct task {
  * and stay the same whatever the size of the training file. */
 #define TASK_TEST_ID_BASE INT64_C(1000000000)
 
+/* Ids of the examples of a mix (spec_task.mix): part k, generator index i has id
+ * TASK_MIX_ID_BASE + k * TASK_MIX_ID_STRIDE + i, above every id of the task's own. */
+#define TASK_MIX_ID_BASE INT64_C(2000000000)
+#define TASK_MIX_ID_STRIDE INT64_C(1000000000)
+
 /* Build the task the spec names. seed drives the split (RNG_PURPOSE_SPLIT) and the
  * generators (RNG_PURPOSE_GENERATOR). Caps: n_train / n_eval (0 = all, files only; for
  * generators n_train >= 1 and n_eval = 0 means 200). On error *out is left empty (safe to
- * task_free) and err names the file and line/record. */
+ * task_free) and err names the file and line/record.
+ * A mix (st->mix) appends each part's n_train generated examples, with their rationales, to
+ * the training ids (never to the held-out set): part k is drawn with its own seed
+ * (task_mix_seed), and a question that is also one of the held-out questions is left out, as
+ * for the task's own training examples. */
 int task_load(const spec_task *st, uint64_t seed, task *out, tr_error *err);
 void task_free(task *t);
 
@@ -99,6 +110,11 @@ int task_direct_target(const task *t, const task_example *ex, char **out, tr_err
 int task_extract_answer(const task *t, const char *generated, char *out, size_t cap);
 /* c(z, y): 1 when the answer in generated equals gold under the task's normalisation. */
 int task_check(const task *t, const char *generated, const char *gold);
+/* c(z, y) for an example of the task: a mixed-in example is checked by its own generator's rule
+ * (an arithmetic task may mix in True/False answers). */
+int task_check_example(const task *t, const task_example *ex, const char *generated);
+/* The generator seed of mix part k of an experiment with this seed. */
+uint64_t task_mix_seed(uint64_t seed, int k);
 
 /* The worker (0..nworkers-1) that owns example id: a hash of (seed, RNG_PURPOSE_SHARD, id),
  * so every process computes the same owner without talking. nworkers >= 1. */

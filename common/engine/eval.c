@@ -62,7 +62,7 @@ int engine_side_eval(engine_side *e, const int64_t *ids, int n, int maj_k, int *
     char ans[256], best[256];
     for (int i = 0; i < n && !rc; i++) {
         const task_example *ex = task_get(&e->task, ids[i]);
-        int ok = task_check(&e->task, greedy[i], ex->answer);
+        int ok = task_check_example(&e->task, ex, greedy[i]);
         *correct += ok;
         int maj_ok = 0;
         best[0] = '\0';

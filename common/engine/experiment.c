@@ -109,8 +109,12 @@ static int run_prior_stage(experiment_spec *st, const char *out_dir, const char 
     if (resume && file_exists(res) && file_exists(model)) {
         LOG_I("stage %d/%d (%s) already finished (%s); going on", w->k, w->n, folder, res);
     } else {
-        LOG_I("stage %d/%d (%s): %s, %d steps on %s difficulty %d%s", w->k, w->n, folder, spec_method_name(st->method), st->steps,
-              st->task.name, st->task.difficulty,
+        char mix[8 * 64] = "";
+        for (int k = 0, n = 0; k < st->task.n_mix && n >= 0 && (size_t)n < sizeof mix; k++)
+            n += snprintf(mix + n, sizeof mix - (size_t)n, "%s %d of %s difficulty %d", k ? "," : ", with", st->task.mix[k].n_train,
+                          st->task.mix[k].name, st->task.mix[k].difficulty);
+        LOG_I("stage %d/%d (%s): %s, %d steps on %s difficulty %d%s%s", w->k, w->n, folder, spec_method_name(st->method), st->steps,
+              st->task.name, st->task.difficulty, mix,
               st->method == METHOD_SFT || st->memory_init == MEMINIT_GIVEN ? " (program-written rationales)" : " (answers only)");
         trainer_result r;
         int rc = run_stage(st, dir, make, make_ctx, resume, w->hooks, &r, err);

@@ -382,7 +382,7 @@ int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, f
 static int check_tokens(engine_side *e, const task_example *ex, const int32_t *tok, int len) {
     double t0 = side_now_s();
     engine_decode(&e->tok, tok, len, e->text, e->text_cap);
-    int ok = task_check(&e->task, e->text, ex->answer);
+    int ok = task_check_example(&e->task, ex, e->text);
     e->counts.check_s += side_now_s() - t0;
     return ok;
 }
@@ -397,7 +397,7 @@ int engine_side_memory_init(engine_side *e, int *n_valid, tr_error *err) {
             const task_example *ex = task_get(&e->task, e->mem.ids[i]);
             int len = engine_encode(&e->tok, ex->rationale, (int *)tok, e->max_tokens);
             if (len < 0) { rc = TR_FAIL(err, TR_EINVAL, "example %lld: rationale longer than the context", (long long)ex->id); break; }
-            rc = memory_set(&e->mem, i, tok, len, task_check(&e->task, ex->rationale, ex->answer), err);
+            rc = memory_set(&e->mem, i, tok, len, task_check_example(&e->task, ex, ex->rationale), err);
         }
         free(tok);
     } else if (e->spec.method == METHOD_TRICE || e->spec.method == METHOD_TRICE_NOCV) {

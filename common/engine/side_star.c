@@ -39,7 +39,7 @@ int engine_side_star_collect(engine_side *e, int iter, int *n_valid, tr_error *e
             memcpy(tok, pout + (size_t)j * (size_t)maxnew, (size_t)plens[j] * sizeof *tok);
             lens[i] = plens[j];
             engine_decode(&e->tok, tok, lens[i], e->text, e->text_cap);
-            ok[i] = (uint8_t)task_check(&e->task, e->text, ex->answer);
+            ok[i] = (uint8_t)task_check_example(&e->task, ex, e->text);
         }
         for (int j = 0; j < m; j++) { free(prompts[j]); prompts[j] = NULL; }
     }

@@ -69,7 +69,7 @@ void spec_defaults(experiment_spec *s) {
     s->keep_checkpoints = 3;
 }
 
-typedef enum { F_STR, F_INT, F_U64, F_I64, F_DBL, F_ENUM, F_TASK, F_BOOL } field_type;
+typedef enum { F_STR, F_INT, F_U64, F_I64, F_DBL, F_ENUM, F_TASK, F_BOOL, F_MIX } field_type;
 
 typedef struct field {
     const char *path;      /* dotted JSON path */
@@ -98,6 +98,7 @@ static const field fields[] = {
     INT("task.n_train", task.n_train, 0, 10000000, "training examples"),
     INT("task.n_eval", task.n_eval, 0, 10000000, "held-out examples (0: none, nothing evaluated)"),
     DBL("task.train_fraction", task.train_fraction, 0.01, 0.99, "training share of a split"),
+    {"task.mix", F_MIX, OFF(task), 0, 0, 0, NULL, 0, "other generator settings trained beside the task"},
     STR("model.init", model.init, "llm.c checkpoint"),
     INT("model.layers", model.layers, 1, 96, "transformer layers"),
     INT("model.heads", model.heads, 1, 128, "attention heads"),
@@ -190,6 +191,58 @@ static void list_names(char *out, size_t cap, const char **names, int n) {
         k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? ", " : "", names[i]);
 }
 
+static int is_generator(const char *name) {
+    for (int i = 0; task_names[i] && strcmp(task_names[i], "bbh") != 0; i++)
+        if (strcmp(task_names[i], name) == 0) return 1;
+    return 0;
+}
+
+/* "mix": [{"name": GENERATOR, "difficulty": D, "n_train": N}, ...]; every problem is reported
+ * with the part's index. */
+static int set_mix(const char *path, json_t *v, spec_task *t, spec_errs *E) {
+    static const char *const shape = "an array of {\"name\": GENERATOR, \"difficulty\": D, \"n_train\": N} objects";
+    if (!json_is_array(v)) return errs_add_r(E, path, "must be %s", shape);
+    if (json_array_size(v) > SPEC_MIX_MAX)
+        return errs_add_r(E, path, "has %zu parts; at most %d allowed", json_array_size(v), SPEC_MIX_MAX);
+    int bad = 0;
+    t->n_mix = 0;
+    size_t i;
+    json_t *o;
+    json_array_foreach(v, i, o) {
+        char where[64];
+        snprintf(where, sizeof where, "%s[%zu]", path, i);
+        if (!json_is_object(o)) { bad = errs_add_r(E, where, "must be an object (%s)", shape); continue; }
+        spec_mix_part p = {.difficulty = 0, .n_train = 0};
+        int ok = 1;
+        const char *key;
+        json_t *x;
+        json_object_foreach(o, key, x) {
+            if (strcmp(key, "name") == 0) {
+                const char *str = json_is_string(x) ? json_string_value(x) : NULL;
+                if (!str || !is_generator(str)) {
+                    char allowed[256];
+                    list_names(allowed, sizeof allowed, task_names, 4);
+                    ok = !errs_add_r(E, where, "name %s%s%s is not a built-in generator (allowed: %s)", str ? "'" : "",
+                                     str ? str : "(not a string)", str ? "'" : "", allowed);
+                } else snprintf(p.name, sizeof p.name, "%s", str);
+            } else if (strcmp(key, "difficulty") == 0 || strcmp(key, "n_train") == 0) {
+                int is_d = key[0] == 'd';
+                json_int_t lo = is_d ? 0 : 1, hi = is_d ? 100 : 10000000;
+                if (!json_is_integer(x) || json_integer_value(x) < lo || json_integer_value(x) > hi)
+                    ok = !errs_add_r(E, where, "%s must be an integer in %lld..%lld", key, (long long)lo, (long long)hi);
+                else if (is_d) p.difficulty = (int)json_integer_value(x);
+                else p.n_train = (int)json_integer_value(x);
+            } else
+                ok = !errs_add_r(E, where, "unknown field '%s' (known: name, difficulty, n_train)", key);
+        }
+        if (ok && (!p.name[0] || p.n_train < 1))
+            ok = !errs_add_r(E, where, "needs %s (%s)", !p.name[0] ? "a name" : "n_train >= 1", shape);
+        if (ok) t->mix[t->n_mix++] = p;
+        else bad = 1;
+    }
+    return bad;
+}
+
 static int set_field(const field *f, json_t *v, experiment_spec *s, spec_errs *E) {
     char *base = (char *)s + f->off;
     switch (f->type) {
@@ -225,6 +278,7 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, spec_errs *E
         else *(uint64_t *)(void *)base = (uint64_t)x;
         return 0;
     }
+    case F_MIX: return set_mix(f->path, v, (spec_task *)(void *)base, E);
     case F_BOOL:
         if (!json_is_boolean(v)) return errs_add_r(E, f->path, "must be true or false (%s)", f->help);
         *(int *)(void *)base = json_is_true(v);
@@ -254,7 +308,7 @@ static int set_field(const field *f, json_t *v, experiment_spec *s, spec_errs *E
 
 /* The fields a stage of a multi-stage spec may set ("optim." = the whole group); the rest
  * (model, seed, tunable, checkpoints...) belong to the experiment as a whole. */
-static const char *const stage_fields[] = {"name", "method", "task.name", "task.difficulty", "task.n_train", "task.n_eval",
+static const char *const stage_fields[] = {"name", "method", "task.name", "task.difficulty", "task.n_train", "task.n_eval", "task.mix",
                                            "steps", "batch_size", "subsample", "memory_init", "init_tries",
                                            "max_new_tokens", "eval_every", "max_sampled_tokens", "position_jitter", "optim.", NULL};
 
@@ -286,7 +340,7 @@ static void walk(json_t *obj, const char *prefix, experiment_spec *s, const char
         }
         if (f && !field_allowed(path, allowed)) {
             errs_add(E, path, "a stage cannot set this; it belongs to the whole experiment (a stage may set: name, method, "
-                     "task.name, task.difficulty, task.n_train, task.n_eval, steps, batch_size, subsample, memory_init, "
+                     "task.name, task.difficulty, task.n_train, task.n_eval, task.mix, steps, batch_size, subsample, memory_init, "
                      "init_tries, max_new_tokens, eval_every, max_sampled_tokens, position_jitter, optim.*)");
             continue;
         }
@@ -507,6 +561,15 @@ static void put_fields(json_t *root, const experiment_spec *s, const char *const
         case F_DBL: v = json_real(*(const double *)(const void *)base); break;
         case F_ENUM: v = json_string(f->names[*(const int *)(const void *)base]); break;
         case F_BOOL: v = json_boolean(*(const int *)(const void *)base); break;
+        case F_MIX: {
+            const spec_task *t = (const spec_task *)(const void *)base;
+            if (t->n_mix == 0) continue;   /* no mix: the spec reads as it did before mixes existed */
+            v = json_array();
+            for (int k = 0; k < t->n_mix; k++)
+                json_array_append_new(v, json_pack("{s:s, s:i, s:i}", "name", t->mix[k].name, "difficulty",
+                                                   t->mix[k].difficulty, "n_train", t->mix[k].n_train));
+            break;
+        }
         }
         /* place v at its dotted path, creating groups */
         json_t *obj = root;

@@ -23,6 +23,16 @@ typedef enum { SCHEDULE_CONSTANT = 0, SCHEDULE_COSINE, SCHEDULE_COUNT } spec_sch
 /* the values of common/tok/tok.h's tokenizer_kind */
 typedef enum { SPEC_TOKENIZER_BYTE = 0, SPEC_TOKENIZER_GPT2, SPEC_TOKENIZER_COUNT } spec_tokenizer;
 
+/* One part of a task mix (spec_task.mix): n_train examples of a built-in generator at a
+ * difficulty, trained beside the task's own examples, with that generator's rationales and
+ * answer check. The held-out set stays the task's own. */
+#define SPEC_MIX_MAX 8
+typedef struct spec_mix_part {
+    char name[32];                 /* a built-in generator */
+    int difficulty;
+    int n_train;                   /* >= 1 */
+} spec_mix_part;
+
 typedef struct spec_task {
     char name[SPEC_NAME_MAX];      /* built-in generator (e.g. "multistep_arithmetic_two") or "bbh", "gsm8k", "jsonl" */
     char path[SPEC_PATH_MAX];      /* data file for bbh / gsm8k / jsonl (train file for gsm8k) */
@@ -31,6 +41,8 @@ typedef struct spec_task {
     int n_train;                   /* generator: examples to make; file: cap (0 = all) */
     int n_eval;                    /* held-out examples used for evaluation (0 = all) */
     double train_fraction;         /* share of examples for training when splitting one file (BBH: 0.6) */
+    int n_mix;                     /* parts of other settings mixed into training (0 = none) */
+    spec_mix_part mix[SPEC_MIX_MAX];
 } spec_task;
 
 /* gpt_config.alibi */

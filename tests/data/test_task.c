@@ -101,6 +101,68 @@ Test(task, generator_without_held_out_set_trains_on_every_question) {
     task_free(&b);
 }
 
+Test(task, mix_adds_other_settings_to_training_only_and_checks_each_by_its_own_rule) {
+    /* arithmetic at the target with 300 boolean_expressions (8-11 tokens) and 200 navigate
+     * examples mixed in: they join the training ids with their rationales, never the held-out
+     * set, and a True/False answer is checked as text although the task's answers are integers */
+    spec_task st = gen_spec("multistep_arithmetic_two", 0, 100, 40);
+    st.n_mix = 2;
+    st.mix[0] = (spec_mix_part){"boolean_expressions", 3, 300};
+    st.mix[1] = (spec_mix_part){"navigate", 0, 200};
+    task t, again;
+    tr_error err;
+    cr_assert_eq(task_load(&st, 7, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.n_train, 600);
+    cr_assert_eq(t.n_eval, 40);
+    assert_disjoint_and_known(&t);
+    int nbool = 0, nnav = 0;
+    for (int64_t i = 0; i < t.n_train; i++) {
+        const task_example *ex = task_get(&t, t.train_ids[i]);
+        cr_assert_not_null(ex->rationale);
+        cr_assert(task_check_example(&t, ex, ex->rationale), "id %lld: its own rationale fails its check", (long long)ex->id);
+        if (i > 0) cr_assert_gt(t.train_ids[i], t.train_ids[i - 1], "training ids not ascending");
+        size_t ql = strlen(ex->question);
+        nbool += ql > 3 && strcmp(ex->question + ql - 3, " is") == 0;
+        nnav += strncmp(ex->question, "If you follow", 13) == 0;
+    }
+    cr_assert_eq(nbool, 300, "%d boolean_expressions questions in training", nbool);
+    cr_assert_eq(nnav, 200, "%d navigate questions in training", nnav);
+    /* a mixed-in answer checked with the task's own (integer) rule would never match */
+    const task_example *b = task_get(&t, TASK_MIX_ID_BASE);
+    cr_assert_not_null(b);
+    cr_assert(!task_check(&t, b->rationale, b->answer), "'%s' matched as an integer", b->answer);
+    for (int64_t i = 0; i < t.n_eval; i++)
+        cr_assert_eq(strncmp(task_get(&t, t.eval_ids[i])->question, "((", 2), 0, "a held-out question is not arithmetic");
+    /* reproducible, and the mix leaves the task's own examples as they were */
+    cr_assert_eq(task_load(&st, 7, &again, &err), 0, "%s", err.msg);
+    for (int64_t i = 0; i < t.n_ex; i++) cr_assert_str_eq(t.ex[i].question, again.ex[i].question);
+    task plain;
+    st.n_mix = 0;
+    cr_assert_eq(task_load(&st, 7, &plain, &err), 0, "%s", err.msg);
+    cr_assert_eq(plain.n_ex, 140);
+    for (int64_t i = 0; i < plain.n_ex; i++) cr_assert_str_eq(plain.ex[i].question, t.ex[i].question);
+    task_free(&t);
+    task_free(&again);
+    task_free(&plain);
+}
+
+Test(task, mix_of_the_tasks_own_setting_never_trains_on_a_held_out_question) {
+    /* boolean_expressions at the target has few distinct questions (about a quarter of the
+     * draws repeat a held-out one): a mix part of the same setting must leave those out too */
+    spec_task st = gen_spec("boolean_expressions", 0, 50, 300);
+    st.n_mix = 1;
+    st.mix[0] = (spec_mix_part){"boolean_expressions", 0, 2000};
+    task t;
+    tr_error err;
+    cr_assert_eq(task_load(&st, 1, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.n_train, 2050);
+    for (int64_t i = 0; i < t.n_train; i++)
+        for (int64_t j = 0; j < t.n_eval; j++)
+            cr_assert_str_neq(task_get(&t, t.train_ids[i])->question, task_get(&t, t.eval_ids[j])->question,
+                              "training id %lld repeats a held-out question", (long long)t.train_ids[i]);
+    task_free(&t);
+}
+
 Test(task, generator_held_out_set_is_a_fixed_sample_of_the_distribution) {
     /* the held-out set is generator indices 1e9.. whatever n_train is, repeats included */
     spec_task small = gen_spec("boolean_expressions", 0, 50, 300), big = gen_spec("boolean_expressions", 0, 3000, 300);
@@ -387,6 +449,18 @@ Test(stage_rule, rationales_only_on_strictly_smaller_instances) {
     bad = rule_spec(NULL, ", \"method\": \"sft\"");
     cr_assert_neq(task_check_stage_rule(&bad, &err), 0);
     cr_assert(strstr(err.msg, "target stage") && strstr(err.msg, "sft"), "%s", err.msg);
+    /* a mix in a rationale stage follows the rule part by part: another task at any size is
+     * allowed, the target's own generator only below the target */
+    ok = rule_spec("[{\"name\": \"w\", \"method\": \"sft\", \"task\": {\"difficulty\": 1, \"mix\": [{\"name\": \"dyck_languages\","
+                   " \"difficulty\": 0, \"n_train\": 10}, {\"name\": \"boolean_expressions\", \"difficulty\": 1, \"n_train\": 10}]}}]", NULL);
+    cr_assert_eq(task_check_stage_rule(&ok, &err), 0, "%s", err.msg);
+    bad = rule_spec("[{\"name\": \"w\", \"method\": \"sft\", \"task\": {\"difficulty\": 1, \"mix\": [{\"name\": \"dyck_languages\","
+                    " \"difficulty\": 0, \"n_train\": 10}, {\"name\": \"boolean_expressions\", \"difficulty\": 3, \"n_train\": 10}]}}]", NULL);
+    cr_assert_neq(task_check_stage_rule(&bad, &err), 0);
+    cr_assert(strstr(err.msg, "task.mix[1]") && strstr(err.msg, "8-11 tokens") && strstr(err.msg, "6-9 tokens"), "%s", err.msg);
+    /* an answers-only stage may mix in anything: nothing there is given rationales */
+    ok = rule_spec("[{\"name\": \"a\", \"task\": {\"mix\": [{\"name\": \"boolean_expressions\", \"difficulty\": 3, \"n_train\": 10}]}}]", NULL);
+    cr_assert_eq(task_check_stage_rule(&ok, &err), 0, "%s", err.msg);
     /* without answers_only nothing is checked (a supervised ceiling is a legitimate run) */
     bad.answers_only = 0;
     cr_assert_eq(task_check_stage_rule(&bad, &err), 0);

@@ -83,6 +83,11 @@ static bad_case bad_cases[] = {
     {"{\"steps\": 1, \"steps\": 2}", {"invalid JSON", "duplicate", ""}},
     {"{\n\"device\": \"gpu\"}", {"'device'", "'gpu'", "allowed: cpu, cuda, cuda:N (a device number), auto"}},
     {"{\"device\": \"cuda:x\"}", {"'device'", "'cuda:x'", "t.json:1"}},
+    {"{\"task\": {\"mix\": [{\"name\": \"sudoku\", \"n_train\": 5}]}}", {"'task.mix[0]'", "'sudoku' is not a built-in generator", "allowed: multistep_arithmetic_two"}},
+    {"{\"task\": {\"mix\": [{\"name\": \"navigate\", \"n_train\": 5}, {\"name\": \"navigate\", \"n_train\": 0}]}}", {"'task.mix[1]'", "n_train must be an integer in 1..10000000", ""}},
+    {"{\"task\": {\"mix\": [{\"name\": \"navigate\", \"n_train\": 3, \"level\": 2}]}}", {"'task.mix[0]'", "unknown field 'level'", "known: name, difficulty, n_train"}},
+    {"{\"task\": {\"mix\": [{\"name\": \"navigate\"}]}}", {"'task.mix[0]'", "needs n_train >= 1", ""}},
+    {"{\"task\": {\"mix\": {\"name\": \"navigate\"}}}", {"'task.mix'", "must be an array", ""}},
 };
 
 Test(spec, device_values) {
@@ -161,6 +166,34 @@ Test(spec, stages_are_resolved_from_the_top_level_whatever_the_key_order) {
     experiment_spec b;
     cr_assert_eq(spec_parse_json(json, "canonical", &b, &err), 0, "%s\n%s", err.msg, json);
     cr_assert_eq(memcmp(&s, &b, sizeof s), 0, "%s", json);
+    free(json);
+}
+
+Test(spec, a_stage_mix_is_read_and_written_back) {
+    const char *text = "{\"name\": \"m\", \"task\": {\"name\": \"multistep_arithmetic_two\"}, \"method\": \"trice\", \"stages\": ["
+                       "{\"name\": \"w\", \"method\": \"sft\", \"task\": {\"difficulty\": 2, \"mix\": ["
+                       "{\"name\": \"dyck_languages\", \"difficulty\": 3, \"n_train\": 400}, {\"name\": \"navigate\", \"n_train\": 7}]}}]}";
+    experiment_spec s, b;
+    tr_error err;
+    cr_assert_eq(spec_parse_json(text, "m.json", &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.task.n_mix, 0, "the mix is the stage's");
+    const spec_task *w = &s.stages[0].task;
+    cr_assert_eq(w->n_mix, 2);
+    cr_assert_str_eq(w->mix[0].name, "dyck_languages");
+    cr_assert_eq(w->mix[0].difficulty, 3);
+    cr_assert_eq(w->mix[0].n_train, 400);
+    cr_assert_str_eq(w->mix[1].name, "navigate");
+    cr_assert_eq(w->mix[1].difficulty, 0, "difficulty defaults to the target setting");
+    char *json = spec_to_json(&s, &err);
+    cr_assert_not_null(json, "%s", err.msg);
+    cr_assert_eq(spec_parse_json(json, "canonical", &b, &err), 0, "%s\n%s", err.msg, json);
+    cr_assert_eq(memcmp(&s, &b, sizeof s), 0, "%s", json);
+    free(json);
+    /* a spec without a mix writes none: canonical specs read as they did before mixes */
+    spec_defaults(&b);
+    json = spec_to_json(&b, &err);
+    cr_assert_not_null(json, "%s", err.msg);
+    cr_assert_null(strstr(json, "mix"), "%s", json);
     free(json);
 }
 
