@@ -191,8 +191,15 @@ static void list_names(char *out, size_t cap, const char **names, int n) {
         k += (size_t)snprintf(out + k, cap - k, "%s%s", i ? ", " : "", names[i]);
 }
 
+/* task_names lists the generators first, up to "bbh" */
+static int n_generators(void) {
+    int n = 0;
+    while (task_names[n] && strcmp(task_names[n], "bbh") != 0) n++;
+    return n;
+}
+
 static int is_generator(const char *name) {
-    for (int i = 0; task_names[i] && strcmp(task_names[i], "bbh") != 0; i++)
+    for (int i = 0; i < n_generators(); i++)
         if (strcmp(task_names[i], name) == 0) return 1;
     return 0;
 }
@@ -221,7 +228,7 @@ static int set_mix(const char *path, json_t *v, spec_task *t, spec_errs *E) {
                 const char *str = json_is_string(x) ? json_string_value(x) : NULL;
                 if (!str || !is_generator(str)) {
                     char allowed[256];
-                    list_names(allowed, sizeof allowed, task_names, 4);
+                    list_names(allowed, sizeof allowed, task_names, n_generators());
                     ok = !errs_add_r(E, where, "name %s%s%s is not a built-in generator (allowed: %s)", str ? "'" : "",
                                      str ? str : "(not a string)", str ? "'" : "", allowed);
                 } else snprintf(p.name, sizeof p.name, "%s", str);
