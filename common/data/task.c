@@ -116,6 +116,34 @@ static int qset_add(qset *s, const char *q) {
     return 1;
 }
 
+/* Draw a generator's examples at indices 0, 1, 2, ... and keep those whose question is not in
+ * held, until n are kept or 20 n + 10,000 were drawn: kept example j goes to dst[j] with id
+ * id_base + its index (ids[j] too). *kept, *drawn and *skipped (held-out questions left out while
+ * examples were still wanted) are set; on error the examples kept so far stay in dst (the
+ * caller's task owns them). */
+static int draw_unheld(const char *name, int difficulty, uint64_t seed, int64_t id_base, int n, const qset *held,
+                       task_example *dst, int64_t *ids, int64_t *kept, int64_t *drawn, int64_t *skipped, tr_error *err) {
+    enum { CHUNK = 256 };
+    task_example chunk[CHUNK];
+    int64_t budget = 20 * (int64_t)n + 10000;
+    *kept = *drawn = *skipped = 0;
+    while (*kept < n && *drawn < budget) {
+        TR_TRY(gen_make(name, difficulty, *drawn, CHUNK, seed, chunk, err));
+        for (int i = 0; i < CHUNK; i++) {
+            if (*kept < n && !qset_has(held, chunk[i].question)) {
+                chunk[i].id = id_base + *drawn + i;
+                dst[*kept] = chunk[i];
+                ids[(*kept)++] = chunk[i].id;
+            } else {
+                *skipped += *kept < n;
+                task_examples_free(&chunk[i], 1);
+            }
+        }
+        *drawn += CHUNK;
+    }
+    return 0;
+}
+
 /* Generated tasks. The held-out set is a fixed sample of the generator's own distribution:
  * indices TASK_TEST_ID_BASE .. + n_eval - 1, whatever n_train is, repeats included, so that
  * accuracies are comparable across recipes and match the task's real distribution (skipping
@@ -141,23 +169,8 @@ static int load_generated(const spec_task *st, uint64_t seed, task *t, tr_error 
     TR_TRY(qset_init(&heldq, (size_t)(n_eval ? n_eval : 1), err));
     for (int i = 0; i < n_eval; i++) qset_add(&heldq, held[i].question);
 
-    int64_t budget = 20 * (int64_t)n_train + 10000, next = 0, skipped = 0;
-    enum { CHUNK = 256 };
-    task_example chunk[CHUNK];
-    int rc = 0;
-    while (t->n_train < n_train && next < budget) {
-        if ((rc = gen_make(st->name, st->difficulty, next, CHUNK, seed, chunk, err)) != 0) break;
-        next += CHUNK;
-        for (int i = 0; i < CHUNK; i++) {
-            if (t->n_train < n_train && !qset_has(&heldq, chunk[i].question)) {
-                t->ex[t->n_train] = chunk[i];
-                t->train_ids[t->n_train++] = chunk[i].id;
-            } else {
-                skipped += t->n_train < n_train;
-                task_examples_free(&chunk[i], 1);
-            }
-        }
-    }
+    int64_t next, skipped;
+    int rc = draw_unheld(st->name, st->difficulty, seed, 0, n_train, &heldq, t->ex, t->train_ids, &t->n_train, &next, &skipped, err);
     free(heldq.slot);
     /* close the gap between the training examples and the held-out ones (t->ex sorted by id) */
     if (t->n_train < n_train) memmove(t->ex + t->n_train, held, (size_t)n_eval * sizeof *held);
@@ -246,32 +259,22 @@ static int load_from_files(const spec_task *st, uint64_t seed, file_loader fn, t
 
 /* ---- mixes: other generator settings trained beside the task ---- */
 
-uint64_t task_mix_seed(uint64_t seed, int k) { return seed * UINT64_C(0x9E3779B97F4A7C15) + UINT64_C(1000003) * (uint64_t)(k + 1); }
+/* The generator seed of mix part k: its own stream, so that a part of the task's own setting
+ * draws other questions than the task's training examples. */
+static uint64_t mix_seed(uint64_t seed, int k) { return seed * UINT64_C(0x9E3779B97F4A7C15) + UINT64_C(1000003) * (uint64_t)(k + 1); }
 
 static int add_mix_part(const spec_task *st, int k, uint64_t seed, const qset *heldq, task *t, tr_error *err) {
     const spec_mix_part *p = &st->mix[k];
-    if (!gen_exists(p->name))
-        return TR_FAIL(err, TR_EINVAL, "task.mix[%d]: '%s' is not a built-in generator (allowed: %s)", k, p->name, gen_names());
-    int64_t budget = 20 * (int64_t)p->n_train + 10000, next = 0, kept = 0;
-    enum { CHUNK = 256 };
-    task_example chunk[CHUNK];
-    while (kept < p->n_train && next < budget) {
-        TR_TRY(gen_make(p->name, p->difficulty, next, CHUNK, task_mix_seed(seed, k), chunk, err));
-        for (int i = 0; i < CHUNK; i++) {
-            if (kept < p->n_train && !qset_has(heldq, chunk[i].question)) {
-                chunk[i].id = TASK_MIX_ID_BASE + k * TASK_MIX_ID_STRIDE + next + i;
-                t->ex[t->n_ex++] = chunk[i];
-                t->train_ids[t->n_train++] = chunk[i].id;
-                kept++;
-            } else
-                task_examples_free(&chunk[i], 1);
-        }
-        next += CHUNK;
-    }
+    int64_t kept, drawn, skipped;
+    int rc = draw_unheld(p->name, p->difficulty, mix_seed(seed, k), TASK_MIX_ID_BASE + k * TASK_MIX_ID_STRIDE, p->n_train, heldq,
+                         t->ex + t->n_ex, t->train_ids + t->n_train, &kept, &drawn, &skipped, err);
+    t->n_ex += kept;
+    t->n_train += kept;
+    if (rc) return tr_error_wrap(err, "task.mix[%d] (%s difficulty %d)", k, p->name, p->difficulty);
     if (kept < p->n_train)
         return TR_FAIL(err, TR_EINVAL, "task.mix[%d] (%s difficulty %d): only %lld of %lld drawn questions differ from the task's "
                        "%lld held-out ones (wanted n_train = %d); lower its n_train", k, p->name, p->difficulty, (long long)kept,
-                       (long long)next, (long long)t->n_eval, p->n_train);
+                       (long long)drawn, (long long)t->n_eval, p->n_train);
     t->mix_kind[k] = gen_kind(p->name);
     t->n_mix = k + 1;
     return 0;

@@ -65,8 +65,7 @@ typedef struct task {
  * generators n_train >= 1 and n_eval = 0 means 200). On error *out is left empty (safe to
  * task_free) and err names the file and line/record.
  * A mix (st->mix) appends each part's n_train generated examples, with their rationales, to
- * the training ids (never to the held-out set): part k is drawn with its own seed
- * (task_mix_seed), and a question that is also one of the held-out questions is left out, as
+ * the training ids (never to the held-out set): part k is drawn with its own seed, and a question that is also one of the held-out questions is left out, as
  * for the task's own training examples. */
 int task_load(const spec_task *st, uint64_t seed, task *out, tr_error *err);
 void task_free(task *t);
@@ -113,8 +112,6 @@ int task_check(const task *t, const char *generated, const char *gold);
 /* c(z, y) for an example of the task: a mixed-in example is checked by its own generator's rule
  * (an arithmetic task may mix in True/False answers). */
 int task_check_example(const task *t, const task_example *ex, const char *generated);
-/* The generator seed of mix part k of an experiment with this seed. */
-uint64_t task_mix_seed(uint64_t seed, int k);
 
 /* The worker (0..nworkers-1) that owns example id: a hash of (seed, RNG_PURPOSE_SHARD, id),
  * so every process computes the same owner without talking. nworkers >= 1. */

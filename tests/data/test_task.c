@@ -163,6 +163,21 @@ Test(task, mix_of_the_tasks_own_setting_never_trains_on_a_held_out_question) {
     task_free(&t);
 }
 
+Test(task, mix_part_at_an_unknown_difficulty_is_named_in_the_error) {
+    spec_task st = gen_spec("navigate", 1, 20, 0);
+    st.n_mix = 2;
+    st.mix[0] = (spec_mix_part){"dyck_languages", 1, 10};
+    st.mix[1] = (spec_mix_part){"boolean_expressions", 42, 10};
+    task t;
+    tr_error err;
+    cr_assert_neq(task_load(&st, 1, &t, &err), 0);
+    /* "task.mix[1] (boolean_expressions difficulty 42): generator ...: difficulty 42 is out of range (allowed: ...)" */
+    cr_assert(strstr(err.msg, "task.mix[1]") && strstr(err.msg, "boolean_expressions difficulty 42") && strstr(err.msg, "allowed"),
+              "%s", err.msg);
+    cr_assert_eq(t.n_ex, 0, "a failed load leaves the task empty");
+    task_free(&t);
+}
+
 Test(task, generator_held_out_set_is_a_fixed_sample_of_the_distribution) {
     /* the held-out set is generator indices 1e9.. whatever n_train is, repeats included */
     spec_task small = gen_spec("boolean_expressions", 0, 50, 300), big = gen_spec("boolean_expressions", 0, 3000, 300);
