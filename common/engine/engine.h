@@ -214,6 +214,10 @@ void engine_decode(const tokenizer *t, const int32_t *tok, int n, char *out, siz
  * the spec. */
 int engine_model_from_spec(const experiment_spec *spec, int max_batch, gpt *out, tr_error *err);
 
+/* model.position <-> gpt_config.position (gpt_position_kind), both ways. */
+int spec_position_to_gpt(spec_position p);
+spec_position spec_position_from_gpt(int position);
+
 /* The vocabulary of the spec's tokenizer (257 or 50,257), known without loading it. */
 int engine_vocab_size(const experiment_spec *spec);
 /* A checkpoint's config (read from path) against the spec's tokenizer: the vocabulary must

@@ -207,7 +207,7 @@ int engine_cli_eval(int argc, char **argv) {
     int version;
     if (gpt_ckpt_read_config(model, &cfg, &version, &err)) { fprintf(stderr, "trice eval: %s\n", err.msg); return 1; }
     s.model.layers = cfg.num_layers; s.model.heads = cfg.num_heads; s.model.channels = cfg.channels; s.model.context = cfg.max_seq_len;
-    s.model.position = cfg.alibi ? SPEC_POSITION_ALIBI : SPEC_POSITION_LEARNED;
+    s.model.position = spec_position_from_gpt(cfg.position);
     if (!is_dir(ckpt)) s.model.tokenizer = cfg.vocab_size == BPE_GPT2_VOCAB ? SPEC_TOKENIZER_GPT2 : SPEC_TOKENIZER_BYTE; /* a bare model file */
     fleet *f = NULL;
     if (fleet_local(&s, &f, &err)) { fprintf(stderr, "trice eval: %s\n", err.msg); return 1; }

@@ -24,10 +24,26 @@ int engine_check_vocab(const experiment_spec *spec, const char *path, const gpt_
     return 0;
 }
 
+int spec_position_to_gpt(spec_position p) {
+    switch (p) {
+    case SPEC_POSITION_ALIBI: return GPT_POS_ALIBI;
+    case SPEC_POSITION_NONE: return GPT_POS_NONE;
+    default: return GPT_POS_LEARNED;
+    }
+}
+
+spec_position spec_position_from_gpt(int position) {
+    switch (position) {
+    case GPT_POS_ALIBI: return SPEC_POSITION_ALIBI;
+    case GPT_POS_NONE: return SPEC_POSITION_NONE;
+    default: return SPEC_POSITION_LEARNED;
+    }
+}
+
 int engine_model_from_spec(const experiment_spec *spec, int max_batch, gpt *out, tr_error *err) {
     gpt_config cfg = {.max_seq_len = spec->model.context, .vocab_size = engine_vocab_size(spec), .padded_vocab_size = 0,
                       .num_layers = spec->model.layers, .num_heads = spec->model.heads, .channels = spec->model.channels,
-                      .alibi = spec->model.position == SPEC_POSITION_ALIBI};
+                      .position = spec_position_to_gpt(spec->model.position)};
     const char *init = spec->model.init;
     if (init[0]) {
         int version = 0;

@@ -177,7 +177,7 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     e->spec.model.layers = e->model.config.num_layers;
     e->spec.model.heads = e->model.config.num_heads;
     e->spec.model.channels = e->model.config.channels;
-    e->spec.model.position = e->model.config.alibi ? SPEC_POSITION_ALIBI : SPEC_POSITION_LEARNED;
+    e->spec.model.position = spec_position_from_gpt(e->model.config.position);
     if ((rc = side_threads(&e->nthreads, err))) goto fail;
     e->n_tunable = spec->tunable == TUNABLE_PROMPT ? (size_t)e->model.prompt_len * (size_t)e->model.config.channels : e->model.num_params;
     if ((rc = side_device_open(e, err))) goto fail;

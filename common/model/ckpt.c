@@ -46,7 +46,7 @@ static int read_header(const char *path, int32_t hdr[256], gpt_config *config, i
         return TR_FAIL(err, TR_EFORMAT, "%s: unsupported version %d (readable: 1, 3 fp32, 5 bf16)", path, v);
     gpt_config c = {.max_seq_len = hdr[2], .vocab_size = hdr[3], .num_layers = hdr[4], .num_heads = hdr[5],
                     .channels = hdr[6], .padded_vocab_size = v == 1 ? gpt_padded_vocab(hdr[3]) : hdr[7],
-                    .alibi = hdr[GPT_CKPT_HDR_ALIBI]};
+                    .position = hdr[GPT_CKPT_HDR_POSITION]};
     if (gpt_config_check(&c, err) != 0)
         return tr_error_wrap(err, "%s: header", path);
     size_t bytes = v == 5 ? 2 : 4;
@@ -92,12 +92,12 @@ int gpt_ckpt_load(gpt *g, const char *path, tr_error *err)
     const gpt_config *m = &g->config;
     if (c.max_seq_len < m->max_seq_len || c.vocab_size != m->vocab_size || c.num_layers != m->num_layers ||
         c.num_heads != m->num_heads || c.channels != m->channels || c.padded_vocab_size != m->padded_vocab_size ||
-        c.alibi != m->alibi)
+        c.position != m->position)
         return TR_FAIL(err, TR_EINVAL, "%s: file config (context %d, vocab %d/%d, L %d, NH %d, C %d, positions %s) "
                        "differs from the model's (context %d, vocab %d/%d, L %d, NH %d, C %d, positions %s)", path,
                        c.max_seq_len, c.vocab_size, c.padded_vocab_size, c.num_layers, c.num_heads, c.channels,
-                       c.alibi ? "alibi" : "learned", m->max_seq_len, m->vocab_size, m->padded_vocab_size,
-                       m->num_layers, m->num_heads, m->channels, m->alibi ? "alibi" : "learned");
+                       gpt_position_name(c.position), m->max_seq_len, m->vocab_size, m->padded_vocab_size,
+                       m->num_layers, m->num_heads, m->channels, gpt_position_name(m->position));
     FILE *f;
     TR_TRY(tr_fopen(&f, path, "rb", err));
     const size_t C = (size_t)m->channels, elem = v == 5 ? 2 : 4, tmp_n = (size_t)1 << 20;
@@ -146,7 +146,7 @@ int gpt_ckpt_save(const gpt *g, const char *path, tr_error *err)
     hdr[5] = c->num_heads;
     hdr[6] = c->channels;
     hdr[7] = c->padded_vocab_size;
-    hdr[GPT_CKPT_HDR_ALIBI] = c->alibi;
+    hdr[GPT_CKPT_HDR_POSITION] = c->position;
     afile af;
     TR_TRY(afile_open(&af, path, err));
     int rc = afile_put(&af, hdr, sizeof hdr, err);

@@ -3,7 +3,7 @@
  * Model: llm.c's GPT-2 checkpoint. A header of 256 int32 (little-endian):
  *   [0] magic 20240326, [1] version, [2] max_seq_len, [3] vocab_size, [4] num_layers,
  *   [5] num_heads, [6] channels, [7] padded_vocab_size (versions 3 and 5),
- *   [8] this project's: position encoding (0 learned, as llm.c writes; 1 ALiBi), rest 0;
+ *   [8] this project's: position encoding (0 learned, as llm.c writes; 1 ALiBi; 2 none), rest 0;
  * then the 16 tensors in gpt.h's order. Version 3: fp32 with the padded vocabulary (what we
  * write); version 5: bf16, padded; version 1: fp32 without padding (wte has vocab_size rows).
  * The soft prompt is not part of this format (put it in the training state's extras).
@@ -26,7 +26,7 @@
 #include "common/util/err.h"
 
 #define GPT_CKPT_MAGIC 20240326
-#define GPT_CKPT_HDR_ALIBI 8     /* header slot of gpt_config.alibi (llm.c leaves it 0) */
+#define GPT_CKPT_HDR_POSITION 8     /* header slot of gpt_config.position (llm.c leaves it 0) */
 #define GPT_STATE_MAGIC UINT64_C(0x3145544154535254)
 #define GPT_STATE_VERSION 1
 

@@ -94,6 +94,16 @@ static void act_views(const gpt *g, int B, int Tt, struct gpt_acts *a)
 
 int gpt_padded_vocab(int vocab_size) { return ((vocab_size + 127) / 128) * 128; }
 
+const char *gpt_position_name(int position)
+{
+    switch (position) {
+    case GPT_POS_LEARNED: return "learned";
+    case GPT_POS_ALIBI: return "alibi";
+    case GPT_POS_NONE: return "none";
+    default: return "unknown";
+    }
+}
+
 int gpt_config_check(const gpt_config *c, tr_error *err)
 {
     if (c->max_seq_len <= 0 || c->vocab_size <= 0 || c->num_layers <= 0 || c->num_heads <= 0 ||
@@ -105,8 +115,9 @@ int gpt_config_check(const gpt_config *c, tr_error *err)
     if (c->channels % c->num_heads != 0)
         return TR_FAIL(err, TR_EINVAL, "model config: channels %d not divisible by num_heads %d",
                        c->channels, c->num_heads);
-    if (c->alibi != 0 && c->alibi != 1)
-        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi)", c->alibi);
+    if (c->position < 0 || c->position >= GPT_POS_COUNT)
+        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi, 2 none)",
+                       c->position);
     if (c->padded_vocab_size < c->vocab_size)
         return TR_FAIL(err, TR_EINVAL, "model config: padded_vocab_size %d < vocab_size %d",
                        c->padded_vocab_size, c->vocab_size);
@@ -277,7 +288,7 @@ static void init_random_host(const gpt *g, uint64_t seed, float *params, float *
         float std = 0.0f;
         switch (i) {
         case GPT_T_WPE:
-            if (c->alibi) { memset(p, 0, n * sizeof(float)); continue; }  /* unused: kept at zero */
+            if (c->position != GPT_POS_LEARNED) { memset(p, 0, n * sizeof(float)); continue; }  /* unused: kept at zero */
             std = 0.02f;
             break;
         case GPT_T_WTE: case GPT_T_QKVW: case GPT_T_FCW: std = 0.02f; break;
@@ -425,7 +436,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     TR_TRY(upload(be, io->d_rowpos, io->rowpos, N * sizeof(int), err));
     if (targets) TR_TRY(upload(be, io->d_targets, targets, NT * sizeof(int), err));
     TR_TRY(upload(be, io->d_weights, g->weights, NT * sizeof(float), err));
-    be->embed_forward(a.encoded, io->d_rowtok, io->d_rowpos, wte, c->alibi ? NULL : wpe, g->prompt, (int)N, C);
+    be->embed_forward(a.encoded, io->d_rowtok, io->d_rowpos, wte, c->position == GPT_POS_LEARNED ? wpe : NULL, g->prompt, (int)N, C);
 
     for (int l = 0; l < L; l++) {
         layer_params w = layer_of(g, g->params, l);
@@ -440,7 +451,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
 
         be->layernorm_forward(ln1, ln1m, ln1r, res_in, w.ln1w, w.ln1b, (int)N, C);
         be->matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)N, C, 3 * C);
-        be->attention_forward(atty, att, qkv, B, Tt, C, NH, c->alibi);
+        be->attention_forward(atty, att, qkv, B, Tt, C, NH, c->position == GPT_POS_ALIBI);
         be->matmul_forward(a.scratch, atty, w.apw, w.apb, (int)N, C, C);
         be->residual_forward(res2, res_in, a.scratch, NC);
         be->layernorm_forward(ln2, ln2m, ln2r, res2, w.ln2w, w.ln2b, (int)N, C);
@@ -579,7 +590,7 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
     }
 
     /* embeddings: the rows' gradients summed into their table rows, key by key */
-    float *dwpe = full && !g->config.alibi ? gpt_grad(g, GPT_T_WPE) : NULL;  /* ALiBi: unused, stays 0 */
+    float *dwpe = full && g->config.position == GPT_POS_LEARNED ? gpt_grad(g, GPT_T_WPE) : NULL;  /* else unused, stays 0 */
     if (dwte) TR_TRY(embed_backward(g, dwte, d.dres, 0, (int)N, err));
     if (dwpe) TR_TRY(embed_backward(g, dwpe, d.dres, 1, (int)N, err));
     if (P > 0) TR_TRY(embed_backward(g, g->prompt_grad, d.dres, 2, (int)N, err));

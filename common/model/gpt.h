@@ -1,7 +1,7 @@
 /* gpt.h - a GPT-2-architecture transformer: parameters, forward with per-position loss
  * weights, backward, and the optional soft prompt.
  *
- * Architecture (GPT-2 exactly, unless config.alibi): learned position embeddings,
+ * Architecture (GPT-2 exactly, unless config.position): learned position embeddings,
  * pre-LayerNorm (eps 1e-5, with bias), fused QKV with bias, causal multi-head attention, GELU (tanh form), MLP 4C, final
  * LayerNorm, LM head tied to the token embeddings, vocabulary padded to padded_vocab_size
  * (a multiple of 128; the padded rows are never predicted).
@@ -38,11 +38,24 @@ typedef struct gpt_config {
     int num_layers;
     int num_heads;
     int channels;
-    int alibi;             /* 0: learned position embeddings (GPT-2); 1: ALiBi distance biases in
-                            * attention instead (wpe is kept for the file layout, zero and never
-                            * trained). Relative positions let a model copy and count past the
-                            * lengths it was trained on. */
+    int position;          /* gpt_position: how attention knows where a token is (below) */
 } gpt_config;
+
+/* gpt_config.position. With ALIBI and NONE, wpe is kept for the file layout, zero and never
+ * trained. */
+typedef enum {
+    GPT_POS_LEARNED = 0, /* learned position embeddings added to the input (GPT-2) */
+    GPT_POS_ALIBI = 1,   /* ALiBi: a per-head penalty on the query-key distance in attention.
+                          * Relative positions let a model copy and count past the lengths it
+                          * was trained on. */
+    GPT_POS_NONE = 2,    /* no position information at all ("NoPE", Kazemnejad et al. 2023):
+                          * the causal mask alone lets the model infer order; reported to
+                          * carry copying over to longer inputs better than relative schemes */
+    GPT_POS_COUNT
+} gpt_position_kind;
+
+/* "learned", "alibi", "none", or "unknown" for a value outside the enum */
+const char *gpt_position_name(int position);
 
 /* llm.c's 16 parameter tensors, in file order. */
 enum {

@@ -125,7 +125,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
     const int *d = s->d_rowidx;
     const int *dtok = d, *dpos = d + rows, *dslot = dpos + rows, *dstart = dslot + n, *dlast = dstart + n;
 
-    be->embed_forward(s->x, dtok, dpos, wte, c->alibi ? NULL : wpe, g->prompt, rows, C);
+    be->embed_forward(s->x, dtok, dpos, wte, c->position == GPT_POS_LEARNED ? wpe : NULL, g->prompt, rows, C);
     for (int l = 0; l < L; l++) {
         size_t lz = (size_t)l;
         const float *ln1w = gpt_param(g, GPT_T_LN1W) + lz * Cz, *ln1b = gpt_param(g, GPT_T_LN1B) + lz * Cz;
@@ -139,7 +139,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
         mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
         be->kv_attention(s->atty, s->scores, s->kcache + layer, s->vcache + layer, s->qkv, dslot, dstart, n, Tc,
-                         C, NH, s->max_len, c->alibi);
+                         C, NH, s->max_len, c->position == GPT_POS_ALIBI);
         mm(s->tmp, s->atty, apw, apb, rows, C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln2w, ln2b, rows, C);

@@ -15,7 +15,7 @@ static const char *tunable_names[] = {"full", "prompt"};
 static const char *meminit_names[] = {"hint", "sample", "given"};
 static const char *schedule_names[] = {"constant", "cosine"};
 static const char *tokenizer_names[] = {"byte", "gpt2"};
-static const char *position_names[] = {"learned", "alibi"};
+static const char *position_names[] = {"learned", "alibi", "none"};
 /* Task kinds a spec may name: the built-in generators, then the file formats. */
 static const char *task_names[] = {"multistep_arithmetic_two", "boolean_expressions", "dyck_languages",
                                    "navigate", "bbh", "gsm8k", "jsonl", NULL};
@@ -105,7 +105,7 @@ static const field fields[] = {
     INT("model.channels", model.channels, 8, 8192, "channels"),
     INT("model.context", model.context, 16, 8192, "context length"),
     ENUM("model.tokenizer", model.tokenizer, tokenizer_names, "tokenizer (byte or gpt2)"),
-    ENUM("model.position", model.position, position_names, "position encoding (learned or alibi)"),
+    ENUM("model.position", model.position, position_names, "position encoding (learned, alibi or none)"),
     ENUM("method", method, method_names, "training method"),
     ENUM("tunable", tunable, tunable_names, "tunable parameters"),
     INT("prompt_len", prompt_len, 0, 1024, "soft-prompt vectors"),

@@ -31,7 +31,7 @@ static const gpt_backend *cuda_or_skip(void)
 static gpt_config test_config(int alibi)
 {
     gpt_config c = {.max_seq_len = 64, .vocab_size = 257, .padded_vocab_size = 384, .num_layers = 2,
-                    .num_heads = 3, .channels = 48, .alibi = alibi};
+                    .num_heads = 3, .channels = 48, .position = alibi};
     return c;
 }
 

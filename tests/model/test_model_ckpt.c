@@ -234,14 +234,14 @@ Test(model_ckpt, alibi_flag_round_trips_and_is_checked)
     path_of(p, "alibi.bin");
     path_of(q, "bad.bin");
     gpt_config ca = cfg;
-    ca.alibi = 1;
+    ca.position = 1;
     cr_assert_eq(gpt_init(&a, &ca, 1, 0, &err), 0, "%s", err.msg);
     gpt_init_random(&a, 4);
     const float *wpe = gpt_param(&a, GPT_T_WPE);
     for (size_t i = 0; i < a.param_sizes[GPT_T_WPE]; i++) cr_assert_eq(wpe[i], 0.0f, "ALiBi wpe initialised");
     cr_assert_eq(gpt_ckpt_save(&a, p, &err), 0, "%s", err.msg);
     cr_assert_eq(gpt_ckpt_open(&b, p, 1, 0, &err), 0, "%s", err.msg);
-    cr_assert_eq(b.config.alibi, 1);
+    cr_assert_eq(b.config.position, 1);
     cr_assert_eq(memcmp(a.params, b.params, a.num_params * sizeof(float)), 0);
     gpt_free(&b);
     cr_assert_eq(gpt_init(&b, &cfg, 1, 0, &err), 0);
@@ -252,13 +252,26 @@ Test(model_ckpt, alibi_flag_round_trips_and_is_checked)
     size_t len;
     cr_assert_eq(tr_read_file(p, 1 << 24, &buf, &len, &err), 0);
     int32_t bad = 7;
-    memcpy(buf + 4 * GPT_CKPT_HDR_ALIBI, &bad, 4);
+    memcpy(buf + 4 * GPT_CKPT_HDR_POSITION, &bad, 4);
     write_file(q, buf, len);
     gpt_config c;
     int v;
     cr_assert_neq(gpt_ckpt_read_config(q, &c, &v, &err), 0);
     cr_assert(strstr(err.msg, "bad.bin") && strstr(err.msg, "position encoding 7"), "%s", err.msg);
     free(buf);
+    gpt_free(&a);
+    /* no position encoding (2) round-trips too, and is told apart from ALiBi by name */
+    ca.position = GPT_POS_NONE;
+    cr_assert_eq(gpt_init(&a, &ca, 1, 0, &err), 0, "%s", err.msg);
+    gpt_init_random(&a, 4);
+    cr_assert_eq(gpt_ckpt_save(&a, q, &err), 0, "%s", err.msg);
+    cr_assert_eq(gpt_ckpt_read_config(q, &c, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.position, GPT_POS_NONE);
+    ca.position = GPT_POS_ALIBI;
+    cr_assert_eq(gpt_init(&b, &ca, 1, 0, &err), 0);
+    cr_assert_neq(gpt_ckpt_load(&b, q, &err), 0, "a NoPE file loaded into an ALiBi model");
+    cr_assert(strstr(err.msg, "positions none") != NULL && strstr(err.msg, "positions alibi") != NULL, "%s", err.msg);
+    gpt_free(&b);
     gpt_free(&a);
 }
 

@@ -119,7 +119,7 @@ Test(model_grad, every_tensor_matches_finite_differences)
 Test(model_grad, alibi_matches_finite_differences)
 {
     gpt_config a = tiny;
-    a.alibi = 1;
+    a.position = 1;
     for (int P = 0; P <= 2; P += 2) {
         gpt g;
         float *ga = grad_of_new_model(&g, &a, P);
@@ -139,12 +139,57 @@ Test(model_grad, alibi_matches_finite_differences)
         }
         /* the distance bias changes the function: the same weights give another loss */
         double with = loss_of(&g);
-        g.config.alibi = 0;
+        g.config.position = 0;
         double without = loss_of(&g);
         cr_assert(fabs(with - without) > 1e-3 * fabs(without), "ALiBi made no difference: %g vs %g", with, without);
         free(ga);
         gpt_free(&g);
     }
+}
+
+/* No position encoding (NoPE): every trained tensor against finite differences, wpe's gradient
+ * exactly zero. Independent reference: it is the learned-position model (checked against
+ * PyTorch in test_model_parity.c) with wpe all zero, to the last bit, loss and gradients. */
+Test(model_grad, no_position_encoding_matches_finite_differences_and_zero_wpe)
+{
+    gpt_config a = tiny;
+    a.position = GPT_POS_NONE;
+    gpt g;
+    float *ga = grad_of_new_model(&g, &a, 0);
+    for (int t = 0; t < GPT_NUM_TENSORS; t++) {
+        size_t n = g.param_sizes[t];
+        if (t == GPT_T_WPE) {
+            for (size_t i = 0; i < n; i++) cr_assert_eq(ga[g.param_offsets[t] + i], 0.0f, "NoPE wpe grad %zu", i);
+            continue;
+        }
+        if (t == GPT_T_WTE) n = (size_t)a.vocab_size * a.channels;
+        check_entries(&g, gpt_param(&g, t), ga + g.param_offsets[t], n, names[t], 8);
+    }
+    double none = loss_of(&g);
+    /* the same weights as a learned-position model with wpe zero: the same loss and gradient */
+    gpt_config l = tiny;
+    gpt h;
+    float *gl = grad_of_new_model(&h, &l, 0);
+    memcpy(h.params, g.params, g.num_params * sizeof(float));
+    memset(gpt_param(&h, GPT_T_WPE), 0, h.param_sizes[GPT_T_WPE] * sizeof(float));  /* init_big filled it */
+    tr_error err;
+    gpt_zero_grad(&h);
+    double loss = loss_of(&h);
+    cr_assert_eq(gpt_backward(&h, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(loss, none, "NoPE loss %.17g, learned with zero wpe %.17g", none, loss);
+    const float *dh = h.grads;
+    for (int t = 0; t < GPT_NUM_TENSORS; t++) {
+        if (t == GPT_T_WPE) continue;   /* learned positions train wpe; NoPE leaves it */
+        size_t o = g.param_offsets[t];
+        cr_assert_eq(memcmp(ga + o, dh + o, g.param_sizes[t] * sizeof(float)), 0, "%s gradient differs", names[t]);
+    }
+    /* and a model with position embeddings is another function: NoPE really drops them */
+    for (size_t i = 0; i < h.param_sizes[GPT_T_WPE]; i++) gpt_param(&h, GPT_T_WPE)[i] = 0.5f * (float)((i * 7) % 5) - 1.0f;
+    cr_assert(fabs(loss_of(&h) - none) > 1e-3 * fabs(none), "position embeddings made no difference");
+    free(gl);
+    free(ga);
+    gpt_free(&h);
+    gpt_free(&g);
 }
 
 Test(model_grad, soft_prompt_matches_finite_differences_and_skips_weights)

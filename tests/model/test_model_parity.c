@@ -63,7 +63,7 @@ static void check_parity(const char *data_name, const char *model_name, int alib
     gpt g;
     tr_error err;
     cr_assert_eq(gpt_ckpt_open(&g, fixture(model_name, NULL), B, 0, &err), 0, "%s", err.msg);
-    cr_assert_eq(g.config.alibi, alibi, "%s declares positions %d", model_name, g.config.alibi);
+    cr_assert_eq(g.config.position, alibi, "%s declares positions %d", model_name, g.config.position);
     cr_assert_eq(g.config.padded_vocab_size, Vp);
     cr_assert_eq((int)g.num_params, np);
 

@@ -16,7 +16,7 @@ static void make_model_alibi(gpt *g, int P, int alibi)
 {
     tr_error err;
     gpt_config c = cfg;
-    c.alibi = alibi;
+    c.position = alibi;
     cr_assert_eq(gpt_init(g, &c, 4, P, &err), 0, "%s", err.msg);
     gpt_init_random(g, 5);
     /* sharpen the random model so that logits vary a lot between positions */
@@ -81,6 +81,8 @@ Test(model_sample, kv_decode_logits_equal_full_forward) { check_kv_matches_full(
 Test(model_sample, kv_decode_logits_equal_full_forward_with_soft_prompt) { check_kv_matches_full(3, 0); }
 Test(model_sample, alibi_kv_decode_logits_equal_full_forward) { check_kv_matches_full(0, 1); }
 Test(model_sample, alibi_kv_decode_logits_equal_full_forward_with_soft_prompt) { check_kv_matches_full(3, 1); }
+Test(model_sample, nope_kv_decode_logits_equal_full_forward) { check_kv_matches_full(0, GPT_POS_NONE); }
+Test(model_sample, nope_kv_decode_logits_equal_full_forward_with_soft_prompt) { check_kv_matches_full(3, GPT_POS_NONE); }
 
 static void run_sample(gpt *g, gpt_sampler *s, int n, const int *ids, const gpt_sample_opts *o,
                        int *toks, int *lens, double *lp)

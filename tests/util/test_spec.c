@@ -46,7 +46,7 @@ Test(spec, round_trip_through_json) {
     spec_defaults(&a);
     a.method = METHOD_STAR;
     a.optim.lr = 0.25;
-    a.model.position = SPEC_POSITION_ALIBI;
+    a.model.position = SPEC_POSITION_NONE;
     snprintf(a.name, sizeof a.name, "rt");
     char *json = spec_to_json(&a, NULL);
     cr_assert_not_null(json);
@@ -79,7 +79,7 @@ static bad_case bad_cases[] = {
     {"{\"subsample\": 65}", {"'subsample'", "2M = 64", ""}},
     {"{\"temperature\": 0}", {"'temperature'", "temperature > 0", ""}},
     {"{\"seed\": -1}", {"'seed'", "out of range", ""}},
-    {"{\"model\": {\"position\": \"rope\"}}", {"'model.position'", "'rope'", "allowed: learned, alibi"}},
+    {"{\"model\": {\"position\": \"rope\"}}", {"'model.position'", "'rope'", "allowed: learned, alibi, none"}},
     {"{\"steps\": 1, \"steps\": 2}", {"invalid JSON", "duplicate", ""}},
     {"{\n\"device\": \"gpu\"}", {"'device'", "'gpu'", "allowed: cpu, cuda, cuda:N (a device number), auto"}},
     {"{\"device\": \"cuda:x\"}", {"'device'", "'cuda:x'", "t.json:1"}},
