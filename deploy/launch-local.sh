@@ -81,8 +81,12 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 stopping=0
 pid=0
 on_signal() {
+  if [[ $stopping -eq 1 ]]; then
+    log "received $1 again: every rank quits at once (a resume starts from the last checkpoint)"
+  else
+    log "received $1: asking every rank to stop cleanly (send it again to quit at once)"
+  fi
   stopping=1
-  log "received $1: asking every rank to stop cleanly"
   [[ $pid -gt 0 ]] && kill -USR1 "$pid" 2>/dev/null
 }
 trap 'on_signal SIGTERM' TERM
