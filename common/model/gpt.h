@@ -38,7 +38,7 @@ typedef struct gpt_config {
     int num_layers;
     int num_heads;
     int channels;
-    int position;          /* gpt_position: how attention knows where a token is (below) */
+    int position;          /* gpt_position_kind: how attention knows where a token is (below) */
 } gpt_config;
 
 /* gpt_config.position. With ALIBI and NONE, wpe is kept for the file layout, zero and never
