@@ -96,6 +96,21 @@ static float *grad_of_new_model(gpt *g, const gpt_config *c, int P)
     return ga;
 }
 
+/* A model without position embeddings (ALiBi, none): wpe's gradient is exactly zero and every
+ * other tensor (wte's real rows) matches finite differences. */
+static void check_without_wpe(gpt *g, const float *ga, const char *label)
+{
+    for (int t = 0; t < GPT_NUM_TENSORS; t++) {
+        size_t n = g->param_sizes[t];
+        if (t == GPT_T_WPE) {
+            for (size_t i = 0; i < n; i++) cr_assert_eq(ga[g->param_offsets[t] + i], 0.0f, "%s wpe grad %zu", label, i);
+            continue;
+        }
+        if (t == GPT_T_WTE) n = (size_t)g->config.vocab_size * g->config.channels;
+        check_entries(g, gpt_param(g, t), ga + g->param_offsets[t], n, names[t], 8);
+    }
+}
+
 Test(model_grad, every_tensor_matches_finite_differences)
 {
     gpt g;
@@ -123,15 +138,7 @@ Test(model_grad, alibi_matches_finite_differences)
     for (int P = 0; P <= 2; P += 2) {
         gpt g;
         float *ga = grad_of_new_model(&g, &a, P);
-        for (int t = 0; t < GPT_NUM_TENSORS; t++) {
-            size_t n = g.param_sizes[t];
-            if (t == GPT_T_WPE) {
-                for (size_t i = 0; i < n; i++) cr_assert_eq(ga[g.param_offsets[t] + i], 0.0f, "ALiBi wpe grad %zu", i);
-                continue;
-            }
-            if (t == GPT_T_WTE) n = (size_t)a.vocab_size * a.channels;
-            check_entries(&g, gpt_param(&g, t), ga + g.param_offsets[t], n, names[t], 8);
-        }
+        check_without_wpe(&g, ga, "ALiBi");
         if (P) {
             size_t n = (size_t)P * a.channels;
             memcpy(ga, g.prompt_grad, n * sizeof(float));
@@ -156,15 +163,7 @@ Test(model_grad, no_position_encoding_matches_finite_differences_and_zero_wpe)
     a.position = GPT_POS_NONE;
     gpt g;
     float *ga = grad_of_new_model(&g, &a, 0);
-    for (int t = 0; t < GPT_NUM_TENSORS; t++) {
-        size_t n = g.param_sizes[t];
-        if (t == GPT_T_WPE) {
-            for (size_t i = 0; i < n; i++) cr_assert_eq(ga[g.param_offsets[t] + i], 0.0f, "NoPE wpe grad %zu", i);
-            continue;
-        }
-        if (t == GPT_T_WTE) n = (size_t)a.vocab_size * a.channels;
-        check_entries(&g, gpt_param(&g, t), ga + g.param_offsets[t], n, names[t], 8);
-    }
+    check_without_wpe(&g, ga, "NoPE");
     double none = loss_of(&g);
     /* the same weights as a learned-position model with wpe zero: the same loss and gradient */
     gpt_config l = tiny;
