@@ -1,7 +1,7 @@
 /* sig.h - SIGTERM/SIGINT turn into a "stop requested" flag that loops poll.
  * The handler only stores the signal number; all real work happens in the main loop. A second
- * signal while a stop is pending (or after sig_request_stop) exits at once with status
- * 128 + signal (see sig.c). The daemon's control thread handles TERM/INT itself (libuv). */
+ * signal at least 2 s after the first (or after sig_request_stop) exits at once with status
+ * 128 + signal; one sooner is taken as the same request arriving twice (see sig.c). The daemon's control thread handles TERM/INT itself (libuv). */
 #ifndef TRICE_UTIL_SIG_H
 #define TRICE_UTIL_SIG_H
 
