@@ -6,7 +6,7 @@ def brackets(expr):
     m = re.match(r'\(\((.*?)\) [-+*] \((.*?)\)\)$', expr)
     return [m.group(1), m.group(2)] if m else None
 for f in sys.argv[1:]:
-    rows = [json.loads(l) for l in gzip.open(f, 'rt')]
+    rows = [json.loads(l) for l in (gzip.open(f, 'rt') if f.endswith('.gz') else open(f))]
     counts = collections.Counter(); right = collections.Counter(); n = 0
     for r in rows:
         q = r['question'].split('\n')[0]
