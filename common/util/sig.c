@@ -32,7 +32,7 @@ static void on_signal(int sig) {
         (void)w;
         _exit(128 + sig);
     }
-    static const char first[] = "\nstop requested: the run will checkpoint and stop at the next step boundary (memory initialisation and the evaluation before training run to their end first; a second signal, 2 s or more after this one, quits at once)\n";
+    static const char first[] = "\nstop requested: stopping cleanly; a training run checkpoints and stops at its next step boundary (memory initialisation and the evaluation before training run to their end first); a second signal, 2 s or more after this one, quits at once\n";
     ssize_t w = write(STDERR_FILENO, first, sizeof first - 1);
     (void)w;
     g_first_s = now_s();
