@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/data/couple.h"
 #include "common/engine/streams.h"
 #include "common/tok/byte.h"
 #include "common/util/log.h"
@@ -346,6 +347,7 @@ int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, f
     o.top_p = truncate ? (float)e->spec.top_p : 1.0f;
     o.max_new_tokens = maxnew;
     o.eot = e->tok.eot;
+    if (e->model.config.position == GPT_POS_COUPLED) o.position_fn = couple_position;   /* couple.h */
     int rc = 0;
     int *ptok = tr_malloc((size_t)ENGINE_MAX_SAMPLE * (size_t)e->max_tokens * sizeof(int), err);
     int *otok = tr_malloc((size_t)ENGINE_MAX_SAMPLE * (size_t)maxnew * sizeof(int), err);

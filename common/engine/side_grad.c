@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/comm/msg.h"
+#include "common/data/couple.h"
 #include "common/engine/streams.h"
 
 /* Positions a group may pad to (terms x longest sequence): the batch of the model benchmark's
@@ -63,9 +64,9 @@ static int term_rationale(engine_side *e, const est_coef *t, int32_t *tmp, const
 
 /* Example id's sequence s = prompt ++ rationale ++ eot as inputs s[0..L-2] (tok), targets
  * s[1..L-1] (tgt) and weights (coef on rationale and eot targets, 0 on the prompt's): *T =
- * L - 1 positions, each array [max_tokens]. */
+ * L - 1 positions, each array [max_tokens]; *prompt_len = the prompt's tokens. */
 static int build_seq(engine_side *e, int64_t id, const int32_t *rat, int rlen, float coef, int *tok, int *tgt, float *w,
-                     int *T, tr_error *err) {
+                     int *T, int *prompt_len, tr_error *err) {
     const task_example *ex = task_get(&e->task, id);
     if (!ex) return TR_FAIL(err, TR_EINTERNAL, "gradient term for example %lld, which is not in the task", (long long)id);
     char *prompt = NULL;
@@ -83,6 +84,7 @@ static int build_seq(engine_side *e, int64_t id, const int32_t *rat, int rlen, f
         w[p] = p + 1 >= plen ? coef : 0.0f;   /* loss on rationale and eot targets only */
     }
     *T = L - 1;
+    *prompt_len = plen;
     return 0;
 }
 
@@ -134,18 +136,23 @@ int engine_side_grad_rows(engine_side *e, uint8_t **buf, size_t *len, tr_error *
 typedef struct seqs {
     int *tok, *tgt;     /* [n * max_tokens] */
     float *w;
+    int *ids;           /* [n * max_tokens] position ids (a coupled model's), or NULL */
     int *T;             /* [n] positions, -1 until filled */
     int64_t *id;        /* [n] the example (position jitter) */
 } seqs;
 
 static void seqs_free(seqs *q) {
-    free(q->tok); free(q->tgt); free(q->w); free(q->T); free(q->id);
+    free(q->tok); free(q->tgt); free(q->w); free(q->ids); free(q->T); free(q->id);
 }
 
 static int seq_fill(engine_side *e, seqs *q, int k, int64_t id, const int32_t *rat, int rlen, tr_error *err) {
     const size_t st = (size_t)e->max_tokens;
     q->id[k] = id;
-    return build_seq(e, id, rat, rlen, (float)e->gterms[k].coef, q->tok + k * st, q->tgt + k * st, q->w + k * st, &q->T[k], err);
+    int plen = 0;
+    TR_TRY(build_seq(e, id, rat, rlen, (float)e->gterms[k].coef, q->tok + k * st, q->tgt + k * st, q->w + k * st, &q->T[k],
+                     &plen, err));
+    if (q->ids) couple_positions(q->tok + k * st, plen, q->T[k], q->ids + k * st);   /* as the sampler numbers them */
+    return 0;
 }
 
 static int seqs_build(engine_side *e, seqs *q, const uint8_t *const *in, const size_t *in_len, tr_error *err) {
@@ -157,8 +164,10 @@ static int seqs_build(engine_side *e, seqs *q, const uint8_t *const *in, const s
     q->w = tr_malloc(n1 * st * sizeof *q->w, err);
     q->T = tr_malloc(n1 * sizeof *q->T, err);
     q->id = tr_malloc(n1 * sizeof *q->id, err);
+    const int coupled = side_compute_model(e)->config.position == GPT_POS_COUPLED;
+    if (coupled) q->ids = tr_malloc(n1 * st * sizeof *q->ids, err);
     int32_t *tmp = tr_malloc(st * sizeof *tmp, err);
-    int rc = (!q->tok || !q->tgt || !q->w || !q->T || !q->id || !tmp) ? TR_ENOMEM : 0;
+    int rc = (!q->tok || !q->tgt || !q->w || !q->T || !q->id || !tmp || (coupled && !q->ids)) ? TR_ENOMEM : 0;
     for (int k = 0; k < n && !rc; k++) q->T[k] = -1;
     for (int k = 0; k < n && !rc; k++) {   /* own terms */
         if (e->batch_owner[e->gterms[k].ex] != e->index) continue;
@@ -207,7 +216,7 @@ typedef struct group_slice {
     tr_error err;
 } group_slice;
 
-static int run_group(group_slice *s, int g, int *tok, int *tgt, float *w, int *off) {
+static int run_group(group_slice *s, int g, int *tok, int *tgt, float *w, int *ids, int *off) {
     engine_side *e = s->e;
     const grad_plan *p = &e->plan;
     const size_t st = (size_t)e->max_tokens;
@@ -221,7 +230,9 @@ static int run_group(group_slice *s, int g, int *tok, int *tgt, float *w, int *o
         memcpy(tok + b * Tmax, s->q->tok + sl * st, (size_t)T * sizeof *tok);
         memcpy(tgt + b * Tmax, s->q->tgt + sl * st, (size_t)T * sizeof *tgt);
         memcpy(w + b * Tmax, s->q->w + sl * st, (size_t)T * sizeof *w);
+        if (s->q->ids) memcpy(ids + b * Tmax, s->q->ids + sl * st, (size_t)T * sizeof *ids);
         for (int t = T; t < Tmax; t++) { tok[b * Tmax + t] = e->tok.eot; tgt[b * Tmax + t] = e->tok.eot; w[b * Tmax + t] = 0; }
+        for (int t = T; s->q->ids && t < Tmax; t++) ids[b * Tmax + t] = 0;   /* padding: weight 0, any valid id */
         off[b] = 0;
         if (e->spec.position_jitter) {   /* a shift that depends on (seed, id, step) only: W-independent */
             rng r;
@@ -233,8 +244,10 @@ static int run_group(group_slice *s, int g, int *tok, int *tgt, float *w, int *o
     const gpt_grad_mode mode = e->spec.tunable == TUNABLE_PROMPT ? GPT_GRAD_PROMPT : GPT_GRAD_FULL;
     gpt_zero_grad(s->m);
     s->m->row_offsets = off;
+    s->m->token_positions = s->q->ids ? ids : NULL;
     int rc = gpt_forward(s->m, tok, tgt, w, hi - lo, Tmax, &s->group_loss[g], NULL, &s->err);
     s->m->row_offsets = NULL;   /* sampling and evaluation stay at position 0 */
+    s->m->token_positions = NULL;
     if (!rc) rc = gpt_backward(s->m, mode, &s->err);
     if (!rc) rc = e->dev ? side_device_sum_add(e, s->m, &s->err)
                          : fixsum_add_floats(s->acc, mode == GPT_GRAD_PROMPT ? s->m->prompt_grad : s->m->grads,
@@ -247,10 +260,11 @@ static void *group_slice_run(void *arg) {
     group_slice *s = arg;
     const size_t n = (size_t)s->e->G * (size_t)s->e->max_tokens;
     int *tok = malloc(n * sizeof *tok), *tgt = malloc(n * sizeof *tgt), *off = malloc((size_t)s->e->G * sizeof *off);
+    int *ids = malloc(n * sizeof *ids);
     float *w = malloc(n * sizeof *w);
-    if (!tok || !tgt || !w || !off) s->rc = TR_FAIL(&s->err, TR_ENOMEM, "out of memory for a gradient group of %zu positions", n);
-    for (int i = s->lo; i < s->hi && !s->rc; i++) s->rc = run_group(s, s->mine[i], tok, tgt, w, off);
-    free(tok); free(tgt); free(w); free(off);
+    if (!tok || !tgt || !w || !ids || !off) s->rc = TR_FAIL(&s->err, TR_ENOMEM, "out of memory for a gradient group of %zu positions", n);
+    for (int i = s->lo; i < s->hi && !s->rc; i++) s->rc = run_group(s, s->mine[i], tok, tgt, w, ids, off);
+    free(tok); free(tgt); free(w); free(ids); free(off);
     return NULL;
 }
 

@@ -100,6 +100,7 @@ const char *gpt_position_name(int position)
     case GPT_POS_LEARNED: return "learned";
     case GPT_POS_ALIBI: return "alibi";
     case GPT_POS_NONE: return "none";
+    case GPT_POS_COUPLED: return "coupled";
     default: return "unknown";
     }
 }
@@ -116,7 +117,7 @@ int gpt_config_check(const gpt_config *c, tr_error *err)
         return TR_FAIL(err, TR_EINVAL, "model config: channels %d not divisible by num_heads %d",
                        c->channels, c->num_heads);
     if (c->position < 0 || c->position >= GPT_POS_COUNT)
-        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi, 2 none)",
+        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi, 2 none, 3 coupled)",
                        c->position);
     if (c->padded_vocab_size < c->vocab_size)
         return TR_FAIL(err, TR_EINVAL, "model config: padded_vocab_size %d < vocab_size %d",
@@ -288,7 +289,7 @@ static void init_random_host(const gpt *g, uint64_t seed, float *params, float *
         float std = 0.0f;
         switch (i) {
         case GPT_T_WPE:
-            if (c->position != GPT_POS_LEARNED) { memset(p, 0, n * sizeof(float)); continue; }  /* unused: kept at zero */
+            if (!gpt_has_wpe(c)) { memset(p, 0, n * sizeof(float)); continue; }  /* unused: kept at zero */
             std = 0.02f;
             break;
         case GPT_T_WTE: case GPT_T_QKVW: case GPT_T_FCW: std = 0.02f; break;
@@ -368,9 +369,11 @@ static layer_params layer_of(const gpt *g, const float *base, int l)
 }
 
 /* The position index of row b's position t (soft prompt included) in the last forward:
- * padding past the context reuses the last position (see row_offsets in gpt.h). */
-static int gpt_position(const gpt *g, int b, int t) {
-    int p = g->fwd_offsets[b] + t;
+ * padding past the context reuses the last position (see row_offsets in gpt.h). With
+ * token_positions (T token positions per row), a token's id replaces its place. */
+static int gpt_position(const gpt *g, int b, int t, int T) {
+    int P = g->prompt_len;
+    int p = g->fwd_offsets[b] + (t >= P && g->token_positions ? P + g->token_positions[(size_t)b * T + (t - P)] : t);
     return p < g->config.max_seq_len ? p : g->config.max_seq_len - 1;
 }
 
@@ -404,6 +407,14 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
             return TR_FAIL(err, TR_EINVAL, "gpt_forward: sequence %d's position offset %d + prompt %d leaves no "
                            "position of max_seq_len %d", b, g->row_offsets[b], P, c->max_seq_len);
     size_t NT = (size_t)B * T;
+    if (g->token_positions && c->position != GPT_POS_COUPLED)
+        return TR_FAIL(err, TR_EINVAL, "gpt_forward: token position ids given to a model whose positions are %s; "
+                       "only a \"coupled\" model reads them", gpt_position_name(c->position));
+    for (size_t i = 0; g->token_positions && i < NT; i++)
+        if (g->token_positions[i] < 0 || P + g->token_positions[i] >= c->max_seq_len)
+            return TR_FAIL(err, TR_EINVAL, "gpt_forward: position id %d at sequence %zu position %zu not in [0, "
+                           "max_seq_len %d - prompt_len %d)", g->token_positions[i], i / (size_t)T, i % (size_t)T,
+                           c->max_seq_len, P);
     for (size_t i = 0; i < NT; i++) {
         if (tokens[i] < 0 || tokens[i] >= V)
             return TR_FAIL(err, TR_EINVAL, "gpt_forward: token %d at sequence %zu position %zu not in [0, %d)",
@@ -430,13 +441,13 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
         for (int t = 0; t < Tt; t++) {
             size_t r = (size_t)b * Tt + t;
             io->rowtok[r] = t < P ? -1 - t : tokens[(size_t)b * T + (t - P)];
-            io->rowpos[r] = gpt_position(g, b, t);
+            io->rowpos[r] = gpt_position(g, b, t, T);
         }
     TR_TRY(upload(be, io->d_rowtok, io->rowtok, N * sizeof(int), err));
     TR_TRY(upload(be, io->d_rowpos, io->rowpos, N * sizeof(int), err));
     if (targets) TR_TRY(upload(be, io->d_targets, targets, NT * sizeof(int), err));
     TR_TRY(upload(be, io->d_weights, g->weights, NT * sizeof(float), err));
-    be->embed_forward(a.encoded, io->d_rowtok, io->d_rowpos, wte, c->position == GPT_POS_LEARNED ? wpe : NULL, g->prompt, (int)N, C);
+    be->embed_forward(a.encoded, io->d_rowtok, io->d_rowpos, wte, gpt_has_wpe(c) ? wpe : NULL, g->prompt, (int)N, C);
 
     for (int l = 0; l < L; l++) {
         layer_params w = layer_of(g, g->params, l);
@@ -590,7 +601,7 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
     }
 
     /* embeddings: the rows' gradients summed into their table rows, key by key */
-    float *dwpe = full && g->config.position == GPT_POS_LEARNED ? gpt_grad(g, GPT_T_WPE) : NULL;  /* else unused, stays 0 */
+    float *dwpe = full && gpt_has_wpe(&g->config) ? gpt_grad(g, GPT_T_WPE) : NULL;  /* else unused, stays 0 */
     if (dwte) TR_TRY(embed_backward(g, dwte, d.dres, 0, (int)N, err));
     if (dwpe) TR_TRY(embed_backward(g, dwpe, d.dres, 1, (int)N, err));
     if (P > 0) TR_TRY(embed_backward(g, g->prompt_grad, d.dres, 2, (int)N, err));

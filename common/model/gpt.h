@@ -51,10 +51,18 @@ typedef enum {
     GPT_POS_NONE = 2,    /* no position information at all ("NoPE", Kazemnejad et al. 2023):
                           * the causal mask alone lets the model infer order; reported to
                           * carry copying over to longer inputs better than relative schemes */
+    GPT_POS_COUPLED = 3, /* learned position embeddings indexed by caller-given position ids
+                          * (gpt.token_positions, gpt_sample_opts.position_fn) rather than by
+                          * place: position coupling (Cho et al. 2024), where a restated token
+                          * takes the id of the token it restates, so a copy head only has to
+                          * find "my id + 1", at any length that training covered */
     GPT_POS_COUNT
 } gpt_position_kind;
 
-/* "learned", "alibi", "none", or "unknown" for a value outside the enum */
+/* Whether the model adds learned position embeddings (wpe): learned and coupled. */
+static inline int gpt_has_wpe(const gpt_config *c) { return c->position == GPT_POS_LEARNED || c->position == GPT_POS_COUPLED; }
+
+/* "learned", "alibi", "none", "coupled", or "unknown" for a value outside the enum */
 const char *gpt_position_name(int position);
 
 /* llm.c's 16 parameter tensors, in file order. */
@@ -135,6 +143,14 @@ typedef struct gpt {
                                            * right padding that would run past the context reuses
                                            * the last position embedding (weight 0: no effect on
                                            * the loss or the real positions' gradients). */
+
+    const int *token_positions;           /* (B, T) or NULL: each token's position id for the next
+                                           * forward, counted from the first token (0) as the plain
+                                           * index t would be; the row's shift (pos_offset or
+                                           * row_offsets) and the soft prompt's P are added. NULL =
+                                           * t. Read only with GPT_POS_COUPLED (an error otherwise,
+                                           * so that a caller cannot believe it took effect). Ids
+                                           * must be >= 0 and fit like t does. */
 
     /* state of the last forward */
     int B, T;                             /* T = token positions (excluding the prompt) */

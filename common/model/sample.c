@@ -42,6 +42,7 @@ int gpt_sampler_init(gpt_sampler *s, const gpt *g, int max_seqs, tr_error *err)
         !(s->start_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
         !(s->last_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
         !(s->tok_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
+        !(s->ids_tmp = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
         !(s->pwork = tr_malloc((size_t)s->Vp * sizeof(double), err)) ||
         !(s->uni = tr_malloc((size_t)max_seqs * sizeof(double), err)) ||
         !(s->drawn = tr_malloc((size_t)max_seqs * sizeof(int), err)) ||
@@ -79,7 +80,7 @@ void gpt_sampler_free(gpt_sampler *s)
         be->free(s->fch); be->free(s->scores); be->free(s->lastln); be->free(s->d_rowidx);
         be->free(s->dlogits);
     }
-    free(s->pos); free(s->logits); free(s->itmp); free(s->rowidx); free(s->slots_tmp);
+    free(s->pos); free(s->logits); free(s->itmp); free(s->rowidx); free(s->slots_tmp); free(s->ids_tmp);
     free(s->start_tmp); free(s->last_tmp); free(s->tok_tmp);
     free(s->pwork); free(s->uni); free(s->drawn); free(s->drawn_lp);
     memset(s, 0, sizeof *s);
@@ -88,6 +89,7 @@ void gpt_sampler_free(gpt_sampler *s)
 /* Run Tc positions of n sequences through the model with the KV cache.
  *   slots (n): cache slot of each sequence; start (n): its first position;
  *   tokens (n, Tc): input ids (ignored at positions < P, which take the soft prompt);
+ *   ids (n, Tc) or NULL: the rows' position ids past the soft prompt (coupling), else their places;
  *   last (n): index in 0..Tc-1 of the row whose logits are wanted; logits (n, Vp) out (host).
  * On a device backend the logits land in rows row0.. of s->dlogits, and are copied to logits
  * unless it is NULL (gpt_sample's draws on the device read them there).
@@ -96,7 +98,7 @@ void gpt_sampler_free(gpt_sampler *s)
  * prefill runs one sequence at a time, so a sequence's logits are the same bits whatever else
  * is in the batch (the number of workers decides the batches; proposals must not depend on it). */
 static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *start, int Tc,
-                      const int *tokens, const int *last, float *logits, size_t row0, tr_error *err)
+                      const int *tokens, const int *ids, const int *last, float *logits, size_t row0, tr_error *err)
 {
     const gpt_backend *be = g->be;
     const gpt_config *c = &g->config;
@@ -114,7 +116,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
         for (int t = 0; t < Tc; t++) {
             int p = start[i] + t;
             rtok[i * Tc + t] = p < P ? -1 - p : tokens[(size_t)i * Tc + t];
-            rpos[i * Tc + t] = p;
+            rpos[i * Tc + t] = p < P || !ids ? p : P + ids[(size_t)i * Tc + t];   /* the embedding's; the cache's is p */
         }
         rslot[i] = slots[i];
         rstart[i] = start[i];
@@ -125,7 +127,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
     const int *d = s->d_rowidx;
     const int *dtok = d, *dpos = d + rows, *dslot = dpos + rows, *dstart = dslot + n, *dlast = dstart + n;
 
-    be->embed_forward(s->x, dtok, dpos, wte, c->position == GPT_POS_LEARNED ? wpe : NULL, g->prompt, rows, C);
+    be->embed_forward(s->x, dtok, dpos, wte, gpt_has_wpe(c) ? wpe : NULL, g->prompt, rows, C);
     for (int l = 0; l < L; l++) {
         size_t lz = (size_t)l;
         const float *ln1w = gpt_param(g, GPT_T_LN1W) + lz * Cz, *ln1b = gpt_param(g, GPT_T_LN1B) + lz * Cz;
@@ -188,7 +190,7 @@ static int sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const
         s->slots_tmp[0] = i;
         s->start_tmp[0] = 0;
         s->last_tmp[0] = Tc - 1;
-        TR_TRY(kv_forward(s, g, 1, s->slots_tmp, s->start_tmp, Tc, tok, s->last_tmp, logits ? logits + (size_t)i * Vp : NULL,
+        TR_TRY(kv_forward(s, g, 1, s->slots_tmp, s->start_tmp, Tc, tok, NULL, s->last_tmp, logits ? logits + (size_t)i * Vp : NULL,
                           (size_t)i, err));
         s->pos[i] = Tc;
     }
@@ -201,10 +203,13 @@ int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *p
     return sampler_prefill(s, g, n, prompts, prompt_lens, logits, err);
 }
 
-static int sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens,
+static int sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens, const int *ids,
                           float *logits, tr_error *err)
 {
     int V = g->config.vocab_size;
+    if (ids && g->config.position != GPT_POS_COUPLED)
+        return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: position ids given to a model whose positions are %s; "
+                       "only a \"coupled\" model reads them", gpt_position_name(g->config.position));
     if (n <= 0 || n > s->max_seqs)
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: %d sequences not in [1, max_seqs %d]", n, s->max_seqs);
     for (int i = 0; i < n; i++) {
@@ -216,12 +221,15 @@ static int sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots,
         if (tokens[i] < 0 || tokens[i] >= V)
             return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: token %d for slot %d not in [0, %d)",
                            tokens[i], slots[i], V);
+        if (ids && (ids[i] < 0 || g->prompt_len + ids[i] >= s->max_len))
+            return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: position id %d for slot %d not in [0, max_seq_len %d - "
+                           "prompt_len %d)", ids[i], slots[i], s->max_len, g->prompt_len);
     }
     for (int i = 0; i < n; i++) {
         s->start_tmp[i] = s->pos[slots[i]];
         s->last_tmp[i] = 0;
     }
-    TR_TRY(kv_forward(s, g, n, slots, s->start_tmp, 1, tokens, s->last_tmp, logits, 0, err));
+    TR_TRY(kv_forward(s, g, n, slots, s->start_tmp, 1, tokens, ids, s->last_tmp, logits, 0, err));
     for (int i = 0; i < n; i++) s->pos[slots[i]]++;
     return 0;
 }
@@ -229,7 +237,13 @@ static int sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots,
 int gpt_sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens,
                        float *logits, tr_error *err)
 {
-    return sampler_decode(s, g, n, slots, tokens, logits, err);
+    return sampler_decode(s, g, n, slots, tokens, NULL, logits, err);
+}
+
+int gpt_sampler_decode_at(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens, const int *ids,
+                          float *logits, tr_error *err)
+{
+    return sampler_decode(s, g, n, slots, tokens, ids, logits, err);
 }
 
 /* qsort has no context argument: the key array goes through a thread-local */
@@ -302,6 +316,10 @@ int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, c
     if (opts->temperature < 0.0f || opts->top_k < 0 || opts->top_p < 0.0f || opts->top_p > 1.0f)
         return TR_FAIL(err, TR_EINVAL, "gpt_sample: temperature %g, top_k %d, top_p %g: need temperature >= 0, "
                        "top_k >= 0, top_p in [0, 1]", (double)opts->temperature, opts->top_k, (double)opts->top_p);
+    if ((g->config.position == GPT_POS_COUPLED) != (opts->position_fn != NULL))
+        return TR_FAIL(err, TR_EINVAL, "gpt_sample: %s", opts->position_fn
+                       ? "a position rule was given for a model that does not read position ids (not \"coupled\")"
+                       : "a \"coupled\" model needs a position rule (opts.position_fn): its position ids are not places");
     /* On a device, the untruncated draws (greedy, or the full tempered distribution: TRICE's
      * proposals) run there from uniforms drawn here, one per token as gpt_sample_token draws
      * them, so that only tokens come back; top-k and top-p sort on the host, from logits rows. */
@@ -332,11 +350,15 @@ int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, c
             if (out_lens[i] >= M || s->pos[i] >= s->max_len) continue;
             active[nn] = i;
             s->tok_tmp[nn] = tok;
+            if (opts->position_fn)
+                s->ids_tmp[nn] = opts->position_fn(opts->position_ctx, prompts[i], prompt_lens[i],
+                                                   out_tokens + (size_t)i * M, out_lens[i] - 1);
             nn++;
         }
         na = nn;
         if (na == 0) break;
-        TR_TRY(sampler_decode(s, g, na, active, s->tok_tmp, on_dev ? NULL : s->logits, err));
+        TR_TRY(sampler_decode(s, g, na, active, s->tok_tmp, opts->position_fn ? s->ids_tmp : NULL,
+                              on_dev ? NULL : s->logits, err));
     }
     return 0;
 }

@@ -29,6 +29,13 @@ typedef struct gpt_sample_opts {
     float top_p;         /* keep the smallest most-likely set with mass >= top_p; 0 or 1 = off */
     int max_new_tokens;  /* > 0 */
     int eot;             /* end-of-text token id (not returned); -1 = none */
+    /* Position coupling, required by a GPT_POS_COUPLED model and refused by the others: the
+     * position id of generated token i (gen[i], with gen[0..i] written so far) of a sequence
+     * whose prompt is prompt[0..prompt_len-1]. Prompt tokens take their place (0..). Ids
+     * count like gpt.token_positions (the soft prompt's P is added) and must be in
+     * [0, max_seq_len - P). It must be a function of its arguments only (reproducibility). */
+    int (*position_fn)(const void *ctx, const int *prompt, int prompt_len, const int *gen, int i);
+    const void *position_ctx;
 } gpt_sample_opts;
 
 /* Defaults: temperature 1, no truncation, 64 new tokens, eot 256 (the byte tokenizer's). */
@@ -49,7 +56,7 @@ typedef struct gpt_sampler {
     float *logits;            /* (max_seqs, Vp) */
     int *rowidx;              /* (2 rows + 3 max_seqs) */
     int *itmp;                /* (max(rows, max_seqs + Vp)) */
-    int *slots_tmp, *start_tmp, *last_tmp, *tok_tmp; /* (max_seqs) each */
+    int *slots_tmp, *start_tmp, *last_tmp, *tok_tmp, *ids_tmp; /* (max_seqs) each */
     double *pwork;            /* (Vp) */
     double *uni;              /* (max_seqs) a decode step's uniforms, for draws on a device */
     int *drawn;               /* (max_seqs) the tokens drawn there */
@@ -70,6 +77,11 @@ int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *p
  * position. logits (n, Vp) out: next-token logits. */
 int gpt_sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens,
                        float *logits, tr_error *err);
+/* The same with each token's position id given (ids (n), counted as gpt.token_positions
+ * counts them): for a GPT_POS_COUPLED model, whose embedding reads ids[i] instead of the
+ * token's place. ids NULL = gpt_sampler_decode. */
+int gpt_sampler_decode_at(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens, const int *ids,
+                          float *logits, tr_error *err);
 
 /* Draw one token from a logits row (V real entries) under opts; *logp gets its log-probability
  * under the distribution sampled from (see above). work (V doubles) and idx (V ints) are scratch. */

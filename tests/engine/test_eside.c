@@ -216,9 +216,10 @@ static int all_terms(est_coef *terms, int n_ex, int with_proposals) {
  * per backward pass, within float rounding: every entry within 1e-5 of the largest entry
  * (padding and batching change only the order of float sums inside sgemm). sft with position
  * jitter: every sequence of a group sits at its own offset (gpt.h row_offsets). */
-static void check_groups_against_terms(const char *method, int jitter, int with_proposals) {
+static void check_groups_against_terms(const char *method, int jitter, int with_proposals, spec_position position) {
     experiment_spec s = grouped_spec(method);
     s.position_jitter = jitter;
+    s.model.position = position;
     engine_side *e = side(&s, 0, 1);
     step_zero(e);
     est_coef terms[16];
@@ -244,8 +245,55 @@ static void check_groups_against_terms(const char *method, int jitter, int with_
     engine_side_free(e);
 }
 
-Test(eside, a_grouped_gradient_is_the_sum_of_per_term_gradients) { check_groups_against_terms("trice", 0, 1); }
-Test(eside, grouped_gradients_with_position_jitter_match_per_term_gradients) { check_groups_against_terms("sft", 1, 0); }
+Test(eside, a_grouped_gradient_is_the_sum_of_per_term_gradients) {
+    check_groups_against_terms("trice", 0, 1, SPEC_POSITION_LEARNED);
+}
+Test(eside, grouped_gradients_with_position_jitter_match_per_term_gradients) {
+    check_groups_against_terms("sft", 1, 0, SPEC_POSITION_LEARNED);
+}
+/* position coupling: each sequence's ids (couple.h) travel with it into its group */
+Test(eside, coupled_grouped_gradients_match_per_term_gradients) {
+    check_groups_against_terms("trice", 0, 1, SPEC_POSITION_COUPLED);
+    check_groups_against_terms("sft", 1, 0, SPEC_POSITION_COUPLED);
+}
+
+/* A coupled model's step uses the ids: from the same weights (the same seed), its loss on
+ * the same given rationales is not the learned-position model's; and its proposals and
+ * gradient are the same bits with 1 and 3 threads. */
+Test(eside, a_coupled_model_trains_and_samples_at_its_ids) {
+    est_coef terms[16];
+    int n = all_terms(terms, 8, 0);   /* memory terms: the given rationales, the same for both */
+    double *g[2], loss[2];
+    size_t m = 0;
+    for (int c = 0; c < 2; c++) {
+        experiment_spec s = grouped_spec("trice");
+        s.model.position = c ? SPEC_POSITION_COUPLED : SPEC_POSITION_LEARNED;
+        engine_side *e = side(&s, 0, 1);
+        step_zero(e);
+        g[c] = grad_of(e, terms, n, &loss[c]);
+        engine_side_grad(e, &m);
+        engine_side_free(e);
+    }
+    cr_assert(fabs(loss[0] - loss[1]) > 1e-6 * fabs(loss[0]), "coupled loss %.9g equals learned %.9g", loss[1], loss[0]);
+    free(g[0]); free(g[1]);
+    n = all_terms(terms, 8, 1);
+    uint8_t correct[2][8];
+    double *gt[2];
+    for (int run = 0; run < 2; run++) {
+        if (run) setenv("TRICE_THREADS", "3", 1);
+        experiment_spec s = grouped_spec("trice");
+        s.model.position = SPEC_POSITION_COUPLED;
+        engine_side *e = side(&s, 0, 1);
+        step_zero(e);
+        memcpy(correct[run], engine_side_correct(e), 8);
+        gt[run] = grad_of(e, terms, n, &loss[run]);
+        engine_side_free(e);
+    }
+    unsetenv("TRICE_THREADS");
+    cr_assert_eq(memcmp(correct[0], correct[1], 8), 0, "coupled proposals differ with 3 threads");
+    cr_assert_eq(memcmp(gt[0], gt[1], m * sizeof *gt[0]), 0, "coupled gradient differs with 3 threads");
+    free(gt[0]); free(gt[1]);
+}
 
 /* TRICE_THREADS splits the proposals and the gradient's groups over threads: the same
  * proposals' outcomes and the same gradient bits and loss as one thread (4 groups over 2 and 3

@@ -258,3 +258,13 @@ Test(spec, init_shots_only_with_sampled_memory) {
     spec_stage_apply(&s, &s.stages[0], &st);
     cr_assert_eq(st.init_shots, 0);
 }
+
+Test(spec, coupled_positions_need_the_byte_tokenizer) {
+    experiment_spec s;
+    tr_error err;
+    cr_assert_eq(spec_parse_json("{\"model\": {\"position\": \"coupled\"}}", "c.json", &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.model.position, SPEC_POSITION_COUPLED);
+    cr_assert_neq(spec_parse_json("{\"model\": {\"position\": \"coupled\", \"tokenizer\": \"gpt2\"}}",
+                                  "c.json", &s, &err), 0);
+    cr_assert(strstr(err.msg, "model.position") && strstr(err.msg, "byte") && strstr(err.msg, "gpt2"), "%s", err.msg);
+}
