@@ -347,7 +347,7 @@ int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, f
     o.top_p = truncate ? (float)e->spec.top_p : 1.0f;
     o.max_new_tokens = maxnew;
     o.eot = e->tok.eot;
-    if (e->model.config.position == GPT_POS_COUPLED) o.position_fn = couple_position;   /* couple.h */
+    if (gpt_is_coupled(&e->model.config)) o.position_fn = couple_position;   /* couple.h */
     int rc = 0;
     int *ptok = tr_malloc((size_t)ENGINE_MAX_SAMPLE * (size_t)e->max_tokens * sizeof(int), err);
     int *otok = tr_malloc((size_t)ENGINE_MAX_SAMPLE * (size_t)maxnew * sizeof(int), err);

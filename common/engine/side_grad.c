@@ -164,7 +164,7 @@ static int seqs_build(engine_side *e, seqs *q, const uint8_t *const *in, const s
     q->w = tr_malloc(n1 * st * sizeof *q->w, err);
     q->T = tr_malloc(n1 * sizeof *q->T, err);
     q->id = tr_malloc(n1 * sizeof *q->id, err);
-    const int coupled = side_compute_model(e)->config.position == GPT_POS_COUPLED;
+    const int coupled = gpt_is_coupled(&side_compute_model(e)->config);
     if (coupled) q->ids = tr_malloc(n1 * st * sizeof *q->ids, err);
     int32_t *tmp = tr_malloc(st * sizeof *tmp, err);
     int rc = (!q->tok || !q->tgt || !q->w || !q->T || !q->id || !tmp || (coupled && !q->ids)) ? TR_ENOMEM : 0;

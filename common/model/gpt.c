@@ -101,6 +101,7 @@ const char *gpt_position_name(int position)
     case GPT_POS_ALIBI: return "alibi";
     case GPT_POS_NONE: return "none";
     case GPT_POS_COUPLED: return "coupled";
+    case GPT_POS_COUPLED_ALIBI: return "coupled-alibi";
     default: return "unknown";
     }
 }
@@ -117,7 +118,7 @@ int gpt_config_check(const gpt_config *c, tr_error *err)
         return TR_FAIL(err, TR_EINVAL, "model config: channels %d not divisible by num_heads %d",
                        c->channels, c->num_heads);
     if (c->position < 0 || c->position >= GPT_POS_COUNT)
-        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi, 2 none, 3 coupled)",
+        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi, 2 none, 3 coupled, 4 coupled-alibi)",
                        c->position);
     if (c->padded_vocab_size < c->vocab_size)
         return TR_FAIL(err, TR_EINVAL, "model config: padded_vocab_size %d < vocab_size %d",
@@ -407,7 +408,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
             return TR_FAIL(err, TR_EINVAL, "gpt_forward: sequence %d's position offset %d + prompt %d leaves no "
                            "position of max_seq_len %d", b, g->row_offsets[b], P, c->max_seq_len);
     size_t NT = (size_t)B * T;
-    if (g->token_positions && c->position != GPT_POS_COUPLED)
+    if (g->token_positions && !gpt_is_coupled(c))
         return TR_FAIL(err, TR_EINVAL, "gpt_forward: token position ids given to a model whose positions are %s; "
                        "only a \"coupled\" model reads them", gpt_position_name(c->position));
     for (size_t i = 0; g->token_positions && i < NT; i++)
@@ -462,7 +463,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
 
         be->layernorm_forward(ln1, ln1m, ln1r, res_in, w.ln1w, w.ln1b, (int)N, C);
         be->matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)N, C, 3 * C);
-        be->attention_forward(atty, att, qkv, B, Tt, C, NH, c->position == GPT_POS_ALIBI);
+        be->attention_forward(atty, att, qkv, B, Tt, C, NH, gpt_has_alibi(c));
         be->matmul_forward(a.scratch, atty, w.apw, w.apb, (int)N, C, C);
         be->residual_forward(res2, res_in, a.scratch, NC);
         be->layernorm_forward(ln2, ln2m, ln2r, res2, w.ln2w, w.ln2b, (int)N, C);

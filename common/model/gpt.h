@@ -56,13 +56,22 @@ typedef enum {
                           * place: position coupling (Cho et al. 2024), where a restated token
                           * takes the id of the token it restates, so a copy head only has to
                           * find "my id + 1", at any length that training covered */
+    GPT_POS_COUPLED_ALIBI = 4, /* both: coupled ids for the embeddings, and ALiBi's distance
+                                * bias in attention (reductions that copy from the line just
+                                * above find it by distance) */
     GPT_POS_COUNT
 } gpt_position_kind;
 
-/* Whether the model adds learned position embeddings (wpe): learned and coupled. */
-static inline int gpt_has_wpe(const gpt_config *c) { return c->position == GPT_POS_LEARNED || c->position == GPT_POS_COUPLED; }
+/* Whether the model adds learned position embeddings (wpe): learned and both coupled kinds. */
+static inline int gpt_has_wpe(const gpt_config *c) {
+    return c->position == GPT_POS_LEARNED || c->position == GPT_POS_COUPLED || c->position == GPT_POS_COUPLED_ALIBI;
+}
+/* Whether attention adds ALiBi's distance bias. */
+static inline int gpt_has_alibi(const gpt_config *c) { return c->position == GPT_POS_ALIBI || c->position == GPT_POS_COUPLED_ALIBI; }
+/* Whether positions are caller-given ids (gpt.token_positions, gpt_sample_opts.position_fn). */
+static inline int gpt_is_coupled(const gpt_config *c) { return c->position == GPT_POS_COUPLED || c->position == GPT_POS_COUPLED_ALIBI; }
 
-/* "learned", "alibi", "none", "coupled", or "unknown" for a value outside the enum */
+/* "learned", "alibi", "none", "coupled", "coupled-alibi", or "unknown" for a value outside the enum */
 const char *gpt_position_name(int position);
 
 /* llm.c's 16 parameter tensors, in file order. */
@@ -148,7 +157,7 @@ typedef struct gpt {
                                            * forward, counted from the first token (0) as the plain
                                            * index t would be; the row's shift (pos_offset or
                                            * row_offsets) and the soft prompt's P are added. NULL =
-                                           * t. Read only with GPT_POS_COUPLED (an error otherwise,
+                                           * t. Read only by a coupled model (an error otherwise,
                                            * so that a caller cannot believe it took effect). Ids
                                            * must be >= 0 and fit like t does. */
 

@@ -141,7 +141,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
         mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
         be->kv_attention(s->atty, s->scores, s->kcache + layer, s->vcache + layer, s->qkv, dslot, dstart, n, Tc,
-                         C, NH, s->max_len, c->position == GPT_POS_ALIBI);
+                         C, NH, s->max_len, gpt_has_alibi(c));
         mm(s->tmp, s->atty, apw, apb, rows, C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln2w, ln2b, rows, C);
@@ -207,7 +207,7 @@ static int sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots,
                           float *logits, tr_error *err)
 {
     int V = g->config.vocab_size;
-    if (ids && g->config.position != GPT_POS_COUPLED)
+    if (ids && !gpt_is_coupled(&g->config))
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: position ids given to a model whose positions are %s; "
                        "only a \"coupled\" model reads them", gpt_position_name(g->config.position));
     if (n <= 0 || n > s->max_seqs)
@@ -316,7 +316,7 @@ int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, c
     if (opts->temperature < 0.0f || opts->top_k < 0 || opts->top_p < 0.0f || opts->top_p > 1.0f)
         return TR_FAIL(err, TR_EINVAL, "gpt_sample: temperature %g, top_k %d, top_p %g: need temperature >= 0, "
                        "top_k >= 0, top_p in [0, 1]", (double)opts->temperature, opts->top_k, (double)opts->top_p);
-    if ((g->config.position == GPT_POS_COUPLED) != (opts->position_fn != NULL))
+    if (gpt_is_coupled(&g->config) != (opts->position_fn != NULL))
         return TR_FAIL(err, TR_EINVAL, "gpt_sample: %s", opts->position_fn
                        ? "a position rule was given for a model that does not read position ids (not \"coupled\")"
                        : "a \"coupled\" model needs a position rule (opts.position_fn): its position ids are not places");

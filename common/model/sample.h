@@ -29,7 +29,7 @@ typedef struct gpt_sample_opts {
     float top_p;         /* keep the smallest most-likely set with mass >= top_p; 0 or 1 = off */
     int max_new_tokens;  /* > 0 */
     int eot;             /* end-of-text token id (not returned); -1 = none */
-    /* Position coupling, required by a GPT_POS_COUPLED model and refused by the others: the
+    /* Position coupling, required by a coupled model (gpt_is_coupled) and refused by the others: the
      * position id of generated token i (gen[i], with gen[0..i] written so far) of a sequence
      * whose prompt is prompt[0..prompt_len-1]. Prompt tokens take their place (0..). Ids
      * count like gpt.token_positions (the soft prompt's P is added) and must be in
@@ -78,7 +78,7 @@ int gpt_sampler_prefill(gpt_sampler *s, const gpt *g, int n, const int *const *p
 int gpt_sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens,
                        float *logits, tr_error *err);
 /* The same with each token's position id given (ids (n), counted as gpt.token_positions
- * counts them): for a GPT_POS_COUPLED model, whose embedding reads ids[i] instead of the
+ * counts them): for a coupled model, whose embedding reads ids[i] instead of the
  * token's place. ids NULL = gpt_sampler_decode. */
 int gpt_sampler_decode_at(gpt_sampler *s, const gpt *g, int n, const int *slots, const int *tokens, const int *ids,
                           float *logits, tr_error *err);

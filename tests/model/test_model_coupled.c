@@ -1,8 +1,9 @@
-/* Position coupling (GPT_POS_COUPLED): caller-given position ids in the forward, its backward,
- * the KV-cache decode and the sampler. The reference is the learned-position model, checked
- * against PyTorch in test_model_parity.c: a coupled forward whose token t reads id ids[t]
- * equals a learned forward whose position table has row t := wpe[ids[t]], to the last bit,
- * and the coupled wpe gradient at id j is the sum of that model's rows t with ids[t] = j. */
+/* Position coupling (GPT_POS_COUPLED, GPT_POS_COUPLED_ALIBI): caller-given position ids in the
+ * forward, its backward, the KV-cache decode and the sampler. The reference is the model at
+ * its places (for "coupled" the learned-position model, checked against PyTorch in
+ * test_model_parity.c): a coupled forward whose token t reads id ids[t] equals a forward at
+ * places whose position table has row t := wpe[ids[t]], to the last bit, and the coupled wpe
+ * gradient at id j is the sum of that model's rows t with ids[t] = j. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -33,11 +34,11 @@ static void sequence(int *tok, int *tgt) {
     for (int t = 0; t < T; t++) tgt[t] = (t * 53 + 7) % 257;
 }
 
-Test(model_coupled, ids_are_a_rearranged_position_table_forward_and_backward) {
+static void check_rearranged_table(int position, int reference) {
     gpt c, l;
     tr_error err;
-    make(&c, GPT_POS_COUPLED, 1);
-    make(&l, GPT_POS_LEARNED, 1);
+    make(&c, position, 1);
+    make(&l, reference, 1);
     const int C = base.channels;
     float *wc = gpt_param(&c, GPT_T_WPE), *wl = gpt_param(&l, GPT_T_WPE);
     for (int t = 0; t < T; t++) memcpy(wl + (size_t)t * C, wc + (size_t)ids[t] * C, (size_t)C * sizeof(float));
@@ -72,6 +73,29 @@ Test(model_coupled, ids_are_a_rearranged_position_table_forward_and_backward) {
     gpt_free(&l);
 }
 
+Test(model_coupled, ids_are_a_rearranged_position_table_forward_and_backward) {
+    check_rearranged_table(GPT_POS_COUPLED, GPT_POS_LEARNED);
+    check_rearranged_table(GPT_POS_COUPLED_ALIBI, GPT_POS_COUPLED_ALIBI);   /* no ids: the places */
+}
+
+/* coupled-alibi is coupled plus ALiBi's distance bias: the same weights and ids give another
+ * loss than coupled alone (the ALiBi path itself is checked in test_model_grad.c) */
+Test(model_coupled, coupled_alibi_adds_the_distance_bias) {
+    gpt a, c;
+    tr_error err;
+    make(&a, GPT_POS_COUPLED_ALIBI, 1);
+    make(&c, GPT_POS_COUPLED, 1);
+    int tok[T], tgt[T];
+    sequence(tok, tgt);
+    a.token_positions = c.token_positions = ids;
+    double la, lc;
+    cr_assert_eq(gpt_forward(&a, tok, tgt, NULL, 1, T, &la, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(gpt_forward(&c, tok, tgt, NULL, 1, T, &lc, NULL, &err), 0, "%s", err.msg);
+    cr_assert(fabs(la - lc) > 1e-3 * fabs(lc), "ALiBi made no difference: %g vs %g", la, lc);
+    gpt_free(&a);
+    gpt_free(&c);
+}
+
 Test(model_coupled, ids_are_refused_where_they_would_not_take_effect_or_do_not_fit) {
     gpt l, c;
     tr_error err;
@@ -94,11 +118,11 @@ Test(model_coupled, ids_are_refused_where_they_would_not_take_effect_or_do_not_f
 
 /* The KV cache with ids: prefill at places, then decode_at with the ids, gives the full
  * coupled forward's logits at every position. */
-Test(model_coupled, kv_decode_with_ids_equals_the_full_forward) {
+static void check_kv_decode(int position) {
     gpt g;
     gpt_sampler s;
     tr_error err;
-    make(&g, GPT_POS_COUPLED, 1);
+    make(&g, position, 1);
     cr_assert_eq(gpt_sampler_init(&s, &g, 1, &err), 0, "%s", err.msg);
     int tok[T], tgt[T];
     sequence(tok, tgt);
@@ -135,6 +159,11 @@ Test(model_coupled, kv_decode_with_ids_equals_the_full_forward) {
     gpt_free(&l);
     gpt_sampler_free(&s);
     gpt_free(&g);
+}
+
+Test(model_coupled, kv_decode_with_ids_equals_the_full_forward) {
+    check_kv_decode(GPT_POS_COUPLED);
+    check_kv_decode(GPT_POS_COUPLED_ALIBI);
 }
 
 /* A rule that depends on the token just written and on its index, so that a sampler that

@@ -267,4 +267,8 @@ Test(spec, coupled_positions_need_the_byte_tokenizer) {
     cr_assert_neq(spec_parse_json("{\"model\": {\"position\": \"coupled\", \"tokenizer\": \"gpt2\"}}",
                                   "c.json", &s, &err), 0);
     cr_assert(strstr(err.msg, "model.position") && strstr(err.msg, "byte") && strstr(err.msg, "gpt2"), "%s", err.msg);
+    cr_assert_eq(spec_parse_json("{\"model\": {\"position\": \"coupled-alibi\"}}", "c.json", &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.model.position, SPEC_POSITION_COUPLED_ALIBI);
+    cr_assert_neq(spec_parse_json("{\"model\": {\"position\": \"coupled-alibi\", \"tokenizer\": \"gpt2\"}}", "c.json", &s, &err), 0);
+    cr_assert(strstr(err.msg, "coupled-alibi") && strstr(err.msg, "byte"), "%s", err.msg);
 }
