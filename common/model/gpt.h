@@ -59,6 +59,9 @@ typedef enum {
     GPT_POS_COUPLED_ALIBI = 4, /* both: coupled ids for the embeddings, and ALiBi's distance
                                 * bias in attention (reductions that copy from the line just
                                 * above find it by distance) */
+    GPT_POS_COUPLED_ROPE = 5,  /* coupled ids turn queries and keys (RoPE, rope.h) instead of
+                                * adding embeddings: attention sees id differences only, so
+                                * "one id after mine" is one pattern at every id. CPU only */
     GPT_POS_COUNT
 } gpt_position_kind;
 
@@ -69,9 +72,11 @@ static inline int gpt_has_wpe(const gpt_config *c) {
 /* Whether attention adds ALiBi's distance bias. */
 static inline int gpt_has_alibi(const gpt_config *c) { return c->position == GPT_POS_ALIBI || c->position == GPT_POS_COUPLED_ALIBI; }
 /* Whether positions are caller-given ids (gpt.token_positions, gpt_sample_opts.position_fn). */
-static inline int gpt_is_coupled(const gpt_config *c) { return c->position == GPT_POS_COUPLED || c->position == GPT_POS_COUPLED_ALIBI; }
+static inline int gpt_is_coupled(const gpt_config *c) {
+    return c->position == GPT_POS_COUPLED || c->position == GPT_POS_COUPLED_ALIBI || c->position == GPT_POS_COUPLED_ROPE;
+}
 
-/* "learned", "alibi", "none", "coupled", "coupled-alibi", or "unknown" for a value outside the enum */
+/* "learned", "alibi", "none", "coupled", "coupled-alibi", "coupled-rope", or "unknown" for a value outside the enum */
 const char *gpt_position_name(int position);
 
 /* llm.c's 16 parameter tensors, in file order. */

@@ -1,5 +1,6 @@
 /* sample.c - KV-cache forward for prefill and decode, token sampling, generation loop. */
 #include "common/model/sample.h"
+#include "common/model/rope.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -140,6 +141,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
 
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
         mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
+        if (c->position == GPT_POS_COUPLED_ROPE) rope_rotate(s->qkv, rpos, (size_t)rows, C, NH, 0);   /* host memory */
         be->kv_attention(s->atty, s->scores, s->kcache + layer, s->vcache + layer, s->qkv, dslot, dstart, n, Tc,
                          C, NH, s->max_len, gpt_has_alibi(c));
         mm(s->tmp, s->atty, apw, apb, rows, C, C);

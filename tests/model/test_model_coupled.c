@@ -164,6 +164,7 @@ static void check_kv_decode(int position) {
 Test(model_coupled, kv_decode_with_ids_equals_the_full_forward) {
     check_kv_decode(GPT_POS_COUPLED);
     check_kv_decode(GPT_POS_COUPLED_ALIBI);
+    check_kv_decode(GPT_POS_COUPLED_ROPE);
 }
 
 /* A rule that depends on the token just written and on its index, so that a sampler that
@@ -176,11 +177,11 @@ static int test_rule(const void *ctx, const int *prompt, int prompt_len, const i
 /* gpt_sample with a rule: the reported log-probability of each sample is the full forward's
  * over prompt + sample (+ eot) with the ids the rule gives, and the rule is required by a
  * coupled model and refused by the others. */
-Test(model_coupled, sampler_log_probability_is_the_forward_with_the_rule_ids) {
+static void check_sampler_log_probability(int position) {
     gpt g;
     gpt_sampler s;
     tr_error err;
-    make(&g, GPT_POS_COUPLED, 1);
+    make(&g, position, 1);
     for (size_t i = 0; i < g.num_params; i++) g.params[i] *= 0.25f;   /* a spread-out distribution */
     cr_assert_eq(gpt_sampler_init(&s, &g, 2, &err), 0, "%s", err.msg);
     gpt_sample_opts o = gpt_sample_opts_default();
@@ -221,4 +222,9 @@ Test(model_coupled, sampler_log_probability_is_the_forward_with_the_rule_ids) {
     gpt_free(&l);
     gpt_sampler_free(&s);
     gpt_free(&g);
+}
+
+Test(model_coupled, sampler_log_probability_is_the_forward_with_the_rule_ids) {
+    check_sampler_log_probability(GPT_POS_COUPLED);
+    check_sampler_log_probability(GPT_POS_COUPLED_ROPE);
 }

@@ -370,3 +370,39 @@ Test(grad, per_row_offsets_match_one_sequence_at_a_time)
     gpt_free(&g);
     gpt_free(&one);
 }
+
+/* coupled-rope: every trained tensor against finite differences with repeated position ids
+ * (a restatement), wpe unused; the loss depends on the ids' differences only (RoPE's defining
+ * property: all ids shifted by 5 give the same loss up to float rounding), and the rotation
+ * is a real change: the same weights without it (NoPE) give another loss. */
+Test(model_grad, coupled_rope_matches_finite_differences_and_sees_id_differences_only)
+{
+    static const int ids[B * T] = {0, 1, 2, 1, 2, 0, 1, 2, 3, 4};
+    gpt_config a = tiny;
+    a.position = GPT_POS_COUPLED_ROPE;
+    gpt g;
+    tr_error err;
+    cr_assert_eq(gpt_init(&g, &a, B, 0, &err), 0, "%s", err.msg);
+    init_big(&g);
+    make_batch(a.vocab_size);
+    g.token_positions = ids;
+    gpt_zero_grad(&g);
+    double loss = loss_of(&g);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    float *ga = malloc(g.num_params * sizeof(float));
+    memcpy(ga, g.grads, g.num_params * sizeof(float));
+    check_without_wpe(&g, ga, "coupled-rope");
+    int shifted[B * T];
+    for (int i = 0; i < B * T; i++) shifted[i] = ids[i] + 1;
+    g.token_positions = shifted;
+    g.pos_offset = 2;   /* and the row shift on top: +3 in all */
+    double ls = loss_of(&g);
+    cr_assert(fabs(ls - loss) <= 1e-5 * fabs(loss), "ids shifted by 3: loss %.9g, unshifted %.9g", ls, loss);
+    g.pos_offset = 0;
+    g.token_positions = NULL;
+    g.config.position = GPT_POS_NONE;
+    double none = loss_of(&g);
+    cr_assert(fabs(none - loss) > 1e-3 * fabs(loss), "the rotation made no difference: %g vs %g", none, loss);
+    free(ga);
+    gpt_free(&g);
+}
