@@ -418,7 +418,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     size_t NT = (size_t)B * T;
     if (g->token_positions && !gpt_is_coupled(c))
         return TR_FAIL(err, TR_EINVAL, "gpt_forward: token position ids given to a model whose positions are %s; "
-                       "only a \"coupled\" model reads them", gpt_position_name(c->position));
+                       "only a coupled model (coupled, coupled-alibi, coupled-rope) reads them", gpt_position_name(c->position));
     for (size_t i = 0; g->token_positions && i < NT; i++)
         if (g->token_positions[i] < 0 || P + g->token_positions[i] >= c->max_seq_len)
             return TR_FAIL(err, TR_EINVAL, "gpt_forward: position id %d at sequence %zu position %zu not in [0, "

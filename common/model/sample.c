@@ -1,10 +1,11 @@
 /* sample.c - KV-cache forward for prefill and decode, token sampling, generation loop. */
 #include "common/model/sample.h"
-#include "common/model/rope.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/model/rope.h"
 
 
 gpt_sample_opts gpt_sample_opts_default(void)
@@ -211,7 +212,7 @@ static int sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots,
     int V = g->config.vocab_size;
     if (ids && !gpt_is_coupled(&g->config))
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: position ids given to a model whose positions are %s; "
-                       "only a \"coupled\" model reads them", gpt_position_name(g->config.position));
+                       "only a coupled model (coupled, coupled-alibi, coupled-rope) reads them", gpt_position_name(g->config.position));
     if (n <= 0 || n > s->max_seqs)
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: %d sequences not in [1, max_seqs %d]", n, s->max_seqs);
     for (int i = 0; i < n; i++) {
@@ -320,8 +321,8 @@ int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, c
                        "top_k >= 0, top_p in [0, 1]", (double)opts->temperature, opts->top_k, (double)opts->top_p);
     if (gpt_is_coupled(&g->config) != (opts->position_fn != NULL))
         return TR_FAIL(err, TR_EINVAL, "gpt_sample: %s", opts->position_fn
-                       ? "a position rule was given for a model that does not read position ids (not \"coupled\")"
-                       : "a \"coupled\" model needs a position rule (opts.position_fn): its position ids are not places");
+                       ? "a position rule was given for a model that does not read position ids (not a coupled kind)"
+                       : "a coupled model needs a position rule (opts.position_fn): its position ids are not places");
     /* On a device, the untruncated draws (greedy, or the full tempered distribution: TRICE's
      * proposals) run there from uniforms drawn here, one per token as gpt_sample_token draws
      * them, so that only tokens come back; top-k and top-p sort on the host, from logits rows. */
