@@ -1,4 +1,4 @@
-/* couple.c - the "restate" position rule (couple.h). */
+/* couple.c - the "columns" position rule (couple.h). */
 #include "common/data/couple.h"
 
 /* The place just after the prompt's last "Q: " (0 if none): where the question starts. */
@@ -8,25 +8,24 @@ static int question_start(const int *prompt, int prompt_len) {
     return 0;
 }
 
-/* The index of the first '=' in gen[0..n-1], or -1. */
-static int first_equals(const int *gen, int n) {
-    for (int i = 0; i < n; i++)
-        if (gen[i] == '=') return i;
-    return -1;
+/* The id of generated token i, given the index k of the last '=' before it (-1 if none).
+ * Without a "Q: " (q = 0) a line starts again at 0. */
+static int column_id(int q, int k, int i) {
+    return k < 0 ? q + i : (q > 0 ? q - 1 : 0) + (i - k - 1);
 }
 
 int couple_position(const void *ctx, const int *prompt, int prompt_len, const int *gen, int i) {
     (void)ctx;
-    int k = first_equals(gen, i);   /* an '=' before token i ends the restatement */
-    return k < 0 ? question_start(prompt, prompt_len) + i : prompt_len + (i - k - 1);
+    int k = i - 1;
+    while (k >= 0 && gen[k] != '=') k--;
+    return column_id(question_start(prompt, prompt_len), k, i);
 }
 
 void couple_positions(const int *seq, int prompt_len, int n, int *ids) {
     int q = question_start(seq, prompt_len), k = -1;
     for (int t = 0; t < n; t++) {
         int i = t - prompt_len;
-        if (i < 0) ids[t] = t;
-        else ids[t] = k < 0 ? q + i : prompt_len + (i - k - 1);
-        if (i >= 0 && k < 0 && seq[t] == '=') k = i;
+        ids[t] = i < 0 ? t : column_id(q, k, i);
+        if (i >= 0 && seq[t] == '=') k = i;
     }
 }

@@ -8,17 +8,19 @@
  * the one whose id is one more, at any length whose ids training covered (position jitter
  * covers them all).
  *
- * The rule ("restate"), on byte tokens:
+ * The rule ("columns"), on byte tokens:
  *   - prompt token t has id t (its place);
  *   - generated tokens up to and including the first '=' restate the question: token i has
  *     the id of the question's byte i, q + i, where q is the place just after the prompt's
  *     last "Q: " (0 if it has none);
- *   - after that '=', token i has id plen + (i - k - 1), k being the '=''s index: the ids
- *     continue after the prompt as if the restatement took no room.
- * So every id is at most the token's place, and a sequence that fits the context fits its
- * ids. The generators whose rationales begin by restating the question with " = "
- * (boolean_expressions; arithmetic's whole-question format) couple exactly; for other
- * tasks the rule is still well defined, only not aligned with anything.
+ *   - after each '=' the columns start again: the token right after it has id q - 1 (the
+ *     place of the space before the question; 0 when q is 0) and the next ones q, q + 1, ... So every
+ *     " = "-separated line is numbered like the question, column by column, and a format
+ *     that keeps each character of a line in its column (reduced spans padded) couples
+ *     every copied character to the one above it.
+ * Every id is at most the token's place, so a sequence that fits the context fits its ids.
+ * The rule is the same for every task and for sampling and training; where a rationale
+ * does not restate the question it is well defined, only not aligned with anything.
  */
 #ifndef TRICE_DATA_COUPLE_H
 #define TRICE_DATA_COUPLE_H

@@ -31,6 +31,7 @@ int spec_position_to_gpt(spec_position p) {
     case SPEC_POSITION_COUPLED: return GPT_POS_COUPLED;
     case SPEC_POSITION_COUPLED_ALIBI: return GPT_POS_COUPLED_ALIBI;
     case SPEC_POSITION_COUPLED_ROPE: return GPT_POS_COUPLED_ROPE;
+    case SPEC_POSITION_COUPLED_ROPE_ALIBI: return GPT_POS_COUPLED_ROPE_ALIBI;
     default: return GPT_POS_LEARNED;
     }
 }
@@ -42,6 +43,7 @@ spec_position spec_position_from_gpt(int position) {
     case GPT_POS_COUPLED: return SPEC_POSITION_COUPLED;
     case GPT_POS_COUPLED_ALIBI: return SPEC_POSITION_COUPLED_ALIBI;
     case GPT_POS_COUPLED_ROPE: return SPEC_POSITION_COUPLED_ROPE;
+    case GPT_POS_COUPLED_ROPE_ALIBI: return SPEC_POSITION_COUPLED_ROPE_ALIBI;
     default: return SPEC_POSITION_LEARNED;
     }
 }

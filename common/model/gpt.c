@@ -104,6 +104,7 @@ const char *gpt_position_name(int position)
     case GPT_POS_COUPLED: return "coupled";
     case GPT_POS_COUPLED_ALIBI: return "coupled-alibi";
     case GPT_POS_COUPLED_ROPE: return "coupled-rope";
+    case GPT_POS_COUPLED_ROPE_ALIBI: return "coupled-rope-alibi";
     default: return "unknown";
     }
 }
@@ -120,11 +121,11 @@ int gpt_config_check(const gpt_config *c, tr_error *err)
         return TR_FAIL(err, TR_EINVAL, "model config: channels %d not divisible by num_heads %d",
                        c->channels, c->num_heads);
     if (c->position < 0 || c->position >= GPT_POS_COUNT)
-        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi, 2 none, 3 coupled, 4 coupled-alibi, 5 coupled-rope)",
+        return TR_FAIL(err, TR_EINVAL, "model config: position encoding %d unknown (0 learned, 1 ALiBi, 2 none, 3 coupled, 4 coupled-alibi, 5 coupled-rope, 6 coupled-rope-alibi)",
                        c->position);
-    if (c->position == GPT_POS_COUPLED_ROPE && (c->channels / c->num_heads) % 2)
-        return TR_FAIL(err, TR_EINVAL, "model config: coupled-rope turns channel pairs, so the head size %d must be even",
-                       c->channels / c->num_heads);
+    if (gpt_has_rope(c) && (c->channels / c->num_heads) % 2)
+        return TR_FAIL(err, TR_EINVAL, "model config: %s turns channel pairs, so the head size %d must be even",
+                       gpt_position_name(c->position), c->channels / c->num_heads);
     if (c->padded_vocab_size < c->vocab_size)
         return TR_FAIL(err, TR_EINVAL, "model config: padded_vocab_size %d < vocab_size %d",
                        c->padded_vocab_size, c->vocab_size);
@@ -213,9 +214,9 @@ int gpt_init_on(gpt *g, const gpt_config *config, int max_batch, int prompt_len,
     if (prompt_len < 0 || prompt_len >= g->config.max_seq_len)
         return TR_FAIL(err, TR_EINVAL, "gpt_init: prompt_len %d must be in [0, max_seq_len %d)",
                        prompt_len, g->config.max_seq_len);
-    if (g->config.position == GPT_POS_COUPLED_ROPE && !be->host)
-        return TR_FAIL(err, TR_EINVAL, "gpt_init: coupled-rope runs on the CPU only (the %s backend has no rotary kernel)",
-                       be->name);
+    if (gpt_has_rope(&g->config) && !be->host)
+        return TR_FAIL(err, TR_EINVAL, "gpt_init: %s runs on the CPU only (the %s backend has no rotary kernel)",
+                       gpt_position_name(g->config.position), be->name);
     g->max_batch = max_batch;
     g->prompt_len = prompt_len;
     g->be = be;
@@ -418,7 +419,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
     size_t NT = (size_t)B * T;
     if (g->token_positions && !gpt_is_coupled(c))
         return TR_FAIL(err, TR_EINVAL, "gpt_forward: token position ids given to a model whose positions are %s; "
-                       "only a coupled model (coupled, coupled-alibi, coupled-rope) reads them", gpt_position_name(c->position));
+                       "only a coupled model (the coupled* kinds) reads them", gpt_position_name(c->position));
     for (size_t i = 0; g->token_positions && i < NT; i++)
         if (g->token_positions[i] < 0 || P + g->token_positions[i] >= c->max_seq_len)
             return TR_FAIL(err, TR_EINVAL, "gpt_forward: position id %d at sequence %zu position %zu not in [0, "
@@ -471,7 +472,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
 
         be->layernorm_forward(ln1, ln1m, ln1r, res_in, w.ln1w, w.ln1b, (int)N, C);
         be->matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)N, C, 3 * C);
-        if (c->position == GPT_POS_COUPLED_ROPE) rope_rotate(qkv, io->rowpos, N, C, NH, 0);   /* host memory */
+        if (gpt_has_rope(c)) rope_rotate(qkv, io->rowpos, N, C, NH, 0);   /* host memory */
         be->attention_forward(atty, att, qkv, B, Tt, C, NH, gpt_has_alibi(c));
         be->matmul_forward(a.scratch, atty, w.apw, w.apb, (int)N, C, C);
         be->residual_forward(res2, res_in, a.scratch, NC);
@@ -605,7 +606,7 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
         /* attention: dres is now the gradient of residual2 and (through the skip) of res_in */
         be->matmul_backward(d.dc2, DW(apw), DW(apb), d.dres, atty, w.apw, (int)N, C, C, 0);
         be->attention_backward(d.d3c, d.datt, d.dc2, qkv, att, B, Tt, C, NH);
-        if (g->config.position == GPT_POS_COUPLED_ROPE) rope_rotate(d.d3c, g->io.rowpos, N, C, NH, 1);
+        if (gpt_has_rope(&g->config)) rope_rotate(d.d3c, g->io.rowpos, N, C, NH, 1);
         be->matmul_backward(d.dc, DW(qkvw), DW(qkvb), d.d3c, ln1, w.qkvw, (int)N, C, 3 * C, 0);
         be->layernorm_backward(d.dres, DW(ln1w), DW(ln1b), d.dc, res_in, w.ln1w, ln1m, ln1r, (int)N, C);
 #undef DW

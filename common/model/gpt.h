@@ -62,6 +62,9 @@ typedef enum {
     GPT_POS_COUPLED_ROPE = 5,  /* coupled ids turn queries and keys (RoPE, rope.h) instead of
                                 * adding embeddings: attention sees id differences only, so
                                 * "one id after mine" is one pattern at every id. CPU only */
+    GPT_POS_COUPLED_ROPE_ALIBI = 6, /* both: ids turn queries and keys, ALiBi's bias on places
+                                     * tells the line just above from the ones before it
+                                     * (they share the ids of a column). CPU only */
     GPT_POS_COUNT
 } gpt_position_kind;
 
@@ -70,13 +73,19 @@ static inline int gpt_has_wpe(const gpt_config *c) {
     return c->position == GPT_POS_LEARNED || c->position == GPT_POS_COUPLED || c->position == GPT_POS_COUPLED_ALIBI;
 }
 /* Whether attention adds ALiBi's distance bias. */
-static inline int gpt_has_alibi(const gpt_config *c) { return c->position == GPT_POS_ALIBI || c->position == GPT_POS_COUPLED_ALIBI; }
+static inline int gpt_has_alibi(const gpt_config *c) {
+    return c->position == GPT_POS_ALIBI || c->position == GPT_POS_COUPLED_ALIBI || c->position == GPT_POS_COUPLED_ROPE_ALIBI;
+}
+/* Whether queries and keys are turned by their position ids (RoPE, rope.h). */
+static inline int gpt_has_rope(const gpt_config *c) {
+    return c->position == GPT_POS_COUPLED_ROPE || c->position == GPT_POS_COUPLED_ROPE_ALIBI;
+}
 /* Whether positions are caller-given ids (gpt.token_positions, gpt_sample_opts.position_fn). */
 static inline int gpt_is_coupled(const gpt_config *c) {
-    return c->position == GPT_POS_COUPLED || c->position == GPT_POS_COUPLED_ALIBI || c->position == GPT_POS_COUPLED_ROPE;
+    return c->position == GPT_POS_COUPLED || c->position == GPT_POS_COUPLED_ALIBI || gpt_has_rope(c);
 }
 
-/* "learned", "alibi", "none", "coupled", "coupled-alibi", "coupled-rope", or "unknown" for a value outside the enum */
+/* "learned", "alibi", "none", "coupled", "coupled-alibi", "coupled-rope", "coupled-rope-alibi", or "unknown" for a value outside the enum */
 const char *gpt_position_name(int position);
 
 /* llm.c's 16 parameter tensors, in file order. */

@@ -142,7 +142,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
 
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
         mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
-        if (c->position == GPT_POS_COUPLED_ROPE) rope_rotate(s->qkv, rpos, (size_t)rows, C, NH, 0);   /* host memory */
+        if (gpt_has_rope(c)) rope_rotate(s->qkv, rpos, (size_t)rows, C, NH, 0);   /* host memory */
         be->kv_attention(s->atty, s->scores, s->kcache + layer, s->vcache + layer, s->qkv, dslot, dstart, n, Tc,
                          C, NH, s->max_len, gpt_has_alibi(c));
         mm(s->tmp, s->atty, apw, apb, rows, C, C);
@@ -212,7 +212,7 @@ static int sampler_decode(gpt_sampler *s, const gpt *g, int n, const int *slots,
     int V = g->config.vocab_size;
     if (ids && !gpt_is_coupled(&g->config))
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: position ids given to a model whose positions are %s; "
-                       "only a coupled model (coupled, coupled-alibi, coupled-rope) reads them", gpt_position_name(g->config.position));
+                       "only a coupled model (the coupled* kinds) reads them", gpt_position_name(g->config.position));
     if (n <= 0 || n > s->max_seqs)
         return TR_FAIL(err, TR_EINVAL, "gpt_sampler_decode: %d sequences not in [1, max_seqs %d]", n, s->max_seqs);
     for (int i = 0; i < n; i++) {

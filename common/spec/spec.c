@@ -15,7 +15,7 @@ static const char *tunable_names[] = {"full", "prompt"};
 static const char *meminit_names[] = {"hint", "sample", "given"};
 static const char *schedule_names[] = {"constant", "cosine"};
 static const char *tokenizer_names[] = {"byte", "gpt2"};
-static const char *position_names[] = {"learned", "alibi", "none", "coupled", "coupled-alibi", "coupled-rope"};
+static const char *position_names[] = {"learned", "alibi", "none", "coupled", "coupled-alibi", "coupled-rope", "coupled-rope-alibi"};
 /* Task kinds a spec may name: the built-in generators, then the file formats. */
 static const char *task_names[] = {"multistep_arithmetic_two", "boolean_expressions", "dyck_languages",
                                    "navigate", "bbh", "gsm8k", "jsonl", NULL};
@@ -105,7 +105,7 @@ static const field fields[] = {
     INT("model.channels", model.channels, 8, 8192, "channels"),
     INT("model.context", model.context, 16, 8192, "context length"),
     ENUM("model.tokenizer", model.tokenizer, tokenizer_names, "tokenizer (byte or gpt2)"),
-    ENUM("model.position", model.position, position_names, "position encoding (learned, alibi, none, coupled, coupled-alibi or coupled-rope)"),
+    ENUM("model.position", model.position, position_names, "position encoding (learned, alibi, none, coupled, coupled-alibi, coupled-rope or coupled-rope-alibi)"),
     ENUM("method", method, method_names, "training method"),
     ENUM("tunable", tunable, tunable_names, "tunable parameters"),
     INT("prompt_len", prompt_len, 0, 1024, "soft-prompt vectors"),
@@ -542,8 +542,7 @@ static void validate(const experiment_spec *s, spec_errs *E) {
     if (s->position_jitter && s->method != METHOD_SFT && s->method != METHOD_DIRECT)
         errs_add(E, "position_jitter", "only for supervised targets (method sft or direct); with %s the gradient must be that "
                  "of the distribution proposals are sampled from, at position 0", spec_method_name(s->method));
-    if ((s->model.position == SPEC_POSITION_COUPLED || s->model.position == SPEC_POSITION_COUPLED_ALIBI ||
-         s->model.position == SPEC_POSITION_COUPLED_ROPE) && s->model.tokenizer != SPEC_TOKENIZER_BYTE)
+    if (s->model.position >= SPEC_POSITION_COUPLED && s->model.tokenizer != SPEC_TOKENIZER_BYTE)
         errs_add(E, "model.position", "'%s' numbers positions by the bytes \"Q: \" and '=' (common/data/couple.h), so it "
                  "needs model.tokenizer 'byte' (got '%s')", position_names[s->model.position], tokenizer_names[s->model.tokenizer]);
     if (s->variance_probe == 1)

@@ -46,13 +46,13 @@ typedef struct spec_task {
 } spec_task;
 
 /* gpt_config.position */
-typedef enum { SPEC_POSITION_LEARNED = 0, SPEC_POSITION_ALIBI, SPEC_POSITION_NONE, SPEC_POSITION_COUPLED, SPEC_POSITION_COUPLED_ALIBI, SPEC_POSITION_COUPLED_ROPE, SPEC_POSITION_COUNT } spec_position;
+typedef enum { SPEC_POSITION_LEARNED = 0, SPEC_POSITION_ALIBI, SPEC_POSITION_NONE, SPEC_POSITION_COUPLED, SPEC_POSITION_COUPLED_ALIBI, SPEC_POSITION_COUPLED_ROPE, SPEC_POSITION_COUPLED_ROPE_ALIBI, SPEC_POSITION_COUNT } spec_position;
 
 typedef struct spec_model {
     char init[SPEC_PATH_MAX];      /* llm.c GPT-2 checkpoint to start from; empty = random init */
     int layers, heads, channels, context;  /* used for random init */
     spec_tokenizer tokenizer;      /* byte (257 tokens) or gpt2 (GPT-2 BPE, 50,257); a checkpoint must match */
-    spec_position position;        /* learned (GPT-2), alibi, none, coupled, coupled-alibi or coupled-rope: gpt_config.position; a checkpoint's wins */
+    spec_position position;        /* learned (GPT-2), alibi, none, coupled, coupled-alibi, coupled-rope or coupled-rope-alibi: gpt_config.position; a checkpoint's wins */
 } spec_model;
 
 typedef struct spec_optim {

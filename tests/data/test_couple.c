@@ -1,7 +1,7 @@
-/* The "restate" position rule (couple.h) on the built-in generators' real prompts and
- * rationales: a restated byte takes the id of the question byte it restates, the ids after
- * the first '=' continue after the prompt, and the sampler's per-token form numbers every
- * token as the whole-sequence form does. */
+/* The "columns" position rule (couple.h) on the built-in generators' real prompts and
+ * rationales: a restated byte takes the id of the question byte it restates, every line after
+ * an '=' is numbered from the question's column 0 again, and the sampler's per-token form
+ * numbers every token as the whole-sequence form does. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +49,12 @@ static void check_task(const char *name, int difficulty) {
                                            seq[plen + i], id, seq[id]);
         }
         cr_assert_geq(qlen, k_eq - 1, "%s example %d: the restatement is longer than the question", name, k);
-        for (int i = k_eq + 1; plen + i < n; i++)
-            cr_assert_eq(ids[plen + i], plen + i - k_eq - 1, "%s example %d: token %d after the restatement", name, k, i);
+        int last_eq = k_eq;   /* every later line: the token after an '=' at id 2, then 3, 4, ... */
+        for (int i = k_eq + 1; plen + i < n; i++) {
+            cr_assert_eq(ids[plen + i], 2 + (i - last_eq - 1), "%s example %d: token %d, %d after an '='", name, k, i,
+                         i - last_eq - 1);
+            if (seq[plen + i] == '=') last_eq = i;
+        }
         for (int i = 0; plen + i < n; i++)   /* the sampler's form: from the tokens so far only */
             cr_assert_eq(couple_position(NULL, seq, plen, seq + plen, i), ids[plen + i], "%s example %d token %d", name, k, i);
     }
@@ -62,12 +66,14 @@ Test(couple, boolean_expressions_restatements_take_their_sources_ids) {
     check_task("boolean_expressions", 1);
 }
 
-/* Nothing to restate: a prompt without "Q: " numbers the generated tokens from 0, and a
- * rationale without '=' keeps restating (the ids never pass the places). */
+/* Nothing to restate: a prompt without "Q: " numbers the generated tokens from 0 (and from 0
+ * again after an '='), and a rationale without '=' keeps restating (the ids never pass the
+ * places). */
 Test(couple, the_rule_is_defined_without_q_or_equals) {
-    const int prompt[4] = {'a', 'b', 'c', 'd'}, gen[3] = {'x', 'y', 'z'};
-    for (int i = 0; i < 3; i++) cr_assert_eq(couple_position(NULL, prompt, 4, gen, i), i);
-    const int q[6] = {'Q', ':', ' ', '1', ' ', '='}, g2[4] = {'1', '=', '2', '3'};
-    int want[4] = {3, 4, 6, 7};   /* restate "1=", then after the 6-token prompt */
-    for (int i = 0; i < 4; i++) cr_assert_eq(couple_position(NULL, q, 6, g2, i), want[i], "token %d", i);
+    const int prompt[4] = {'a', 'b', 'c', 'd'}, gen[5] = {'x', 'y', 'z', '=', 'w'};
+    int want0[5] = {0, 1, 2, 3, 0};
+    for (int i = 0; i < 5; i++) cr_assert_eq(couple_position(NULL, prompt, 4, gen, i), want0[i], "token %d", i);
+    const int q[6] = {'Q', ':', ' ', '1', ' ', '='}, g2[6] = {'1', '=', ' ', '2', '=', '3'};
+    int want[6] = {3, 4, 2, 3, 4, 2};   /* restate "1=", then each line from the question's column 0 - 1 */
+    for (int i = 0; i < 6; i++) cr_assert_eq(couple_position(NULL, q, 6, g2, i), want[i], "token %d", i);
 }

@@ -257,6 +257,7 @@ Test(eside, coupled_grouped_gradients_match_per_term_gradients) {
     check_groups_against_terms("sft", 1, 0, SPEC_POSITION_COUPLED);
     check_groups_against_terms("trice", 0, 1, SPEC_POSITION_COUPLED_ALIBI);
     check_groups_against_terms("trice", 0, 1, SPEC_POSITION_COUPLED_ROPE);
+    check_groups_against_terms("sft", 0, 0, SPEC_POSITION_COUPLED_ROPE_ALIBI);
 }
 
 /* A coupled model's step uses the ids: from the same weights (the same seed), its loss on

@@ -139,7 +139,9 @@ static void check_kv_decode(int position) {
     for (int t = plen - 1; t < T; t++) {
         if (t > plen - 1) cr_assert_eq(gpt_sampler_decode_at(&s, &g, 1, slot, &tok[t], &ids[t], kv, &err), 0, "%s", err.msg);
         for (int v = 0; v < base.vocab_size; v++)
-            cr_assert(fabsf(kv[v] - full[(size_t)t * Vp + v]) <= 1e-4f * (1.0f + fabsf(full[(size_t)t * Vp + v])),
+            /* float rounding only: the sharpened model's scores are large, and turning and
+             * the distance bias each reorder sums (a wrong id moves logits by O(1)) */
+            cr_assert(fabsf(kv[v] - full[(size_t)t * Vp + v]) <= 1e-3f * (1.0f + fabsf(full[(size_t)t * Vp + v])),
                       "position %d token %d: kv %g, full %g", t, v, (double)kv[v], (double)full[(size_t)t * Vp + v]);
     }
     /* a position id is only for a coupled model, and must fit */
@@ -165,6 +167,7 @@ Test(model_coupled, kv_decode_with_ids_equals_the_full_forward) {
     check_kv_decode(GPT_POS_COUPLED);
     check_kv_decode(GPT_POS_COUPLED_ALIBI);
     check_kv_decode(GPT_POS_COUPLED_ROPE);
+    check_kv_decode(GPT_POS_COUPLED_ROPE_ALIBI);
 }
 
 /* A rule that depends on the token just written and on its index, so that a sampler that

@@ -375,11 +375,11 @@ Test(grad, per_row_offsets_match_one_sequence_at_a_time)
  * (a restatement), wpe unused; the loss depends on the ids' differences only (RoPE's defining
  * property: all ids shifted by 5 give the same loss up to float rounding), and the rotation
  * is a real change: the same weights without it (NoPE) give another loss. */
-Test(model_grad, coupled_rope_matches_finite_differences_and_sees_id_differences_only)
+static void check_coupled_rope(int position)
 {
     static const int ids[B * T] = {0, 1, 2, 1, 2, 0, 1, 2, 3, 4};
     gpt_config a = tiny;
-    a.position = GPT_POS_COUPLED_ROPE;
+    a.position = position;
     gpt g;
     tr_error err;
     cr_assert_eq(gpt_init(&g, &a, B, 0, &err), 0, "%s", err.msg);
@@ -400,9 +400,21 @@ Test(model_grad, coupled_rope_matches_finite_differences_and_sees_id_differences
     cr_assert(fabs(ls - loss) <= 1e-5 * fabs(loss), "ids shifted by 3: loss %.9g, unshifted %.9g", ls, loss);
     g.pos_offset = 0;
     g.token_positions = NULL;
-    g.config.position = GPT_POS_NONE;
+    g.config.position = position == GPT_POS_COUPLED_ROPE ? GPT_POS_NONE : GPT_POS_ALIBI;   /* the same without turning */
     double none = loss_of(&g);
     cr_assert(fabs(none - loss) > 1e-3 * fabs(loss), "the rotation made no difference: %g vs %g", none, loss);
     free(ga);
     gpt_free(&g);
+}
+
+Test(model_grad, coupled_rope_matches_finite_differences_and_sees_id_differences_only)
+{
+    check_coupled_rope(GPT_POS_COUPLED_ROPE);
+}
+
+/* with ALiBi's bias on places as well: still only the ids' differences (the bias reads places,
+ * which a shift of the ids leaves alone, and pos_offset moves all places together) */
+Test(model_grad, coupled_rope_alibi_matches_finite_differences)
+{
+    check_coupled_rope(GPT_POS_COUPLED_ROPE_ALIBI);
 }
