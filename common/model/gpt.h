@@ -68,7 +68,7 @@ typedef enum {
     GPT_POS_COUNT
 } gpt_position_kind;
 
-/* Whether the model adds learned position embeddings (wpe): learned and both coupled kinds. */
+/* Whether the model adds learned position embeddings (wpe): learned, coupled, coupled-alibi. */
 static inline int gpt_has_wpe(const gpt_config *c) {
     return c->position == GPT_POS_LEARNED || c->position == GPT_POS_COUPLED || c->position == GPT_POS_COUPLED_ALIBI;
 }
