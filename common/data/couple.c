@@ -14,8 +14,7 @@ static int column_id(int q, int k, int i) {
     return k < 0 ? q + i : (q > 0 ? q - 1 : 0) + (i - k - 1);
 }
 
-int couple_position(const void *ctx, const int *prompt, int prompt_len, const int *gen, int i) {
-    (void)ctx;
+int couple_position(const int *prompt, int prompt_len, const int *gen, int i) {
     int k = i - 1;
     while (k >= 0 && gen[k] != '=') k--;
     return column_id(question_start(prompt, prompt_len), k, i);

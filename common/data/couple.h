@@ -26,8 +26,8 @@
 #define TRICE_DATA_COUPLE_H
 
 /* The id of generated token i (gen[0..i] written) after a prompt of prompt_len tokens. The
- * signature is gpt_sample_opts.position_fn's; ctx is unused (NULL). */
-int couple_position(const void *ctx, const int *prompt, int prompt_len, const int *gen, int i);
+ * signature is gpt_sample_opts.position_fn's. */
+int couple_position(const int *prompt, int prompt_len, const int *gen, int i);
 
 /* Ids of a whole sequence's first n tokens, prompt (prompt_len tokens) then generated ones
  * (seq[prompt_len..n-1]), into ids (n): what a forward over seq[0..n-1] takes. */

@@ -237,10 +237,13 @@ int gpt_init_on(gpt *g, const gpt_config *config, int max_batch, int prompt_len,
     /* params/grads zeroed: a fresh model is all zeros until initialised or loaded */
     if (!(g->weights = tr_malloc(ntok * sizeof(float), err)) ||
         !(g->fwd_offsets = tr_calloc((size_t)max_batch, sizeof(int), err)) ||
+        (gpt_has_rope(&g->config) &&
+         !(g->rope = tr_malloc((size_t)g->config.max_seq_len * (C / (size_t)g->config.num_heads) * sizeof(float), err))) ||
         io_alloc(g, ntok, err)) {
         gpt_free(g);
         return TR_ENOMEM;
     }
+    if (g->rope) rope_table_fill(g->rope, g->config.max_seq_len, (int)C / g->config.num_heads);
     g->params = be->alloc(g->num_params * sizeof(float));
     g->grads = be->alloc(g->num_params * sizeof(float));
     g->acts = be->alloc(g->num_acts * sizeof(float));
@@ -267,7 +270,7 @@ void gpt_free(gpt *g)
         be->free(g->grads); be->free(g->acts); be->free(g->dacts); be->free(g->prompt_grad);
     }
     io_free(g);
-    free(g->weights); free(g->fwd_offsets);
+    free(g->weights); free(g->fwd_offsets); free(g->rope);
     memset(g, 0, sizeof *g);
 }
 
@@ -472,7 +475,7 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
 
         be->layernorm_forward(ln1, ln1m, ln1r, res_in, w.ln1w, w.ln1b, (int)N, C);
         be->matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)N, C, 3 * C);
-        if (gpt_has_rope(c)) rope_rotate(qkv, io->rowpos, N, C, NH, 0);   /* host memory */
+        if (g->rope) rope_rotate(qkv, io->rowpos, N, C, NH, 0, g->rope);   /* host memory */
         be->attention_forward(atty, att, qkv, B, Tt, C, NH, gpt_has_alibi(c));
         be->matmul_forward(a.scratch, atty, w.apw, w.apb, (int)N, C, C);
         be->residual_forward(res2, res_in, a.scratch, NC);
@@ -606,7 +609,7 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
         /* attention: dres is now the gradient of residual2 and (through the skip) of res_in */
         be->matmul_backward(d.dc2, DW(apw), DW(apb), d.dres, atty, w.apw, (int)N, C, C, 0);
         be->attention_backward(d.d3c, d.datt, d.dc2, qkv, att, B, Tt, C, NH);
-        if (gpt_has_rope(&g->config)) rope_rotate(d.d3c, g->io.rowpos, N, C, NH, 1);
+        if (g->rope) rope_rotate(d.d3c, g->io.rowpos, N, C, NH, 1, g->rope);
         be->matmul_backward(d.dc, DW(qkvw), DW(qkvb), d.d3c, ln1, w.qkvw, (int)N, C, 3 * C, 0);
         be->layernorm_backward(d.dres, DW(ln1w), DW(ln1b), d.dc, res_in, w.ln1w, ln1m, ln1r, (int)N, C);
 #undef DW

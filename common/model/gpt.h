@@ -150,6 +150,8 @@ typedef struct gpt {
     size_t num_acts;
     float *dacts;                         /* backward scratch, num_dacts floats */
     size_t num_dacts;
+    float *rope;                          /* (max_seq_len, hs) host: each id's RoPE cos and sin
+                                           * (rope.h), for the coupled-rope kinds; else NULL */
     float *weights;                       /* (max_batch * max_seq_len) the last forward's loss weights
                                            * (1 where the caller gave none); io holds its other inputs */
 

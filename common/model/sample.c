@@ -142,7 +142,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
 
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
         mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
-        if (gpt_has_rope(c)) rope_rotate(s->qkv, rpos, (size_t)rows, C, NH, 0);   /* host memory */
+        if (g->rope) rope_rotate(s->qkv, rpos, (size_t)rows, C, NH, 0, g->rope);   /* host memory */
         be->kv_attention(s->atty, s->scores, s->kcache + layer, s->vcache + layer, s->qkv, dslot, dstart, n, Tc,
                          C, NH, s->max_len, gpt_has_alibi(c));
         mm(s->tmp, s->atty, apw, apb, rows, C, C);
@@ -354,8 +354,7 @@ int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, c
             active[nn] = i;
             s->tok_tmp[nn] = tok;
             if (opts->position_fn)
-                s->ids_tmp[nn] = opts->position_fn(opts->position_ctx, prompts[i], prompt_lens[i],
-                                                   out_tokens + (size_t)i * M, out_lens[i] - 1);
+                s->ids_tmp[nn] = opts->position_fn(prompts[i], prompt_lens[i], out_tokens + (size_t)i * M, out_lens[i] - 1);
             nn++;
         }
         na = nn;

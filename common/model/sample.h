@@ -34,8 +34,7 @@ typedef struct gpt_sample_opts {
      * whose prompt is prompt[0..prompt_len-1]. Prompt tokens take their place (0..). Ids
      * count like gpt.token_positions (the soft prompt's P is added) and must be in
      * [0, max_seq_len - P). It must be a function of its arguments only (reproducibility). */
-    int (*position_fn)(const void *ctx, const int *prompt, int prompt_len, const int *gen, int i);
-    const void *position_ctx;
+    int (*position_fn)(const int *prompt, int prompt_len, const int *gen, int i);
 } gpt_sample_opts;
 
 /* Defaults: temperature 1, no truncation, 64 new tokens, eot 256 (the byte tokenizer's). */

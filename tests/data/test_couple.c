@@ -56,7 +56,7 @@ static void check_task(const char *name, int difficulty) {
             if (seq[plen + i] == '=') last_eq = i;
         }
         for (int i = 0; plen + i < n; i++)   /* the sampler's form: from the tokens so far only */
-            cr_assert_eq(couple_position(NULL, seq, plen, seq + plen, i), ids[plen + i], "%s example %d token %d", name, k, i);
+            cr_assert_eq(couple_position(seq, plen, seq + plen, i), ids[plen + i], "%s example %d token %d", name, k, i);
     }
     task_examples_free(ex, 20);
 }
@@ -72,8 +72,8 @@ Test(couple, boolean_expressions_restatements_take_their_sources_ids) {
 Test(couple, the_rule_is_defined_without_q_or_equals) {
     const int prompt[4] = {'a', 'b', 'c', 'd'}, gen[5] = {'x', 'y', 'z', '=', 'w'};
     int want0[5] = {0, 1, 2, 3, 0};
-    for (int i = 0; i < 5; i++) cr_assert_eq(couple_position(NULL, prompt, 4, gen, i), want0[i], "token %d", i);
+    for (int i = 0; i < 5; i++) cr_assert_eq(couple_position(prompt, 4, gen, i), want0[i], "token %d", i);
     const int q[6] = {'Q', ':', ' ', '1', ' ', '='}, g2[6] = {'1', '=', ' ', '2', '=', '3'};
     int want[6] = {3, 4, 2, 3, 4, 2};   /* restate "1=", then each line from the question's column 0 - 1 */
-    for (int i = 0; i < 6; i++) cr_assert_eq(couple_position(NULL, q, 6, g2, i), want[i], "token %d", i);
+    for (int i = 0; i < 6; i++) cr_assert_eq(couple_position(q, 6, g2, i), want[i], "token %d", i);
 }

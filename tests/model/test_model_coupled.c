@@ -172,8 +172,8 @@ Test(model_coupled, kv_decode_with_ids_equals_the_full_forward) {
 
 /* A rule that depends on the token just written and on its index, so that a sampler that
  * passed the wrong index or tokens would number them differently from the forward below. */
-static int test_rule(const void *ctx, const int *prompt, int prompt_len, const int *gen, int i) {
-    (void)ctx; (void)prompt;
+static int test_rule(const int *prompt, int prompt_len, const int *gen, int i) {
+    (void)prompt;
     return prompt_len / 2 + (gen[i] + 3 * i) % 5;
 }
 
@@ -206,7 +206,7 @@ static void check_sampler_log_probability(int position) {
         float w[20];
         int n = 0;
         for (int t = 0; t < pl[k]; t++) { id[n] = t; seq[n++] = pr[k][t]; }
-        for (int t = 0; t < lens[k]; t++) { seq[n] = toks[k * 10 + t]; id[n++] = test_rule(NULL, pr[k], pl[k], toks + k * 10, t); }
+        for (int t = 0; t < lens[k]; t++) { seq[n] = toks[k * 10 + t]; id[n++] = test_rule(pr[k], pl[k], toks + k * 10, t); }
         if (lens[k] < o.max_new_tokens) seq[n++] = o.eot;
         for (int t = 0; t + 1 < n; t++) { tg[t] = seq[t + 1]; w[t] = t + 1 >= pl[k] ? 1.0f : 0.0f; }
         double fwd;
