@@ -58,12 +58,11 @@ def main():
         got = split_output(r["output"])
         n = len(sents)
         b = by_n.setdefault(n, Counter()); b["n"] += 1; b["correct"] += r["correct"]
-        echoes_right = sum(1 for i in range(1, min(len(exp), len(got)) - 0) if i < len(exp) - 1 and got[i].split(". ")[0] + "." == sents[i - 1])
         exact = got == exp
         first_bad = next((i for i in range(max(len(exp), len(got))) if i >= len(exp) or i >= len(got) or got[i] != exp[i]), None)
         kind = "exact" if exact else ("count" if len(got) != len(exp) else "content")
         stats[kind] += 1; b[kind] += 1
-        b["lines"] += len(got) - 2; b["want"] += n
+        b["lines"] += len(got) - 2
         if not exact and shown < show:
             shown += 1
             print("---", r["question"].split("\n")[0][len(PRE):])
