@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/model/bf16.h"
 #include "common/model/rope.h"
 
 
@@ -85,7 +86,46 @@ void gpt_sampler_free(gpt_sampler *s)
     free(s->pos); free(s->logits); free(s->itmp); free(s->rowidx); free(s->slots_tmp); free(s->ids_tmp);
     free(s->start_tmp); free(s->last_tmp); free(s->tok_tmp);
     free(s->pwork); free(s->uni); free(s->drawn); free(s->drawn_lp);
+    free(s->wbf16); free(s->xbf16);
     memset(s, 0, sizeof *s);
+}
+
+/* Where layer l's four packed weights start in wbf16 (then the LM head, at layer L's qkv):
+ * qkvw (3C, C), attprojw (C, C), fcw (4C, C), fcprojw (C, 4C). */
+static size_t bf16_layer_count(int C) {
+    return bf16_packed_count(3 * C, C) + bf16_packed_count(C, C) + bf16_packed_count(4 * C, C) + bf16_packed_count(C, 4 * C);
+}
+
+/* Round and pack the weights the decode products read (bf16.h), allocating on first use. */
+static int sampler_pack_bf16(gpt_sampler *s, const gpt *g, tr_error *err)
+{
+    const int C = s->C, L = s->L, Vp = s->Vp;
+    const size_t Cz = (size_t)C, per = bf16_layer_count(C);
+    if (!s->wbf16 && !(s->wbf16 = tr_malloc((per * (size_t)L + bf16_packed_count(Vp, C)) * sizeof *s->wbf16, err)))
+        return TR_ENOMEM;
+    if (!s->xbf16 && !(s->xbf16 = tr_malloc((size_t)s->max_seqs * 2 * Cz * sizeof *s->xbf16, err))) return TR_ENOMEM;
+    for (int l = 0; l < L; l++) {
+        uint16_t *d = s->wbf16 + (size_t)l * per;
+        size_t lz = (size_t)l;
+        bf16_pack(d, gpt_param(g, GPT_T_QKVW) + lz * 3 * Cz * Cz, 3 * C, C);
+        d += bf16_packed_count(3 * C, C);
+        bf16_pack(d, gpt_param(g, GPT_T_ATTPROJW) + lz * Cz * Cz, C, C);
+        d += bf16_packed_count(C, C);
+        bf16_pack(d, gpt_param(g, GPT_T_FCW) + lz * 4 * Cz * Cz, 4 * C, C);
+        d += bf16_packed_count(4 * C, C);
+        bf16_pack(d, gpt_param(g, GPT_T_FCPROJW) + lz * 4 * Cz * Cz, C, 4 * C);
+    }
+    bf16_pack(s->wbf16 + per * (size_t)L, gpt_param(g, GPT_T_WTE), Vp, C);
+    return 0;
+}
+
+/* out (N, OC) = inp (N, K) @ w^T + bias with the packed weights wp: the inputs are rounded too. */
+static void mm_bf16(gpt_sampler *s, float *out, const float *inp, const uint16_t *wp, const float *bias, int N, int K,
+                    int OC)
+{
+    const size_t K2 = ((size_t)K + 1) / 2;
+    for (int n = 0; n < N; n++) bf16_pack_row(s->xbf16 + (size_t)n * K2, inp + (size_t)n * K, K);
+    bf16_matmul_rows(out, s->xbf16, wp, bias, N, K, OC);
 }
 
 /* Run Tc positions of n sequences through the model with the KV cache.
@@ -110,6 +150,8 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
     void (*const mm)(float *, const float *, const float *, const float *, int, int, int) =
         Tc == 1 ? be->matmul_rows_forward : be->matmul_forward;
     const float *wte = gpt_param(g, GPT_T_WTE), *wpe = gpt_param(g, GPT_T_WPE);
+    const int bf = s->bf16 && Tc == 1;   /* decode steps only: a prefill's many rows run at sgemm speed */
+    const size_t per16 = bf16_layer_count(C);
 
     /* the rows' tokens (soft-prompt rows: -1 - p) and positions, the slots, the starts and the
      * rows whose logits are wanted, moved to the backend in one copy */
@@ -140,24 +182,34 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
         const float *fpw = gpt_param(g, GPT_T_FCPROJW) + lz * 4 * Cz * Cz, *fpb = gpt_param(g, GPT_T_FCPROJB) + lz * Cz;
         size_t layer = lz * s->max_seqs * s->max_len * Cz;  /* this layer's slice of the caches */
 
+        const uint16_t *w16 = s->bf16 ? s->wbf16 + lz * per16 : NULL;   /* qkvw, attprojw, fcw, fcprojw */
+        const uint16_t *ap16 = w16 ? w16 + bf16_packed_count(3 * C, C) : NULL;
+        const uint16_t *fc16 = ap16 ? ap16 + bf16_packed_count(C, C) : NULL;
+        const uint16_t *fp16 = fc16 ? fc16 + bf16_packed_count(4 * C, C) : NULL;
+
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln1w, ln1b, rows, C);
-        mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
+        if (bf) mm_bf16(s, s->qkv, s->ln, w16, qkvb, rows, C, 3 * C);
+        else mm(s->qkv, s->ln, qkvw, qkvb, rows, C, 3 * C);
         if (g->rope) rope_rotate(s->qkv, rpos, (size_t)rows, C, NH, 0, g->rope);   /* host memory */
         be->kv_attention(s->atty, s->scores, s->kcache + layer, s->vcache + layer, s->qkv, dslot, dstart, n, Tc,
                          C, NH, s->max_len, gpt_has_alibi(c));
-        mm(s->tmp, s->atty, apw, apb, rows, C, C);
+        if (bf) mm_bf16(s, s->tmp, s->atty, ap16, apb, rows, C, C);
+        else mm(s->tmp, s->atty, apw, apb, rows, C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
         be->layernorm_forward(s->ln, NULL, NULL, s->x, ln2w, ln2b, rows, C);
-        mm(s->fch, s->ln, fcw, fcb, rows, C, 4 * C);
+        if (bf) mm_bf16(s, s->fch, s->ln, fc16, fcb, rows, C, 4 * C);
+        else mm(s->fch, s->ln, fcw, fcb, rows, C, 4 * C);
         be->gelu_forward(s->fch, s->fch, (size_t)rows * 4 * Cz);
-        mm(s->tmp, s->fch, fpw, fpb, rows, 4 * C, C);
+        if (bf) mm_bf16(s, s->tmp, s->fch, fp16, fpb, rows, 4 * C, C);
+        else mm(s->tmp, s->fch, fpw, fpb, rows, 4 * C, C);
         be->residual_forward(s->x, s->x, s->tmp, (size_t)rows * Cz);
     }
     be->gather_rows(s->tmp, s->x, dlast, n, C);
     be->layernorm_forward(s->lastln, NULL, NULL, s->tmp, gpt_param(g, GPT_T_LNFW), gpt_param(g, GPT_T_LNFB), n, C);
     size_t nl = (size_t)n * c->padded_vocab_size;
     if (be->host) {
-        be->matmul_rows_forward(logits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
+        if (s->bf16) mm_bf16(s, logits, s->lastln, s->wbf16 + per16 * (size_t)L, NULL, n, C, c->padded_vocab_size);
+        else be->matmul_rows_forward(logits, s->lastln, wte, NULL, n, C, c->padded_vocab_size);
         return 0;
     }
     float *dl = s->dlogits + row0 * (size_t)c->padded_vocab_size;
@@ -309,11 +361,15 @@ int gpt_sample_token(const float *logits, int V, const gpt_sample_opts *opts, rn
     return pick;
 }
 
+static int sample_loop(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, const int *prompt_lens,
+                       rng *const *rngs, const gpt_sample_opts *opts, int on_dev, int *out_tokens, int *out_lens,
+                       double *out_logprob, tr_error *err);
+
 int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, const int *prompt_lens,
                rng *const *rngs, const gpt_sample_opts *opts, int *out_tokens, int *out_lens,
                double *out_logprob, tr_error *err)
 {
-    int V = g->config.vocab_size, Vp = g->config.padded_vocab_size, M = opts->max_new_tokens;
+    int V = g->config.vocab_size, M = opts->max_new_tokens;
     if (M <= 0)
         return TR_FAIL(err, TR_EINVAL, "gpt_sample: max_new_tokens %d must be positive", M);
     if (opts->temperature < 0.0f || opts->top_k < 0 || opts->top_p < 0.0f || opts->top_p > 1.0f)
@@ -329,6 +385,22 @@ int gpt_sample(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, c
     const gpt_backend *be = g->be;
     int truncate = (opts->top_k > 0 && opts->top_k < V) || (opts->top_p > 0.0f && opts->top_p < 1.0f);
     int on_dev = !be->host && be->sample_rows && !truncate;
+    if (opts->bf16 && !be->host)
+        return TR_FAIL(err, TR_EINVAL, "gpt_sample: bf16 decoding runs on the CPU backend only, not on %s", be->name);
+    if (opts->bf16) TR_TRY(sampler_pack_bf16(s, g, err));
+    s->bf16 = opts->bf16;
+    int rc = sample_loop(s, g, n, prompts, prompt_lens, rngs, opts, on_dev, out_tokens, out_lens, out_logprob, err);
+    s->bf16 = 0;   /* gpt_sampler_prefill and _decode, called alone, stay fp32 */
+    return rc;
+}
+
+/* gpt_sample after its checks: prefill, then draw and decode until every sequence stops. */
+static int sample_loop(gpt_sampler *s, const gpt *g, int n, const int *const *prompts, const int *prompt_lens,
+                       rng *const *rngs, const gpt_sample_opts *opts, int on_dev, int *out_tokens, int *out_lens,
+                       double *out_logprob, tr_error *err)
+{
+    const gpt_backend *be = g->be;
+    int V = g->config.vocab_size, Vp = g->config.padded_vocab_size, M = opts->max_new_tokens;
     TR_TRY(sampler_prefill(s, g, n, prompts, prompt_lens, on_dev ? NULL : s->logits, err));
     /* active[k] = sequence index of the k-th row of the logits */
     int *active = s->itmp, na = n;

@@ -249,3 +249,86 @@ Test(model_sample, token_frequencies_follow_reported_distribution)
         if (c == 2) cr_assert(counts[0] == 0 && counts[3] == 0 && counts[4] == 0, "top-k/top-p kept a token it should drop");
     }
 }
+
+/* bf16 decoding (gpt_sample_opts.bf16): still bit for bit the same whatever the batch. */
+Test(model_sample, bf16_decoding_is_reproducible_and_independent_of_batch_composition)
+{
+    gpt g;
+    gpt_sampler s;
+    tr_error err;
+    make_model(&g, 0);
+    for (size_t i = 0; i < g.num_params; i++) g.params[i] *= 0.25f;
+    cr_assert_eq(gpt_sampler_init(&s, &g, 4, &err), 0, "%s", err.msg);
+    gpt_sample_opts o = gpt_sample_opts_default();
+    o.max_new_tokens = 12;
+    o.bf16 = 1;
+    int ids4[4] = {0, 1, 2, 3}, ids1[1] = {2}, ids2[2] = {3, 2};
+    int t4[4 * 12], l4[4], t1[12], l1[1], t2[2 * 12], l2[2];
+    double lp4[4], lp1[1], lp2[2];
+    run_sample(&g, &s, 4, ids4, &o, t4, l4, lp4);
+    run_sample(&g, &s, 1, ids1, &o, t1, l1, lp1);
+    run_sample(&g, &s, 2, ids2, &o, t2, l2, lp2);
+    cr_assert_gt(l4[2], 2, "sequence 2 is almost empty (%d tokens)", l4[2]);
+    cr_assert_eq(l1[0], l4[2]);
+    cr_assert_eq(l2[1], l4[2]);
+    cr_assert_eq(memcmp(t1, t4 + 2 * 12, sizeof(int) * (size_t)l1[0]), 0);
+    cr_assert_eq(memcmp(t2 + 12, t4 + 2 * 12, sizeof(int) * (size_t)l1[0]), 0);
+    cr_assert_eq(lp1[0], lp4[2], "alone %.17g, in a batch of 4 %.17g", lp1[0], lp4[2]);
+    cr_assert_eq(lp2[1], lp4[2], "in a batch of 2 %.17g, in a batch of 4 %.17g", lp2[1], lp4[2]);
+    gpt_sampler_free(&s);
+    gpt_free(&g);
+}
+
+/* bf16 decoding draws from nearly the fp32 model's distribution: the fp32 forward over each
+ * drawn sequence gives nearly the log-probability the sampler reports (rounding the weights
+ * and inputs moves each logit by about 2^-8 of its size), but not the same bits (the path is
+ * used). The weights are packed at every call: after the model changes, the draws follow it. */
+static double bf16_gap(gpt *g, gpt_sampler *s, int *differs)
+{
+    gpt_sample_opts o = gpt_sample_opts_default();
+    o.max_new_tokens = 10;
+    o.bf16 = 1;
+    int ids[2] = {0, 2};
+    int toks[2 * 10], lens[2];
+    double lp[2], worst = 0.0;
+    run_sample(g, s, 2, ids, &o, toks, lens, lp);
+    static const int p0[] = {72, 101, 108}, p2[] = {1, 2, 3, 4, 5, 6};
+    const int *pr[2] = {p0, p2};
+    int pl[2] = {3, 6};
+    tr_error err;
+    for (int k = 0; k < 2; k++) {
+        int seq[20], tg[20];
+        float w[20];
+        int n = 0;
+        for (int t = 0; t < pl[k]; t++) seq[n++] = pr[k][t];
+        for (int t = 0; t < lens[k]; t++) seq[n++] = toks[k * 10 + t];
+        if (lens[k] < o.max_new_tokens) seq[n++] = o.eot;
+        for (int t = 0; t + 1 < n; t++) { tg[t] = seq[t + 1]; w[t] = t + 1 >= pl[k] ? 1.0f : 0.0f; }
+        double fwd;
+        cr_assert_eq(gpt_forward(g, seq, tg, w, 1, n - 1, NULL, &fwd, &err), 0, "%s", err.msg);
+        double gap = fabs(fwd - lp[k]) / (n - pl[k]);
+        if (gap > worst) worst = gap;
+        *differs += fwd != lp[k];
+    }
+    return worst;
+}
+
+Test(model_sample, bf16_logprob_is_close_to_the_fp32_forward_and_follows_weight_changes)
+{
+    gpt g;
+    gpt_sampler s;
+    tr_error err;
+    make_model(&g, 0);
+    for (size_t i = 0; i < g.num_params; i++) g.params[i] *= 0.25f;
+    cr_assert_eq(gpt_sampler_init(&s, &g, 4, &err), 0, "%s", err.msg);
+    int differs = 0;
+    double gap = bf16_gap(&g, &s, &differs);
+    cr_assert(gap < 0.03, "bf16 draws: %.4g nats per token from the fp32 model's log-probability", gap);
+    /* a changed model: a stale packed copy would report the old model's log-probabilities */
+    for (size_t i = 0; i < g.num_params; i++) g.params[i] *= 1.5f;
+    gap = bf16_gap(&g, &s, &differs);
+    cr_assert(gap < 0.03, "after the weights changed: %.4g nats per token (stale bf16 weights?)", gap);
+    cr_assert_gt(differs, 0, "bf16 decoding gave the fp32 bits for every sequence: the bf16 path was not used");
+    gpt_sampler_free(&s);
+    gpt_free(&g);
+}

@@ -1,0 +1,55 @@
+/* bf16.h - bfloat16 copies of the weights and the row-by-row product that reads them.
+ *
+ * Why: decoding one token reads every weight once, so at batch 1 it is bound by memory
+ * bandwidth, and at batch 64 by the multiply-adds. bfloat16 (fp32's top 16 bits: 8 exponent
+ * bits, 8 mantissa bits, rounded to nearest even) halves the bytes, and AVX-512 BF16's
+ * vdpbf16ps does 32 multiply-adds per instruction where a 512-bit fp32 FMA does 16. The
+ * products of two bf16 numbers are exact in fp32 and the sums stay fp32, so the only loss is
+ * the rounding of the inputs (at most half a bf16 ulp, a relative 2^-8, per weight and per input).
+ *
+ * Layout (bf16_pack): a weight w (OC, K) row-major, as every linear layer here, becomes panels
+ * of 32 output rows; panel p holds, for each k2 in 0..ceil(K/2)-1, 32 pairs (w[o][2 k2],
+ * w[o][2 k2 + 1]) for o = 32 p .. 32 p + 31, one 32-bit word per pair (low half first). Rows
+ * past OC and the element past an odd K are zero. So one 64-byte load gives 16 output rows'
+ * next two weights, and an input pair broadcast to every lane multiplies them all.
+ *
+ * Bits: every output element is one fp32 accumulator that adds the pairs in k2 order, then the
+ * bias; nothing depends on N or on the other rows (as backend.h's matmul_rows_forward), so
+ * batched decoding stays independent of the batch make-up. The AVX-512 BF16 path is chosen at
+ * run time (bf16_have_dot); elsewhere a portable loop adds each pair's two products in the
+ * instruction's documented order (odd element, then even, each rounded to fp32), which gives the
+ * same bits on the CPUs measured (tests/model/test_model_bf16.c checks it where it can).
+ * Results may still differ between CPUs in denormals (the instruction flushes them).
+ */
+#ifndef TRICE_MODEL_BF16_H
+#define TRICE_MODEL_BF16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BF16_PANEL 32   /* output rows per packed panel */
+
+/* fp32 -> bf16, rounded to nearest even (NaN stays NaN); bf16 -> fp32 is exact. */
+uint16_t bf16_from_float(float x);
+float bf16_to_float(uint16_t h);
+
+/* Whether this CPU runs the AVX-512 BF16 path (cpuid: avx512f and avx512_bf16). */
+int bf16_have_dot(void);
+
+/* uint16 entries of w (OC, K) packed: ceil(OC/32) * 32 * 2 * ceil(K/2). */
+size_t bf16_packed_count(int OC, int K);
+
+/* dst (bf16_packed_count(OC, K)) written with w (OC, K) rounded and packed as above. */
+void bf16_pack(uint16_t *dst, const float *w, int OC, int K);
+
+/* bf16 pairs of one input row: dst (ceil(K/2) words) written with x (K) rounded, zero-padded. */
+void bf16_pack_row(uint32_t *dst, const float *x, int K);
+
+/* out (N, OC) written = rows (N, K2 words, bf16_pack_row's) @ wp^T (bf16_pack's) + bias (OC, may
+ * be NULL), K2 = ceil(K/2); every row alone (see above). */
+void bf16_matmul_rows(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K, int OC);
+/* The same with the portable loop whatever the CPU (tests compare the two). */
+void bf16_matmul_rows_portable(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K,
+                               int OC);
+
+#endif
