@@ -66,6 +66,7 @@ int engine_model_from_spec(const experiment_spec *spec, int max_batch, gpt *out,
     TR_TRY(gpt_init(out, &cfg, max_batch, spec->tunable == TUNABLE_PROMPT ? spec->prompt_len : 0, err));
     /* drawn even when a checkpoint follows: the soft prompt (not in the checkpoint) comes from it */
     gpt_init_random(out, spec->seed);
+    out->bf16 = spec->train_bf16;   /* gradients' products in bf16 (gpt.h); views copy it */
     int rc = init[0] ? gpt_ckpt_load(out, init, err) : 0;
     if (rc) gpt_free(out);
     return rc;

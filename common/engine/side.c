@@ -9,6 +9,7 @@
 
 #include "common/data/couple.h"
 #include "common/engine/streams.h"
+#include "common/model/bf16.h"
 #include "common/tok/byte.h"
 #include "common/util/log.h"
 
@@ -195,6 +196,19 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
         LOG_W("proposals use temperature %g, top_k %d, top_p %g: this changes the proposal distribution, so the "
               "gradient estimate is no longer the exact one of ALGORITHM.md (use 1, 0, 1 for that)",
               spec->temperature, spec->top_k, spec->top_p);
+    if (spec->train_bf16 && index == 0) {
+        if (e->dev) LOG_W("train_bf16 ignored: this side computes gradients on %s (the bf16 products are a CPU path)", e->dev_name);
+        else LOG_I("gradient passes multiply in bfloat16 with fp32 sums (train_bf16; %s)",
+                   bf16_have_dot() ? "AVX-512 BF16" : "portable loop: this CPU has no AVX-512 BF16, so it is much slower than fp32");
+    }
+    if (spec->sample_bf16 && index == 0) {
+        if (e->dev) LOG_W("sample_bf16 ignored: this side samples on %s (bf16 decoding is a CPU path)", e->dev_name);
+        else LOG_I("sampling decodes with bfloat16 weights (sample_bf16; %s)%s",
+                   bf16_have_dot() ? "AVX-512 BF16" : "portable loop: this CPU has no AVX-512 BF16, so it is slower than fp32",
+                   spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_RS
+                       ? ": proposals come from the rounded model, so the gradient estimate is close to, not exactly, "
+                         "the one of ALGORITHM.md" : "");
+    }
 
     /* the shard: training ids this side owns */
     int64_t *own = tr_malloc((size_t)e->task.n_train * sizeof *own, err);
@@ -345,6 +359,7 @@ int engine_side_sample(engine_side *e, char *const *prompts, int n, rng *rngs, f
     o.temperature = temperature;
     o.top_k = truncate ? e->spec.top_k : 0;
     o.top_p = truncate ? (float)e->spec.top_p : 1.0f;
+    o.bf16 = e->spec.sample_bf16 && !e->dev;
     o.max_new_tokens = maxnew;
     o.eot = e->tok.eot;
     if (gpt_is_coupled(&e->model.config)) o.position_fn = couple_position;   /* couple.h */

@@ -72,8 +72,8 @@ void bf16_pack_row(uint32_t *dst, const float *x, int K)
 }
 
 /* The portable loop: one output at a time, each pair as vdpbf16ps adds it (odd element first). */
-void bf16_matmul_rows_portable(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K,
-                            int OC)
+static void portable_acc(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K, int OC,
+                         int accumulate)
 {
     const size_t K2 = ((size_t)K + 1) / 2;
     const uint32_t *w32 = (const uint32_t *)(const void *)wp;
@@ -89,16 +89,23 @@ void bf16_matmul_rows_portable(float *out, const uint32_t *rows, const uint16_t 
                 acc = acc + p1;
                 acc = acc + p0;
             }
-            out[(size_t)n * OC + o] = acc + (bias ? bias[o] : 0.0f);
+            float v = acc + (bias ? bias[o] : 0.0f);
+            out[(size_t)n * OC + o] = accumulate ? out[(size_t)n * OC + o] + v : v;
         }
     }
+}
+
+void bf16_matmul_rows_portable(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K,
+                               int OC)
+{
+    portable_acc(out, rows, wp, bias, N, K, OC, 0);
 }
 
 #ifdef BF16_X86
 /* MR rows (a constant after inlining) against one panel: 2 x MR accumulators of 16 lanes. */
 BF16_TARGET static inline __attribute__((always_inline)) void
 tile(float *out, const uint32_t *rows, const uint32_t *panel, const float *bias, const int MR, size_t K2, int OC,
-     int o0, __mmask16 m0, __mmask16 m1)
+     int o0, __mmask16 m0, __mmask16 m1, int accumulate)
 {
     __m512 c0[8], c1[8];
     for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -113,14 +120,20 @@ tile(float *out, const uint32_t *rows, const uint32_t *panel, const float *bias,
     const __m512 z = _mm512_setzero_ps();
     const __m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, bias + o0) : z, bb1 = bias ? _mm512_maskz_loadu_ps(m1, bias + o0 + 16) : z;
     for (int r = 0; r < MR; r++) {
-        _mm512_mask_storeu_ps(out + (size_t)r * OC + o0, m0, _mm512_add_ps(c0[r], bb0));
-        _mm512_mask_storeu_ps(out + (size_t)r * OC + o0 + 16, m1, _mm512_add_ps(c1[r], bb1));
+        float *o = out + (size_t)r * OC + o0;
+        __m512 v0 = _mm512_add_ps(c0[r], bb0), v1 = _mm512_add_ps(c1[r], bb1);
+        if (accumulate) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, o), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, o + 16), v1);
+        }
+        _mm512_mask_storeu_ps(o, m0, v0);
+        _mm512_mask_storeu_ps(o + 16, m1, v1);
     }
 }
 
 /* Panels outside, rows inside: a panel (K2 x 128 bytes) stays in L1/L2 while the rows pass it. */
 BF16_TARGET static void matmul_avx512(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N,
-                                      int K, int OC)
+                                      int K, int OC, int accumulate)
 {
     const size_t K2 = ((size_t)K + 1) / 2;
     const uint32_t *w32 = (const uint32_t *)(const void *)wp;
@@ -130,20 +143,108 @@ BF16_TARGET static void matmul_avx512(float *out, const uint32_t *rows, const ui
         const __mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
         const uint32_t *panel = w32 + (size_t)(o0 / BF16_PANEL) * K2 * BF16_PANEL;
         int n = 0;
-        for (; n + 8 <= N; n += 8) tile(out + (size_t)n * OC, rows + (size_t)n * K2, panel, bias, 8, K2, OC, o0, m0, m1);
-        for (; n + 4 <= N; n += 4) tile(out + (size_t)n * OC, rows + (size_t)n * K2, panel, bias, 4, K2, OC, o0, m0, m1);
-        for (; n < N; n++) tile(out + (size_t)n * OC, rows + (size_t)n * K2, panel, bias, 1, K2, OC, o0, m0, m1);
+        for (; n + 8 <= N; n += 8) tile(out + (size_t)n * OC, rows + (size_t)n * K2, panel, bias, 8, K2, OC, o0, m0, m1, accumulate);
+        for (; n + 4 <= N; n += 4) tile(out + (size_t)n * OC, rows + (size_t)n * K2, panel, bias, 4, K2, OC, o0, m0, m1, accumulate);
+        for (; n < N; n++) tile(out + (size_t)n * OC, rows + (size_t)n * K2, panel, bias, 1, K2, OC, o0, m0, m1, accumulate);
     }
 }
 #endif
 
-void bf16_matmul_rows(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K, int OC)
+static void matmul_acc(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K, int OC,
+                       int accumulate)
 {
 #ifdef BF16_X86
     if (bf16_have_dot()) {
-        matmul_avx512(out, rows, wp, bias, N, K, OC);
+        matmul_avx512(out, rows, wp, bias, N, K, OC, accumulate);
         return;
     }
 #endif
-    bf16_matmul_rows_portable(out, rows, wp, bias, N, K, OC);
+    portable_acc(out, rows, wp, bias, N, K, OC, accumulate);
+}
+
+void bf16_matmul_rows(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K, int OC)
+{
+    matmul_acc(out, rows, wp, bias, N, K, OC, 0);
+}
+
+/* ---- whole products from fp32 operands (training) ---- */
+
+void bf16_pack_t(uint16_t *dst, const float *a, int R, int Cc)
+{
+    const size_t K2 = ((size_t)R + 1) / 2, panels = ((size_t)Cc + BF16_PANEL - 1) / BF16_PANEL;
+    for (size_t k2 = 0; k2 < K2; k2++) {
+        const size_t k = 2 * k2;
+        const float *r0 = a + k * (size_t)Cc, *r1 = k + 1 < (size_t)R ? r0 + Cc : NULL;
+        for (size_t p = 0; p < panels; p++) {
+            uint16_t *d = dst + (p * K2 + k2) * BF16_PANEL * 2;
+            for (size_t j = 0; j < BF16_PANEL; j++) {
+                size_t o = p * BF16_PANEL + j;
+                d[2 * j] = o < (size_t)Cc ? bf16_from_float(r0[o]) : 0;
+                d[2 * j + 1] = o < (size_t)Cc && r1 ? bf16_from_float(r1[o]) : 0;
+            }
+        }
+    }
+}
+
+void bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc)
+{
+    const size_t K2 = ((size_t)R + 1) / 2;
+    for (size_t k2 = 0; k2 < K2; k2++) {
+        const size_t k = 2 * k2;
+        const float *r0 = a + k * (size_t)Cc, *r1 = k + 1 < (size_t)R ? r0 + Cc : NULL;
+        for (size_t o = 0; o < (size_t)Cc; o++)
+            dst[o * K2 + k2] = (uint32_t)bf16_from_float(r0[o]) | (uint32_t)(r1 ? bf16_from_float(r1[o]) : 0) << 16;
+    }
+}
+
+/* One grow-only scratch area per thread (the gradient threads each run their own products):
+ * packing on every call keeps the kernels free of state about which weights they saw. */
+static __thread void *ws_ptr[2];
+static __thread size_t ws_cap[2];
+
+static void *workspace(int i, size_t bytes)
+{
+    if (bytes > ws_cap[i]) {
+        free(ws_ptr[i]);
+        ws_cap[i] = bytes + bytes / 4;
+        ws_ptr[i] = malloc(ws_cap[i]);
+        if (!ws_ptr[i]) ws_cap[i] = 0;
+    }
+    return ws_ptr[i];
+}
+
+int bf16_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC)
+{
+    const size_t K2 = ((size_t)C + 1) / 2;
+    uint16_t *wp = workspace(0, bf16_packed_count(OC, C) * sizeof *wp);
+    uint32_t *rows = workspace(1, (size_t)N * K2 * sizeof *rows);
+    if (!wp || !rows) return -1;
+    bf16_pack(wp, w, OC, C);
+    for (int n = 0; n < N; n++) bf16_pack_row(rows + (size_t)n * K2, inp + (size_t)n * C, C);
+    matmul_acc(out, rows, wp, bias, N, C, OC, 0);
+    return 0;
+}
+
+int bf16_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int N, int C,
+                         int OC, int accumulate)
+{
+    if (dinp) {   /* dinp (N, C) = dout (N, OC) @ w (OC, C): rows of dout against w's columns */
+        const size_t K2 = ((size_t)OC + 1) / 2;
+        uint16_t *wp = workspace(0, bf16_packed_count(C, OC) * sizeof *wp);
+        uint32_t *rows = workspace(1, (size_t)N * K2 * sizeof *rows);
+        if (!wp || !rows) return -1;
+        bf16_pack_t(wp, w, OC, C);
+        for (int n = 0; n < N; n++) bf16_pack_row(rows + (size_t)n * K2, dout + (size_t)n * OC, OC);
+        matmul_acc(dinp, rows, wp, NULL, N, OC, C, accumulate);
+    }
+    if (dw) {     /* dw (OC, C) += dout^T (OC, N) @ inp (N, C): columns of dout against inp's columns */
+        const size_t K2 = ((size_t)N + 1) / 2;
+        uint16_t *ip = workspace(0, bf16_packed_count(C, N) * sizeof *ip);
+        uint32_t *rows = workspace(1, (size_t)OC * K2 * sizeof *rows);
+        if (!ip || !rows) return -1;
+        bf16_pack_t(ip, inp, N, C);
+        bf16_pack_rows_t(rows, dout, N, OC);
+        matmul_acc(dw, rows, ip, NULL, OC, N, C, 1);
+    }
+    return 0;
 }

@@ -52,4 +52,21 @@ void bf16_matmul_rows(float *out, const uint32_t *rows, const uint16_t *wp, cons
 void bf16_matmul_rows_portable(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K,
                                int OC);
 
+
+/* The transposes, for the backward products: bf16_pack_t packs a^T where a is (R, Cc) row-major
+ * (Cc output rows, K = R: the pairs run down a's columns); bf16_pack_rows_t writes a^T's rows as
+ * bf16 pairs, dst (Cc, ceil(R/2) words). */
+void bf16_pack_t(uint16_t *dst, const float *a, int R, int Cc);
+void bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc);
+
+/* Training products with bf16 inputs and fp32 sums, as backend.h's matmul_forward and
+ * matmul_backward (same shapes, same conventions; no bias gradient: the caller sums dout's
+ * columns in fp32). Both operands are rounded and packed on every call, into a grow-only
+ * scratch area per thread. Return 0, or -1 when that scratch cannot be allocated (nothing is
+ * written then). Deterministic; not batch-independent in general (a row's sums do not depend on
+ * the others, but the weight gradient sums over the rows). */
+int bf16_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+int bf16_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int N, int C,
+                         int OC, int accumulate);
+
 #endif

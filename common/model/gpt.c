@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/model/bf16.h"
 #include "common/model/rope.h"
 #include "common/util/rng.h"
 
@@ -282,6 +283,7 @@ int gpt_init_view(gpt *v, const gpt *src, int max_batch, tr_error *err)
     v->params = src->params;
     v->prompt = src->prompt;
     v->borrowed = 1;
+    v->bf16 = src->bf16;
     return 0;
 }
 
@@ -398,6 +400,33 @@ static int upload(const gpt_backend *be, void *dst, const void *src, size_t byte
     return 0;
 }
 
+/* The linear layers' products: the backend's, or with g->bf16 on a host backend bf16.h's
+ * (bf16 inputs, fp32 sums; the bias gradient stays the backend's fp32 column sums). */
+static int mm_forward(const gpt *g, float *out, const float *inp, const float *w, const float *bias, int N, int C,
+                      int OC, tr_error *err)
+{
+    if (g->bf16 && g->be->host) {
+        if (bf16_matmul_forward(out, inp, w, bias, N, C, OC))
+            return TR_FAIL(err, TR_ENOMEM, "gpt_forward: no memory for the bf16 product's scratch (%d x %d x %d)", N, C, OC);
+        return 0;
+    }
+    g->be->matmul_forward(out, inp, w, bias, N, C, OC);
+    return 0;
+}
+
+static int mm_backward(const gpt *g, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                       const float *w, int N, int C, int OC, int accumulate, tr_error *err)
+{
+    if (g->bf16 && g->be->host) {
+        if (bf16_matmul_backward(dinp, dw, dout, inp, w, N, C, OC, accumulate))
+            return TR_FAIL(err, TR_ENOMEM, "gpt_backward: no memory for the bf16 product's scratch (%d x %d x %d)", N, C, OC);
+        if (dbias) g->be->matmul_backward(NULL, NULL, dbias, dout, inp, w, N, C, OC, 0);
+        return 0;
+    }
+    g->be->matmul_backward(dinp, dw, dbias, dout, inp, w, N, C, OC, accumulate);
+    return 0;
+}
+
 int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weights, int B, int T,
                 double *loss, double *logprob, tr_error *err)
 {
@@ -474,26 +503,26 @@ int gpt_forward(gpt *g, const int *tokens, const int *targets, const float *weig
         float *res3 = a.residual3 + l * NC;
 
         be->layernorm_forward(ln1, ln1m, ln1r, res_in, w.ln1w, w.ln1b, (int)N, C);
-        be->matmul_forward(qkv, ln1, w.qkvw, w.qkvb, (int)N, C, 3 * C);
+        TR_TRY(mm_forward(g, qkv, ln1, w.qkvw, w.qkvb, (int)N, C, 3 * C, err));
         if (g->rope) rope_rotate(qkv, io->rowpos, N, C, NH, 0, g->rope);   /* host memory */
         be->attention_forward(atty, att, qkv, B, Tt, C, NH, gpt_has_alibi(c));
-        be->matmul_forward(a.scratch, atty, w.apw, w.apb, (int)N, C, C);
+        TR_TRY(mm_forward(g, a.scratch, atty, w.apw, w.apb, (int)N, C, C, err));
         be->residual_forward(res2, res_in, a.scratch, NC);
         be->layernorm_forward(ln2, ln2m, ln2r, res2, w.ln2w, w.ln2b, (int)N, C);
-        be->matmul_forward(fch, ln2, w.fcw, w.fcb, (int)N, C, 4 * C);
+        TR_TRY(mm_forward(g, fch, ln2, w.fcw, w.fcb, (int)N, C, 4 * C, err));
         be->gelu_forward(fchg, fch, NC * 4);
-        be->matmul_forward(a.scratch, fchg, w.fpw, w.fpb, (int)N, 4 * C, C);
+        TR_TRY(mm_forward(g, a.scratch, fchg, w.fpw, w.fpb, (int)N, 4 * C, C, err));
         be->residual_forward(res3, res2, a.scratch, NC);
     }
     be->layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (size_t)(L - 1) * NC,
                           gpt_param(g, GPT_T_LNFW), gpt_param(g, GPT_T_LNFB), (int)N, C);
     /* LM head on the token positions only (the prompt positions predict nothing) */
     if (P == 0) {
-        be->matmul_forward(a.logits, a.lnf, wte, NULL, B * T, C, Vp);
+        TR_TRY(mm_forward(g, a.logits, a.lnf, wte, NULL, B * T, C, Vp, err));
     } else {
         for (int b = 0; b < B; b++)
-            be->matmul_forward(a.logits + (size_t)b * T * Vp, a.lnf + ((size_t)b * Tt + P) * C, wte,
-                               NULL, T, C, Vp);
+            TR_TRY(mm_forward(g, a.logits + (size_t)b * T * Vp, a.lnf + ((size_t)b * Tt + P) * C, wte,
+                              NULL, T, C, Vp, err));
     }
     g->logits_valid = 1;
 
@@ -577,12 +606,12 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
     be->crossentropy_backward(a.logits, a.lse, g->io.d_targets, g->io.d_weights, (int)NT, V, Vp);
     /* LM head backward into dc = d lnf (prompt rows get zero) */
     if (P == 0) {
-        be->matmul_backward(d.dc, dwte, NULL, a.logits, a.lnf, wte, B * T, C, Vp, 0);
+        TR_TRY(mm_backward(g, d.dc, dwte, NULL, a.logits, a.lnf, wte, B * T, C, Vp, 0, err));
     } else {
         for (int b = 0; b < B; b++) {
             be->zero(d.dc + (size_t)b * Tt * C, (size_t)P * C * sizeof(float));
-            be->matmul_backward(d.dc + ((size_t)b * Tt + P) * C, dwte, NULL, a.logits + (size_t)b * T * Vp,
-                                a.lnf + ((size_t)b * Tt + P) * C, wte, T, C, Vp, 0);
+            TR_TRY(mm_backward(g, d.dc + ((size_t)b * Tt + P) * C, dwte, NULL, a.logits + (size_t)b * T * Vp,
+                               a.lnf + ((size_t)b * Tt + P) * C, wte, T, C, Vp, 0, err));
         }
     }
     be->zero(d.dres, NC * sizeof(float));
@@ -602,15 +631,15 @@ int gpt_backward(gpt *g, gpt_grad_mode mode, tr_error *err)
         const float *fch = a.fch + l * NC * 4, *fchg = a.fch_gelu + l * NC * 4;
 #define DW(x) (full ? (float *)dw.x : NULL)
         /* MLP: dres is the gradient of residual3 and (through the skip) of residual2 */
-        be->matmul_backward(d.d4c, DW(fpw), DW(fpb), d.dres, fchg, w.fpw, (int)N, 4 * C, C, 0);
+        TR_TRY(mm_backward(g, d.d4c, DW(fpw), DW(fpb), d.dres, fchg, w.fpw, (int)N, 4 * C, C, 0, err));
         be->gelu_backward(d.d4c, fch, d.d4c, NC * 4);
-        be->matmul_backward(d.dc, DW(fcw), DW(fcb), d.d4c, ln2, w.fcw, (int)N, C, 4 * C, 0);
+        TR_TRY(mm_backward(g, d.dc, DW(fcw), DW(fcb), d.d4c, ln2, w.fcw, (int)N, C, 4 * C, 0, err));
         be->layernorm_backward(d.dres, DW(ln2w), DW(ln2b), d.dc, res2, w.ln2w, ln2m, ln2r, (int)N, C);
         /* attention: dres is now the gradient of residual2 and (through the skip) of res_in */
-        be->matmul_backward(d.dc2, DW(apw), DW(apb), d.dres, atty, w.apw, (int)N, C, C, 0);
+        TR_TRY(mm_backward(g, d.dc2, DW(apw), DW(apb), d.dres, atty, w.apw, (int)N, C, C, 0, err));
         be->attention_backward(d.d3c, d.datt, d.dc2, qkv, att, B, Tt, C, NH);
         if (g->rope) rope_rotate(d.d3c, g->io.rowpos, N, C, NH, 1, g->rope);
-        be->matmul_backward(d.dc, DW(qkvw), DW(qkvb), d.d3c, ln1, w.qkvw, (int)N, C, 3 * C, 0);
+        TR_TRY(mm_backward(g, d.dc, DW(qkvw), DW(qkvb), d.d3c, ln1, w.qkvw, (int)N, C, 3 * C, 0, err));
         be->layernorm_backward(d.dres, DW(ln1w), DW(ln1b), d.dc, res_in, w.ln1w, ln1m, ln1r, (int)N, C);
 #undef DW
     }

@@ -136,6 +136,10 @@ typedef struct gpt {
     int prompt_len;                       /* P */
     const gpt_backend *be;                /* whose memory params, grads, acts, dacts and the
                                            * prompt live in (gpt_init_on); host arrays below */
+    int bf16;                             /* 1: gpt_forward and gpt_backward multiply the linear
+                                           * layers' operands rounded to bfloat16, with fp32 sums
+                                           * (bf16.h), on a host backend; 0 (gpt_init): fp32.
+                                           * Parameters, gradients and everything else stay fp32 */
 
     size_t param_sizes[GPT_NUM_TENSORS];  /* floats per tensor */
     size_t param_offsets[GPT_NUM_TENSORS];

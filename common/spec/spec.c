@@ -121,6 +121,8 @@ static const field fields[] = {
     DBL("temperature", temperature, 0.0, 10.0, "proposal temperature"),
     INT("top_k", top_k, 0, 1000000, "top-k truncation (0 = off)"),
     DBL("top_p", top_p, 0.0, 1.0, "nucleus truncation (1 = off)"),
+    {"sample_bf16", F_BOOL, OFF(sample_bf16), 0, 0, 0, NULL, 0, "decode with bfloat16 weights (faster; proposals approximate)"},
+    {"train_bf16", F_BOOL, OFF(train_bf16), 0, 0, 0, NULL, 0, "gradient passes multiply in bfloat16 (faster; fp32 sums)"},
     DBL("optim.lr", optim.lr, 0.0, 100.0, "learning rate"),
     DBL("optim.weight_decay", optim.weight_decay, 0.0, 10.0, "weight decay"),
     DBL("optim.beta1", optim.beta1, 0.0, 0.999999, "Adam beta1"),

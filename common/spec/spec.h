@@ -102,6 +102,14 @@ typedef struct experiment_spec {
     double temperature;            /* proposals; 1.0 keeps the estimator exact */
     int top_k;                     /* 0 = off; changes the proposal distribution */
     double top_p;                  /* 1.0 = off; changes the proposal distribution */
+    int sample_bf16;               /* 1: every draw (proposals, memory init, held-out evaluation)
+                                    * decodes with the weights rounded to bfloat16 (bf16.h): about
+                                    * twice as fast on CPUs with AVX-512 BF16, but the proposals
+                                    * then come from a slightly different distribution. CPU only */
+    int train_bf16;                /* 1: the gradients' forward and backward passes multiply the
+                                    * linear layers' operands rounded to bfloat16 with fp32 sums
+                                    * (gpt.h, bf16.h); weights, optimiser and exact sums stay fp32.
+                                    * CPU only */
     spec_optim optim;
     int eval_every;                /* steps between held-out evaluations; 0 = only at start and end */
     int maj_k;                     /* samples for maj@k; 0 = skip */

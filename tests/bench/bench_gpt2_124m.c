@@ -6,12 +6,15 @@
  * end-of-text, KV cache), and the soft-prompt step: forward + backward into an 8-vector
  * soft prompt + Adam, for one sequence of 128 positions (what engine_side_gradient does per term;
  * a TRICE step of M examples runs up to 2M of them, plus sampling), median of 5. Peak RSS
- * against the buffers. */
+ * against the buffers. Sampling is measured again with bf16 decoding (gpt_sample_opts.bf16;
+ * *_bf16_*: one call each, which includes packing the weights, after one untimed call that
+ * allocates them), bf16_dot saying whether the CPU ran the AVX-512 BF16 path. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/model/bf16.h"
 #include "common/model/optim.h"
 #include "tests/model/gpt2_124m.h"
 
@@ -55,7 +58,7 @@ int main(int argc, char **argv)
     if (argc <= 3) unlink(tmp);
     gpt_sampler s;
     if (gpt_sampler_init(&s, &g, 64, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-    double tps[2];
+    double tps[2], tps16[2];
     int bs[2] = {1, 64};
     int one[1] = {464}, *out = malloc(sizeof(int) * 64 * (size_t)nnew), lens[64];
     const int *pr[64];
@@ -73,6 +76,15 @@ int main(int argc, char **argv)
         if (gpt_sample(&s, &g, bs[k], pr, pl, rp, &o, out, lens, lp, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
         for (int i = 0; i < bs[k]; i++) produced += lens[i];
         tps[k] = (double)produced / (now() - t0);
+    }
+    o.bf16 = 1;
+    for (int k = -1; k < 2; k++) {   /* k = -1: the untimed call that allocates the bf16 copy */
+        int b = k < 0 ? 1 : bs[k];
+        t0 = now();
+        long produced = 0;
+        if (gpt_sample(&s, &g, b, pr, pl, rp, &o, out, lens, lp, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        for (int i = 0; i < b; i++) produced += lens[i];
+        if (k >= 0) tps16[k] = (double)produced / (now() - t0);
     }
     int tok[128], tgt[128];
     for (int t = 0; t < T; t++) { tok[t] = (t * 7919) % 50257; tgt[t] = ((t + 1) * 7919) % 50257; }
@@ -94,8 +106,10 @@ int main(int argc, char **argv)
     const char *threads = getenv("OPENBLAS_NUM_THREADS");
     printf("{\"shape\": \"gpt2-124M\", \"params\": %zu, \"context\": %d, \"openblas_threads\": \"%s\", \"load_s\": %.2f, "
            "\"sample_new_tokens\": %d, \"sample_tokens_per_s_b1\": %.1f, \"sample_tokens_per_s_b64\": %.1f, "
+           "\"sample_bf16_tokens_per_s_b1\": %.1f, \"sample_bf16_tokens_per_s_b64\": %.1f, \"bf16_dot\": %s, "
            "\"soft_prompt_step_s_T128\": %.3f, \"peak_rss_mb\": %.0f, \"buffers_mb\": %.0f}\n",
-           g.num_params, ctx, threads ? threads : "default", load_s, nnew, tps[0], tps[1], step[2],
+           g.num_params, ctx, threads ? threads : "default", load_s, nnew, tps[0], tps[1], tps16[0], tps16[1],
+           bf16_have_dot() ? "true" : "false", step[2],
            peak_rss_bytes() / 1048576, (model_buffer_bytes(&g) + sampler_buffer_bytes(&s)) / 1048576);
     free(out);
     optim_free(&st);

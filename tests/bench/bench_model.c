@@ -7,12 +7,16 @@
  * Per config (tiny, small) and thread count (1, 2): training tokens/s (forward + backward +
  * AdamW, batch 4 x 256), sampling tokens/s at batch 1 and 64 (1-token prompts, 64 new tokens,
  * no end-of-text), the sgemm rate of OpenBLAS on a training-shaped product measured in the same
- * run, training FLOP/s / sgemm FLOP/s, and peak RSS against the summed buffer sizes. */
+ * run, training FLOP/s / sgemm FLOP/s, and peak RSS against the summed buffer sizes. Training
+ * and sampling are also measured in bf16 (*_bf16_*: gpt.bf16 for the training products,
+ * gpt_sample_opts.bf16 for decoding), right after the fp32 figures, with bf16_dot saying whether
+ * the CPU ran the AVX-512 BF16 path. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
+#include "common/model/bf16.h"
 #include "common/model/gpt.h"
 #include "common/model/optim.h"
 #include "common/model/sample.h"
@@ -77,17 +81,37 @@ int main(int argc, char **argv)
                 optim_adamw_step(&s, g.params, g.grads, gr, GPT_NUM_TENSORS, 1e-4f, &hp, &err);
             }
             double train_tps = do_train ? (double)iters * B * T / (bench_now() - t0) : 0.0;
-            double samp[2] = {0.0, 0.0};
+            /* the same steps with the linear layers' products in bf16 (gpt.bf16), after one untimed
+             * step that grows the bf16 scratch */
+            g.bf16 = 1;
+            double train16_tps = 0.0;
+            for (int it = do_train ? -1 : iters; it < iters; it++) {
+                if (it == 0) t0 = bench_now();
+                gpt_zero_grad(&g);
+                gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
+                gpt_backward(&g, GPT_GRAD_FULL, &err);
+                optim_clip_grad_norm(g.grads, g.num_params, 1.0);
+                optim_adamw_step(&s, g.params, g.grads, gr, GPT_NUM_TENSORS, 1e-4f, &hp, &err);
+            }
+            if (do_train) train16_tps = (double)iters * B * T / (bench_now() - t0);
+            g.bf16 = 0;
+            double samp[2] = {0.0, 0.0}, samp16[2] = {0.0, 0.0};
             int bs[2] = {1, 64};
-            for (int k = 0; k < n_sample; k++) samp[k] = bench_sample_rate(&sp, &g, bs[k], NEW, iters, 0);
+            for (int k = 0; k < n_sample; k++) {
+                samp[k] = bench_sample_rate(&sp, &g, bs[k], NEW, iters, 0);
+                samp16[k] = bench_sample_rate_bf16(&sp, &g, bs[k], NEW, iters, 1, 1);   /* one untimed round packs and warms */
+            }
             double bufs = 4.0 * (2 * g.num_params + g.num_acts + g.num_dacts + 2 * s.n) +
                           4.0 * 2 * (double)c.num_layers * 64 * T * c.channels;
             printf("%s  {\"config\": \"%s\", \"threads\": %d, \"params\": %zu, \"train_tokens_per_s\": %.1f, "
                    "\"train_gflops\": %.3f, \"sgemm_gflops\": %.3f, \"train_over_sgemm\": %.3f, "
                    "\"sample_tokens_per_s_b1\": %.1f, \"sample_tokens_per_s_b64\": %.1f, "
+                   "\"train_bf16_tokens_per_s\": %.1f, "
+                   "\"sample_bf16_tokens_per_s_b1\": %.1f, \"sample_bf16_tokens_per_s_b64\": %.1f, \"bf16_dot\": %s, "
                    "\"peak_rss_mb\": %.1f, \"buffers_mb\": %.1f}",
                    first ? "" : ",\n", cfgs[ci].name, th, g.num_params, train_tps, train_tps * flop_per_tok / 1e9,
-                   gemm / 1e9, gemm > 0 ? train_tps * flop_per_tok / gemm : 0.0, samp[0], samp[1], peak_rss_kb() / 1024.0, bufs / 1048576.0);
+                   gemm / 1e9, gemm > 0 ? train_tps * flop_per_tok / gemm : 0.0, samp[0], samp[1], train16_tps, samp16[0], samp16[1],
+                   bf16_have_dot() ? "true" : "false", peak_rss_kb() / 1024.0, bufs / 1048576.0);
             first = 0;
             fflush(stdout);
         }

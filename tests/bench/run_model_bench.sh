@@ -16,7 +16,10 @@
 # and, in the small row when llama2.c ran, batch-1 sampling >= 1.2x llama2.c's run.c built
 # -Ofast -march=native on a same-size model (sample_b1_vs_llama2c_ofast_1.2x; null when it did
 # not run). The 2-thread rows carry no targets (targets_met null). Top-level "targets_met" is
-# the table in one place.
+# the table in one place. bench_model also measures training and sampling in bf16 (train_bf16,
+# sample_bf16): those figures are c's *_bf16_* keys, their ratios c_bf16_over_torch, and the
+# targets evaluated on them targets_met_bf16 (PyTorch stays fp32: this compares an opt-in lower
+# precision with it).
 # Needs Debian's python3-torch under /usr/bin/python3. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
 # are unset here so that OpenBLAS picks its kernels for this CPU, as the benchmark asks.
 set -eu
@@ -51,7 +54,8 @@ def med(side, cfg, th, key):
     vals = [r[key] for run in runs[side] for r in run if r['config'] == cfg and r['threads'] == th]
     return statistics.median(vals)
 keys_c = ['train_tokens_per_s', 'sample_tokens_per_s_b1', 'sample_tokens_per_s_b64', 'sgemm_gflops',
-          'train_gflops', 'train_over_sgemm', 'peak_rss_mb', 'buffers_mb']
+          'train_gflops', 'train_over_sgemm', 'peak_rss_mb', 'buffers_mb',
+          'train_bf16_tokens_per_s', 'sample_bf16_tokens_per_s_b1', 'sample_bf16_tokens_per_s_b64']
 keys_t = ['train_tokens_per_s', 'sample_tokens_per_s_b1', 'sample_tokens_per_s_b64']
 out = []
 for r in runs['c'][0]:
@@ -70,13 +74,26 @@ for r in runs['c'][0]:
                    'sample_b64_vs_torch_2x': ratio['sample_tokens_per_s_b64'] >= 2.0,
                    'sample_b1_vs_torch_2x': ratio['sample_tokens_per_s_b1'] >= 2.0,
                    'sample_b1_vs_llama2c_ofast_1.2x': llama['target_met'] if llama else None}
+    ratio16 = {k: round(c[k.split('_')[0] + '_bf16_' + k.split('_', 1)[1]] / t[k], 3) for k in keys_t}
+    if th != 1:
+        targets16 = None
+    elif cfg == 'tiny':
+        targets16 = {'train_vs_torch_2.0x': ratio16['train_tokens_per_s'] >= 2.0,
+                     'sample_b64_vs_torch_3x': ratio16['sample_tokens_per_s_b64'] >= 3.0}
+    else:
+        targets16 = {'train_vs_torch_1.3x': ratio16['train_tokens_per_s'] >= 1.3,
+                     'sample_b64_vs_torch_2x': ratio16['sample_tokens_per_s_b64'] >= 2.0,
+                     'sample_b1_vs_torch_2x': ratio16['sample_tokens_per_s_b1'] >= 2.0,
+                     'sample_b1_vs_llama2c_ofast_1.2x': llama['target_met_bf16'] if llama else None}
     row = dict(config=cfg, threads=th, c=c, torch=t, c_over_torch=ratio,
-               rss_over_buffers=round(c['peak_rss_mb'] / c['buffers_mb'], 3), targets_met=targets)
+               rss_over_buffers=round(c['peak_rss_mb'] / c['buffers_mb'], 3), targets_met=targets,
+               c_bf16_over_torch=ratio16, targets_met_bf16=targets16)
     if llama and cfg == 'small' and th == 1:
         row['sample_b1_over_llama2c'] = llama['ours_over_llama2c']   # from bench_llama2c.sh's own runs
     out.append(row)
 table = {f"{r['config']}_{k}": v for r in out if r['targets_met'] for k, v in r['targets_met'].items()}
-result = dict(repeats=reps, statistic='median', results=out, targets_met=table)
+table16 = {f"{r['config']}_{k}": v for r in out if r['targets_met_bf16'] for k, v in r['targets_met_bf16'].items()}
+result = dict(repeats=reps, statistic='median', results=out, targets_met=table, targets_met_bf16=table16)
 if llama:
     result['llama2c'] = llama
 print(json.dumps(result, indent=1))

@@ -38,6 +38,12 @@ double bench_sgemm_flops(int trans_a, int trans_b, int M, int N, int K, int reps
 
 double bench_sample_rate(struct gpt_sampler *sp, const struct gpt *g, int n, int new_tokens, int iters, int warmup)
 {
+    return bench_sample_rate_bf16(sp, g, n, new_tokens, iters, warmup, 0);
+}
+
+double bench_sample_rate_bf16(struct gpt_sampler *sp, const struct gpt *g, int n, int new_tokens, int iters, int warmup,
+                              int bf16)
+{
     int one[1] = {65};
     const int **pr = malloc(sizeof(int *) * n);
     int *pl = malloc(sizeof(int) * n), *out = malloc(sizeof(int) * n * new_tokens), *lens = malloc(sizeof(int) * n);
@@ -50,6 +56,7 @@ double bench_sample_rate(struct gpt_sampler *sp, const struct gpt *g, int n, int
         gpt_sample_opts o = gpt_sample_opts_default();
         o.max_new_tokens = new_tokens;
         o.eot = -1;
+        o.bf16 = bf16;
         tr_error err;
         long produced = 0;
         double t0 = bench_now();

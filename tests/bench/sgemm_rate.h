@@ -19,5 +19,8 @@ struct gpt_sampler;
  * temperature 1, no end-of-text (the sampler must hold n sequences). warmup extra rounds run
  * first, untimed. -1 after an error. */
 double bench_sample_rate(struct gpt_sampler *sp, const struct gpt *g, int n, int new_tokens, int iters, int warmup);
+/* The same with bf16 decoding (gpt_sample_opts.bf16) when bf16 != 0. */
+double bench_sample_rate_bf16(struct gpt_sampler *sp, const struct gpt *g, int n, int new_tokens, int iters, int warmup,
+                              int bf16);
 
 #endif

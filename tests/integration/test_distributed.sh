@@ -45,6 +45,22 @@ perstep "$TMP/w1t2/metrics.jsonl" >"$TMP/w1t2.steps"
 if cmp -s "$TMP/w1.steps" "$TMP/w1t2.steps" && "$CMP" "$TMP/w1/model.bin" "$TMP/w1t2/model.bin" >/dev/null; then
   ok "W=1 with 2 threads: the same samples at each step and bit-identical parameters"
 else fail "2 threads changed the run"; diff "$TMP/w1.steps" "$TMP/w1t2.steps" | head -4; fi
+# bf16 decoding (sample_bf16) keeps every row alone too, and the bf16 gradient products
+# (train_bf16) are deterministic: W = 1 and 3 draw the same samples and end with the same
+# parameters, and the samples are not the fp32 ones (the flags are used)
+sed 's/^{"name": "dist",/{"name": "dist", "sample_bf16": true, "train_bf16": true,/' "$TMP/s10.json" >"$TMP/s10bf.json"
+grep -q '"train_bf16": true' "$TMP/s10bf.json" || fail "could not write the bf16 spec"
+for W in 1 3; do
+  run "$W" "$TMP/bf$W" --run "$TMP/s10bf.json" || { fail "bf16 W=$W run failed"; tail -20 "$TMP/bf$W.log"; }
+  perstep "$TMP/bf$W/metrics.jsonl" >"$TMP/bf$W.steps"
+done
+if [[ $(wc -l <"$TMP/bf1.steps") == 10 ]] && cmp -s "$TMP/bf1.steps" "$TMP/bf3.steps" && "$CMP" "$TMP/bf1/model.bin" "$TMP/bf3/model.bin" >/dev/null; then
+  ok "bf16 decoding and gradients, W=1 and W=3: the same samples at each of 10 steps and bit-identical parameters"
+else fail "bf16: W=1 and W=3 differ"; diff "$TMP/bf1.steps" "$TMP/bf3.steps" | head -4; fi
+if ! cmp -s "$TMP/w1.steps" "$TMP/bf1.steps"; then ok "bf16 decoding draws other samples than fp32 (the flag reaches the sampler)"
+else fail "sample_bf16 changed no sample: the flag is not used"; fi
+grep -q "decodes with bfloat16 weights" "$TMP/bf1.log" && grep -q "gradient passes multiply in bfloat16" "$TMP/bf1.log" \
+  && ok "the log says that sampling and gradients use bf16" || fail "the bf16 run's log does not say how it samples and trains"
 # identical accept/reject decisions: the gathered memory (sorted by id) is the same bytes
 for W in 2 3; do
   if cmp -s "$TMP/w1/checkpoints/step-00000010/memory.bin" "$TMP/w$W/checkpoints/step-00000010/memory.bin"; then

@@ -118,3 +118,60 @@ Test(model_bf16, packing_places_pairs_and_zero_pads)
     for (int j = 1; j < 32; j++) cr_assert_eq(p1[j * 2], 0, "row %d of panel 1 lies past OC and must be zero", 32 + j);
     free(wp);
 }
+
+/* The training products (bf16_matmul_forward / _backward) against double references on the
+ * rounded operands: forward with bias, the input gradient written and accumulated, the weight
+ * gradient accumulated onto what was there. */
+static double rd(float x) { return bf16_to_float(bf16_from_float(x)); }
+
+static void check_training_shape(int N, int C, int OC)
+{
+    rng r;
+    rng_init(&r, (uint64_t)(N * 7 + C * 3 + OC), RNG_PURPOSE_TEST, 1);
+    float *inp = randv(&r, (size_t)N * C, 1.0), *w = randv(&r, (size_t)OC * C, 0.2), *bias = randv(&r, (size_t)OC, 0.5);
+    float *dout = randv(&r, (size_t)N * OC, 1.0), *out = malloc((size_t)N * OC * sizeof(float));
+    float *dinp = randv(&r, (size_t)N * C, 1.0), *dinp0 = malloc((size_t)N * C * sizeof(float));
+    float *dw = randv(&r, (size_t)OC * C, 1.0), *dw0 = malloc((size_t)OC * C * sizeof(float));
+    memcpy(dinp0, dinp, (size_t)N * C * sizeof(float));
+    memcpy(dw0, dw, (size_t)OC * C * sizeof(float));
+    cr_assert_eq(bf16_matmul_forward(out, inp, w, bias, N, C, OC), 0);
+    cr_assert_eq(bf16_matmul_backward(dinp, dw, dout, inp, w, N, C, OC, 1), 0);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = bias[o], m = 1.0;
+            for (int c = 0; c < C; c++) { s += rd(inp[(size_t)n * C + c]) * rd(w[(size_t)o * C + c]); m += fabs(inp[(size_t)n * C + c] * w[(size_t)o * C + c]); }
+            cr_assert(fabs(out[(size_t)n * OC + o] - s) <= 1e-6 * m, "forward N %d C %d OC %d [%d,%d]: %.9g vs %.9g", N, C, OC, n, o,
+                      (double)out[(size_t)n * OC + o], s);
+        }
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            double s = dinp0[(size_t)n * C + c], m = 1.0 + fabs(s);
+            for (int o = 0; o < OC; o++) { s += rd(dout[(size_t)n * OC + o]) * rd(w[(size_t)o * C + c]); m += fabs(dout[(size_t)n * OC + o] * w[(size_t)o * C + c]); }
+            cr_assert(fabs(dinp[(size_t)n * C + c] - s) <= 1e-6 * m, "dinp (accumulated) N %d C %d OC %d [%d,%d]: %.9g vs %.9g", N, C,
+                      OC, n, c, (double)dinp[(size_t)n * C + c], s);
+        }
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++) {
+            double s = dw0[(size_t)o * C + c], m = 1.0 + fabs(s);
+            for (int n = 0; n < N; n++) { s += rd(dout[(size_t)n * OC + o]) * rd(inp[(size_t)n * C + c]); m += fabs(dout[(size_t)n * OC + o] * inp[(size_t)n * C + c]); }
+            cr_assert(fabs(dw[(size_t)o * C + c] - s) <= 1e-6 * m, "dw (accumulated) N %d C %d OC %d [%d,%d]: %.9g vs %.9g", N, C, OC,
+                      o, c, (double)dw[(size_t)o * C + c], s);
+        }
+    /* written, not accumulated: the old contents do not matter */
+    cr_assert_eq(bf16_matmul_backward(dinp, NULL, dout, inp, w, N, C, OC, 0), 0);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            double s = 0.0, m = 1.0;
+            for (int o = 0; o < OC; o++) { s += rd(dout[(size_t)n * OC + o]) * rd(w[(size_t)o * C + c]); m += fabs(dout[(size_t)n * OC + o] * w[(size_t)o * C + c]); }
+            cr_assert(fabs(dinp[(size_t)n * C + c] - s) <= 1e-6 * m, "dinp (written) [%d,%d]: %.9g vs %.9g", n, c,
+                      (double)dinp[(size_t)n * C + c], s);
+        }
+    free(inp); free(w); free(bias); free(dout); free(out); free(dinp); free(dinp0); free(dw); free(dw0);
+}
+
+Test(model_bf16, training_products_match_reference_with_tails)
+{
+    check_training_shape(13, 37, 45);    /* odd everything: N and C odd (padded pairs), OC past a panel */
+    check_training_shape(64, 32, 96);    /* full panels and tiles */
+    check_training_shape(5, 24, 3);     /* fewer outputs than a half-panel */
+}

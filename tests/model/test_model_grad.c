@@ -418,3 +418,36 @@ Test(model_grad, coupled_rope_alibi_matches_finite_differences)
 {
     check_coupled_rope(GPT_POS_COUPLED_ROPE_ALIBI);
 }
+
+/* gpt.bf16: the linear layers multiply bf16-rounded operands. The loss and every gradient stay
+ * close to fp32's (not equal: the rounding is real), and the weights train. */
+Test(model_grad, bf16_products_stay_close_to_fp32)
+{
+    gpt g;
+    tr_error err;
+    make_batch(tiny.vocab_size);
+    cr_assert_eq(gpt_init(&g, &tiny, B, 0, &err), 0, "%s", err.msg);
+    gpt_init_random(&g, 9);
+    double l32 = loss_of(&g);
+    gpt_zero_grad(&g);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    float *g32 = malloc(g.num_params * sizeof(float));
+    memcpy(g32, g.grads, g.num_params * sizeof(float));
+    g.bf16 = 1;
+    double l16 = loss_of(&g);
+    gpt_zero_grad(&g);
+    cr_assert_eq(gpt_backward(&g, GPT_GRAD_FULL, &err), 0, "%s", err.msg);
+    cr_assert(fabs(l16 - l32) <= 1e-2 * fabs(l32), "loss: bf16 %.6g, fp32 %.6g", l16, l32);
+    cr_assert(l16 != l32, "bf16 gave fp32's loss bit for bit: the bf16 products were not used");
+    double dot = 0, n32 = 0, n16 = 0, diff = 0;
+    for (size_t i = 0; i < g.num_params; i++) {
+        dot += (double)g32[i] * g.grads[i];
+        n32 += (double)g32[i] * g32[i];
+        n16 += (double)g.grads[i] * g.grads[i];
+        diff += ((double)g32[i] - g.grads[i]) * ((double)g32[i] - g.grads[i]);
+    }
+    cr_assert(sqrt(diff / n32) < 2e-2, "gradient: relative difference %.3g from fp32", sqrt(diff / n32));
+    cr_assert(dot / sqrt(n32 * n16) > 0.999, "gradient: cosine %.6f with fp32's", dot / sqrt(n32 * n16));
+    free(g32);
+    gpt_free(&g);
+}
