@@ -10,7 +10,8 @@
 #   builddir   the new side: trice-coordinator, trice-worker, tests/engine/run_cli built from
 #              this checkout (default build); the JSON records HEAD and whether the tree is dirty
 #   steps      optimiser steps per run (default 12), the first 2 of every run skipped as warm-up
-#   repeats    runs of each side, interleaved baseline, new, new, baseline, ... (default 3)
+#   repeats    runs of each side, interleaved baseline, new, new_bf16, new_bf16, new, baseline,
+#              ... (default 3)
 #   model.bin  an llm.c checkpoint both builds can read; default: the BASELINE build's run_cli
 #              warms the quickstart model (4 layers, 4 heads, 128 channels, context 320) up with
 #              150 SFT steps (TRICE_BENCH_WARM_STEPS to change) so both sides start from it
@@ -34,7 +35,9 @@
 # new_over_baseline = examples_per_s(new) / examples_per_s(baseline); target_met: >= 2.5
 # (issue 16). The same ratio from the wall time between consecutive metrics rows (the step plus
 # its bookkeeping) is reported too. tokens_sampled differs between the sides (the new sampler's
-# streams are W-independent), so it is printed next to the times.
+# streams are W-independent), so it is printed next to the times. A third side, new_bf16, runs
+# the new build with "sample_bf16": true and "train_bf16": true (new_bf16_over_baseline,
+# target_met_bf16): an opt-in lower precision, against the fp32 baseline.
 
 src=$(git -C "$here" rev-parse --show-toplevel 2>/dev/null) ||
   { echo "--baseline: $here is not inside a git checkout (needed to build the baseline)" >&2; exit 2; }
@@ -111,16 +114,20 @@ cat >"$tmp/e2e.json" <<JSON
  "model": {"init": "$init", $dims}, "max_new_tokens": 200,
  "steps": $steps, "batch_size": $batch, "optim": {"lr": 0.0002}}
 JSON
+# the same on the new build with bf16 sampling and gradient products (sample_bf16, train_bf16)
+sed 's/^{"name": "bench-e2e",/{"name": "bench-e2e", "sample_bf16": true, "train_bf16": true,/' "$tmp/e2e.json" >"$tmp/e2e-bf16.json"
 
 for ((r = 0; r < repeats; r++)); do
-  order="baseline new"
-  (( r % 2 == 1 )) && order="new baseline"
+  order="baseline new new_bf16"
+  (( r % 2 == 1 )) && order="new_bf16 new baseline"
   for side in $order; do
     echo "run $((r + 1))/$repeats: $side (W=2 x 1 thread)" >&2
     if [[ $side == baseline ]]; then
       run_trice "$bcoord" "$bworker" "$tmp/e2e.json" "$tmp/e2e-$side-r$r" 2 1 "baseline $base_sha"
-    else
+    elif [[ $side == new ]]; then
       run_trice "$coord" "$worker" "$tmp/e2e.json" "$tmp/e2e-$side-r$r" 2 1 "new (HEAD $head_sha)"
+    else
+      run_trice "$coord" "$worker" "$tmp/e2e-bf16.json" "$tmp/e2e-$side-r$r" 2 1 "new with sample_bf16 and train_bf16"
     fi
   done
 done
@@ -165,8 +172,9 @@ def side(name):
         'tokens_sampled_per_step_median': statistics.median(r.get('tokens_sampled', 0) for r in rows),
     }
 
-b, n = side('baseline'), side('new')
+b, n, n16 = side('baseline'), side('new'), side('new_bf16')
 ratio = rnd(n['examples_per_s'] / b['examples_per_s'], 3)
+ratio16 = rnd(n16['examples_per_s'] / b['examples_per_s'], 3)
 out = {
     'benchmark': 'end-to-end TRICE step, baseline against new (tests/bench/bench_distributed.sh --baseline)',
     'commits': {'baseline': base_sha, 'new': head_sha, 'new_tree_dirty': dirty == 'true'},
@@ -196,6 +204,12 @@ out = {
     'new_over_baseline_wall': rnd(n['examples_per_s_wall'] / b['examples_per_s_wall'], 3),
     'target': 'new_over_baseline >= 2.5 (issue 16)',
     'target_met': ratio >= 2.5,
+    # the new build again with "sample_bf16": true, "train_bf16": true (an opt-in lower
+    # precision: proposals and gradients move slightly; the baseline stays fp32)
+    'new_bf16': n16,
+    'new_bf16_over_baseline': ratio16,
+    'new_bf16_over_new': rnd(n16['examples_per_s'] / n['examples_per_s'], 3),
+    'target_met_bf16': ratio16 >= 2.5,
 }
 print(json.dumps(out, indent=1))
 PY

@@ -26,6 +26,8 @@
  *                    decode kernel) over one decode step's weight matrices in model order:
  *                    at batch 1 as GB/s of weights (compare read_gbs) and at batch 64 as
  *                    GFLOP/s (compare sgemm at the same shapes).
+ *   bf16_train       bf16.h's training products (gpt.bf16) at the same training shapes, packing
+ *                    included, when the CPU has AVX-512 BF16 (else null): what train_bf16 runs.
  *   bounds           the arithmetic of docs/performance.md from the figures above; attention,
  *                    layer norms, GELU and sampling are left out, so each is an upper bound. */
 #include <cpuid.h>
@@ -36,6 +38,7 @@
 #include <string.h>
 
 #include "common/model/backend.h"
+#include "common/model/bf16.h"
 #include "common/model/gpt.h"
 #include "sgemm_rate.h"
 
@@ -282,6 +285,48 @@ static double print_shapes(const shape *s, int n, int reps_flop_target)
     return fl / t;
 }
 
+/* The same shapes through bf16.h's training products (gpt.bf16), packing included, as the
+ * model calls them: fwd = bf16_matmul_forward, dinp / dw = bf16_matmul_backward with only that
+ * output. Best of 5 batches, as bench_sgemm_flops. FLOP-weighted like print_shapes. */
+static double bf16_shape_rate(const shape *s, int reps)
+{
+    const int fwd = s->op[0] == 'f', dw = s->op[1] == 'w';
+    const int N = dw ? s->K : s->M, C = s->op[0] == 'f' ? s->K : s->N, OC = fwd ? s->N : dw ? s->M : s->K;
+    float *inp = calloc((size_t)N * C, sizeof(float)), *w = calloc((size_t)OC * C, sizeof(float));
+    float *out = calloc((size_t)N * (OC > C ? OC : C), sizeof(float)), *dwb = calloc((size_t)OC * C, sizeof(float));
+    float *dout = calloc((size_t)N * OC, sizeof(float));
+    for (size_t i = 0; i < (size_t)N * OC; i++) dout[i] = (float)(i % 5) * 0.01f;
+    for (size_t i = 0; i < (size_t)N * C; i++) inp[i] = (float)(i % 13) * 0.01f;
+    for (size_t i = 0; i < (size_t)OC * C; i++) w[i] = (float)(i % 7) * 0.01f;
+    double best = 0.0, f = 2.0 * s->M * s->N * s->K;
+    for (int b = -1; b < 5; b++) {
+        double t0 = bench_now();
+        for (int r = 0; r < (b < 0 ? 1 : reps); r++) {
+            if (fwd) bf16_matmul_forward(out, inp, w, NULL, N, C, OC);
+            else if (dw) bf16_matmul_backward(NULL, dwb, dout, inp, w, N, C, OC, 0);
+            else bf16_matmul_backward(out, NULL, dout, inp, w, N, C, OC, 0);
+        }
+        double rate = f * reps / (bench_now() - t0);
+        if (b >= 0 && rate > best) best = rate;
+    }
+    free(inp); free(w); free(out); free(dwb); free(dout);
+    return best;
+}
+
+static double print_bf16_shapes(const shape *s, int n, int reps_flop_target)
+{
+    double fl = 0, t = 0;
+    for (int i = 0; i < n; i++) {
+        double f = 2.0 * s[i].M * s[i].N * s[i].K;
+        int reps = (int)(reps_flop_target / f);
+        double rate = bf16_shape_rate(&s[i], reps < 1 ? 1 : reps);
+        printf("%s{\"op\": \"%s\", \"gflops\": %.2f}", i ? ", " : "", s[i].op, rate / 1e9);
+        fl += f;
+        t += f / rate;
+    }
+    return fl / t;
+}
+
 static void loadavg(char *buf, size_t n)
 {
     FILE *f = fopen("/proc/loadavg", "r");
@@ -359,6 +404,14 @@ int main(int argc, char **argv)
         printf("   \"sgemm_train_shapes\": [");
         double tr_rate = print_shapes(tr, 15, 4e8);
         printf("],\n   \"sgemm_train_weighted_gflops\": %.2f,\n", tr_rate / 1e9);
+        double tr16 = 0.0;
+        if (bf16_have_dot()) {
+            printf("   \"bf16_train_shapes\": [");
+            tr16 = print_bf16_shapes(tr, 15, 4e8);
+            printf("],\n   \"bf16_train_weighted_gflops\": %.2f,\n", tr16 / 1e9);
+        } else {
+            printf("   \"bf16_train_weighted_gflops\": null,\n");
+        }
         printf("   \"sgemm_decode_b64_shapes\": [");
         /* decode weights counted as the model runs them: L times each layer shape, once the head */
         double fl = 0, t = 0;
@@ -387,11 +440,11 @@ int main(int argc, char **argv)
         double train_fpt = 6 * nonemb + 12 * Ld * T * Cd;
         double wbytes = 4 * nonemb;
         printf("   \"bounds\": {\"train_flop_per_token\": %.0f, \"train_tokens_per_s_max_sgemm\": %.0f, "
-               "\"train_tokens_per_s_max_fma_peak\": %.0f,\n"
+               "\"train_tokens_per_s_max_fma_peak\": %.0f, \"train_tokens_per_s_max_bf16_products\": %.0f,\n"
                "     \"decode_weight_bytes_per_token_fp32\": %.0f, \"b1_tokens_per_s_max_dram\": %.0f, "
                "\"b1_tokens_per_s_max_l3\": %.0f,\n"
                "     \"b64_tokens_per_s_max_sgemm\": %.0f, \"b64_tokens_per_s_max_rows_kernel\": %.0f}}%s\n",
-               train_fpt, tr_rate / train_fpt, fma * 1e9 / train_fpt, wbytes, dram * 1e9 / wbytes, l3 * 1e9 / wbytes,
+               train_fpt, tr_rate / train_fpt, fma * 1e9 / train_fpt, tr16 / train_fpt, wbytes, dram * 1e9 / wbytes, l3 * 1e9 / wbytes,
                dec_rate / (2 * nonemb), 64.0 / s64, ci ? "" : ",");
         fflush(stdout);
     }
