@@ -1,7 +1,8 @@
-/* bf16.h - bfloat16 copies of the weights and the row-by-row product that reads them.
+/* bf16.h - bfloat16 packing and the products that read it: the row-by-row product of
+ * decoding (gpt_sample_opts.bf16) and the training products (gpt.bf16).
  *
  * Why: decoding one token reads every weight once, so at batch 1 it is bound by memory
- * bandwidth, and at batch 64 by the multiply-adds. bfloat16 (fp32's top 16 bits: 8 exponent
+ * bandwidth, and at batch 64 and in training by the multiply-adds. bfloat16 (fp32's top 16 bits: 8 exponent
  * bits, 8 mantissa bits, rounded to nearest even) halves the bytes, and AVX-512 BF16's
  * vdpbf16ps does 32 multiply-adds per instruction where a 512-bit fp32 FMA does 16. The
  * products of two bf16 numbers are exact in fp32 and the sums stay fp32, so the only loss is
@@ -17,8 +18,9 @@
  * bias; nothing depends on N or on the other rows (as backend.h's matmul_rows_forward), so
  * batched decoding stays independent of the batch make-up. The AVX-512 BF16 path is chosen at
  * run time (bf16_have_dot); elsewhere a portable loop adds each pair's two products in the
- * instruction's documented order (odd element, then even, each rounded to fp32), which gives the
- * same bits on the CPUs measured (tests/model/test_model_bf16.c checks it where it can).
+ * instruction's documented order (odd element, then even, each rounded to fp32), which gave the
+ * same bits on the one CPU measured, an AMD EPYC with AVX-512 BF16 (tests/model/test_model_bf16.c
+ * checks it wherever the instruction exists).
  * Results may still differ between CPUs in denormals (the instruction flushes them).
  */
 #ifndef TRICE_MODEL_BF16_H
