@@ -31,9 +31,13 @@
 
 #define BF16_PANEL 32   /* output rows per packed panel */
 
-/* fp32 -> bf16, rounded to nearest even (NaN stays NaN); bf16 -> fp32 is exact. */
+/* fp32 -> bf16, rounded to nearest even; NaN stays NaN and subnormals become a signed zero (as
+ * AVX-512 BF16's conversion does). bf16 -> fp32 is exact. */
 uint16_t bf16_from_float(float x);
 float bf16_to_float(uint16_t h);
+
+/* dst (n) = src (n) rounded as bf16_from_float does (vectorised where the CPU has AVX-512 BF16). */
+void bf16_convert(uint16_t *dst, const float *src, size_t n);
 
 /* Whether this CPU runs the AVX-512 BF16 path (cpuid: avx512f and avx512_bf16). */
 int bf16_have_dot(void);

@@ -290,7 +290,7 @@ static double print_shapes(const shape *s, int n, int reps_flop_target)
  * output. Best of 5 batches, as bench_sgemm_flops. FLOP-weighted like print_shapes. */
 static double bf16_shape_rate(const shape *s, int reps)
 {
-    const int fwd = s->op[0] == 'f', dw = s->op[1] == 'w';
+    const int fwd = strncmp(s->op, "fwd", 3) == 0, dw = strncmp(s->op, "dw", 2) == 0;
     const int N = dw ? s->K : s->M, C = s->op[0] == 'f' ? s->K : s->N, OC = fwd ? s->N : dw ? s->M : s->K;
     float *inp = calloc((size_t)N * C, sizeof(float)), *w = calloc((size_t)OC * C, sizeof(float));
     float *out = calloc((size_t)N * (OC > C ? OC : C), sizeof(float)), *dwb = calloc((size_t)OC * C, sizeof(float));

@@ -175,3 +175,36 @@ Test(model_bf16, training_products_match_reference_with_tails)
     check_training_shape(64, 32, 96);    /* full panels and tiles */
     check_training_shape(5, 24, 3);     /* fewer outputs than a half-panel */
 }
+
+/* bf16_convert (vectorised where the CPU allows) gives bf16_from_float's bits on every input
+ * class: random bit patterns (so NaNs, infinities and subnormals too) and lengths with tails. */
+Test(model_bf16, vector_conversion_matches_scalar_rounding)
+{
+    enum { N = 20011 };
+    float *x = malloc(N * sizeof *x);
+    uint16_t *h = malloc(N * sizeof *h);
+    rng r;
+    rng_init(&r, 17, RNG_PURPOSE_TEST, 2);
+    for (int i = 0; i < N; i++) {
+        uint32_t u = (uint32_t)rng_below(&r, (uint64_t)1 << 32);
+        memcpy(&x[i], &u, sizeof u);
+    }
+    x[0] = 1e-40f;        /* subnormal: a signed zero */
+    x[1] = -1e-40f;
+    x[2] = NAN;
+    x[3] = -INFINITY;
+    cr_assert_eq(bf16_from_float(1e-40f), 0x0000);
+    cr_assert_eq(bf16_from_float(-1e-40f), 0x8000);
+    for (int n = 0; n < 70; n++) {   /* every tail length of the 32-wide loop, twice */
+        bf16_convert(h, x, (size_t)n);
+        for (int i = 0; i < n; i++)
+            cr_assert_eq(h[i], bf16_from_float(x[i]), "n %d, element %d (bits %08x): %04x, scalar %04x", n, i,
+                         *(uint32_t *)(void *)&x[i], h[i], bf16_from_float(x[i]));
+    }
+    bf16_convert(h, x, N);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(h[i], bf16_from_float(x[i]), "element %d (bits %08x): %04x, scalar %04x", i,
+                     *(uint32_t *)(void *)&x[i], h[i], bf16_from_float(x[i]));
+    free(x);
+    free(h);
+}
