@@ -287,29 +287,34 @@ void bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc)
     }
 }
 
+/* out (N, OC) = x's rows (N, K), rounded and packed into scratch 1, against the packed wp. */
+static int rows_times(float *out, const float *x, int N, int K, const uint16_t *wp, const float *bias, int OC,
+                      int accumulate)
+{
+    const size_t K2 = ((size_t)K + 1) / 2;
+    uint32_t *rows = workspace(1, (size_t)N * K2 * sizeof *rows);
+    if (!rows) return -1;
+    for (int n = 0; n < N; n++) bf16_pack_row(rows + (size_t)n * K2, x + (size_t)n * K, K);
+    matmul_acc(out, rows, wp, bias, N, K, OC, accumulate);
+    return 0;
+}
+
 int bf16_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC)
 {
-    const size_t K2 = ((size_t)C + 1) / 2;
     uint16_t *wp = workspace(0, bf16_packed_count(OC, C) * sizeof *wp);
-    uint32_t *rows = workspace(1, (size_t)N * K2 * sizeof *rows);
-    if (!wp || !rows) return -1;
+    if (!wp) return -1;
     bf16_pack(wp, w, OC, C);
-    for (int n = 0; n < N; n++) bf16_pack_row(rows + (size_t)n * K2, inp + (size_t)n * C, C);
-    matmul_acc(out, rows, wp, bias, N, C, OC, 0);
-    return 0;
+    return rows_times(out, inp, N, C, wp, bias, OC, 0);
 }
 
 int bf16_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int N, int C,
                          int OC, int accumulate)
 {
     if (dinp) {   /* dinp (N, C) = dout (N, OC) @ w (OC, C): rows of dout against w's columns */
-        const size_t K2 = ((size_t)OC + 1) / 2;
         uint16_t *wp = workspace(0, bf16_packed_count(C, OC) * sizeof *wp);
-        uint32_t *rows = workspace(1, (size_t)N * K2 * sizeof *rows);
-        if (!wp || !rows) return -1;
+        if (!wp) return -1;
         bf16_pack_t(wp, w, OC, C);
-        for (int n = 0; n < N; n++) bf16_pack_row(rows + (size_t)n * K2, dout + (size_t)n * OC, OC);
-        matmul_acc(dinp, rows, wp, NULL, N, OC, C, accumulate);
+        if (rows_times(dinp, dout, N, OC, wp, NULL, C, accumulate)) return -1;
     }
     if (dw) {     /* dw (OC, C) += dout^T (OC, N) @ inp (N, C): columns of dout against inp's columns */
         const size_t K2 = ((size_t)N + 1) / 2;

@@ -68,9 +68,9 @@ void bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc);
 /* Training products with bf16 inputs and fp32 sums, as backend.h's matmul_forward and
  * matmul_backward (same shapes, same conventions; no bias gradient: the caller sums dout's
  * columns in fp32). Both operands are rounded and packed on every call, into a grow-only
- * scratch area per thread. Return 0, or -1 when that scratch cannot be allocated (nothing is
- * written then). Deterministic; not batch-independent in general (a row's sums do not depend on
- * the others, but the weight gradient sums over the rows). */
+ * scratch area per thread. Return 0, or -1 when that scratch cannot be allocated (the whole
+ * pass must then fail: a product may be missing). Deterministic; a row's forward and input
+ * gradient do not depend on the other rows, the weight gradient sums over them. */
 int bf16_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
 int bf16_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int N, int C,
                          int OC, int accumulate);

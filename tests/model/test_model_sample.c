@@ -250,15 +250,21 @@ Test(model_sample, token_frequencies_follow_reported_distribution)
     }
 }
 
+/* A flatter model (longer samples) and its sampler for 4 sequences. */
+static void make_flat(gpt *g, gpt_sampler *s)
+{
+    tr_error err;
+    make_model(g, 0);
+    for (size_t i = 0; i < g->num_params; i++) g->params[i] *= 0.25f;
+    cr_assert_eq(gpt_sampler_init(s, g, 4, &err), 0, "%s", err.msg);
+}
+
 /* bf16 decoding (gpt_sample_opts.bf16): still bit for bit the same whatever the batch. */
 Test(model_sample, bf16_decoding_is_reproducible_and_independent_of_batch_composition)
 {
     gpt g;
     gpt_sampler s;
-    tr_error err;
-    make_model(&g, 0);
-    for (size_t i = 0; i < g.num_params; i++) g.params[i] *= 0.25f;
-    cr_assert_eq(gpt_sampler_init(&s, &g, 4, &err), 0, "%s", err.msg);
+    make_flat(&g, &s);
     gpt_sample_opts o = gpt_sample_opts_default();
     o.max_new_tokens = 12;
     o.bf16 = 1;
@@ -317,10 +323,7 @@ Test(model_sample, bf16_logprob_is_close_to_the_fp32_forward_and_follows_weight_
 {
     gpt g;
     gpt_sampler s;
-    tr_error err;
-    make_model(&g, 0);
-    for (size_t i = 0; i < g.num_params; i++) g.params[i] *= 0.25f;
-    cr_assert_eq(gpt_sampler_init(&s, &g, 4, &err), 0, "%s", err.msg);
+    make_flat(&g, &s);
     int differs = 0;
     double gap = bf16_gap(&g, &s, &differs);
     cr_assert(gap < 0.03, "bf16 draws: %.4g nats per token from the fp32 model's log-probability", gap);
