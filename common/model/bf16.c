@@ -28,6 +28,10 @@ float bf16_to_float(uint16_t h)
     return x;
 }
 
+static int force_portable;   /* bf16_force_portable: tests only */
+
+void bf16_force_portable(int on) { force_portable = on; }
+
 int bf16_have_dot(void)
 {
 #ifdef BF16_X86
@@ -72,7 +76,7 @@ BF16_TARGET static void convert_avx512(uint16_t *dst, const float *src, size_t n
 void bf16_convert(uint16_t *dst, const float *src, size_t n)
 {
 #ifdef BF16_X86
-    if (bf16_have_dot()) {
+    if (!force_portable && bf16_have_dot()) {
         convert_avx512(dst, src, n);
         return;
     }
@@ -206,7 +210,7 @@ static void matmul_acc(float *out, const uint32_t *rows, const uint16_t *wp, con
                        int accumulate)
 {
 #ifdef BF16_X86
-    if (bf16_have_dot()) {
+    if (!force_portable && bf16_have_dot()) {
         matmul_avx512(out, rows, wp, bias, N, K, OC, accumulate);
         return;
     }

@@ -42,6 +42,10 @@ void bf16_convert(uint16_t *dst, const float *src, size_t n);
 /* Whether this CPU runs the AVX-512 BF16 path (cpuid: avx512f and avx512_bf16). */
 int bf16_have_dot(void);
 
+/* Tests only: 1 makes every product and conversion take the portable loop on this CPU too (so
+ * that its bits can be compared with the instruction's), 0 restores the choice. Not thread-safe. */
+void bf16_force_portable(int on);
+
 /* uint16 entries of w (OC, K) packed: ceil(OC/32) * 32 * 2 * ceil(K/2). */
 size_t bf16_packed_count(int OC, int K);
 

@@ -171,9 +171,41 @@ static void check_training_shape(int N, int C, int OC)
 
 Test(model_bf16, training_products_match_reference_with_tails)
 {
-    check_training_shape(13, 37, 45);    /* odd everything: N and C odd (padded pairs), OC past a panel */
-    check_training_shape(64, 32, 96);    /* full panels and tiles */
-    check_training_shape(5, 24, 3);     /* fewer outputs than a half-panel */
+    for (int portable = 0; portable < 2; portable++) {   /* the instruction's path (where it exists), then the loop */
+        bf16_force_portable(portable);
+        check_training_shape(13, 37, 45);    /* odd everything: N and C odd (padded pairs), OC past a panel */
+        check_training_shape(64, 32, 96);    /* full panels and tiles */
+        check_training_shape(5, 24, 3);      /* fewer outputs than a half-panel */
+    }
+    bf16_force_portable(0);
+}
+
+/* The portable loop gives the instruction's bits in all three training products, accumulation
+ * included, so that a CPU without AVX-512 BF16 trains the same run. */
+Test(model_bf16, portable_training_products_give_the_instruction_bits)
+{
+    if (!bf16_have_dot()) cr_skip_test("this CPU has no AVX-512 BF16: no instruction to compare the portable loop with");
+    enum { N = 21, C = 45, OC = 70 };
+    rng r;
+    rng_init(&r, 23, RNG_PURPOSE_TEST, 3);
+    float *inp = randv(&r, (size_t)N * C, 1.0), *w = randv(&r, (size_t)OC * C, 0.2), *bias = randv(&r, (size_t)OC, 0.5);
+    float *dout = randv(&r, (size_t)N * OC, 1.0), *dw0 = randv(&r, (size_t)OC * C, 1.0);
+    float *out[2], *dinp[2], *dw[2];
+    for (int p = 0; p < 2; p++) {
+        out[p] = malloc((size_t)N * OC * sizeof(float));
+        dinp[p] = malloc((size_t)N * C * sizeof(float));
+        dw[p] = malloc((size_t)OC * C * sizeof(float));
+        memcpy(dw[p], dw0, (size_t)OC * C * sizeof(float));
+        bf16_force_portable(p);
+        cr_assert_eq(bf16_matmul_forward(out[p], inp, w, bias, N, C, OC), 0);
+        cr_assert_eq(bf16_matmul_backward(dinp[p], dw[p], dout, inp, w, N, C, OC, 0), 0);
+    }
+    bf16_force_portable(0);
+    cr_assert(memcmp(out[0], out[1], (size_t)N * OC * sizeof(float)) == 0, "forward: the loop's bits differ from the instruction's");
+    cr_assert(memcmp(dinp[0], dinp[1], (size_t)N * C * sizeof(float)) == 0, "input gradient: the bits differ");
+    cr_assert(memcmp(dw[0], dw[1], (size_t)OC * C * sizeof(float)) == 0, "weight gradient (accumulated): the bits differ");
+    for (int p = 0; p < 2; p++) { free(out[p]); free(dinp[p]); free(dw[p]); }
+    free(inp); free(w); free(bias); free(dout); free(dw0);
 }
 
 /* bf16_convert (vectorised where the CPU allows) gives bf16_from_float's bits on every input
