@@ -1,8 +1,13 @@
-/* bf16.c - bfloat16 packing and the row-by-row product (bf16.h). */
+/* bf16.c - bfloat16 packing and the products that read it (bf16.h). */
 #include "common/model/bf16.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* A pair is one 32-bit word whose low half is the even element: bf16_pack_row writes the two
+ * halves as consecutive uint16 in memory, bf16_pack_t builds the word with shifts, and both must
+ * agree. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "bf16.c assumes little-endian words");
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #include <immintrin.h>
@@ -54,7 +59,8 @@ size_t bf16_packed_count(int OC, int K)
 }
 
 /* n floats to bf16: vcvtne2ps2bf16 where the CPU has it, else bf16_from_float (the same bits:
- * tests/model/test_model_bf16.c). Scalar conversion was 40% of a training product's time. */
+ * tests/model/test_model_bf16.c). Converting one float at a time made bf16 training of the tiny
+ * model slower than fp32 (tests/bench/results/7856e7d). */
 #ifdef BF16_X86
 BF16_TARGET static void convert_avx512(uint16_t *dst, const float *src, size_t n)
 {
