@@ -199,12 +199,12 @@ int engine_side_init(engine_side **out, const experiment_spec *spec, int index, 
     if (spec->train_bf16 && index == 0) {
         if (e->dev) LOG_W("train_bf16 ignored: this side computes gradients on %s (the bf16 products are a CPU path)", e->dev_name);
         else LOG_I("gradient passes multiply in bfloat16 with fp32 sums (train_bf16; %s)",
-                   bf16_have_dot() ? "AVX-512 BF16" : "portable loop: this CPU has no AVX-512 BF16, so it is much slower than fp32");
+                   bf16_have_dot() ? "AVX-512 BF16" : "portable loop: this CPU has no AVX-512 BF16, so it is about 3x slower than fp32");
     }
     if (spec->sample_bf16 && index == 0) {
         if (e->dev) LOG_W("sample_bf16 ignored: this side samples on %s (bf16 decoding is a CPU path)", e->dev_name);
         else LOG_I("sampling decodes with bfloat16 weights (sample_bf16; %s)%s",
-                   bf16_have_dot() ? "AVX-512 BF16" : "portable loop: this CPU has no AVX-512 BF16, so it is slower than fp32",
+                   bf16_have_dot() ? "AVX-512 BF16" : "portable loop: this CPU has no AVX-512 BF16, so only batch-1 decoding of larger models is faster than fp32",
                    spec->method == METHOD_TRICE || spec->method == METHOD_TRICE_NOCV || spec->method == METHOD_RS
                        ? ": proposals come from the rounded model, so the gradient estimate is close to, not exactly, "
                          "the one of ALGORITHM.md" : "");

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/model/fastmath.h"
+
 /* A pair is one 32-bit word whose low half is the even element: bf16_pack_row writes the two
  * halves as consecutive uint16 in memory, bf16_pack_t builds the word with shifts, and both must
  * agree. */
@@ -133,29 +135,67 @@ void bf16_pack_row(uint32_t *dst, const float *x, int K)
     if (K % 2) h[K] = 0;
 }
 
-/* The portable loop: one output at a time, each pair as vdpbf16ps adds it (odd element first). */
+/* The portable loop: each output lane adds each pair as vdpbf16ps does (odd element first, each
+ * product exact in fp32, each sum rounded). Written with GNU C vectors so that the AVX2 clone
+ * (GPT_SIMD_CLONES) runs it 8 lanes wide on CPUs without AVX-512 BF16: MR rows x one panel's 32
+ * outputs at a time, 4 MR independent accumulator chains (one chain alone waits on the add's
+ * latency at every pair). Every lane's operations are the scalar ones in the same order, so the
+ * bits depend neither on the clone nor on MR. A macro, for fastmath.h's reason (no vectors passed
+ * by value in the baseline clone). */
+typedef uint32_t v8w __attribute__((vector_size(32), aligned(4)));
+
+#define PORTABLE_TILE(MR)                                                                          \
+    do {                                                                                           \
+        v8f acc[MR][4];                                                                            \
+        for (int r = 0; r < (MR); r++)                                                             \
+            for (int g = 0; g < 4; g++) acc[r][g] = (v8f){0};                                      \
+        for (size_t k = 0; k < K2; k++) {                                                          \
+            const uint32_t *pk = panel + k * BF16_PANEL;                                           \
+            v8f b1[4], b0[4];                                                                      \
+            for (int g = 0; g < 4; g++) {                                                          \
+                const v8w b = *(const v8w *)(const void *)(pk + 8 * g);                            \
+                b1[g] = (v8f)(b & himask);                                                         \
+                b0[g] = (v8f)(b << 16);                                                            \
+            }                                                                                      \
+            for (int r = 0; r < (MR); r++) {                                                       \
+                const uint32_t a = x[(size_t)r * K2 + k];                                          \
+                const float a1 = bf16_to_float((uint16_t)(a >> 16)), a0 = bf16_to_float((uint16_t)a); \
+                for (int g = 0; g < 4; g++) {                                                      \
+                    acc[r][g] = acc[r][g] + a1 * b1[g];                                            \
+                    acc[r][g] = acc[r][g] + a0 * b0[g];                                            \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < (MR); r++)                                                             \
+            for (int l = 0; l < BF16_PANEL && o0 + l < OC; l++) {                                  \
+                float v = acc[r][l / 8][l % 8] + (bias ? bias[o0 + l] : 0.0f);                     \
+                float *o = out + (size_t)(n + r) * OC + o0 + l;                                    \
+                *o = accumulate ? *o + v : v;                                                      \
+            }                                                                                      \
+    } while (0)
+
+GPT_SIMD_CLONES
 static void portable_acc(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K, int OC,
                          int accumulate)
 {
     const size_t K2 = ((size_t)K + 1) / 2;
     const uint32_t *w32 = (const uint32_t *)(const void *)wp;
-    for (int n = 0; n < N; n++) {
-        const uint32_t *x = rows + (size_t)n * K2;
-        for (int o = 0; o < OC; o++) {
-            const uint32_t *pw = w32 + (size_t)(o / BF16_PANEL) * K2 * BF16_PANEL + o % BF16_PANEL;
-            float acc = 0.0f;
-            for (size_t k = 0; k < K2; k++) {
-                uint32_t a = x[k], b = pw[k * BF16_PANEL];
-                float p1 = bf16_to_float((uint16_t)(a >> 16)) * bf16_to_float((uint16_t)(b >> 16));
-                float p0 = bf16_to_float((uint16_t)a) * bf16_to_float((uint16_t)b);
-                acc = acc + p1;
-                acc = acc + p0;
-            }
-            float v = acc + (bias ? bias[o] : 0.0f);
-            out[(size_t)n * OC + o] = accumulate ? out[(size_t)n * OC + o] + v : v;
+    const v8w himask = {0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u,
+                        0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u};
+    for (int o0 = 0; o0 < OC; o0 += BF16_PANEL) {   /* panels are zero-padded to 32 outputs */
+        const uint32_t *panel = w32 + (size_t)(o0 / BF16_PANEL) * K2 * BF16_PANEL;
+        int n = 0;
+        for (; n + 3 <= N; n += 3) {
+            const uint32_t *x = rows + (size_t)n * K2;
+            PORTABLE_TILE(3);
+        }
+        for (; n < N; n++) {
+            const uint32_t *x = rows + (size_t)n * K2;
+            PORTABLE_TILE(1);
         }
     }
 }
+#undef PORTABLE_TILE
 
 void bf16_matmul_rows_portable(float *out, const uint32_t *rows, const uint16_t *wp, const float *bias, int N, int K,
                                int OC)

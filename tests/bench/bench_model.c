@@ -10,7 +10,8 @@
  * run, training FLOP/s / sgemm FLOP/s, and peak RSS against the summed buffer sizes. Training
  * and sampling are also measured in bf16 (*_bf16_*: gpt.bf16 for the training products,
  * gpt_sample_opts.bf16 for decoding), right after the fp32 figures, with bf16_dot saying whether
- * the CPU ran the AVX-512 BF16 path. */
+ * the CPU ran the AVX-512 BF16 path. TRICE_BENCH_BF16_PORTABLE=1 measures the bf16 figures with
+ * the portable loop instead (what a CPU without AVX-512 BF16 runs; "bf16_path" says which). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,10 @@ int main(int argc, char **argv)
         return 2;
     }
     int do_train = strcmp(what, "all") == 0 || strcmp(what, "train") == 0;
+    const char *portable = getenv("TRICE_BENCH_BF16_PORTABLE");
+    const int force_portable = portable && strcmp(portable, "1") == 0;
+    bf16_force_portable(force_portable);
+    const char *bf16_path = force_portable || !bf16_have_dot() ? "portable" : "avx512_bf16";
     int n_sample = strcmp(what, "train") == 0 ? 0 : strcmp(what, "sample1") == 0 ? 1 : 2;
     struct { const char *name; int L, C, NH; } cfgs[2] = {{"tiny", 4, 128, 4}, {"small", 6, 384, 6}};
     const int B = 4, T = 256, NEW = 64;
@@ -107,11 +112,11 @@ int main(int argc, char **argv)
                    "\"train_gflops\": %.3f, \"sgemm_gflops\": %.3f, \"train_over_sgemm\": %.3f, "
                    "\"sample_tokens_per_s_b1\": %.1f, \"sample_tokens_per_s_b64\": %.1f, "
                    "\"train_bf16_tokens_per_s\": %.1f, "
-                   "\"sample_bf16_tokens_per_s_b1\": %.1f, \"sample_bf16_tokens_per_s_b64\": %.1f, \"bf16_dot\": %s, "
+                   "\"sample_bf16_tokens_per_s_b1\": %.1f, \"sample_bf16_tokens_per_s_b64\": %.1f, \"bf16_dot\": %s, \"bf16_path\": \"%s\", "
                    "\"peak_rss_mb\": %.1f, \"buffers_mb\": %.1f}",
                    first ? "" : ",\n", cfgs[ci].name, th, g.num_params, train_tps, train_tps * flop_per_tok / 1e9,
                    gemm / 1e9, gemm > 0 ? train_tps * flop_per_tok / gemm : 0.0, samp[0], samp[1], train16_tps, samp16[0], samp16[1],
-                   bf16_have_dot() ? "true" : "false", peak_rss_kb() / 1024.0, bufs / 1048576.0);
+                   bf16_have_dot() ? "true" : "false", bf16_path, peak_rss_kb() / 1024.0, bufs / 1048576.0);
             first = 0;
             fflush(stdout);
         }
