@@ -1,6 +1,7 @@
 /* bf16.c - bfloat16 packing and the products that read it (bf16.h). */
 #include "common/model/bf16.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,19 +94,43 @@ void bf16_convert(uint16_t *dst, const float *src, size_t n)
 }
 
 /* One grow-only scratch area per thread (the gradient threads each run their own products):
- * packing on every call keeps the kernels free of state about which weights they saw. */
-static __thread void *ws_ptr[3];   /* 0, 1: a product's packed operands; 2: a packing's rows */
-static __thread size_t ws_cap[3];
+ * packing on every call keeps the kernels free of state about which weights they saw. The
+ * engine starts its sampling and gradient threads anew at every step, so each thread's area is
+ * freed when the thread ends (a thread-specific key's destructor), not leaked. */
+typedef struct scratch {
+    void *ptr[3];   /* 0, 1: a product's packed operands; 2: a packing's rows */
+    size_t cap[3];
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *p)
+{
+    scratch *w = p;
+    for (int i = 0; i < 3; i++) free(w->ptr[i]);
+    free(w);
+}
+
+static void scratch_init(void) { scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0; }
 
 static void *workspace(int i, size_t bytes)
 {
-    if (bytes > ws_cap[i]) {
-        free(ws_ptr[i]);
-        ws_cap[i] = bytes + bytes / 4;
-        ws_ptr[i] = malloc(ws_cap[i]);
-        if (!ws_ptr[i]) ws_cap[i] = 0;
+    pthread_once(&scratch_once, scratch_init);
+    if (!scratch_key_ok) return NULL;   /* callers fall back or fail with ENOMEM */
+    scratch *w = pthread_getspecific(scratch_key);
+    if (!w) {
+        if (!(w = calloc(1, sizeof *w))) return NULL;
+        if (pthread_setspecific(scratch_key, w)) { free(w); return NULL; }
     }
-    return ws_ptr[i];
+    if (bytes > w->cap[i]) {
+        free(w->ptr[i]);
+        w->cap[i] = bytes + bytes / 4;
+        w->ptr[i] = malloc(w->cap[i]);
+        if (!w->ptr[i]) w->cap[i] = 0;
+    }
+    return w->ptr[i];
 }
 
 void bf16_pack(uint16_t *dst, const float *w, int OC, int K)
