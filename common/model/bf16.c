@@ -133,24 +133,19 @@ static void *workspace(int i, size_t bytes)
     return w->ptr[i];
 }
 
-void bf16_pack(uint16_t *dst, const float *w, int OC, int K)
+int bf16_pack(uint16_t *dst, const float *w, int OC, int K)
 {
     const size_t K2 = ((size_t)K + 1) / 2, panels = ((size_t)OC + BF16_PANEL - 1) / BF16_PANEL;
     uint32_t *d = (uint32_t *)(void *)dst;
     uint32_t *row = workspace(2, K2 * sizeof *row);
+    if (!row) return -1;
     if (OC % BF16_PANEL) memset(d + (panels - 1) * K2 * BF16_PANEL, 0, K2 * BF16_PANEL * sizeof *d);
     for (size_t o = 0; o < (size_t)OC; o++) {
         uint32_t *p = d + (o / BF16_PANEL) * K2 * BF16_PANEL + o % BF16_PANEL;
-        if (row) {
-            bf16_pack_row(row, w + o * (size_t)K, K);
-            for (size_t k2 = 0; k2 < K2; k2++) p[k2 * BF16_PANEL] = row[k2];
-        } else {   /* no scratch: the same bits, slower */
-            const float *x = w + o * (size_t)K;
-            for (size_t k2 = 0; k2 < K2; k2++)
-                p[k2 * BF16_PANEL] = (uint32_t)bf16_from_float(x[2 * k2]) |
-                                     (uint32_t)(2 * k2 + 1 < (size_t)K ? bf16_from_float(x[2 * k2 + 1]) : 0) << 16;
-        }
+        bf16_pack_row(row, w + o * (size_t)K, K);
+        for (size_t k2 = 0; k2 < K2; k2++) p[k2 * BF16_PANEL] = row[k2];
     }
+    return 0;
 }
 
 void bf16_pack_row(uint32_t *dst, const float *x, int K)
@@ -296,60 +291,38 @@ void bf16_matmul_rows(float *out, const uint32_t *rows, const uint16_t *wp, cons
 
 /* ---- whole products from fp32 operands (training) ---- */
 
-/* Two rows of a (R, Cc) as bf16 (the second zero past R) into t (2 Cc), for the transposed packings. */
-static int two_rows(uint16_t **t0, uint16_t **t1, const float *a, size_t k, int R, int Cc)
+int bf16_pack_t(uint16_t *dst, const float *a, int R, int Cc)
 {
-    uint16_t *t = workspace(2, 2 * (size_t)Cc * sizeof *t);
-    if (!t) return -1;
-    *t0 = t;
-    *t1 = t + Cc;
-    bf16_convert(*t0, a + k * (size_t)Cc, (size_t)Cc);
-    if (k + 1 < (size_t)R) bf16_convert(*t1, a + (k + 1) * (size_t)Cc, (size_t)Cc);
-    else memset(*t1, 0, (size_t)Cc * sizeof **t1);
-    return 0;
-}
-
-void bf16_pack_t(uint16_t *dst, const float *a, int R, int Cc)
-{
-    const size_t K2 = ((size_t)R + 1) / 2, panels = ((size_t)Cc + BF16_PANEL - 1) / BF16_PANEL;
+    const size_t K2 = ((size_t)R + 1) / 2, C = (size_t)Cc, panels = (C + BF16_PANEL - 1) / BF16_PANEL;
     uint32_t *d32 = (uint32_t *)(void *)dst;
+    uint16_t *t0 = workspace(2, 2 * C * sizeof *t0), *t1 = t0 + C;   /* two rows of a as bf16 */
+    if (!t0) return -1;
     for (size_t k2 = 0; k2 < K2; k2++) {
         const size_t k = 2 * k2;
-        uint16_t *t0, *t1;
-        if (two_rows(&t0, &t1, a, k, R, Cc)) {   /* no scratch: the same bits, slower */
-            const float *r0 = a + k * (size_t)Cc, *r1 = k + 1 < (size_t)R ? r0 + Cc : NULL;
-            for (size_t o = 0; o < panels * BF16_PANEL; o++)
-                d32[((o / BF16_PANEL) * K2 + k2) * BF16_PANEL + o % BF16_PANEL] =
-                    o < (size_t)Cc ? (uint32_t)bf16_from_float(r0[o]) | (uint32_t)(r1 ? bf16_from_float(r1[o]) : 0) << 16 : 0;
-            continue;
-        }
+        bf16_convert(t0, a + k * C, C);
+        if (k + 1 < (size_t)R) bf16_convert(t1, a + (k + 1) * C, C);
+        else memset(t1, 0, C * sizeof *t1);
         for (size_t p = 0; p < panels; p++) {
             uint32_t *d = d32 + (p * K2 + k2) * BF16_PANEL;
             for (size_t j = 0; j < BF16_PANEL; j++) {
                 size_t o = p * BF16_PANEL + j;
-                d[j] = o < (size_t)Cc ? (uint32_t)t0[o] | (uint32_t)t1[o] << 16 : 0;
+                d[j] = o < C ? (uint32_t)t0[o] | (uint32_t)t1[o] << 16 : 0;
             }
         }
     }
+    return 0;
 }
 
 /* Blocked: KB pairs of rows are converted at once, so that each output row gets KB words in one
  * cache line instead of one word per line per pair (3x the kernel's time before, for dw). */
-void bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc)
+int bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc)
 {
     enum { KB = 16 };
     const size_t K2 = ((size_t)R + 1) / 2, C = (size_t)Cc;
     uint16_t *tb = workspace(2, 2 * KB * C * sizeof *tb);
+    if (!tb) return -1;
     for (size_t kb = 0; kb < K2; kb += KB) {
         const size_t nk = K2 - kb < KB ? K2 - kb : KB;
-        if (!tb) {   /* no scratch: the same bits, slower */
-            for (size_t k2 = kb; k2 < kb + nk; k2++) {
-                const float *r0 = a + 2 * k2 * C, *r1 = 2 * k2 + 1 < (size_t)R ? r0 + C : NULL;
-                for (size_t o = 0; o < C; o++)
-                    dst[o * K2 + k2] = (uint32_t)bf16_from_float(r0[o]) | (uint32_t)(r1 ? bf16_from_float(r1[o]) : 0) << 16;
-            }
-            continue;
-        }
         for (size_t j = 0; j < 2 * nk; j++) {
             const size_t k = 2 * kb + j;
             if (k < (size_t)R) bf16_convert(tb + j * C, a + k * C, C);
@@ -360,6 +333,7 @@ void bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc)
             for (size_t j = 0; j < nk; j++) d[j] = (uint32_t)tb[2 * j * C + o] | (uint32_t)tb[(2 * j + 1) * C + o] << 16;
         }
     }
+    return 0;
 }
 
 /* out (N, OC) = x's rows (N, K), rounded and packed into scratch 1, against the packed wp. */
@@ -377,8 +351,7 @@ static int rows_times(float *out, const float *x, int N, int K, const uint16_t *
 int bf16_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC)
 {
     uint16_t *wp = workspace(0, bf16_packed_count(OC, C) * sizeof *wp);
-    if (!wp) return -1;
-    bf16_pack(wp, w, OC, C);
+    if (!wp || bf16_pack(wp, w, OC, C)) return -1;
     return rows_times(out, inp, N, C, wp, bias, OC, 0);
 }
 
@@ -387,17 +360,14 @@ int bf16_matmul_backward(float *dinp, float *dw, const float *dout, const float 
 {
     if (dinp) {   /* dinp (N, C) = dout (N, OC) @ w (OC, C): rows of dout against w's columns */
         uint16_t *wp = workspace(0, bf16_packed_count(C, OC) * sizeof *wp);
-        if (!wp) return -1;
-        bf16_pack_t(wp, w, OC, C);
+        if (!wp || bf16_pack_t(wp, w, OC, C)) return -1;
         if (rows_times(dinp, dout, N, OC, wp, NULL, C, accumulate)) return -1;
     }
     if (dw) {     /* dw (OC, C) += dout^T (OC, N) @ inp (N, C): columns of dout against inp's columns */
         const size_t K2 = ((size_t)N + 1) / 2;
         uint16_t *ip = workspace(0, bf16_packed_count(C, N) * sizeof *ip);
         uint32_t *rows = workspace(1, (size_t)OC * K2 * sizeof *rows);
-        if (!ip || !rows) return -1;
-        bf16_pack_t(ip, inp, N, C);
-        bf16_pack_rows_t(rows, dout, N, OC);
+        if (!ip || !rows || bf16_pack_t(ip, inp, N, C) || bf16_pack_rows_t(rows, dout, N, OC)) return -1;
         matmul_acc(dw, rows, ip, NULL, OC, N, C, 1);
     }
     return 0;

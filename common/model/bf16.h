@@ -49,8 +49,9 @@ void bf16_force_portable(int on);
 /* uint16 entries of w (OC, K) packed: ceil(OC/32) * 32 * 2 * ceil(K/2). */
 size_t bf16_packed_count(int OC, int K);
 
-/* dst (bf16_packed_count(OC, K)) written with w (OC, K) rounded and packed as above. */
-void bf16_pack(uint16_t *dst, const float *w, int OC, int K);
+/* dst (bf16_packed_count(OC, K)) written with w (OC, K) rounded and packed as above. The
+ * packings return 0, or -1 when their per-thread scratch cannot be allocated. */
+int bf16_pack(uint16_t *dst, const float *w, int OC, int K);
 
 /* bf16 pairs of one input row: dst (ceil(K/2) words) written with x (K) rounded, zero-padded. */
 void bf16_pack_row(uint32_t *dst, const float *x, int K);
@@ -66,8 +67,8 @@ void bf16_matmul_rows_portable(float *out, const uint32_t *rows, const uint16_t 
 /* The transposes, for the backward products: bf16_pack_t packs a^T where a is (R, Cc) row-major
  * (Cc output rows, K = R: the pairs run down a's columns); bf16_pack_rows_t writes a^T's rows as
  * bf16 pairs, dst (Cc, ceil(R/2) words). */
-void bf16_pack_t(uint16_t *dst, const float *a, int R, int Cc);
-void bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc);
+int bf16_pack_t(uint16_t *dst, const float *a, int R, int Cc);
+int bf16_pack_rows_t(uint32_t *dst, const float *a, int R, int Cc);
 
 /* Training products with bf16 inputs and fp32 sums, as backend.h's matmul_forward and
  * matmul_backward (same shapes, same conventions; no bias gradient: the caller sums dout's

@@ -104,18 +104,20 @@ static int sampler_pack_bf16(gpt_sampler *s, const gpt *g, tr_error *err)
     if (!s->wbf16 && !(s->wbf16 = tr_malloc((per * (size_t)L + bf16_packed_count(Vp, C)) * sizeof *s->wbf16, err)))
         return TR_ENOMEM;
     if (!s->xbf16 && !(s->xbf16 = tr_malloc((size_t)s->max_seqs * 2 * Cz * sizeof *s->xbf16, err))) return TR_ENOMEM;
+    int rc = 0;
     for (int l = 0; l < L; l++) {
         uint16_t *d = s->wbf16 + (size_t)l * per;
         size_t lz = (size_t)l;
-        bf16_pack(d, gpt_param(g, GPT_T_QKVW) + lz * 3 * Cz * Cz, 3 * C, C);
+        rc |= bf16_pack(d, gpt_param(g, GPT_T_QKVW) + lz * 3 * Cz * Cz, 3 * C, C);
         d += bf16_packed_count(3 * C, C);
-        bf16_pack(d, gpt_param(g, GPT_T_ATTPROJW) + lz * Cz * Cz, C, C);
+        rc |= bf16_pack(d, gpt_param(g, GPT_T_ATTPROJW) + lz * Cz * Cz, C, C);
         d += bf16_packed_count(C, C);
-        bf16_pack(d, gpt_param(g, GPT_T_FCW) + lz * 4 * Cz * Cz, 4 * C, C);
+        rc |= bf16_pack(d, gpt_param(g, GPT_T_FCW) + lz * 4 * Cz * Cz, 4 * C, C);
         d += bf16_packed_count(4 * C, C);
-        bf16_pack(d, gpt_param(g, GPT_T_FCPROJW) + lz * 4 * Cz * Cz, C, 4 * C);
+        rc |= bf16_pack(d, gpt_param(g, GPT_T_FCPROJW) + lz * 4 * Cz * Cz, C, 4 * C);
     }
-    bf16_pack(s->wbf16 + per * (size_t)L, gpt_param(g, GPT_T_WTE), Vp, C);
+    rc |= bf16_pack(s->wbf16 + per * (size_t)L, gpt_param(g, GPT_T_WTE), Vp, C);
+    if (rc) return TR_FAIL(err, TR_ENOMEM, "gpt_sample: no memory to pack the weights as bf16 (%d channels)", C);
     return 0;
 }
 

@@ -30,6 +30,23 @@ static long peak_rss_kb(void)
     return ru.ru_maxrss;
 }
 
+/* Tokens/s of iters full training steps (forward, backward, clip, AdamW) after warmup untimed ones. */
+static double train_rate(gpt *g, optim_state *s, const optim_group *gr, const optim_hparams *hp, const int *tok,
+                         const int *tgt, int B, int T, int iters, int warmup)
+{
+    tr_error err;
+    double t0 = bench_now();
+    for (int it = -warmup; it < iters; it++) {
+        if (it == 0) t0 = bench_now();
+        gpt_zero_grad(g);
+        gpt_forward(g, tok, tgt, NULL, B, T, NULL, NULL, &err);
+        gpt_backward(g, GPT_GRAD_FULL, &err);
+        optim_clip_grad_norm(g->grads, g->num_params, 1.0);
+        optim_adamw_step(s, g->params, g->grads, gr, GPT_NUM_TENSORS, 1e-4f, hp, &err);
+    }
+    return (double)iters * B * T / (bench_now() - t0);
+}
+
 int main(int argc, char **argv)
 {
     int iters = argc > 1 ? atoi(argv[1]) : 3;
@@ -77,28 +94,11 @@ int main(int argc, char **argv)
             gpt_zero_grad(&g);
             gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
             gpt_backward(&g, GPT_GRAD_FULL, &err);
-            double t0 = bench_now();
-            for (int it = 0; it < (do_train ? iters : 0); it++) {
-                gpt_zero_grad(&g);
-                gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
-                gpt_backward(&g, GPT_GRAD_FULL, &err);
-                optim_clip_grad_norm(g.grads, g.num_params, 1.0);
-                optim_adamw_step(&s, g.params, g.grads, gr, GPT_NUM_TENSORS, 1e-4f, &hp, &err);
-            }
-            double train_tps = do_train ? (double)iters * B * T / (bench_now() - t0) : 0.0;
+            double train_tps = do_train ? train_rate(&g, &s, gr, &hp, tok, tgt, B, T, iters, 0) : 0.0;
             /* the same steps with the linear layers' products in bf16 (gpt.bf16), after one untimed
              * step that grows the bf16 scratch */
             g.bf16 = 1;
-            double train16_tps = 0.0;
-            for (int it = do_train ? -1 : iters; it < iters; it++) {
-                if (it == 0) t0 = bench_now();
-                gpt_zero_grad(&g);
-                gpt_forward(&g, tok, tgt, NULL, B, T, NULL, NULL, &err);
-                gpt_backward(&g, GPT_GRAD_FULL, &err);
-                optim_clip_grad_norm(g.grads, g.num_params, 1.0);
-                optim_adamw_step(&s, g.params, g.grads, gr, GPT_NUM_TENSORS, 1e-4f, &hp, &err);
-            }
-            if (do_train) train16_tps = (double)iters * B * T / (bench_now() - t0);
+            double train16_tps = do_train ? train_rate(&g, &s, gr, &hp, tok, tgt, B, T, iters, 1) : 0.0;
             g.bf16 = 0;
             double samp[2] = {0.0, 0.0}, samp16[2] = {0.0, 0.0};
             int bs[2] = {1, 64};

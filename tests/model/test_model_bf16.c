@@ -63,7 +63,7 @@ static void check_shape(int N, int K, int OC, int with_bias)
     float *out = malloc((size_t)N * OC * sizeof *out), *port = malloc((size_t)N * OC * sizeof *port);
     float *one = malloc((size_t)OC * sizeof *one);
     double *ref = malloc((size_t)N * OC * sizeof *ref);
-    bf16_pack(wp, w, OC, K);
+    cr_assert_eq(bf16_pack(wp, w, OC, K), 0);
     for (int n = 0; n < N; n++) bf16_pack_row(rows + (size_t)n * K2, x + (size_t)n * K, K);
     bf16_matmul_rows(out, rows, wp, bias, N, K, OC);
     bf16_matmul_rows_portable(port, rows, wp, bias, N, K, OC);
@@ -106,7 +106,7 @@ Test(model_bf16, packing_places_pairs_and_zero_pads)
     for (int i = 0; i < OC * K; i++) w[i] = (float)(i + 1);   /* small integers are exact in bf16 */
     uint16_t *wp = malloc(bf16_packed_count(OC, K) * sizeof *wp);
     cr_assert_eq(bf16_packed_count(OC, K), (size_t)2 * 32 * 2 * 2, "two panels of 32 rows, two pairs each");
-    bf16_pack(wp, w, OC, K);
+    cr_assert_eq(bf16_pack(wp, w, OC, K), 0);
     /* panel 0, pair 0 of row 5: w[5][0], w[5][1]; pair 1: w[5][2], then the padding zero */
     cr_assert_eq(bf16_to_float(wp[(0 * 32 + 5) * 2 + 0]), w[5 * K + 0]);
     cr_assert_eq(bf16_to_float(wp[(0 * 32 + 5) * 2 + 1]), w[5 * K + 1]);
