@@ -104,9 +104,10 @@ typedef struct gpt_backend {
 
     /* KV-cache attention for sampling: n sequences of Tc new positions each. Sequence i sits in
      * cache slot slots[i] at positions start[i] .. start[i]+Tc-1. qkv (n*Tc, 3C) holds the new
-     * rows; their k and v are stored into kcache, vcache (max_seqs, max_len, C) (one layer's
-     * slice), then out (n*Tc, C) written: each row attends to its sequence's cached positions
-     * 0..its own. Each row's result depends on its own sequence only. scratch: max_len floats. */
+     * rows; their k and v are stored into kcache, vcache (max_seqs regions of max_len * C
+     * floats each: one layer's slice; how a region is laid out is the backend's choice), then
+     * out (n*Tc, C) written: each row attends to its sequence's cached positions
+     * 0..its own. Each row's result depends on its own sequence only. scratch: NH * max_len floats. */
     void (*kv_attention)(float *out, float *scratch, float *kcache, float *vcache, const float *qkv, const int *slots,
                          const int *start, int n, int Tc, int C, int NH, int max_len, int alibi);
     /* out (n,C) written: out[i] = x[idx[i]] (rows of x (.,C)). */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/model/fastmath.h"
+#include "common/model/kv_cpu.h"
 #include "common/train/fixsum.h"
 
 #define LN_EPS 1e-5f
@@ -409,101 +410,7 @@ static void cpu_crossentropy_backward(float *logits, const float *lse, const int
     }
 }
 
-/* ---- KV-cache attention (sampling) ---- */
-
-/* One query position (np - 1) attending to cached keys/values 0..np-1 of its sequence, all heads.
- *   out (C) written; q (C): the query row; kc, vc (np, C): the slot's cache; scores (np) scratch;
- *   alibi != 0: ALiBi's distance bias, as in attention_forward.
- * Keys go four at a time (independent accumulators), and the weighted sum of values keeps up
- * to 32 output floats in registers across all keys. */
-GPT_SIMD_CLONES
-static void kv_attend(float *out, const float *q, const float *kc, const float *vc, int np, int C,
-                      int NH, int alibi, float *scores)
-{
-    int hs = C / NH, hs8 = hs & ~7;
-    float scale = 1.0f / sqrtf((float)hs);
-    for (int h = 0; h < NH; h++) {
-        const float *qh = q + (size_t)h * hs;
-        const float *kh = kc + (size_t)h * hs, *vh = vc + (size_t)h * hs;
-        int j = 0;
-        for (; j + 4 <= np; j += 4) {
-            const float *k0 = kh + (size_t)j * C, *k1 = k0 + C, *k2 = k1 + C, *k3 = k2 + C;
-            float s0, s1, s2, s3;
-            FM_DOT4(qh, k0, k1, k2, k3, hs, s0, s1, s2, s3);
-            scores[j] = s0 * scale;
-            scores[j + 1] = s1 * scale;
-            scores[j + 2] = s2 * scale;
-            scores[j + 3] = s3 * scale;
-        }
-        for (; j < np; j++) {
-            const float *kj = kh + (size_t)j * C;
-            float dot = 0.0f;
-            for (int d = 0; d < hs; d++) dot += qh[d] * kj[d];
-            scores[j] = dot * scale;
-        }
-        if (alibi) {
-            float slope = gpt_alibi_slope(h, NH);
-            for (j = 0; j < np; j++) scores[j] -= slope * (float)(np - 1 - j);
-        }
-        float mx = scores[0];
-        for (j = 1; j < np; j++) mx = scores[j] > mx ? scores[j] : mx;
-        for (j = 0; j < np; j++) scores[j] = fm_expf(scores[j] - mx);
-        v8f lanes = {0};
-        float sum = 0.0f;
-        for (j = 0; j + 8 <= np; j += 8) lanes += ld8(scores + j);
-        for (; j < np; j++) sum += scores[j];
-        float inv = 1.0f / (sum + hsum8(lanes));
-        for (j = 0; j < np; j++) scores[j] *= inv;
-        float *oh = out + (size_t)h * hs;
-        /* 32 output floats at a time: four independent accumulator chains (one chain alone
-         * waits on the FMA latency for every key) */
-        int d0 = 0;
-        for (; d0 + 32 <= hs8; d0 += 32) {
-            v8f c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
-            for (j = 0; j < np; j++) {
-                const float *vj = vh + (size_t)j * C + d0;
-                float pj = scores[j];
-                c0 += pj * ld8(vj);
-                c1 += pj * ld8(vj + 8);
-                c2 += pj * ld8(vj + 16);
-                c3 += pj * ld8(vj + 24);
-            }
-            *(v8u *)(oh + d0) = c0;
-            *(v8u *)(oh + d0 + 8) = c1;
-            *(v8u *)(oh + d0 + 16) = c2;
-            *(v8u *)(oh + d0 + 24) = c3;
-        }
-        for (; d0 < hs8; d0 += 8) {
-            v8f acc = {0};
-            for (j = 0; j < np; j++) acc += scores[j] * ld8(vh + (size_t)j * C + d0);
-            *(v8u *)(oh + d0) = acc;
-        }
-        for (int d = hs8; d < hs; d++) {
-            float acc = 0.0f;
-            for (j = 0; j < np; j++) acc += scores[j] * vh[(size_t)j * C + d];
-            oh[d] = acc;
-        }
-    }
-}
-
-static void cpu_kv_attention(float *out, float *scores, float *kcache, float *vcache, const float *qkv,
-                             const int *slots, const int *start, int n, int Tc, int C, int NH, int max_len,
-                             int alibi)
-{
-    size_t Cz = (size_t)C;
-    for (int i = 0; i < n; i++) {
-        float *kc = kcache + (size_t)slots[i] * max_len * Cz, *vc = vcache + (size_t)slots[i] * max_len * Cz;
-        for (int t = 0; t < Tc; t++) {
-            const float *q = qkv + ((size_t)i * Tc + t) * 3 * Cz;
-            size_t p = (size_t)(start[i] + t);
-            memcpy(kc + p * Cz, q + Cz, Cz * sizeof(float));
-            memcpy(vc + p * Cz, q + 2 * Cz, Cz * sizeof(float));
-        }
-        for (int t = 0; t < Tc; t++)
-            kv_attend(out + ((size_t)i * Tc + t) * Cz, qkv + ((size_t)i * Tc + t) * 3 * Cz, kc, vc,
-                      start[i] + t + 1, C, NH, alibi, scores);
-    }
-}
+/* KV-cache attention (sampling): kv_cpu.c */
 
 static void cpu_gather_rows(float *out, const float *x, const int *idx, int n, int C)
 {
@@ -566,7 +473,7 @@ static const gpt_backend cpu_backend = {
     .embed_backward = cpu_embed_backward,
     .crossentropy_forward = cpu_crossentropy_forward,
     .crossentropy_backward = cpu_crossentropy_backward,
-    .kv_attention = cpu_kv_attention,
+    .kv_attention = kv_cpu_attention,
     .gather_rows = cpu_gather_rows,
     .adamw = cpu_adamw,
     .fix_add = cpu_fix_add,

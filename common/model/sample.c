@@ -61,7 +61,7 @@ int gpt_sampler_init(gpt_sampler *s, const gpt *g, int max_seqs, tr_error *err)
     s->atty = be->alloc(rows * C * sizeof(float));
     s->tmp = be->alloc(rows * C * sizeof(float));
     s->fch = be->alloc(rows * 4 * C * sizeof(float));
-    s->scores = be->alloc((size_t)s->max_len * sizeof(float));
+    s->scores = be->alloc((size_t)c->num_heads * s->max_len * sizeof(float));
     s->lastln = be->alloc((size_t)max_seqs * C * sizeof(float));
     s->d_rowidx = be->alloc(nrowidx * sizeof(int));
     s->dlogits = be->host ? NULL : be->alloc((size_t)max_seqs * s->Vp * sizeof(float));

@@ -54,7 +54,7 @@ typedef struct gpt_sampler {
     /* backend memory */
     float *kcache, *vcache;   /* (L, max_seqs, max_len, C) */
     float *x, *ln, *qkv, *atty, *tmp, *fch;  /* (rows, C|3C|4C) scratch */
-    float *scores;            /* (max_len) */
+    float *scores;            /* (num_heads, max_len): kv_attention's scratch */
     float *lastln;            /* (max_seqs, C) final-LayerNorm rows that produce logits */
     float *dlogits;           /* (max_seqs, Vp), only when the backend's memory is not the host's */
     int *d_rowidx;            /* (2 rows + 3 max_seqs) a kv_forward's indices */

@@ -4,6 +4,7 @@
  * matmul path that decode uses, and GELU with the fast tanh. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,4 +157,64 @@ Test(model_kernels, gelu_matches_tanh_formula_and_its_derivative)
         cr_assert(fabs(y[i] - want) <= 1e-6 * (1.0 + fabs(want)), "gelu(%g) = %.9g, want %.9g", (double)x[i], (double)y[i], want);
         cr_assert(fabs(dy[i] - dwant) <= 1e-5, "gelu'(%g) = %.9g, want %.9g", (double)x[i], (double)dy[i], dwant);
     }
+}
+
+/* KV-cache attention (sampling) against a double reference, at the shapes whose code paths the
+ * model tests' tiny config never reaches: head sizes 32 and 64 (the 32-float output blocks), 24
+ * and 40 (a 16-float block or a scalar tail after them), 150 positions (64-key strips, 16-key
+ * strips, and near the end of a cache whose length is not a multiple of 16, the scalar keys),
+ * 128 channels (the all-heads value pass) and 96 (its 16-float remainder), ALiBi on and off. Two sequences in swapped slots are prefilled 7 positions at once, then
+ * decoded one position per call; every output row is checked. */
+static void check_kv_attention(int C, int NH, int alibi)
+{
+    enum { T = 150, P = 7, S = 2 };
+    const int hs = C / NH, C3 = 3 * C;
+    rng r;
+    rng_init(&r, 14, RNG_PURPOSE_TEST, (uint64_t)(C * 8 + alibi));
+    const gpt_backend *be = gpt_backend_cpu();
+    float *qkv = randv(&r, (size_t)S * T * C3, 1.0);   /* (S, T, 3C): every position of each sequence */
+    float *kc = calloc((size_t)S * T * C, sizeof(float)), *vc = calloc((size_t)S * T * C, sizeof(float));
+    float *in = malloc(sizeof(float) * S * P * C3), *out = malloc(sizeof(float) * S * P * C);
+    float *scores = malloc(sizeof(float) * NH * T);
+    double *p = malloc(sizeof(double) * T);
+    const int slots[S] = {1, 0};
+    for (int t0 = 0; t0 < T;) {
+        const int Tc = t0 == 0 ? P : 1, start[S] = {t0, t0};
+        for (int i = 0; i < S; i++)
+            memcpy(in + (size_t)i * Tc * C3, qkv + ((size_t)i * T + t0) * C3, sizeof(float) * Tc * C3);
+        be->kv_attention(out, scores, kc, vc, in, slots, start, S, Tc, C, NH, T, alibi);
+        for (int i = 0; i < S; i++)
+            for (int t = t0; t < t0 + Tc; t++)
+                for (int h = 0; h < NH; h++) {
+                    const float *q = qkv + ((size_t)i * T + t) * C3 + h * hs;
+                    double mx = -INFINITY, sum = 0.0;
+                    for (int j = 0; j <= t; j++) {
+                        const float *k = qkv + ((size_t)i * T + j) * C3 + C + h * hs;
+                        double s = 0.0;
+                        for (int d = 0; d < hs; d++) s += (double)q[d] * k[d];
+                        p[j] = s / sqrt((double)hs) - (alibi ? gpt_alibi_slope(h, NH) * (double)(t - j) : 0.0);
+                        if (p[j] > mx) mx = p[j];
+                    }
+                    for (int j = 0; j <= t; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                    for (int d = 0; d < hs; d++) {
+                        double want = 0.0;
+                        for (int j = 0; j <= t; j++) want += p[j] / sum * qkv[((size_t)i * T + j) * C3 + 2 * C + h * hs + d];
+                        const float got = out[((size_t)i * Tc + t - t0) * C + h * hs + d];
+                        cr_assert(fabs(got - want) <= 2e-5 * (1.0 + fabs(want)),
+                                  "C %d NH %d alibi %d: sequence %d position %d head %d channel %d: %.8g vs reference %.8g",
+                                  C, NH, alibi, i, t, h, d, (double)got, want);
+                    }
+                }
+        t0 += Tc;
+    }
+    free(qkv); free(kc); free(vc); free(in); free(out); free(scores); free(p);
+}
+
+Test(model_kernels, kv_attention_matches_reference_at_model_head_sizes)
+{
+    check_kv_attention(128, 4, 0);   /* the tiny model's heads: 32 channels, all heads at once */
+    check_kv_attention(96, 3, 0);    /* head size 32, 96 channels: 16-float blocks per head */
+    check_kv_attention(128, 2, 1);   /* 64: the small model's and GPT-2's */
+    check_kv_attention(48, 2, 1);    /* 24 */
+    check_kv_attention(80, 2, 0);    /* 40 */
 }
