@@ -103,7 +103,8 @@ static int sampler_pack_bf16(gpt_sampler *s, const gpt *g, tr_error *err)
     const size_t Cz = (size_t)C, per = bf16_layer_count(C);
     if (!s->wbf16 && !(s->wbf16 = tr_malloc((per * (size_t)L + bf16_packed_count(Vp, C)) * sizeof *s->wbf16, err)))
         return TR_ENOMEM;
-    if (!s->xbf16 && !(s->xbf16 = tr_malloc((size_t)s->max_seqs * 2 * Cz * sizeof *s->xbf16, err))) return TR_ENOMEM;
+    const size_t xrows = (size_t)(s->max_seqs > s->max_len ? s->max_seqs : s->max_len);   /* decode or prefill rows */
+    if (!s->xbf16 && !(s->xbf16 = tr_malloc(xrows * 2 * Cz * sizeof *s->xbf16, err))) return TR_ENOMEM;
     int rc = 0;
     for (int l = 0; l < L; l++) {
         uint16_t *d = s->wbf16 + (size_t)l * per;
@@ -152,7 +153,7 @@ static int kv_forward(gpt_sampler *s, const gpt *g, int n, const int *slots, con
     void (*const mm)(float *, const float *, const float *, const float *, int, int, int) =
         Tc == 1 ? be->matmul_rows_forward : be->matmul_forward;
     const float *wte = gpt_param(g, GPT_T_WTE), *wpe = gpt_param(g, GPT_T_WPE);
-    const int bf = s->bf16 && Tc == 1;   /* decode steps only: a prefill's many rows run at sgemm speed */
+    const int bf = s->bf16;   /* prefill too: bf16 rows run at about twice sgemm's rate (docs/performance.md) */
     const size_t per16 = bf16_layer_count(C);
 
     /* the rows' tokens (soft-prompt rows: -1 - p) and positions, the slots, the starts and the

@@ -37,7 +37,7 @@ typedef struct gpt_sample_opts {
     int (*position_fn)(const int *prompt, int prompt_len, const int *gen, int i);
     /* 1: the decode steps' matrix products and every logits row read the weights rounded to
      * bfloat16 (bf16.h; packed at each gpt_sample call, since the weights may have changed),
-     * with fp32 sums; the prompts' prefill stays fp32. About twice the decode speed where the
+     * with fp32 sums, in the prompts' prefill too. About twice the decode speed where the
      * CPU has AVX-512 BF16, and half the bytes everywhere, but the draws then come from a
      * slightly different distribution than the fp32 model's: estimators that need exact
      * proposals (TRICE's control variate) become approximate, as with temperature != 1.
@@ -70,7 +70,7 @@ typedef struct gpt_sampler {
     double *drawn_lp;         /* (max_seqs) their log-probabilities */
     /* bf16 decoding (gpt_sample_opts.bf16), made on first use */
     uint16_t *wbf16;          /* every linear layer's weights and the LM head, bf16_pack'ed */
-    uint32_t *xbf16;          /* (max_seqs, 2C) input rows as bf16 pairs */
+    uint32_t *xbf16;          /* (max(max_seqs, max_len), 2C) input rows as bf16 pairs */
     int bf16;                 /* the gpt_sample call in progress decodes with them */
 } gpt_sampler;
 
