@@ -103,6 +103,7 @@ static int run_step(run *r, int64_t step, int64_t lr_step, metrics_row *row, tr_
     row->loss = loss;
     row->grad_norm = norm;
     row->tokens_sampled = c.sides.tokens_sampled;
+    row->tokens_trained = c.sides.tokens_trained;
     row->bytes_moved = c.bytes_moved;
     row->bytes_worker = c.sides.peer_bytes;
     row->sample_digest = c.sides.sample_digest;

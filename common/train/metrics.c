@@ -37,6 +37,7 @@ json_t *metrics_row_json(const metrics_row *r) {
     bad |= json_object_set_new(o, "loss", num(r->loss));
     bad |= json_object_set_new(o, "grad_norm", num(r->grad_norm));
     bad |= json_object_set_new(o, "tokens_sampled", json_integer(r->tokens_sampled));
+    bad |= json_object_set_new(o, "tokens_trained", json_integer(r->tokens_trained));
     bad |= json_object_set_new(o, "bytes_moved", json_integer(r->bytes_moved));
     bad |= json_object_set_new(o, "bytes_worker", json_integer(r->bytes_worker));
     char digest[17];
@@ -97,6 +98,7 @@ int metrics_row_parse(const json_t *o, metrics_row *r, tr_error *err) {
     r->loss = get_num(o, "loss");
     r->grad_norm = get_num(o, "grad_norm");
     r->tokens_sampled = get_int(o, "tokens_sampled");
+    r->tokens_trained = get_int(o, "tokens_trained");   /* absent before session 24: 0 */
     r->bytes_moved = get_int(o, "bytes_moved");   /* absent in logs written before it existed: 0 */
     r->bytes_worker = get_int(o, "bytes_worker");
     const char *digest = json_string_value(json_object_get(o, "sample_digest"));

@@ -8,7 +8,7 @@
  * step <= the checkpoint's step before a resumed run appends again.
  *
  * Line fields: step, proposal_acc, memory_acc, beta_mean, nonzero_terms, L, loss, grad_norm,
- * tokens_sampled, bytes_moved, bytes_worker, sample_digest (16 hex digits), phases {sample, check, gradient, comm,
+ * tokens_sampled, tokens_trained, bytes_moved, bytes_worker, sample_digest (16 hex digits), phases {sample, check, gradient, comm,
  * update, resample, reduce, wait, broadcast, eval, total} (seconds), lr, time (seconds since the Unix epoch) and, only on steps
  * that measured them, eval_acc and maj_acc (+ maj_k).
  * A non-finite number is written as null (JSON has no NaN).
@@ -43,6 +43,7 @@ typedef struct metrics_row {
     double loss;
     double grad_norm;
     int64_t tokens_sampled;
+    int64_t tokens_trained;  /* positions of the step's gradient passes, all workers, padding excluded */
     int64_t bytes_moved;     /* bytes through rank 0: the coordinator sent and received in the step (0 without MPI) */
     int64_t bytes_worker;    /* bytes the busiest worker sent and received to and from other workers (0 with one) */
     uint64_t sample_digest;   /* engine_counts.sample_digest; written as 16 hex digits */

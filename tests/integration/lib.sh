@@ -55,8 +55,9 @@ trice_spec() {
  "optim": {"lr": 0.0003}}
 JSON
 }
-# perstep METRICS: "step tokens_sampled sample_digest proposal_acc" per line (sample_digest
-# hashes every sampled sequence's tokens and the bits of its log-probability)
+# perstep METRICS: "step tokens_sampled tokens_trained sample_digest proposal_acc" per line
+# (sample_digest hashes every sampled sequence's tokens and the bits of its log-probability;
+# tokens_trained counts the gradient's positions, whichever worker computed them)
 perstep() {
-  sed -n 's/.*"step":\([0-9]*\),"proposal_acc":\([^,]*\),.*"tokens_sampled":\([0-9]*\),.*"sample_digest":"\([0-9a-f]*\)".*/\1 \3 \4 \2/p' "$1"
+  sed -n 's/.*"step":\([0-9]*\),"proposal_acc":\([^,]*\),.*"tokens_sampled":\([0-9]*\),"tokens_trained":\([0-9]*\),.*"sample_digest":"\([0-9a-f]*\)".*/\1 \3 \4 \5 \2/p' "$1"
 }

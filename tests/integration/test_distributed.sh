@@ -30,14 +30,14 @@ grep -q '"proposal_acc":0\.[0-9]*[1-9]' "$TMP/w1/metrics.jsonl" && ok "some prop
 # same count of sampled tokens and the same accept rate for W = 1, 2 and 3, on a spec that
 # accepts proposals at most steps (batched decoding must not depend on the batch)
 perstep "$TMP/w1/metrics.jsonl" >"$TMP/w1.steps"
-accepting=$(awk '$4 > 0' "$TMP/w1.steps" | wc -l)
+accepting=$(awk '$5 > 0' "$TMP/w1.steps" | wc -l)
 [[ "$accepting" -ge 7 ]] && ok "proposals accepted at $accepting of 10 steps" \
   || fail "proposals accepted at only '$accepting' of 10 steps: the per-step comparison would be weak"
 for W in 2 3; do
   perstep "$TMP/w$W/metrics.jsonl" >"$TMP/w$W.steps"
   if [[ $(wc -l <"$TMP/w1.steps") == 10 ]] && cmp -s "$TMP/w1.steps" "$TMP/w$W.steps"; then
-    ok "W=1 and W=$W: the same samples (tokens and log-probability bits), tokens sampled and accept rate at each of 10 steps"
-  else fail "W=1 and W=$W: samples differ per step (step tokens_sampled sample_digest proposal_acc)"; diff "$TMP/w1.steps" "$TMP/w$W.steps" | head -6; fi
+    ok "W=1 and W=$W: the same samples (tokens and log-probability bits), tokens sampled and trained, and accept rate at each of 10 steps"
+  else fail "W=1 and W=$W: samples differ per step (step tokens_sampled tokens_trained sample_digest proposal_acc)"; diff "$TMP/w1.steps" "$TMP/w$W.steps" | head -6; fi
 done
 # threads (TRICE_THREADS) split each batch of proposals and each step's gradient terms
 TRICE_THREADS=2 run 1 "$TMP/w1t2" --run "$TMP/s10.json" || fail "W=1 run with 2 threads failed"

@@ -28,6 +28,7 @@ static metrics_row row_for(int64_t step) {
     metrics_row r = {
         .step = step, .proposal_acc = 0.25 + step * 0.01, .memory_acc = 0.5, .beta_mean = 0.2,
         .nonzero_terms = 40, .L = 16, .loss = -1.5, .grad_norm = 3.25, .tokens_sampled = 1000 * step,
+        .tokens_trained = 1500 * step + 7,
         .phases = {.sample = 1.5, .check = 0.01, .gradient = 2.0, .comm = 0.1, .update = 0.05,
                    .resample = 0.002, .reduce = 0.07, .wait = 0.375, .broadcast = 0.02, .total = 3.7},
         .bytes_moved = 10504008 + step, .bytes_worker = 3000000000LL + step,
@@ -76,7 +77,7 @@ Test(metrics, lines_parse_as_json_with_all_fields, .init = setup, .fini = teardo
         json_t *o = json_loads(line, 0, &je);
         cr_assert_not_null(o, "line %d is not JSON: %s", n, je.text);
         const char *keys[] = {"step", "proposal_acc", "memory_acc", "beta_mean", "nonzero_terms", "L", "loss",
-                              "grad_norm", "tokens_sampled", "phases", "lr", "time"};
+                              "grad_norm", "tokens_sampled", "tokens_trained", "phases", "lr", "time"};
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
             cr_assert_not_null(json_object_get(o, keys[k]), "line %d lacks '%s'", n, keys[k]);
         cr_assert(json_is_object(json_object_get(o, "phases")));
@@ -88,6 +89,7 @@ Test(metrics, lines_parse_as_json_with_all_fields, .init = setup, .fini = teardo
         cr_assert_eq(r.proposal_acc, want.proposal_acc);
         cr_assert_eq(r.time, want.time);
         cr_assert_eq(r.tokens_sampled, want.tokens_sampled);
+        cr_assert_eq(r.tokens_trained, want.tokens_trained);
         cr_assert_eq(r.phases.sample, 1.5);
         cr_assert_eq(r.phases.reduce, want.phases.reduce);
         cr_assert_eq(r.phases.broadcast, want.phases.broadcast);
