@@ -23,12 +23,26 @@
 #define GPT_SIMD_CLONES
 #endif
 
+/* Kernels written for 16-float vectors (v16f below: kv_cpu.c, attn_cpu.c) also get an AVX-512
+ * clone (x86-64-v4), where one vector is one register; the v3 clone runs them as two AVX2
+ * registers, the baseline one as four SSE registers. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__linux__) && !defined(__AVX512F__)
+#define GPT_SIMD_CLONES16 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define GPT_SIMD_CLONES16
+#endif
+
 /* 8-float vectors (GNU C vector extension): the AVX2 clone maps them to one register, the
  * baseline clone to two SSE registers. v8u is the unaligned view used for loads. Macros, not
  * functions: passing 32-byte vectors by value would change the ABI of the baseline clone. */
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));
 #define ld8(p) (*(const v8u *)(const void *)(p))
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+#define ld16(p) (*(const v16u *)(const void *)(p))
+#define st16(p, v) (*(v16u *)(void *)(p) = (v))
 #define hsum8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
 
 /* Four dot products of x (n floats) with rows r0..r3, with four independent accumulators:

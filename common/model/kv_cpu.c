@@ -25,23 +25,12 @@
 #include "common/model/backend.h"
 #include "common/model/fastmath.h"
 
-typedef float v16f __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));
-#define ld16(p) (*(const v16u *)(const void *)(p))
-#define st16(p, v) (*(v16u *)(void *)(p) = (v))
-
-/* The AVX-512 clone pays only in kernels written for 16-float vectors, such as this one. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
-    defined(__linux__) && !defined(__AVX512F__)
-#define KV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define KV_CLONES
-#endif
+/* v16f, ld16, st16 and GPT_SIMD_CLONES16: fastmath.h */
 
 /* out (hs) written = sum over keys j < np of p[j] * v[j * C + 0 .. hs-1]: 32 output floats at a
  * time, even and odd keys in separate accumulators so that four multiply-add chains are in
  * flight, not two. Any head size. */
-KV_CLONES
+GPT_SIMD_CLONES16
 static void av_head(float *out, const float *p, const float *v, int np, int C, int hs)
 {
     int d0 = 0, j;
@@ -82,7 +71,7 @@ static void av_head(float *out, const float *p, const float *v, int np, int C, i
  * value row is read once, in order, 128 floats (eight accumulators) at a time; the per-head
  * passes of av_head read a head's slice of every row, which costs the tiny model's batched
  * decoding a tenth of its time in cache misses. */
-KV_CLONES
+GPT_SIMD_CLONES16
 static void av_all_heads(float *out, const float *p, const float *v, int np, int C, int hs, int max_len)
 {
     int c0 = 0;
@@ -115,7 +104,7 @@ static void av_all_heads(float *out, const float *p, const float *v, int np, int
  *   vc (max_len, C): its values; scores (NH * max_len) scratch, head h's probabilities at
  *   h * max_len; alibi != 0: ALiBi's distance bias. Scores are computed for whole tiles, up to np rounded up to 16,
  *   except in the last, narrower tile, which goes one key at a time. */
-KV_CLONES
+GPT_SIMD_CLONES16
 static void kv_attend(float *out, const float *q, const float *kt, const float *vc, int np, int C,
                       int max_len, int NH, int alibi, float *scores)
 {
